@@ -1,0 +1,28 @@
+# Multi-stage build: compile on Debian 12 with the -dev packages, run on a
+# slim image with only the shared libraries.
+FROM debian:12-slim AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential pkg-config meson ninja-build \
+        python3 libmicrohttpd-dev libpq-dev libjansson-dev libcurl4-openssl-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN meson setup /build -Dbuildtype=release --werror \
+ && meson compile -C /build \
+ && strip /build/tgdesk
+
+FROM debian:12-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libmicrohttpd12 libpq5 libjansson4 libcurl4 \
+        ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /nonexistent tgdesk
+COPY --from=build /build/tgdesk /usr/local/bin/tgdesk
+USER tgdesk
+EXPOSE 8080
+# Liveness of the HTTP listener; readiness (/health) is for the load balancer.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s \
+    CMD curl -fsS http://127.0.0.1:8080/livez >/dev/null || exit 1
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["tgdesk"]
+CMD ["serve"]

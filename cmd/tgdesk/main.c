@@ -1,0 +1,294 @@
+/*
+ * tgdesk - a Telegram customer-support desk as one small webhook service.
+ *
+ * This file only wires things: parse the command line, load the
+ * configuration, start the modules in order, wait for a signal, stop them in
+ * reverse order.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "db/conn.h"
+#include "db/migrate.h"
+#include "http/server.h"
+#include "log.h"
+#include "util/strnum.h"
+#include "version.h"
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: tgdesk [COMMAND] [ARGS]\n"
+               "\n"
+               "A Telegram customer-support desk: a webhook service backed by PostgreSQL.\n"
+               "\n"
+               "Commands:\n"
+               "  serve                 apply pending migrations (unless MIGRATE_ON_START=false)\n"
+               "                        and serve HTTP (the default command)\n"
+               "  migrate up            apply every pending migration\n"
+               "  migrate down [N]      revert the last N applied migrations (default 1)\n"
+               "  migrate redo          revert the last migration and apply it again\n"
+               "  migrate status        list migrations; exit 0 only when none is pending,\n"
+               "                        dirty or changed\n"
+               "\n"
+               "Options:\n"
+               "  -h, --help            show this help and exit\n"
+               "  -V, --version         show the version and exit\n"
+               "\n"
+               "Configuration comes from the environment and from ./.env (the environment\n"
+               "wins). Variables:\n");
+    for (size_t i = 0; i < config_vars_count; i++) {
+        const struct config_var *v = &config_vars[i];
+        fprintf(f, "  %-22s %s%s%s\n", v->name, v->allowed, v->default_value ? "; default " : "",
+                v->default_value ? v->default_value : "");
+    }
+    fprintf(f, "\nExit status: 0 ok, 1 runtime failure, 2 usage or configuration error.\n");
+}
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "tgdesk: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (try 'tgdesk --help')\n");
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+/* Signals handled by sigwait in the main thread; blocked in every thread. */
+static void block_signals(sigset_t *ret)
+{
+    sigemptyset(ret);
+    sigaddset(ret, SIGTERM);
+    sigaddset(ret, SIGINT);
+    pthread_sigmask(SIG_BLOCK, ret, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * Waits up to ms for a stop signal. Returns the signal number, or 0 when the
+ * time ran out.
+ */
+static int wait_signal(const sigset_t *set, int64_t ms)
+{
+    int sig = 0;
+    if (ms < 0) {
+        while (sigwait(set, &sig) != 0)
+            ;
+        return sig;
+    }
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    for (;;) {
+        sig = sigtimedwait(set, NULL, &ts);
+        if (sig > 0)
+            return sig;
+        if (errno == EAGAIN)
+            return 0;
+        /* EINTR: wait again; the remaining time is approximate. */
+    }
+}
+
+static int load_config(struct config *cfg)
+{
+    if (config_load(".env", stderr, cfg) < 0)
+        return -EINVAL;
+    log_init(cfg->log_level, cfg->log_format, 2);
+    log_add_secret(cfg->telegram_bot_token);
+    log_add_secret(cfg->webhook_secret);
+    return 0;
+}
+
+/* Opens the connection migrations use (no statement_timeout). */
+static PGconn *connect_once(const struct db_params *params)
+{
+    PGconn *conn = db_connect(params);
+    if (conn && PQstatus(conn) == CONNECTION_OK)
+        return conn;
+    char err[512];
+    LOG(LOG_ERROR, "cannot connect to the database",
+        LOG_STR("error", db_errmsg(conn, NULL, err, sizeof(err))));
+    PQfinish(conn);
+    return NULL;
+}
+
+/*
+ * The original design's init_db: connect and migrate, DB_INIT_RETRIES
+ * attempts DB_INIT_RETRY_DELAY apart. Returns 0, -ECANCELED when a stop
+ * signal arrived, or another negative code when giving up.
+ */
+static int init_db(const struct config *cfg, const sigset_t *sigs)
+{
+    struct db_params *params = db_params_new(cfg, 0);
+    if (!params)
+        return -ENOMEM;
+    int rc = -EIO;
+    for (int attempt = 1; attempt <= cfg->db_init_retries; attempt++) {
+        PGconn *conn = db_connect(params);
+        if (conn && PQstatus(conn) == CONNECTION_OK) {
+            rc = 0;
+            if (cfg->migrate_on_start) {
+                rc = migrate_up(conn, migrations_builtin, migrations_builtin_count, 0, NULL);
+                rc = rc < 0 ? rc : 0;
+            }
+            PQfinish(conn);
+            if (rc == 0 || rc != -EIO)
+                break;
+        } else {
+            char err[512];
+            LOG(LOG_WARN, "database not reachable", LOG_INT("attempt", attempt),
+                LOG_INT("attempts", cfg->db_init_retries),
+                LOG_STR("error", db_errmsg(conn, NULL, err, sizeof(err))));
+            PQfinish(conn);
+        }
+        if (attempt < cfg->db_init_retries && wait_signal(sigs, cfg->db_init_retry_delay_ms) > 0) {
+            rc = -ECANCELED;
+            break;
+        }
+    }
+    db_params_free(params);
+    return rc;
+}
+
+static int cmd_serve(const struct config *cfg)
+{
+    sigset_t sigs;
+    block_signals(&sigs);
+
+    LOG(LOG_INFO, "tgdesk starting", LOG_STR("version", TGDESK_VERSION),
+        LOG_INT("workers", cfg->workers), LOG_BOOL("migrate_on_start", cfg->migrate_on_start));
+    if (!cfg->webhook_secret)
+        LOG(LOG_WARN,
+            "WEBHOOK_SECRET is not set: anyone who finds the webhook URL can post "
+            "updates; set it and pass it to setWebhook",
+            LOG_STR("path", cfg->webhook_path));
+    if (!cfg->telegram_bot_token)
+        LOG(LOG_WARN, "TELEGRAM_BOT_TOKEN is not set: replies cannot be sent",
+            LOG_STR("api", cfg->telegram_api_url));
+
+    int rc = init_db(cfg, &sigs);
+    if (rc == -ECANCELED) {
+        LOG(LOG_INFO, "stopped during start-up", LOG_STR("phase", "database"));
+        return EXIT_OK;
+    }
+    if (rc < 0) {
+        LOG(LOG_ERROR, "giving up: the database could not be reached or migrated",
+            LOG_INT("attempts", cfg->db_init_retries));
+        return EXIT_RUNTIME;
+    }
+
+    char err[256];
+    struct http_server *http = http_server_start(cfg, err, sizeof(err));
+    if (!http) {
+        LOG(LOG_ERROR, "cannot start the HTTP server", LOG_STR("error", err));
+        return EXIT_RUNTIME;
+    }
+    LOG(LOG_INFO, "listening", LOG_STR("addr", cfg->listen_addr),
+        LOG_INT("port", http_server_port(http)), LOG_BOOL("tls", cfg->tls_cert_file != NULL));
+
+    int sig = wait_signal(&sigs, -1);
+    LOG(LOG_INFO, "stopping", LOG_STR("signal", strsignal(sig)));
+    http_server_stop(http);
+    LOG(LOG_INFO, "stopped", LOG_STR("version", TGDESK_VERSION));
+    return EXIT_OK;
+}
+
+static int cmd_migrate(const struct config *cfg, int argc, char **argv)
+{
+    if (argc < 1)
+        return usage_error("migrate needs a subcommand: up, down [N], redo or status");
+    const char *sub = argv[0];
+    int64_t steps = 1;
+    bool is_up = strcmp(sub, "up") == 0, is_down = strcmp(sub, "down") == 0;
+    bool is_redo = strcmp(sub, "redo") == 0, is_status = strcmp(sub, "status") == 0;
+    if (!is_up && !is_down && !is_redo && !is_status)
+        return usage_error("unknown migrate subcommand '%s'", sub);
+    if (is_down && argc == 2 && strnum_i64(argv[1], 1, 100000, &steps) < 0)
+        return usage_error("migrate down: N must be a whole number from 1 to 100000, not '%s'",
+                           argv[1]);
+    if (argc > (is_down ? 2 : 1))
+        return usage_error("unexpected argument '%s'", argv[is_down ? 2 : 1]);
+
+    struct db_params *params = db_params_new(cfg, 0);
+    if (!params)
+        return EXIT_RUNTIME;
+    PGconn *conn = connect_once(params);
+    db_params_free(params);
+    if (!conn)
+        return EXIT_RUNTIME;
+
+    const struct migration *set = migrations_builtin;
+    size_t n = migrations_builtin_count;
+    int rc;
+    if (is_status) {
+        rc = migrate_status(conn, set, n, stdout);
+        PQfinish(conn);
+        return rc == 0 ? EXIT_OK : EXIT_RUNTIME;
+    }
+    if (is_up) {
+        rc = migrate_up(conn, set, n, 0, stdout);
+        if (rc == 0)
+            printf("nothing to apply\n");
+    } else {
+        rc = migrate_down(conn, set, n, (int)steps, stdout);
+        if (rc == 0)
+            printf("nothing to revert\n");
+        if (is_redo && rc > 0)
+            rc = migrate_up(conn, set, n, 1, stdout);
+    }
+    PQfinish(conn);
+    return rc < 0 ? EXIT_RUNTIME : EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = "serve";
+    int first = 1;
+    if (argc > 1) {
+        const char *a = argv[1];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0 || strcmp(a, "help") == 0) {
+            usage(stdout);
+            return EXIT_OK;
+        }
+        if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+            printf("tgdesk %s\n", TGDESK_VERSION);
+            return EXIT_OK;
+        }
+        if (a[0] == '-')
+            return usage_error("unknown option '%s'", a);
+        cmd = a;
+        first = 2;
+    }
+    for (int i = first; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return EXIT_OK;
+        }
+        if (argv[i][0] == '-')
+            return usage_error("unknown option '%s'", argv[i]);
+    }
+
+    bool serve = strcmp(cmd, "serve") == 0, migrate = strcmp(cmd, "migrate") == 0;
+    if (!serve && !migrate)
+        return usage_error("unknown command '%s'", cmd);
+    if (serve && argc > first)
+        return usage_error("serve takes no arguments, got '%s'", argv[first]);
+
+    struct config cfg;
+    if (load_config(&cfg) < 0)
+        return EXIT_USAGE;
+
+    int rc = serve ? cmd_serve(&cfg) : cmd_migrate(&cfg, argc - first, argv + first);
+    config_free(&cfg);
+    return rc;
+}

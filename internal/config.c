@@ -1,0 +1,1043 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/strnum.h"
+
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
+/* A .env file larger than this is refused rather than read into memory. */
+#define DOTENV_MAX_BYTES (1024 * 1024)
+
+/* Values longer than this are cut ("...") in error lines. */
+#define SHOWN_VALUE_MAX 200
+
+enum {
+    F_SECRET = 1 << 0,   /* printed as "***" */
+    F_REQUIRED = 1 << 1, /* no default: unset is an error */
+    F_COMPUTED = 1 << 2, /* the default text is prose; parse() gets NULL and computes it */
+};
+
+/* How a parser stores into the field, derived from the field's C type. */
+enum field_type { FT_OTHER, FT_STRING, FT_INT, FT_I64, FT_BOOL };
+
+struct spec;
+
+/*
+ * Parses value (never empty; NULL only for F_COMPUTED variables that are
+ * unset) into its field of cfg. Returns 0, -EINVAL (and may write a detail
+ * that is appended to the error line; it must never contain a secret) or
+ * -ENOMEM.
+ */
+typedef int parse_fn(const struct spec *sp, const char *value, struct config *cfg, char *detail,
+                     size_t cap);
+
+static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_log_db_level,
+    parse_log_format, parse_database_url, parse_bot_token, parse_api_url, parse_webhook_path,
+    parse_webhook_secret, parse_listen_addr, parse_file, parse_admin_ids, parse_chat_id,
+    parse_workers;
+
+/*
+ * The variables of SPEC §3 in documentation order, one entry each:
+ *
+ *   X(NAME, default text or NULL, allowed text, flags, parser, field, min, max)
+ *
+ * The list expands into config_vars[] (what --help and the README show), an
+ * index enum and the parse table, so they cannot drift apart. The default
+ * text goes through the same parser as a user's value. min and max are in
+ * the unit of the field (milliseconds for durations, characters for texts)
+ * and must agree with the allowed text; the unit test checks both ends.
+ */
+#define CONFIG_VARS(X)                                                                            \
+    X(DATABASE_URL, NULL, "libpq URI (postgresql://...) or key=value conninfo", F_REQUIRED,       \
+      parse_database_url, database_url, 0, 0)                                                     \
+    X(TELEGRAM_BOT_TOKEN, NULL,                                                                   \
+      "bot token from @BotFather: digits, ':', then 20 or more of A-Z a-z 0-9 _ -", F_SECRET,     \
+      parse_bot_token, telegram_bot_token, 20, 0)                                                 \
+    X(TELEGRAM_API_URL, "https://api.telegram.org", "http:// or https:// URL without spaces", 0,  \
+      parse_api_url, telegram_api_url, 0, 0)                                                      \
+    X(WEBHOOK_PATH, "/webhook",                                                                   \
+      "path starting with '/', printable ASCII without spaces, '?' or '#', at most 256 chars", 0, \
+      parse_webhook_path, webhook_path, 1, 256)                                                   \
+    X(WEBHOOK_SECRET, NULL, "1..256 chars of A-Z a-z 0-9 _ -", F_SECRET, parse_webhook_secret,    \
+      webhook_secret, 1, 256)                                                                     \
+    X(LISTEN_ADDR, "0.0.0.0", "IPv4 or IPv6 address literal", 0, parse_listen_addr, listen_addr,  \
+      0, 0)                                                                                       \
+    X(PORT, "8080", "integer 0..65535 (0 = any free port)", 0, parse_int, port, 0, 65535)         \
+    X(TLS_CERT_FILE, NULL, "readable certificate file (PEM), set together with TLS_KEY_FILE", 0,  \
+      parse_file, tls_cert_file, 0, 0)                                                            \
+    X(TLS_KEY_FILE, NULL, "readable private key file (PEM), set together with TLS_CERT_FILE", 0,  \
+      parse_file, tls_key_file, 0, 0)                                                             \
+    X(ADMIN_IDS, NULL,                                                                            \
+      "comma-separated positive Telegram user ids, at most " STR(CONFIG_MAX_ADMINS), 0,           \
+      parse_admin_ids, admin_ids, 1, INT64_MAX)                                                   \
+    X(ADMIN_CHAT_ID, NULL, "nonzero integer chat id (groups are negative)", 0, parse_chat_id,     \
+      admin_chat_id, INT64_MIN, INT64_MAX)                                                        \
+    X(WORKERS, "2 x online CPUs", "integer 1..1024", F_COMPUTED, parse_workers, workers, 1, 1024) \
+    X(QUEUE_CAPACITY, "1024", "integer 1..1000000", 0, parse_int, queue_capacity, 1, 1000000)     \
+    X(MAX_BODY_BYTES, "1048576", "integer bytes 1024..67108864", 0, parse_int, max_body_bytes,    \
+      1024, 67108864)                                                                             \
+    X(HTTP_MAX_CONNECTIONS, "1024", "integer 1..65536", 0, parse_int, http_max_connections, 1,    \
+      65536)                                                                                      \
+    X(HTTP_MAX_PER_IP, "256", "integer 1..65536", 0, parse_int, http_max_per_ip, 1, 65536)        \
+    X(HTTP_TIMEOUT, "30", "integer seconds 1..3600", 0, parse_int, http_timeout_s, 1, 3600)       \
+    X(DB_POOL_MAX, "100", "integer 1..10000", 0, parse_int, db_pool_max, 1, 10000)                \
+    X(DB_POOL_MIN, "0", "integer 0..DB_POOL_MAX", 0, parse_int, db_pool_min, 0, 10000)            \
+    X(DB_POOL_TIMEOUT, "30", "seconds (decimals allowed) 0.001..3600", 0, parse_duration,         \
+      db_pool_timeout_ms, 1, 3600000)                                                             \
+    X(DB_POOL_RECYCLE, "1800", "seconds (decimals allowed) 0..604800, 0 = never", 0,              \
+      parse_duration, db_pool_recycle_ms, 0, 604800000)                                           \
+    X(DB_POOL_IDLE_TIMEOUT, "600", "seconds (decimals allowed) 0..604800, 0 = never", 0,          \
+      parse_duration, db_pool_idle_timeout_ms, 0, 604800000)                                      \
+    X(DB_POOL_PRE_PING, "true", "true or false (also yes/no, on/off, 1/0)", 0, parse_bool,        \
+      db_pool_pre_ping, 0, 0)                                                                     \
+    X(DB_CONNECT_TIMEOUT, "5", "integer seconds 2..300", 0, parse_int, db_connect_timeout_s, 2,   \
+      300)                                                                                        \
+    X(DB_STATEMENT_TIMEOUT, "5000", "integer milliseconds 0..86400000, 0 = none", 0, parse_int,   \
+      db_statement_timeout_ms, 0, 86400000)                                                       \
+    X(DB_SLOW_QUERY_MS, "200", "integer milliseconds 0..3600000", 0, parse_int, db_slow_query_ms, \
+      0, 3600000)                                                                                 \
+    X(DB_INIT_RETRIES, "3", "integer 1..1000 (attempts)", 0, parse_int, db_init_retries, 1, 1000) \
+    X(DB_INIT_RETRY_DELAY, "5", "seconds (decimals allowed) 0..3600", 0, parse_duration,          \
+      db_init_retry_delay_ms, 0, 3600000)                                                         \
+    X(MIGRATE_ON_START, "true", "true or false (also yes/no, on/off, 1/0)", 0, parse_bool,        \
+      migrate_on_start, 0, 0)                                                                     \
+    X(LOG_LEVEL, "info", "debug, info, warn or error", 0, parse_log_level, log_level, 0, 0)       \
+    X(LOG_FORMAT, "json", "json or text", 0, parse_log_format, log_format, 0, 0)                  \
+    X(LOG_DB_LEVEL, "warn", "debug, info, warn, error or off", 0, parse_log_db_level,             \
+      log_db_level, 0, 0)                                                                         \
+    X(LOG_RETENTION_DAYS, "30", "integer days 0..36500, 0 = forever", 0, parse_int,               \
+      log_retention_days, 0, 36500)                                                               \
+    X(OUTBOX_MAX_ATTEMPTS, "10", "integer 1..1000", 0, parse_int, outbox_max_attempts, 1, 1000)   \
+    X(TELEGRAM_GLOBAL_RPS, "30", "integer calls per second 1..1000", 0, parse_int,                \
+      telegram_global_rps, 1, 1000)
+
+#define AS_PUBLIC(name, def, allowed, flags, parse, field, min, max) \
+    {#name, def, allowed, ((flags)&F_SECRET) != 0},
+const struct config_var config_vars[] = {CONFIG_VARS(AS_PUBLIC)};
+const size_t config_vars_count = sizeof(config_vars) / sizeof(config_vars[0]);
+
+#define AS_INDEX(name, ...) V_##name,
+enum { CONFIG_VARS(AS_INDEX) V_COUNT };
+
+struct spec {
+    parse_fn *parse;
+    unsigned flags;
+    size_t offset;
+    enum field_type type;
+    int64_t min, max;
+};
+
+#define FIELD_TYPE(field) \
+    _Generic((struct config){0}.field,                                                             \
+        char *: FT_STRING,                                                                         \
+        int: FT_INT,                                                                               \
+        int64_t: FT_I64,                                                                           \
+        bool: FT_BOOL,                                                                             \
+        default: FT_OTHER)
+#define AS_SPEC(name, def, allowed, flags_, parse_, field, min_, max_) \
+    {.parse = parse_,                                                  \
+     .flags = flags_,                                                  \
+     .offset = offsetof(struct config, field),                         \
+     .type = FIELD_TYPE(field),                                        \
+     .min = min_,                                                      \
+     .max = max_},
+static const struct spec specs[] = {CONFIG_VARS(AS_SPEC)};
+
+_Static_assert(sizeof(specs) / sizeof(specs[0]) == V_COUNT, "one spec per variable");
+
+/* ---- small helpers ---------------------------------------------------- */
+
+__attribute__((format(printf, 2, 3))) static void errline(FILE *err, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err)
+        return;
+    va_start(ap, fmt);
+    vfprintf(err, fmt, ap);
+    va_end(ap);
+}
+
+static void *field_of(struct config *cfg, const struct spec *sp)
+{
+    return (char *)cfg + sp->offset;
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Telegram's alphabet for bot token secrets and webhook secrets. */
+static bool is_token_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || is_digit(c) || c == '_' || c == '-';
+}
+
+/* Printable ASCII other than space. */
+static bool is_graph(char c)
+{
+    return c > ' ' && c < 0x7f;
+}
+
+static int set_string(const struct spec *sp, struct config *cfg, const char *value)
+{
+    char **dst = field_of(cfg, sp);
+    char *copy = strdup(value);
+
+    if (!copy)
+        return -ENOMEM;
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+/* Bounded string builder: appends what fits, always NUL-terminated. */
+struct sbuf {
+    char *buf;
+    size_t cap;
+    size_t len;
+};
+
+static void sb_putn(struct sbuf *b, const char *s, size_t n)
+{
+    for (; n > 0 && *s && b->len + 1 < b->cap; n--)
+        b->buf[b->len++] = *s++;
+    b->buf[b->len] = '\0';
+}
+
+static void sb_puts(struct sbuf *b, const char *s)
+{
+    sb_putn(b, s, strlen(s));
+}
+
+/* ---- masking ---------------------------------------------------------- */
+
+/* Length of a libpq key/value conninfo value: 'quoted' or up to whitespace, with \ escapes. */
+static size_t conninfo_value_len(const char *s)
+{
+    const char *p = s;
+
+    if (*p == '\'') {
+        for (p++; *p && *p != '\''; p++) {
+            if (*p == '\\' && p[1])
+                p++;
+        }
+        if (*p == '\'')
+            p++;
+        return (size_t)(p - s);
+    }
+    for (; *p && !is_space(*p); p++) {
+        if (*p == '\\' && p[1])
+            p++;
+    }
+    return (size_t)(p - s);
+}
+
+/*
+ * Copies a key/value conninfo, replacing the value of every "password"
+ * keyword (spaces allowed around '=', as libpq does) by "***".
+ */
+static void mask_conninfo_password(struct sbuf *b, const char *s)
+{
+    const char *p = s;
+
+    while (*p) {
+        if ((p == s || is_space(p[-1])) && strncasecmp(p, "password", 8) == 0) {
+            const char *q = p + 8;
+            while (is_space(*q))
+                q++;
+            if (*q == '=') {
+                for (q++; is_space(*q); q++)
+                    ;
+                sb_putn(b, p, (size_t)(q - p));
+                sb_puts(b, "***");
+                p = q + conninfo_value_len(q);
+                continue;
+            }
+        }
+        sb_putn(b, p, 1);
+        p++;
+    }
+}
+
+static int hex_value(char c)
+{
+    if (is_digit(c))
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* True when the URI parameter name k (n bytes, percent-encoded) is "password". */
+static bool uri_key_is_password(const char *k, size_t n)
+{
+    static const char want[] = "password";
+    size_t j = 0;
+
+    for (size_t i = 0; i < n; i++, j++) {
+        int c = (unsigned char)k[i];
+        if (c == '%' && i + 2 < n && hex_value(k[i + 1]) >= 0 && hex_value(k[i + 2]) >= 0) {
+            c = hex_value(k[i + 1]) * 16 + hex_value(k[i + 2]);
+            i += 2;
+        }
+        if (j >= sizeof(want) - 1 || (c | 0x20) != want[j])
+            return false;
+    }
+    return j == sizeof(want) - 1;
+}
+
+/* Copies the rest of a URI, replacing the value of a "password" parameter by "***". */
+static void mask_uri_password(struct sbuf *b, const char *s)
+{
+    const char *p = s;
+
+    while (*p) {
+        if (p > s && (p[-1] == '?' || p[-1] == '&')) {
+            size_t klen = strcspn(p, "=&");
+            if (p[klen] == '=' && uri_key_is_password(p, klen)) {
+                sb_putn(b, p, klen + 1);
+                sb_puts(b, "***");
+                p += klen + 1;
+                p += strcspn(p, "&");
+                continue;
+            }
+        }
+        sb_putn(b, p, 1);
+        p++;
+    }
+}
+
+static void mask_database_url(struct sbuf *b, const char *v)
+{
+    const char *sep = strstr(v, "://");
+
+    if (!sep) {
+        mask_conninfo_password(b, v);
+        return;
+    }
+
+    const char *auth = sep + 3;
+    const char *at = strchr(auth, '@');
+    if (!at) {
+        sb_putn(b, v, (size_t)(auth - v));
+        mask_uri_password(b, auth);
+        return;
+    }
+    /*
+     * libpq ends the user info at the first '@' before any '/'. A password
+     * with a stray '@' or '/' is malformed but must not leak either, so mask
+     * up to the last '@' before the next '/'.
+     */
+    for (const char *p = at + 1; *p && *p != '/'; p++) {
+        if (*p == '@')
+            at = p;
+    }
+    const char *colon = memchr(auth, ':', (size_t)(at - auth));
+    if (colon) {
+        sb_putn(b, v, (size_t)(colon + 1 - v));
+        sb_puts(b, "***");
+    } else {
+        sb_putn(b, v, (size_t)(at - v));
+    }
+    mask_uri_password(b, at);
+}
+
+char *config_mask_value(const char *name, const char *value, char *dst, size_t cap)
+{
+    struct sbuf b = {.buf = dst, .cap = cap};
+
+    if (!dst || cap == 0)
+        return dst;
+    dst[0] = '\0';
+    if (!value)
+        return dst;
+    if (name && strcmp(name, "DATABASE_URL") == 0) {
+        mask_database_url(&b, value);
+        return dst;
+    }
+    for (size_t i = 0; name && i < config_vars_count; i++) {
+        if (config_vars[i].secret && strcmp(config_vars[i].name, name) == 0) {
+            sb_puts(&b, "***");
+            return dst;
+        }
+    }
+    sb_puts(&b, value);
+    return dst;
+}
+
+/* Masks value, then quotes and escapes it for a one-line message, cut when long. */
+static void show_value(const char *name, const char *value, char *dst, size_t cap)
+{
+    char masked[SHOWN_VALUE_MAX + 64];
+    struct sbuf b = {.buf = dst, .cap = cap};
+    size_t n = 0;
+
+    config_mask_value(name, value, masked, sizeof(masked));
+    sb_puts(&b, "\"");
+    for (const char *p = masked; *p; p++, n++) {
+        char esc[8];
+        if (n == SHOWN_VALUE_MAX) {
+            sb_puts(&b, "...");
+            break;
+        }
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\') {
+            snprintf(esc, sizeof(esc), "\\%c", c);
+        } else if (c == '\n') {
+            snprintf(esc, sizeof(esc), "\\n");
+        } else if (c < ' ' || c == 0x7f) {
+            snprintf(esc, sizeof(esc), "\\x%02x", c);
+        } else {
+            esc[0] = (char)c;
+            esc[1] = '\0';
+        }
+        sb_puts(&b, esc);
+    }
+    sb_puts(&b, "\"");
+}
+
+/* ---- parsers ---------------------------------------------------------- */
+
+static void store_int(const struct spec *sp, struct config *cfg, int64_t v)
+{
+    if (sp->type == FT_INT)
+        *(int *)field_of(cfg, sp) = (int)v;
+    else
+        *(int64_t *)field_of(cfg, sp) = v;
+}
+
+static int parse_int(const struct spec *sp, const char *value, struct config *cfg, char *detail,
+                     size_t cap)
+{
+    int64_t v;
+
+    if (strnum_i64(value, sp->min, sp->max, &v) < 0)
+        return -EINVAL;
+    store_int(sp, cfg, v);
+    return 0;
+}
+
+static int parse_workers(const struct spec *sp, const char *value, struct config *cfg, char *detail,
+                         size_t cap)
+{
+    if (value)
+        return parse_int(sp, value, cfg, detail, cap);
+
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int64_t n = cpus > 0 ? 2 * (int64_t)cpus : 2;
+    store_int(sp, cfg, n < sp->min ? sp->min : n > sp->max ? sp->max : n);
+    return 0;
+}
+
+static int parse_duration(const struct spec *sp, const char *value, struct config *cfg,
+                          char *detail, size_t cap)
+{
+    int64_t ms;
+
+    if (strnum_seconds_ms(value, sp->min, sp->max, &ms) < 0)
+        return -EINVAL;
+    *(int64_t *)field_of(cfg, sp) = ms;
+    return 0;
+}
+
+static int parse_bool(const struct spec *sp, const char *value, struct config *cfg, char *detail,
+                      size_t cap)
+{
+    return strnum_bool(value, (bool *)field_of(cfg, sp)) < 0 ? -EINVAL : 0;
+}
+
+static int parse_log_level(const struct spec *sp, const char *value, struct config *cfg,
+                           char *detail, size_t cap)
+{
+    return log_level_parse(value, false, (enum log_level *)field_of(cfg, sp)) < 0 ? -EINVAL : 0;
+}
+
+static int parse_log_db_level(const struct spec *sp, const char *value, struct config *cfg,
+                              char *detail, size_t cap)
+{
+    return log_level_parse(value, true, (enum log_level *)field_of(cfg, sp)) < 0 ? -EINVAL : 0;
+}
+
+static int parse_log_format(const struct spec *sp, const char *value, struct config *cfg,
+                            char *detail, size_t cap)
+{
+    static const struct {
+        const char *name;
+        enum log_format format;
+    } formats[] = {{"json", LOG_FORMAT_JSON}, {"text", LOG_FORMAT_TEXT}};
+
+    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+        if (strcasecmp(value, formats[i].name) == 0) {
+            *(enum log_format *)field_of(cfg, sp) = formats[i].format;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/*
+ * libpq's error text may quote the whole URI, password included. It is taken
+ * from parsing the masked value instead, which holds no password; when only
+ * the original fails, the password part itself is what libpq refused.
+ */
+static void conninfo_error(const char *value, char *detail, size_t cap)
+{
+    char masked[4096];
+    char *msg = NULL;
+
+    config_mask_value("DATABASE_URL", value, masked, sizeof(masked));
+    PQconninfoOption *opts = PQconninfoParse(masked, &msg);
+    if (opts) {
+        PQconninfoFree(opts);
+        snprintf(detail, cap, "the password part is malformed");
+        return;
+    }
+    if (!msg)
+        return;
+    snprintf(detail, cap, "%s", msg);
+    PQfreemem(msg);
+    /* libpq ends its messages with a newline; an error line is one line. */
+    for (char *p = detail; *p; p++) {
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    }
+    for (size_t n = strlen(detail); n > 0 && detail[n - 1] == ' '; n--)
+        detail[n - 1] = '\0';
+}
+
+static int parse_database_url(const struct spec *sp, const char *value, struct config *cfg,
+                              char *detail, size_t cap)
+{
+    char *msg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(value, &msg);
+
+    if (!opts) {
+        /* NULL without a message means libpq ran out of memory. */
+        if (!msg)
+            return -ENOMEM;
+        PQfreemem(msg);
+        conninfo_error(value, detail, cap);
+        return -EINVAL;
+    }
+    PQconninfoFree(opts);
+    return set_string(sp, cfg, value);
+}
+
+static int parse_bot_token(const struct spec *sp, const char *value, struct config *cfg,
+                           char *detail, size_t cap)
+{
+    const char *p = value;
+
+    while (is_digit(*p))
+        p++;
+    if (p == value || *p != ':')
+        return -EINVAL;
+    const char *secret = ++p;
+    while (is_token_char(*p))
+        p++;
+    if (*p || p - secret < sp->min)
+        return -EINVAL;
+    return set_string(sp, cfg, value);
+}
+
+static int parse_api_url(const struct spec *sp, const char *value, struct config *cfg, char *detail,
+                         size_t cap)
+{
+    size_t scheme;
+
+    if (strncasecmp(value, "http://", 7) == 0)
+        scheme = 7;
+    else if (strncasecmp(value, "https://", 8) == 0)
+        scheme = 8;
+    else
+        return -EINVAL;
+    for (const char *p = value; *p; p++) {
+        if (!is_graph(*p))
+            return -EINVAL;
+    }
+    size_t len = strlen(value);
+    while (len > scheme && value[len - 1] == '/')
+        len--;
+    if (len == scheme) {
+        snprintf(detail, cap, "no host");
+        return -EINVAL;
+    }
+
+    char *copy = strndup(value, len);
+    if (!copy)
+        return -ENOMEM;
+    free(cfg->telegram_api_url);
+    cfg->telegram_api_url = copy;
+    return 0;
+}
+
+static int parse_webhook_path(const struct spec *sp, const char *value, struct config *cfg,
+                              char *detail, size_t cap)
+{
+    size_t len = strlen(value);
+
+    if (value[0] != '/' || len < (size_t)sp->min || len > (size_t)sp->max)
+        return -EINVAL;
+    for (const char *p = value; *p; p++) {
+        if (!is_graph(*p) || *p == '?' || *p == '#')
+            return -EINVAL;
+    }
+    return set_string(sp, cfg, value);
+}
+
+static int parse_webhook_secret(const struct spec *sp, const char *value, struct config *cfg,
+                                char *detail, size_t cap)
+{
+    size_t len = strlen(value);
+
+    if (len < (size_t)sp->min || len > (size_t)sp->max)
+        return -EINVAL;
+    for (const char *p = value; *p; p++) {
+        if (!is_token_char(*p))
+            return -EINVAL;
+    }
+    return set_string(sp, cfg, value);
+}
+
+static int parse_listen_addr(const struct spec *sp, const char *value, struct config *cfg,
+                             char *detail, size_t cap)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+
+    if (inet_pton(AF_INET, value, addr) != 1 && inet_pton(AF_INET6, value, addr) != 1)
+        return -EINVAL;
+    return set_string(sp, cfg, value);
+}
+
+static int parse_file(const struct spec *sp, const char *value, struct config *cfg, char *detail,
+                      size_t cap)
+{
+    struct stat st;
+
+    if (access(value, R_OK) < 0 || stat(value, &st) < 0) {
+        snprintf(detail, cap, "%s", strerror(errno));
+        return -EINVAL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(detail, cap, "not a regular file");
+        return -EINVAL;
+    }
+    return set_string(sp, cfg, value);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a;
+    int64_t y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+static int parse_admin_ids(const struct spec *sp, const char *value, struct config *cfg,
+                           char *detail, size_t cap)
+{
+    size_t n_items = 1;
+
+    for (const char *p = value; *p; p++)
+        n_items += *p == ',';
+    if (n_items > CONFIG_MAX_ADMINS) {
+        snprintf(detail, cap, "%zu ids given", n_items);
+        return -EINVAL;
+    }
+
+    int64_t *ids = calloc(n_items, sizeof(*ids));
+    if (!ids)
+        return -ENOMEM;
+
+    size_t n = 0;
+    for (const char *p = value;;) {
+        const char *sep = p + strcspn(p, ",");
+        const char *end = sep;
+        char item[32];
+
+        while (p < end && is_space(*p))
+            p++;
+        while (end > p && is_space(end[-1]))
+            end--;
+        if (end == p) {
+            snprintf(detail, cap, "id %zu is empty", n + 1);
+            goto invalid;
+        }
+        if ((size_t)(end - p) >= sizeof(item)) {
+            snprintf(detail, cap, "id %zu is too long", n + 1);
+            goto invalid;
+        }
+        memcpy(item, p, (size_t)(end - p));
+        item[end - p] = '\0';
+        if (strnum_i64(item, sp->min, sp->max, &ids[n]) < 0) {
+            snprintf(detail, cap, "\"%s\" is not a positive 64-bit integer", item);
+            goto invalid;
+        }
+        n++;
+        if (!*sep)
+            break;
+        p = sep + 1;
+    }
+
+    qsort(ids, n, sizeof(*ids), cmp_i64);
+    size_t unique = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (unique == 0 || ids[i] != ids[unique - 1])
+            ids[unique++] = ids[i];
+    }
+    free(cfg->admin_ids);
+    cfg->admin_ids = ids;
+    cfg->n_admin_ids = unique;
+    return 0;
+
+invalid:
+    free(ids);
+    return -EINVAL;
+}
+
+static int parse_chat_id(const struct spec *sp, const char *value, struct config *cfg, char *detail,
+                         size_t cap)
+{
+    int64_t id;
+
+    if (strnum_i64(value, sp->min, sp->max, &id) < 0 || id == 0)
+        return -EINVAL;
+    cfg->admin_chat_id = id;
+    cfg->has_admin_chat_id = true;
+    return 0;
+}
+
+/* ---- .env ------------------------------------------------------------- */
+
+static ssize_t var_index(const char *name)
+{
+    for (size_t i = 0; i < V_COUNT; i++) {
+        if (strcmp(config_vars[i].name, name) == 0)
+            return (ssize_t)i;
+    }
+    return -1;
+}
+
+/* Skips spaces and tabs after a closing quote; only a comment may follow. */
+static bool only_comment_left(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return *p == '\0' || *p == '#';
+}
+
+/*
+ * Parses one line in place. Returns 0 for a blank or comment line, 1 with
+ * *ret_key and *ret_value pointing into line, or -EINVAL with *ret_why set.
+ * The reason never quotes the line, which may hold a secret.
+ */
+static int dotenv_parse_line(char *line, char **ret_key, char **ret_value, const char **ret_why)
+{
+    char *p = line;
+
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '\0' || *p == '#')
+        return 0;
+    if (strncmp(p, "export", 6) == 0 && (p[6] == ' ' || p[6] == '\t')) {
+        p += 6;
+        while (*p == ' ' || *p == '\t')
+            p++;
+    }
+
+    char *eq = strchr(p, '=');
+    if (!eq) {
+        *ret_why = "expected KEY=VALUE";
+        return -EINVAL;
+    }
+    char *key_end = eq;
+    while (key_end > p && (key_end[-1] == ' ' || key_end[-1] == '\t'))
+        key_end--;
+    bool key_ok = key_end > p && !is_digit(*p);
+    for (char *k = p; k < key_end; k++)
+        key_ok = key_ok && (is_token_char(*k) && *k != '-');
+    if (!key_ok) {
+        *ret_why = "invalid variable name before '=' (letters, digits and '_')";
+        return -EINVAL;
+    }
+    *key_end = '\0';
+
+    char *v = eq + 1;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (*v == '"') {
+        char *out = ++v;
+        char *in = v;
+        for (; *in && *in != '"'; in++) {
+            if (*in == '\\' && (in[1] == 'n' || in[1] == '"' || in[1] == '\\')) {
+                in++;
+                *out++ = *in == 'n' ? '\n' : *in;
+            } else {
+                *out++ = *in;
+            }
+        }
+        if (*in != '"') {
+            *ret_why = "unterminated double quote";
+            return -EINVAL;
+        }
+        if (!only_comment_left(in + 1)) {
+            *ret_why = "unexpected text after the closing quote";
+            return -EINVAL;
+        }
+        *out = '\0';
+    } else if (*v == '\'') {
+        char *close = strchr(++v, '\'');
+        if (!close) {
+            *ret_why = "unterminated single quote";
+            return -EINVAL;
+        }
+        if (!only_comment_left(close + 1)) {
+            *ret_why = "unexpected text after the closing quote";
+            return -EINVAL;
+        }
+        *close = '\0';
+    } else {
+        char *end = v;
+        for (; *end; end++) {
+            if (*end == '#' && (end[-1] == ' ' || end[-1] == '\t'))
+                break;
+        }
+        while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        *end = '\0';
+    }
+    *ret_key = p;
+    *ret_value = v;
+    return 1;
+}
+
+/* Reads the whole file into a NUL-terminated buffer of at most DOTENV_MAX_BYTES. */
+static int read_file(const char *path, char **ret_buf, size_t *ret_len)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+
+    char *buf = malloc(DOTENV_MAX_BYTES + 1);
+    if (!buf) {
+        fclose(f);
+        return -ENOMEM;
+    }
+    size_t len = fread(buf, 1, DOTENV_MAX_BYTES + 1, f);
+    int r = ferror(f) ? -EIO : len > DOTENV_MAX_BYTES ? -EFBIG : 0;
+    fclose(f);
+    if (r < 0) {
+        free(buf);
+        return r;
+    }
+    buf[len] = '\0';
+    *ret_buf = buf;
+    *ret_len = len;
+    return 0;
+}
+
+/*
+ * Reads the .env file into values[] (one strdup'd value per tgdesk variable,
+ * NULL when absent or empty). Returns the number of errors reported, or
+ * -ENOMEM.
+ */
+static int dotenv_load(const char *path, FILE *err, char *values[V_COUNT])
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int n_errors = 0;
+
+    int r = read_file(path, &buf, &len);
+    if (r == -ENOENT)
+        return 0;
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0) {
+        errline(err, "config: %s: cannot read: %s\n", path,
+                r == -EFBIG ? "larger than " STR(DOTENV_MAX_BYTES) " bytes" : strerror(-r));
+        return 1;
+    }
+
+    size_t lineno = 0;
+    for (char *line = buf; line < buf + len;) {
+        char *nl = memchr(line, '\n', (size_t)(buf + len - line));
+        char *end = nl ? nl : buf + len;
+        char *next = nl ? nl + 1 : buf + len;
+        char *key, *value;
+        const char *why = NULL;
+
+        lineno++;
+        if (end > line && end[-1] == '\r')
+            end--;
+        if (memchr(line, '\0', (size_t)(end - line))) {
+            errline(err, "config: %s:%zu: contains a NUL byte\n", path, lineno);
+            n_errors++;
+            line = next;
+            continue;
+        }
+        *end = '\0';
+        r = dotenv_parse_line(line, &key, &value, &why);
+        line = next;
+        if (r < 0) {
+            errline(err, "config: %s:%zu: %s\n", path, lineno, why);
+            n_errors++;
+            continue;
+        }
+        ssize_t i = r == 1 ? var_index(key) : -1;
+        if (i < 0)
+            continue;
+        free(values[i]);
+        values[i] = NULL;
+        if (*value && !(values[i] = strdup(value))) {
+            free(buf);
+            return -ENOMEM;
+        }
+    }
+    free(buf);
+    return n_errors;
+}
+
+/* ---- loading ---------------------------------------------------------- */
+
+static void report_bad(FILE *err, size_t i, const char *value, const char *detail)
+{
+    char shown[SHOWN_VALUE_MAX * 4 + 16];
+
+    show_value(config_vars[i].name, value, shown, sizeof(shown));
+    errline(err, "config: %s=%s: must be %s%s%s\n", config_vars[i].name, shown,
+            config_vars[i].allowed, *detail ? ": " : "", detail);
+}
+
+/* Returns 0, -EINVAL (reported) or -ENOMEM. */
+static int load_var(size_t i, const char *value, struct config *cfg, FILE *err)
+{
+    const struct spec *sp = &specs[i];
+    char detail[512] = "";
+
+    if (!value) {
+        if (sp->flags & F_REQUIRED) {
+            errline(err, "config: %s is required: %s\n", config_vars[i].name,
+                    config_vars[i].allowed);
+            return -EINVAL;
+        }
+        if (!(sp->flags & F_COMPUTED)) {
+            value = config_vars[i].default_value;
+            if (!value)
+                return 0;
+        }
+    }
+    int r = sp->parse(sp, value, cfg, detail, sizeof(detail));
+    if (r == -EINVAL)
+        report_bad(err, i, value, detail);
+    return r;
+}
+
+/* Checks between variables; only those that parsed. Returns the number of errors. */
+static int cross_check(const struct config *cfg, const char *values[V_COUNT],
+                       const bool bad[V_COUNT], FILE *err)
+{
+    int n_errors = 0;
+
+    if (!bad[V_DB_POOL_MIN] && !bad[V_DB_POOL_MAX] && cfg->db_pool_min > cfg->db_pool_max) {
+        char shown[SHOWN_VALUE_MAX * 4 + 16];
+        show_value("DB_POOL_MIN", values[V_DB_POOL_MIN], shown, sizeof(shown));
+        errline(err, "config: DB_POOL_MIN=%s: must be <= DB_POOL_MAX=%d\n", shown,
+                cfg->db_pool_max);
+        n_errors++;
+    }
+
+    bool cert = values[V_TLS_CERT_FILE] != NULL;
+    bool key = values[V_TLS_KEY_FILE] != NULL;
+    if (cert != key) {
+        errline(err, "config: %s: must be set when %s is set (HTTPS needs both)\n",
+                cert ? "TLS_KEY_FILE" : "TLS_CERT_FILE", cert ? "TLS_CERT_FILE" : "TLS_KEY_FILE");
+        n_errors++;
+    }
+    return n_errors;
+}
+
+int config_load(const char *dotenv_path, FILE *err, struct config *ret)
+{
+    struct config cfg = {0};
+    char *file_values[V_COUNT] = {0};
+    const char *values[V_COUNT] = {0};
+    bool bad[V_COUNT] = {0};
+    int n_errors = 0;
+    int r = 0;
+
+    if (dotenv_path) {
+        r = dotenv_load(dotenv_path, err, file_values);
+        if (r < 0)
+            goto out;
+        n_errors = r;
+    }
+
+    for (size_t i = 0; i < V_COUNT; i++) {
+        const char *v = getenv(config_vars[i].name);
+
+        /* An empty value counts as unset, in the environment as in the file. */
+        values[i] = v && *v ? v : file_values[i];
+        r = load_var(i, values[i], &cfg, err);
+        if (r == -ENOMEM)
+            goto out;
+        if (r < 0) {
+            bad[i] = true;
+            n_errors++;
+        }
+    }
+    n_errors += cross_check(&cfg, values, bad, err);
+
+    if (n_errors > 0) {
+        r = -EINVAL;
+        goto out;
+    }
+    *ret = cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    r = 0;
+
+out:
+    if (r == -ENOMEM)
+        errline(err, "config: out of memory\n");
+    config_free(&cfg);
+    for (size_t i = 0; i < V_COUNT; i++)
+        free(file_values[i]);
+    return r;
+}
+
+void config_free(struct config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < V_COUNT; i++) {
+        if (specs[i].type == FT_STRING)
+            free(*(char **)field_of(cfg, &specs[i]));
+    }
+    free(cfg->admin_ids);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+bool config_is_admin(const struct config *cfg, int64_t id)
+{
+    if (!cfg || cfg->n_admin_ids == 0)
+        return false;
+    return bsearch(&id, cfg->admin_ids, cfg->n_admin_ids, sizeof(int64_t), cmp_i64) != NULL;
+}

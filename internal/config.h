@@ -1,0 +1,96 @@
+/*
+ * config.h - the whole configuration of tgdesk (SPEC §3).
+ *
+ * Values come from the environment and from a .env file (the environment
+ * wins). Everything is validated before any connection is attempted; a bad
+ * value yields one line naming the variable, the value (secrets masked) and
+ * what is allowed.
+ */
+#ifndef TGDESK_CONFIG_H
+#define TGDESK_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "log.h"
+
+#define CONFIG_MAX_ADMINS 1024
+
+struct config {
+    char *database_url;       /* required */
+    char *telegram_bot_token; /* NULL when unset */
+    char *telegram_api_url;   /* no trailing slash */
+    char *webhook_path;       /* starts with '/' */
+    char *webhook_secret;     /* NULL when unset */
+    char *listen_addr;
+    int port;            /* 0 = any free port (tests) */
+    char *tls_cert_file; /* both NULL or both set */
+    char *tls_key_file;
+    int64_t *admin_ids; /* n_admin_ids entries, sorted, unique */
+    size_t n_admin_ids;
+    bool has_admin_chat_id;
+    int64_t admin_chat_id;
+    int workers;
+    int queue_capacity;
+    int64_t max_body_bytes;
+    int http_max_connections;
+    int http_max_per_ip;
+    int http_timeout_s;
+    int db_pool_max;
+    int db_pool_min;
+    int64_t db_pool_timeout_ms;
+    int64_t db_pool_recycle_ms;      /* 0 = never */
+    int64_t db_pool_idle_timeout_ms; /* 0 = never */
+    bool db_pool_pre_ping;
+    int db_connect_timeout_s;
+    int64_t db_statement_timeout_ms; /* 0 = none */
+    int64_t db_slow_query_ms;
+    int db_init_retries; /* attempts at start, >= 1 */
+    int64_t db_init_retry_delay_ms;
+    bool migrate_on_start;
+    enum log_level log_level;
+    enum log_format log_format;
+    enum log_level log_db_level; /* LOG_OFF = nothing but audit events */
+    int log_retention_days;      /* 0 = keep forever */
+    int outbox_max_attempts;
+    int telegram_global_rps;
+};
+
+/*
+ * One entry per variable, in documentation order: name, default (NULL when
+ * none) and what is allowed. Used by --help and the README table test.
+ */
+struct config_var {
+    const char *name;
+    const char *default_value;
+    const char *allowed;
+    bool secret;
+};
+extern const struct config_var config_vars[];
+extern const size_t config_vars_count;
+
+/*
+ * Loads and validates the configuration from the environment and from the
+ * file at dotenv_path (NULL: no file; a missing file is not an error).
+ * Every problem is written to err as one line ("config: NAME=value: ...")
+ * and then -EINVAL is returned; *ret is untouched on failure. On success
+ * returns 0 and *ret owns its strings: release with config_free().
+ */
+int config_load(const char *dotenv_path, FILE *err, struct config *ret);
+
+/* Releases what config_load() allocated. Accepts NULL. */
+void config_free(struct config *cfg);
+
+/* True when id is one of ADMIN_IDS. Thread-safe (read-only). */
+bool config_is_admin(const struct config *cfg, int64_t id);
+
+/*
+ * Writes value with secrets masked into dst (capacity cap, NUL-terminated):
+ * a secret variable becomes "***"; a DATABASE_URL keeps everything but its
+ * password (URI "user:***@" or key/value "password=***"). Returns dst.
+ */
+char *config_mask_value(const char *name, const char *value, char *dst, size_t cap);
+
+#endif

@@ -1,0 +1,142 @@
+#include "conn.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+
+/* Keys tgdesk always sets itself; a value from DATABASE_URL is replaced. */
+static const char *const overridden[] = {
+    "connect_timeout",     "application_name", "keepalives", "keepalives_idle",
+    "keepalives_interval", "keepalives_count", "options",
+};
+
+#define DB_MAX_PARAMS 64
+
+/* NULL-terminated keyword/value arrays for PQconnectdbParams; all owned. */
+struct db_params {
+    char *keys[DB_MAX_PARAMS + 1];
+    char *vals[DB_MAX_PARAMS + 1];
+    size_t n;
+};
+
+static bool is_overridden(const char *key)
+{
+    for (size_t i = 0; i < sizeof(overridden) / sizeof(overridden[0]); i++)
+        if (strcmp(key, overridden[i]) == 0)
+            return true;
+    return false;
+}
+
+static int params_add(struct db_params *p, const char *key, const char *val)
+{
+    if (p->n >= DB_MAX_PARAMS)
+        return -E2BIG;
+    char *k = strdup(key), *v = strdup(val);
+    if (!k || !v) {
+        free(k);
+        free(v);
+        return -ENOMEM;
+    }
+    p->keys[p->n] = k;
+    p->vals[p->n] = v;
+    p->n++;
+    return 0;
+}
+
+struct db_params *db_params_new(const struct config *cfg, int64_t statement_timeout_ms)
+{
+    char *errmsg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(cfg->database_url, &errmsg);
+    if (!opts) {
+        PQfreemem(errmsg);
+        return NULL;
+    }
+
+    struct db_params *p = calloc(1, sizeof(*p));
+    if (!p)
+        goto fail;
+
+    const char *user_options = NULL;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val)
+            continue;
+        if (strcmp(o->keyword, "password") == 0)
+            log_add_secret(o->val);
+        if (strcmp(o->keyword, "options") == 0)
+            user_options = o->val;
+        if (is_overridden(o->keyword))
+            continue;
+        if (params_add(p, o->keyword, o->val) < 0)
+            goto fail;
+    }
+
+    int64_t st = statement_timeout_ms >= 0 ? statement_timeout_ms : cfg->db_statement_timeout_ms;
+    char connect_timeout[24], options[1024];
+    snprintf(connect_timeout, sizeof(connect_timeout), "%d", cfg->db_connect_timeout_s);
+    int len = snprintf(options, sizeof(options), "%s%s-c statement_timeout=%lld",
+                       user_options ? user_options : "", user_options ? " " : "", (long long)st);
+    if (len < 0 || (size_t)len >= sizeof(options))
+        goto fail;
+
+    if (params_add(p, "connect_timeout", connect_timeout) < 0 ||
+        params_add(p, "application_name", "tgdesk") < 0 || params_add(p, "keepalives", "1") < 0 ||
+        params_add(p, "keepalives_idle", "30") < 0 ||
+        params_add(p, "keepalives_interval", "10") < 0 ||
+        params_add(p, "keepalives_count", "3") < 0 || params_add(p, "options", options) < 0)
+        goto fail;
+
+    PQconninfoFree(opts);
+    return p;
+
+fail:
+    PQconninfoFree(opts);
+    db_params_free(p);
+    return NULL;
+}
+
+void db_params_free(struct db_params *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->keys[i]);
+        free(p->vals[i]);
+    }
+    free(p);
+}
+
+PGconn *db_connect(const struct db_params *p)
+{
+    return PQconnectdbParams((const char *const *)p->keys, (const char *const *)p->vals, 0);
+}
+
+char *db_errmsg(const PGconn *conn, const PGresult *res, char *buf, size_t cap)
+{
+    const char *msg = res ? PQresultErrorMessage(res) : NULL;
+    if (!msg || !*msg)
+        msg = conn ? PQerrorMessage(conn) : "no connection";
+    if (!msg || !*msg)
+        msg = "unknown error";
+
+    char line[1024];
+    size_t j = 0;
+    for (size_t i = 0; msg[i] && j + 1 < sizeof(line); i++) {
+        char c = msg[i];
+        if (c == '\n' || c == '\r' || c == '\t') {
+            if (j > 0 && line[j - 1] != ' ')
+                line[j++] = ' ';
+            continue;
+        }
+        line[j++] = c;
+    }
+    while (j > 0 && line[j - 1] == ' ')
+        j--;
+    line[j] = '\0';
+    log_redact(line, buf, cap);
+    return buf;
+}

@@ -1,0 +1,45 @@
+/*
+ * conn.h - how tgdesk opens a PostgreSQL connection.
+ *
+ * DATABASE_URL (URI or key/value conninfo; sslmode and friends honoured) is
+ * parsed once into a parameter set, to which tgdesk adds what every
+ * connection needs: connect_timeout, application_name=tgdesk, TCP keepalives
+ * and statement_timeout (appended to any `options` the URL already has).
+ */
+#ifndef TGDESK_DB_CONN_H
+#define TGDESK_DB_CONN_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct db_params;
+
+/*
+ * Builds the parameter set from cfg. statement_timeout_ms overrides the
+ * configured DB_STATEMENT_TIMEOUT when >= 0 (migrations pass 0: none).
+ * Registers the password from the URL as a log secret. Returns NULL when
+ * DATABASE_URL cannot be parsed or memory runs out. Free with
+ * db_params_free(). The result is immutable and safe to share between
+ * threads.
+ */
+struct db_params *db_params_new(const struct config *cfg, int64_t statement_timeout_ms);
+
+/* Releases a parameter set. Accepts NULL. */
+void db_params_free(struct db_params *p);
+
+/*
+ * Opens a connection (blocking, bounded by connect_timeout). Returns the
+ * connection even when it failed: check PQstatus() and release with
+ * PQfinish(). Returns NULL only when out of memory. Thread-safe.
+ */
+PGconn *db_connect(const struct db_params *p);
+
+/*
+ * Copies the connection's last error (or res's, when res is not NULL) into
+ * buf as one line: newlines folded, secrets redacted. Returns buf.
+ */
+char *db_errmsg(const PGconn *conn, const PGresult *res, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,445 @@
+#include "migrate.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conn.h"
+#include "log.h"
+#include "sqlsplit.h"
+#include "util/strnum.h"
+
+/* Longest wait for another instance's migration run. */
+#define MIGRATE_LOCK_WAIT_MS (15 * 60 * 1000)
+
+struct applied {
+    int64_t version;
+    char *name;
+    char *checksum;
+    char *applied_at; /* "" while dirty */
+    char *error;      /* "" when none */
+    bool dirty;
+};
+
+struct state {
+    PGresult *res; /* owns the strings the rows point into */
+    struct applied *rows;
+    size_t n;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs a statement without parameters; logs and returns -EIO on failure. */
+static int exec_simple(PGconn *conn, const char *sql, const char *what)
+{
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int rc = 0;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char err[512];
+        LOG(LOG_ERROR, "migration step failed", LOG_STR("step", what),
+            LOG_STR("error", db_errmsg(conn, res, err, sizeof(err))));
+        rc = -EIO;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Runs a parameterised statement; returns -EIO (logged) on failure. */
+static int exec_params(PGconn *conn, const char *sql, int n, const char *const *params,
+                       const char *what)
+{
+    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        char err[512];
+        LOG(LOG_ERROR, "migration step failed", LOG_STR("step", what),
+            LOG_STR("error", db_errmsg(conn, res, err, sizeof(err))));
+        rc = -EIO;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static void rollback_quietly(PGconn *conn)
+{
+    PQclear(PQexec(conn, "ROLLBACK"));
+}
+
+/*
+ * Takes the advisory lock by polling pg_try_advisory_lock: a session blocked
+ * inside pg_advisory_lock() holds a snapshot, and CREATE INDEX CONCURRENTLY in
+ * the session that owns the lock would wait for it - a deadlock.
+ */
+static int lock(PGconn *conn)
+{
+    char sql[96];
+    snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%" PRId64 ")", MIGRATE_LOCK_KEY);
+    int64_t start = now_ms(), logged = start;
+    for (;;) {
+        PGresult *res = PQexec(conn, sql);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            char err[512];
+            LOG(LOG_ERROR, "cannot take the migration lock",
+                LOG_STR("error", db_errmsg(conn, res, err, sizeof(err))));
+            PQclear(res);
+            return -EIO;
+        }
+        bool got = PQgetvalue(res, 0, 0)[0] == 't';
+        PQclear(res);
+        if (got)
+            break;
+        int64_t now = now_ms();
+        if (now - start > MIGRATE_LOCK_WAIT_MS) {
+            LOG(LOG_ERROR, "gave up waiting for another instance's migration",
+                LOG_INT("waited_ms", now - start));
+            return -ETIMEDOUT;
+        }
+        if (now - logged >= 10000) {
+            LOG(LOG_INFO, "waiting for another instance's migration",
+                LOG_INT("waited_ms", now - start));
+            logged = now;
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 50 * 1000000L}, NULL);
+    }
+    return 0;
+}
+
+static int prepare_table(PGconn *conn)
+{
+    /* Created under the lock: concurrent CREATE ... IF NOT EXISTS can race. */
+    return exec_simple(conn,
+                       "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                       " version bigint PRIMARY KEY,"
+                       " name text NOT NULL,"
+                       " checksum text NOT NULL,"
+                       " applied_at timestamptz,"
+                       " dirty boolean NOT NULL DEFAULT false,"
+                       " error text)",
+                       "create schema_migrations");
+}
+
+static void unlock(PGconn *conn)
+{
+    char sql[96];
+    snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(%" PRId64 ")", MIGRATE_LOCK_KEY);
+    PQclear(PQexec(conn, sql));
+}
+
+static void state_free(struct state *st)
+{
+    free(st->rows);
+    PQclear(st->res);
+    memset(st, 0, sizeof(*st));
+}
+
+/* Reads schema_migrations; a missing table reads as empty. */
+static int state_load(PGconn *conn, struct state *ret)
+{
+    PGresult *res = PQexec(conn, "SELECT version, name, checksum,"
+                                 " coalesce(to_char(applied_at AT TIME ZONE 'UTC',"
+                                 " 'YYYY-MM-DD HH24:MI:SS'), ''), coalesce(error, ''), dirty"
+                                 " FROM schema_migrations ORDER BY version");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (code && strcmp(code, "42P01") == 0) { /* undefined_table */
+            PQclear(res);
+            memset(ret, 0, sizeof(*ret));
+            return 0;
+        }
+        char err[512];
+        LOG(LOG_ERROR, "cannot read schema_migrations",
+            LOG_STR("error", db_errmsg(conn, res, err, sizeof(err))));
+        PQclear(res);
+        return -EIO;
+    }
+    size_t n = (size_t)PQntuples(res);
+    struct applied *rows = calloc(n ? n : 1, sizeof(*rows));
+    if (!rows) {
+        PQclear(res);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strnum_i64(PQgetvalue(res, (int)i, 0), INT64_MIN, INT64_MAX, &rows[i].version) < 0)
+            rows[i].version = -1;
+        rows[i].name = PQgetvalue(res, (int)i, 1);
+        rows[i].checksum = PQgetvalue(res, (int)i, 2);
+        rows[i].applied_at = PQgetvalue(res, (int)i, 3);
+        rows[i].error = PQgetvalue(res, (int)i, 4);
+        rows[i].dirty = PQgetvalue(res, (int)i, 5)[0] == 't';
+    }
+    ret->res = res;
+    ret->rows = rows;
+    ret->n = n;
+    return 0;
+}
+
+static const struct applied *find_applied(const struct state *st, int64_t version)
+{
+    for (size_t i = 0; i < st->n; i++)
+        if (st->rows[i].version == version)
+            return &st->rows[i];
+    return NULL;
+}
+
+static const struct migration *find_migration(const struct migration *set, size_t n,
+                                              int64_t version)
+{
+    for (size_t i = 0; i < n; i++)
+        if (set[i].version == version)
+            return &set[i];
+    return NULL;
+}
+
+/*
+ * Refuses to go on when a migration is dirty or an applied file changed.
+ * Versions the binary does not know (a newer release ran) only warn.
+ */
+static int state_check(const struct state *st, const struct migration *set, size_t n)
+{
+    for (size_t i = 0; i < st->n; i++) {
+        const struct applied *a = &st->rows[i];
+        const struct migration *m = find_migration(set, n, a->version);
+        char file[160];
+        snprintf(file, sizeof(file), "%04" PRId64 "_%s.up.sql", a->version, a->name);
+        if (a->dirty) {
+            LOG(LOG_ERROR,
+                "migration is dirty: it failed half-way; repair the schema by hand, then "
+                "delete its row from schema_migrations (or set dirty = false if it did complete)",
+                LOG_STR("file", file), LOG_STR("error", a->error));
+            return -EBUSY;
+        }
+        if (!m) {
+            LOG(LOG_WARN, "database has a migration this binary does not know (newer release?)",
+                LOG_STR("file", file));
+            continue;
+        }
+        if (strcmp(m->checksum, a->checksum) != 0) {
+            LOG(LOG_ERROR,
+                "applied migration file was changed: write a new migration instead of editing "
+                "an applied one",
+                LOG_STR("file", file), LOG_STR("recorded_checksum", a->checksum),
+                LOG_STR("file_checksum", m->checksum));
+            return -EBADMSG;
+        }
+    }
+    return 0;
+}
+
+/* Runs each statement of sql on its own (outside any transaction). */
+static int exec_statements(PGconn *conn, const char *sql, char *err, size_t cap)
+{
+    size_t pos = 0, start, len;
+    int index = 0;
+    while (sqlsplit_next(sql, &pos, &start, &len)) {
+        index++;
+        char *stmt = strndup(sql + start, len);
+        if (!stmt)
+            return -ENOMEM;
+        PGresult *res = PQexec(conn, stmt);
+        free(stmt);
+        ExecStatusType st = PQresultStatus(res);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            char msg[400];
+            snprintf(err, cap, "statement %d: %s", index, db_errmsg(conn, res, msg, sizeof(msg)));
+            PQclear(res);
+            return -EIO;
+        }
+        PQclear(res);
+    }
+    return 0;
+}
+
+/*
+ * Runs one direction of one migration. In a transaction the schema_migrations
+ * change (record_sql) commits with it; without one, the row is marked dirty
+ * first and cleared after, so a failure half-way stays visible.
+ */
+static int run_one(PGconn *conn, const struct migration *m, bool up)
+{
+    const char *sql = up ? m->up_sql : m->down_sql;
+    bool no_tx = up ? m->up_no_tx : m->down_no_tx;
+    char version[24];
+    snprintf(version, sizeof(version), "%" PRId64, m->version);
+    const char *params[3] = {version, m->name, m->checksum};
+    const char *record_sql =
+        up ? "INSERT INTO schema_migrations (version, name, checksum, applied_at, dirty)"
+             " VALUES ($1, $2, $3, now(), false)"
+           : "DELETE FROM schema_migrations WHERE version = $1";
+    int record_n = up ? 3 : 1;
+    char file[160];
+    snprintf(file, sizeof(file), "%04" PRId64 "_%s.%s.sql", m->version, m->name,
+             up ? "up" : "down");
+
+    if (!no_tx) {
+        if (exec_simple(conn, "BEGIN", file) < 0)
+            return -EIO;
+        if (exec_simple(conn, sql, file) < 0 ||
+            exec_params(conn, record_sql, record_n, params, file) < 0 ||
+            exec_simple(conn, "COMMIT", file) < 0) {
+            rollback_quietly(conn);
+            return -EIO;
+        }
+        return 0;
+    }
+
+    const char *mark_sql =
+        up ? "INSERT INTO schema_migrations (version, name, checksum, dirty, error)"
+             " VALUES ($1, $2, $3, true, 'running')"
+           : "UPDATE schema_migrations SET dirty = true, error = 'reverting' WHERE version = $1";
+    if (exec_params(conn, mark_sql, record_n, params, file) < 0)
+        return -EIO;
+
+    char err[512];
+    int rc = exec_statements(conn, sql, err, sizeof(err));
+    if (rc < 0) {
+        LOG(LOG_ERROR, "migration failed half-way; marked dirty", LOG_STR("file", file),
+            LOG_STR("error", err));
+        const char *fail[2] = {version, err};
+        exec_params(conn, "UPDATE schema_migrations SET error = $2 WHERE version = $1", 2, fail,
+                    "record failure");
+        return rc;
+    }
+    const char *done_sql =
+        up ? "UPDATE schema_migrations SET dirty = false, error = NULL, applied_at = now()"
+             " WHERE version = $1"
+           : record_sql;
+    return exec_params(conn, done_sql, 1, params, file);
+}
+
+int migrate_up(PGconn *conn, const struct migration *set, size_t n, int limit, FILE *out)
+{
+    struct state st = {0};
+    int rc = lock(conn);
+    if (rc < 0)
+        return rc;
+    rc = prepare_table(conn);
+    if (rc < 0)
+        goto out;
+    rc = state_load(conn, &st);
+    if (rc < 0)
+        goto out;
+    rc = state_check(&st, set, n);
+    if (rc < 0)
+        goto out;
+
+    int applied = 0;
+    for (size_t i = 0; i < n && (limit <= 0 || applied < limit); i++) {
+        const struct migration *m = &set[i];
+        if (find_applied(&st, m->version))
+            continue;
+        int64_t t0 = now_ms();
+        rc = run_one(conn, m, true);
+        if (rc < 0)
+            goto out;
+        int64_t ms = now_ms() - t0;
+        LOG(LOG_INFO, "migration applied", LOG_INT("version", m->version), LOG_STR("name", m->name),
+            LOG_INT("duration_ms", ms));
+        if (out)
+            fprintf(out, "applied %04" PRId64 "_%s (%" PRId64 " ms)\n", m->version, m->name, ms);
+        applied++;
+    }
+    rc = applied;
+out:
+    state_free(&st);
+    unlock(conn);
+    return rc;
+}
+
+int migrate_down(PGconn *conn, const struct migration *set, size_t n, int steps, FILE *out)
+{
+    struct state st = {0};
+    int rc = lock(conn);
+    if (rc < 0)
+        return rc;
+    rc = prepare_table(conn);
+    if (rc < 0)
+        goto out;
+    rc = state_load(conn, &st);
+    if (rc < 0)
+        goto out;
+    rc = state_check(&st, set, n);
+    if (rc < 0)
+        goto out;
+
+    int reverted = 0;
+    for (size_t i = st.n; i > 0 && reverted < steps; i--) {
+        const struct applied *a = &st.rows[i - 1];
+        const struct migration *m = find_migration(set, n, a->version);
+        if (!m || !m->down_sql) {
+            LOG(LOG_ERROR, m ? "migration has no down file" : "migration is unknown to this binary",
+                LOG_INT("version", a->version), LOG_STR("name", a->name));
+            rc = -ENOTSUP;
+            goto out;
+        }
+        int64_t t0 = now_ms();
+        rc = run_one(conn, m, false);
+        if (rc < 0)
+            goto out;
+        int64_t ms = now_ms() - t0;
+        LOG(LOG_INFO, "migration reverted", LOG_INT("version", m->version),
+            LOG_STR("name", m->name), LOG_INT("duration_ms", ms));
+        if (out)
+            fprintf(out, "reverted %04" PRId64 "_%s (%" PRId64 " ms)\n", m->version, m->name, ms);
+        reverted++;
+    }
+    rc = reverted;
+out:
+    state_free(&st);
+    unlock(conn);
+    return rc;
+}
+
+int migrate_status(PGconn *conn, const struct migration *set, size_t n, FILE *out)
+{
+    struct state st = {0};
+    int rc = state_load(conn, &st);
+    if (rc < 0)
+        return rc;
+
+    bool clean = true;
+    fprintf(out, "%-8s %-24s %-8s %s\n", "VERSION", "NAME", "STATE", "DETAIL");
+    size_t i = 0, j = 0;
+    while (i < n || j < st.n) {
+        const struct migration *m = i < n ? &set[i] : NULL;
+        const struct applied *a = j < st.n ? &st.rows[j] : NULL;
+        if (a && (!m || a->version < m->version)) {
+            fprintf(out, "%04" PRId64 "     %-24s %-8s %s\n", a->version, a->name,
+                    a->dirty ? "dirty" : "unknown",
+                    a->dirty ? a->error : "applied by a newer release; not in this binary");
+            if (a->dirty)
+                clean = false;
+            j++;
+            continue;
+        }
+        if (!a || m->version < a->version) {
+            fprintf(out, "%04" PRId64 "     %-24s %-8s\n", m->version, m->name, "pending");
+            clean = false;
+            i++;
+            continue;
+        }
+        if (a->dirty) {
+            fprintf(out, "%04" PRId64 "     %-24s %-8s %s\n", m->version, m->name, "dirty",
+                    a->error);
+            clean = false;
+        } else if (strcmp(a->checksum, m->checksum) != 0) {
+            fprintf(out, "%04" PRId64 "     %-24s %-8s file changed since it was applied\n",
+                    m->version, m->name, "changed");
+            clean = false;
+        } else {
+            fprintf(out, "%04" PRId64 "     %-24s %-8s %s UTC\n", m->version, m->name, "applied",
+                    a->applied_at);
+        }
+        i++;
+        j++;
+    }
+    state_free(&st);
+    return clean ? 0 : 1;
+}

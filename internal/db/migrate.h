@@ -1,0 +1,67 @@
+/*
+ * migrate.h - schema migrations (SPEC §6).
+ *
+ * Migrations are SQL files sql/migrations/NNNN_name.up.sql and .down.sql,
+ * embedded in the binary at build time (scripts/embed_migrations.py) with the
+ * SHA-256 of each up file. They are recorded in schema_migrations(version,
+ * name, checksum, applied_at, dirty, error).
+ *
+ * Every run holds a PostgreSQL advisory lock, so instances started together
+ * migrate once. A file runs in one transaction together with its
+ * schema_migrations row, unless its first line is
+ * "-- tgdesk:no-transaction": then its statements run one by one with a dirty
+ * mark set before and cleared after, so a failure half-way stays visible and
+ * blocks later runs until an operator repairs the schema and clears it.
+ * An applied migration whose checksum changed stops every run.
+ */
+#ifndef TGDESK_DB_MIGRATE_H
+#define TGDESK_DB_MIGRATE_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct migration {
+    int64_t version;
+    const char *name; /* "core" for 0001_core.up.sql */
+    const char *up_sql;
+    const char *down_sql; /* NULL: irreversible */
+    const char *checksum; /* hex SHA-256 of the up file */
+    bool up_no_tx;
+    bool down_no_tx;
+};
+
+/* The migrations built into this binary, ascending by version. */
+extern const struct migration migrations_builtin[];
+extern const size_t migrations_builtin_count;
+
+/* Advisory lock key shared by every tgdesk instance ("tgdesk" in ASCII). */
+#define MIGRATE_LOCK_KEY INT64_C(0x74676465736b)
+
+/*
+ * Applies pending migrations of set (n entries, ascending), at most limit of
+ * them (0: all). Progress lines go to out (may be NULL). Returns the number
+ * applied (>= 0), -EBADMSG when an applied file changed, -EBUSY when a dirty
+ * mark blocks, -ETIMEDOUT when another instance held the migration lock for
+ * 15 minutes, -EIO on a database error. Details are logged.
+ */
+int migrate_up(PGconn *conn, const struct migration *set, size_t n, int limit, FILE *out);
+
+/*
+ * Reverts the last steps applied migrations (newest first). Returns the
+ * number reverted, or a negative code as migrate_up; -ENOTSUP when one has no
+ * down file.
+ */
+int migrate_down(PGconn *conn, const struct migration *set, size_t n, int steps, FILE *out);
+
+/*
+ * Prints one line per migration (applied with date, pending, dirty with its
+ * error, changed, or unknown to this binary) to out. Returns 0 when nothing
+ * is pending, dirty or changed, 1 when something is, -EIO on a database
+ * error.
+ */
+int migrate_status(PGconn *conn, const struct migration *set, size_t n, FILE *out);
+
+#endif

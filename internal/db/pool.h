@@ -1,0 +1,165 @@
+/*
+ * pool.h - a thread-safe pool of PostgreSQL connections (SPEC §7).
+ *
+ * Every connection the serving process holds comes from here - workers,
+ * sender, log writer, health check - so DB_POOL_MAX bounds what one instance
+ * takes from the server's max_connections.
+ *
+ * - Connections are opened lazily up to max; min are kept when idle.
+ * - pool_acquire() waits at most DB_POOL_TIMEOUT for a free connection and
+ *   then fails with -ETIMEDOUT ("pool exhausted"). When the server cannot be
+ *   reached it fails fast with -ECONNREFUSED, and for a short back-off window
+ *   after a failed connect it does not try again (no hammering a down server).
+ * - A connection idle for more than a second is pre-pinged (empty query)
+ *   before it is handed out; broken ones are replaced transparently.
+ * - Connections older than DB_POOL_RECYCLE (with jitter) are replaced; idle
+ *   ones above DB_POOL_MIN are closed after DB_POOL_IDLE_TIMEOUT.
+ * - A connection released inside a transaction, with a failed transaction or
+ *   with unread results is rolled back, or destroyed when that fails; the
+ *   next caller never gets it dirty.
+ * - Every new connection gets statement_timeout, application_name, keepalives
+ *   (db/conn.h) and every registered prepared statement.
+ */
+#ifndef TGDESK_DB_POOL_H
+#define TGDESK_DB_POOL_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct db_params;
+struct pool;
+struct pool_conn;
+
+/* A named statement prepared on every connection of the pool. */
+struct db_stmt {
+    const char *name; /* also the label of its duration histogram */
+    const char *sql;
+    int nparams;
+};
+
+/* Upper bounds (seconds) of the duration histograms, ascending; +Inf implied. */
+#define POOL_HIST_BUCKETS 12
+extern const double pool_hist_bounds[POOL_HIST_BUCKETS];
+
+struct pool_hist {
+    uint64_t buckets[POOL_HIST_BUCKETS]; /* not cumulative: count per bucket */
+    uint64_t count;                      /* includes those above the last bound */
+    double sum_seconds;
+};
+
+/* A consistent snapshot of the pool's counters (pool_stats()). */
+struct pool_stats {
+    int max;
+    int size;    /* open connections: in_use + idle */
+    int in_use;  /* checked out */
+    int idle;    /* open and free */
+    int waiting; /* callers blocked in pool_acquire */
+    uint64_t acquires;
+    uint64_t timeouts;         /* pool exhausted */
+    uint64_t unavailable;      /* fail-fast: server unreachable */
+    uint64_t connects;         /* successful connects */
+    uint64_t connect_failures; /* failed connects */
+    uint64_t recycled_lifetime;
+    uint64_t recycled_idle;
+    uint64_t recycled_broken; /* failed pre-ping or released broken */
+    uint64_t recycled_dirty;  /* released dirty and could not be cleaned */
+    struct pool_hist acquire; /* time spent in pool_acquire */
+};
+
+/* Per-statement timing (pool_query_stats()). */
+struct pool_query_stat {
+    const char *name;
+    struct pool_hist duration;
+    uint64_t errors;
+};
+
+/*
+ * Creates a pool for the connection parameters (borrowed: must outlive the
+ * pool) sized and timed by cfg, with n statements (copied by reference: the
+ * array and its strings must outlive the pool) prepared on each connection.
+ * Opens DB_POOL_MIN connections in the background, not here. Returns NULL on
+ * out-of-memory. Free with pool_free().
+ */
+struct pool *pool_new(const struct config *cfg, const struct db_params *params,
+                      const struct db_stmt *stmts, size_t n);
+
+/*
+ * Closes every idle connection and frees the pool. Connections still checked
+ * out must have been released before. Accepts NULL.
+ */
+void pool_free(struct pool *p);
+
+/*
+ * Checks a connection out. Returns 0 and sets *ret_conn, or:
+ *   -ETIMEDOUT     no connection became free within DB_POOL_TIMEOUT
+ *                  ("pool exhausted");
+ *   -ECONNREFUSED  the server cannot be reached (fails fast);
+ *   -ESHUTDOWN     the pool is being freed.
+ * timeout_ms < 0 means DB_POOL_TIMEOUT; 0 means do not wait. Thread-safe.
+ */
+int pool_acquire(struct pool *p, int64_t timeout_ms, struct pool_conn **ret_conn);
+
+/*
+ * Returns a connection. A dirty one (open or failed transaction, busy) is
+ * rolled back or destroyed; a broken one is destroyed. Accepts NULL.
+ * Thread-safe.
+ */
+void pool_release(struct pool *p, struct pool_conn *c);
+
+/* The libpq connection of a checked-out pool connection. */
+PGconn *pool_conn_pg(struct pool_conn *c);
+
+/*
+ * Runs prepared statement `name` with text parameters (NULL = SQL NULL),
+ * timing it into its histogram and logging at warn when it is slower than
+ * DB_SLOW_QUERY_MS (name and duration, never parameters). Returns the result
+ * (caller PQclear()s; check PQresultStatus), or NULL when out of memory or
+ * the name is unknown.
+ */
+PGresult *db_exec(struct pool_conn *c, const char *name, int nparams, const char *const *values);
+
+/*
+ * Runs a statement that needs no preparation (BEGIN, SAVEPOINT, ...), timed
+ * under the label `name`. Same result rules as db_exec.
+ */
+PGresult *db_exec_sql(struct pool_conn *c, const char *name, const char *sql);
+
+/*
+ * Transaction helper: BEGIN, fn(c, userdata), COMMIT on an already checked
+ * out connection. fn returns 0 to commit or a negative code to roll back.
+ * Serialization failures and deadlocks (SQLSTATE 40001, 40P01) - from fn's
+ * statements or from COMMIT - are retried up to max_retries times with a
+ * short randomised pause; fn must therefore be repeatable. fn reports a
+ * failed statement's SQLSTATE through db_tx_fail(). Returns 0 when
+ * committed, fn's negative code, -EAGAIN when retries ran out, or -EIO.
+ */
+typedef int (*db_tx_fn)(struct pool_conn *c, void *userdata);
+int db_tx(struct pool_conn *c, int max_retries, db_tx_fn fn, void *userdata);
+
+/*
+ * For use inside a db_tx callback: records res's SQLSTATE (so db_tx can tell
+ * a retryable failure) and returns -EIO. Does not clear res.
+ */
+int db_tx_fail(struct pool_conn *c, const PGresult *res);
+
+/* Fills a snapshot of the counters. Thread-safe. */
+void pool_stats(struct pool *p, struct pool_stats *ret);
+
+/*
+ * Calls fn once per registered statement (and per db_exec_sql label) with a
+ * snapshot of its timing. Thread-safe; fn must not call into the pool.
+ */
+void pool_query_stats(struct pool *p, void (*fn)(const struct pool_query_stat *s, void *ud),
+                      void *ud);
+
+/*
+ * Closes idle connections past their lifetime or idle timeout and opens
+ * connections up to DB_POOL_MIN. The pool runs this itself from a
+ * maintenance thread about once a second; exposed for tests.
+ */
+void pool_maintain(struct pool *p);
+
+#endif

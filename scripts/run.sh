@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Sets everything up and runs tgdesk (the Quickstart's first command):
+# installs what is missing, builds a release binary and, when DATABASE_URL is
+# not configured, starts a project-local PostgreSQL (created on first use in
+# .local/, reused afterwards). Extra arguments go to tgdesk (default: serve).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+scripts/deps.sh run
+
+if [ -f build/release/build.ninja ]; then :; else
+    meson setup build/release -Dbuildtype=release >/dev/null
+fi
+meson compile -C build/release >build/release-compile.log 2>&1 ||
+    { cat build/release-compile.log; exit 1; }
+bin=$root/build/release/tgdesk
+
+configured() { # NAME: set in the environment or in ./.env
+    [ -n "${!1:-}" ] || { [ -f .env ] && grep -qE "^(export )?$1=.+" .env; }
+}
+
+if ! configured DATABASE_URL; then
+    # PostgreSQL refuses to run as root and its user must reach the data
+    # directory; when the checkout is somewhere it cannot (e.g. /root), the
+    # cluster lives in /var/tmp and .local/pg points there.
+    pgdir=$root/.local/pg
+    mkdir -p "$root/.local"
+    if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$root/.local"; then
+        real=/var/tmp/tgdesk-pg-$(printf '%s' "$root" | md5sum | cut -c1-12)
+        mkdir -p "$real"
+        chmod 755 "$real"
+        [ -L "$pgdir" ] || ln -sfn "$real" "$pgdir"
+        pgdir=$real
+    fi
+    pgport=${TGDESK_LOCAL_PG_PORT:-54329}
+    scripts/pg.sh start "$pgdir" "$pgport"
+    pgci="host=127.0.0.1 port=$pgport user=postgres"
+    if ! psql "$pgci dbname=postgres" -qAtc "SELECT 1 FROM pg_database WHERE datname = 'tgdesk'" | grep -q 1; then
+        psql "$pgci dbname=postgres" -qc "CREATE DATABASE tgdesk" >/dev/null
+    fi
+    export DATABASE_URL="postgresql://postgres@127.0.0.1:$pgport/tgdesk"
+    echo "run: project-local PostgreSQL on 127.0.0.1:$pgport (data in .local/pg; stop with: scripts/pg.sh stop $pgdir)"
+fi
+
+configured LOG_FORMAT || export LOG_FORMAT=text
+port=${PORT:-8080}
+cat <<MSG
+run: starting tgdesk on port $port - try it from another terminal:
+       curl -i http://127.0.0.1:$port/livez
+     stop with Ctrl-C.
+MSG
+exec "$bin" "${@:-serve}"

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The whole test suite, from a clean clone on a fresh Debian 12 machine:
+# installs what is missing, starts a throwaway PostgreSQL cluster, builds with
+# warnings as errors, runs every test in a normal and in an ASan+UBSan build,
+# stops the cluster, and prints "N passed, N failed" last.
+#   scripts/test.sh            everything
+#   scripts/test.sh -- ARGS    extra arguments for `meson test` (e.g. a test name)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+extra=()
+if [ "${1:-}" = -- ]; then shift; extra=("$@"); fi
+
+scripts/deps.sh test
+
+# The cluster lives where the postgres user can reach it (not under /root).
+pgtmp=$(mktemp -d /tmp/tgdesk-test-pg.XXXXXX)
+chmod 755 "$pgtmp"
+port=$(scripts/freeport.sh)
+cleanup() {
+    scripts/pg.sh stop "$pgtmp" || true
+    rm -rf "$pgtmp"
+}
+trap cleanup EXIT
+scripts/pg.sh start "$pgtmp" "$port" --fast
+export TGDESK_TEST_PG="host=127.0.0.1 port=$port user=postgres dbname=postgres"
+echo "test: PostgreSQL on 127.0.0.1:$port ($pgtmp)"
+
+builds=(test asan)
+setup() { # NAME ARGS...
+    local dir=build/$1
+    shift
+    if [ -f "$dir/build.ninja" ]; then
+        meson setup --reconfigure "$dir" --werror "$@" >/dev/null
+    else
+        meson setup "$dir" --werror "$@" >/dev/null
+    fi
+}
+setup test -Dbuildtype=debugoptimized
+setup asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+status=0
+for b in "${builds[@]}"; do
+    echo "== build/$b"
+    meson compile -C "build/$b" >"build/$b-compile.log" 2>&1 ||
+        { cat "build/$b-compile.log"; echo "0 passed, 1 failed"; exit 1; }
+    meson test -C "build/$b" --print-errorlogs --num-processes 2 "${extra[@]}" || status=1
+done
+
+# Tally every test of every build from meson's machine-readable logs.
+/usr/bin/python3 - "${builds[@]}" <<'PY'
+import json, sys
+passed = failed = skipped = 0
+for b in sys.argv[1:]:
+    with open(f"build/{b}/meson-logs/testlog.json") as f:
+        for line in f:
+            r = json.loads(line)["result"]
+            if r in ("OK", "EXPECTEDFAIL"):
+                passed += 1
+            elif r == "SKIP":
+                skipped += 1
+            else:
+                failed += 1
+                print(f"FAILED: {b}/{json.loads(line)['name']} ({r})")
+line = f"{passed} passed, {failed} failed"
+if skipped:
+    line += f", {skipped} skipped"
+print(line)
+sys.exit(1 if failed else 0)
+PY

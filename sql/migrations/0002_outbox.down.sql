@@ -1,0 +1,3 @@
+DROP TABLE bot_state;
+DROP TABLE notifications;
+DROP TABLE outbox;

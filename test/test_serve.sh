@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# `tgdesk serve`: migrates at start, answers HTTP, stops cleanly on SIGTERM.
+set -e
+. "$TGDESK_SOURCE_ROOT/test/lib.sh"
+need_pg
+
+db=$(new_db)
+port=$(freeport)
+export DATABASE_URL="$db" PORT="$port" LISTEN_ADDR=127.0.0.1
+base="http://127.0.0.1:$port"
+
+"$TGDESK_BIN" serve 2>"$scratch/serve.err" &
+pid=$!
+t_cleanups+=("kill -9 $pid 2>/dev/null")
+if wait_http "$base/livez" 15; then ok "serve answers HTTP"; else
+    not_ok "serve answers HTTP" "$(cat "$scratch/serve.err")"; fi
+
+expect_eq "migrated at start" "0" "$(sql "$db" "SELECT count(*) FROM schema_migrations WHERE dirty")"
+expect_eq "every migration applied at start" 1 \
+    "$(sql "$db" "SELECT (count(*) > 3)::int FROM schema_migrations")"
+expect_eq "GET /livez is 200" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$base/livez")"
+expect_eq "GET /livez body" "ok" "$(curl -s "$base/livez")"
+expect_eq "HEAD /livez is 200" 200 "$(curl -s -I -o /dev/null -w '%{http_code}' "$base/livez")"
+expect_eq "HTTP/1.0 /livez is 200" 200 "$(curl -s -0 -o /dev/null -w '%{http_code}' "$base/livez")"
+expect_eq "unknown path is 404" 404 "$(curl -s -o /dev/null -w '%{http_code}' "$base/nope")"
+hdrs=$(curl -s -D - -o /dev/null -X POST -d x "$base/livez")
+expect_contains "POST /livez is 405" "$hdrs" "405"
+expect_contains "405 carries Allow" "$hdrs" "Allow: GET, HEAD"
+
+kill -TERM "$pid"
+set +e
+wait "$pid"
+rc=$?
+set -e
+expect_eq "SIGTERM: exit 0" 0 "$rc"
+log=$(cat "$scratch/serve.err")
+expect_contains "start is logged" "$log" '"msg":"listening"'
+expect_contains "stop is logged" "$log" '"msg":"stopped"'
+expect_contains "missing WEBHOOK_SECRET warns loudly" "$log" "WEBHOOK_SECRET is not set"
+
+# MIGRATE_ON_START=false leaves a fresh database alone.
+db2=$(new_db)
+port2=$(freeport)
+DATABASE_URL="$db2" PORT="$port2" MIGRATE_ON_START=false "$TGDESK_BIN" serve 2>"$scratch/s2.err" &
+pid2=$!
+t_cleanups+=("kill -9 $pid2 2>/dev/null")
+wait_http "http://127.0.0.1:$port2/livez" 15 || true
+expect_eq "MIGRATE_ON_START=false: no schema_migrations" "" \
+    "$(sql "$db2" "SELECT to_regclass('schema_migrations')")"
+kill -INT "$pid2"
+set +e
+wait "$pid2"
+rc=$?
+set -e
+expect_eq "SIGINT: exit 0" 0 "$rc"
+
+# Port already taken: a clear error and exit 1.
+nc_port=$(freeport)
+DATABASE_URL="$db" PORT="$nc_port" "$TGDESK_BIN" serve 2>"$scratch/s3.err" &
+pid3=$!
+t_cleanups+=("kill -9 $pid3 2>/dev/null")
+wait_http "http://127.0.0.1:$nc_port/livez" 15 || true
+run env DATABASE_URL="$db" PORT="$nc_port" "$TGDESK_BIN" serve
+expect_eq "port in use: exit 1" 1 "$rc"
+expect_contains "port in use: says so" "$err" "cannot listen"
+kill -TERM "$pid3"
+wait "$pid3" || true
+
+finish
