@@ -737,7 +737,7 @@ static ssize_t var_index(const char *name)
     return -1;
 }
 
-/* Skips spaces and tabs after a closing quote; only a comment may follow. */
+/* True when nothing but spaces, tabs and perhaps a comment follows a closing quote. */
 static bool only_comment_left(const char *p)
 {
     while (*p == ' ' || *p == '\t')
@@ -773,8 +773,8 @@ static int dotenv_parse_line(char *line, char **ret_key, char **ret_value, const
     while (key_end > p && (key_end[-1] == ' ' || key_end[-1] == '\t'))
         key_end--;
     bool key_ok = key_end > p && !is_digit(*p);
-    for (char *k = p; k < key_end; k++)
-        key_ok = key_ok && (is_token_char(*k) && *k != '-');
+    for (const char *k = p; key_ok && k < key_end; k++)
+        key_ok = is_token_char(*k) && *k != '-';
     if (!key_ok) {
         *ret_why = "invalid variable name before '=' (letters, digits and '_')";
         return -EINVAL;

@@ -26,7 +26,7 @@ if ! configured DATABASE_URL; then
     # cluster lives in /var/tmp and .local/pg points there.
     pgdir=$root/.local/pg
     mkdir -p "$root/.local"
-    if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$root/.local"; then
+    if [ "$(id -u)" -eq 0 ] && ! (cd / && runuser -u postgres -- test -x "$root/.local"); then
         real=/var/tmp/tgdesk-pg-$(printf '%s' "$root" | md5sum | cut -c1-12)
         mkdir -p "$real"
         chmod 755 "$real"

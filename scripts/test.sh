@@ -27,7 +27,11 @@ scripts/pg.sh start "$pgtmp" "$port" --fast
 export TGDESK_TEST_PG="host=127.0.0.1 port=$port user=postgres dbname=postgres"
 echo "test: PostgreSQL on 127.0.0.1:$port ($pgtmp)"
 
-builds=(test asan)
+# build/test: everything; build/asan: all but the tree checks, under
+# AddressSanitizer + UndefinedBehaviorSanitizer; build/tsan: the threaded
+# modules under ThreadSanitizer.
+builds=(test asan tsan)
+declare -A suites=([test]="" [asan]="--no-suite lint" [tsan]="--suite threads")
 setup() { # NAME ARGS...
     local dir=build/$1
     shift
@@ -39,20 +43,23 @@ setup() { # NAME ARGS...
 }
 setup test -Dbuildtype=debugoptimized
 setup asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+setup tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false
 
 status=0
 for b in "${builds[@]}"; do
     echo "== build/$b"
     meson compile -C "build/$b" >"build/$b-compile.log" 2>&1 ||
         { cat "build/$b-compile.log"; echo "0 passed, 1 failed"; exit 1; }
-    meson test -C "build/$b" --print-errorlogs --num-processes 2 "${extra[@]}" || status=1
+    # shellcheck disable=SC2086 # the suite options are meant to split
+    meson test -C "build/$b" --print-errorlogs --num-processes 2 ${suites[$b]} "${extra[@]}" ||
+        status=1
 done
 
 # Tally every test of every build from meson's machine-readable logs.
-/usr/bin/python3 - "${builds[@]}" <<'PY'
+/usr/bin/python3 - "$status" "${builds[@]}" <<'PY'
 import json, sys
 passed = failed = skipped = 0
-for b in sys.argv[1:]:
+for b in sys.argv[2:]:
     with open(f"build/{b}/meson-logs/testlog.json") as f:
         for line in f:
             r = json.loads(line)["result"]
@@ -63,6 +70,9 @@ for b in sys.argv[1:]:
             else:
                 failed += 1
                 print(f"FAILED: {b}/{json.loads(line)['name']} ({r})")
+if sys.argv[1] != "0" and failed == 0:
+    print("FAILED: meson test exited non-zero without a failed test in its log")
+    failed = 1
 line = f"{passed} passed, {failed} failed"
 if skipped:
     line += f", {skipped} skipped"
