@@ -66,7 +66,7 @@ struct pool_stats {
     uint64_t recycled_idle;
     uint64_t recycled_broken; /* failed pre-ping or released broken */
     uint64_t recycled_dirty;  /* released dirty and could not be cleaned */
-    struct pool_hist acquire; /* time spent in pool_acquire */
+    struct pool_hist acquire; /* wait of each success: count == acquires */
 };
 
 /* Per-statement timing (pool_query_stats()). */

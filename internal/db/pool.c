@@ -1,0 +1,1093 @@
+/*
+ * pool.c - the PostgreSQL connection pool (see pool.h, SPEC §7).
+ *
+ * One mutex guards the slots, the idle stack, the waiter queue and the
+ * counters. It is never held across network I/O: an acquirer takes an idle
+ * connection or reserves an empty slot under the lock, pings or connects
+ * outside it, and re-locks only to publish the outcome.
+ *
+ * Waiters queue in FIFO order, each on its own condition variable, and a
+ * connection coming back (or a slot becoming empty) is handed straight to the
+ * longest waiter. Without the hand-over a thread that releases and at once
+ * re-acquires would win the race against the thread it just woke, and under
+ * saturation some waiters would starve until DB_POOL_TIMEOUT.
+ *
+ * Query durations are recorded with relaxed atomics so that workers never
+ * contend on the pool mutex to time a statement.
+ */
+#include "pool.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "db/conn.h"
+#include "log.h"
+
+const double pool_hist_bounds[POOL_HIST_BUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+};
+
+/* A connection idle for longer than this is pinged before it is handed out. */
+#define PING_IDLE_MS 1000
+/* Back-off after a failed connect: doubles per consecutive failure. */
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 5000
+/* How long pool_release waits for a cancelled query's results. */
+#define DRAIN_TIMEOUT_MS  2000
+#define DRAIN_MAX_RESULTS 1024
+/* db_exec_sql labels beyond the registered statements; more share "other". */
+#define LABELS_MAX     32
+#define LABEL_NAME_MAX 64
+/* Pause between db_tx attempts: random, up to this times 2^attempt, capped. */
+#define TX_PAUSE_BASE_MS     10
+#define TX_PAUSE_MAX_MS      250
+#define MAINTAIN_INTERVAL_MS 1000
+
+enum slot_state {
+    SLOT_FREE,    /* no connection */
+    SLOT_PENDING, /* reserved: a connection is being opened or closed outside the lock */
+    SLOT_IDLE,    /* open and on the idle stack */
+    SLOT_BUSY,    /* checked out, or being validated or cleaned by its holder */
+};
+
+enum close_reason { CLOSE_LIFETIME, CLOSE_IDLE, CLOSE_BROKEN, CLOSE_DIRTY };
+
+static const char *const close_reason_names[] = {"lifetime", "idle", "broken", "dirty"};
+
+struct pool_conn {
+    struct pool *pool;
+    PGconn *pg; /* NULL while the slot holds no connection */
+    int index;
+    enum slot_state state; /* guarded by pool->mu */
+    int64_t created_ms;
+    int64_t expires_ms;   /* INT64_MAX: never recycled for age */
+    int64_t last_used_ms; /* last check-in */
+    bool broken;          /* a statement found the connection dead */
+    char tx_sqlstate[6];  /* set by db_tx_fail() */
+};
+
+/* Counts per bucket; the last one holds durations above every bound. */
+struct hist {
+    _Atomic uint64_t buckets[POOL_HIST_BUCKETS + 1];
+    _Atomic uint64_t sum_ns;
+};
+
+struct qstat {
+    const char *name; /* the statement's name, or buf for a label */
+    char buf[LABEL_NAME_MAX];
+    struct hist h;
+    _Atomic uint64_t errors;
+};
+
+/* A caller blocked in pool_acquire, linked into the FIFO queue. */
+struct waiter {
+    struct waiter *next;
+    pthread_cond_t cond;
+    bool done;
+    int err;                /* 0: conn is set */
+    struct pool_conn *conn; /* live (pg set) or an empty reserved slot (pg NULL) */
+};
+
+struct pool {
+    /* Settings, copied from the config. */
+    int max;
+    int min;
+    int64_t timeout_ms;
+    int64_t recycle_ms;
+    int64_t idle_timeout_ms;
+    bool pre_ping;
+    int64_t slow_ms;
+    const struct db_params *params;
+    const struct db_stmt *stmts;
+    size_t nstmts;
+
+    /* Timing: atomics, no lock needed. */
+    struct qstat *stmt_stats; /* one per statement */
+    struct qstat labels[LABELS_MAX];
+    _Atomic size_t nlabels;
+    struct qstat other;
+    atomic_bool other_warned;
+    pthread_mutex_t label_mu; /* serialises label registration only */
+    struct hist acquire_hist;
+    _Atomic uint64_t acquires;
+
+    /* Everything below is guarded by mu. */
+    pthread_mutex_t mu;
+    pthread_condattr_t condattr; /* CLOCK_MONOTONIC, for every condvar here */
+    struct pool_conn *conns;     /* max slots; addresses stay put */
+    int *idle;                   /* stack of slot indexes, top = most recently used */
+    int nidle;
+    int *free_slots; /* stack of empty slot indexes */
+    int nfree;
+    int nbusy;
+    int npending;
+    struct waiter *wait_head, *wait_tail;
+    int nwaiting;
+    bool shutdown;
+    int fail_streak;
+    int64_t down_until_ms; /* fail fast until then */
+    uint64_t rng;
+    uint64_t timeouts, unavailable, connects, connect_failures;
+    uint64_t closed[4]; /* by enum close_reason */
+
+    pthread_t maint;
+    bool maint_started;
+    bool maint_stop;
+    pthread_cond_t maint_cond;
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t now_ms(void)
+{
+    return now_ns() / 1000000;
+}
+
+static struct timespec deadline_at(int64_t ns)
+{
+    return (struct timespec){.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    uint64_t x = *s ? *s : 0x9e3779b97f4a7c15u;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *s = x;
+    return x;
+}
+
+/* ---- histograms ---- */
+
+static void hist_observe(struct hist *h, int64_t ns)
+{
+    if (ns < 0)
+        ns = 0;
+    double s = (double)ns / 1e9;
+    size_t i = 0;
+    while (i < POOL_HIST_BUCKETS && s > pool_hist_bounds[i])
+        i++;
+    atomic_fetch_add_explicit(&h->buckets[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_ns, (uint64_t)ns, memory_order_relaxed);
+}
+
+/* The count is the sum of the buckets, so a snapshot always adds up. */
+static void hist_snapshot(struct hist *h, struct pool_hist *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    for (size_t i = 0; i <= POOL_HIST_BUCKETS; i++) {
+        uint64_t n = atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
+        if (i < POOL_HIST_BUCKETS)
+            ret->buckets[i] = n;
+        ret->count += n;
+    }
+    ret->sum_seconds = (double)atomic_load_explicit(&h->sum_ns, memory_order_relaxed) / 1e9;
+}
+
+/* ---- slot bookkeeping (all *_locked functions run with p->mu held) ---- */
+
+static void set_state_locked(struct pool *p, struct pool_conn *c, enum slot_state s)
+{
+    if (c->state == SLOT_BUSY)
+        p->nbusy--;
+    else if (c->state == SLOT_PENDING)
+        p->npending--;
+    if (s == SLOT_BUSY)
+        p->nbusy++;
+    else if (s == SLOT_PENDING)
+        p->npending++;
+    c->state = s;
+}
+
+static bool down_locked(const struct pool *p, int64_t now)
+{
+    return now < p->down_until_ms;
+}
+
+static void waiter_push_locked(struct pool *p, struct waiter *w)
+{
+    w->next = NULL;
+    if (p->wait_tail)
+        p->wait_tail->next = w;
+    else
+        p->wait_head = w;
+    p->wait_tail = w;
+    p->nwaiting++;
+}
+
+static struct waiter *waiter_pop_locked(struct pool *p)
+{
+    struct waiter *w = p->wait_head;
+    if (!w)
+        return NULL;
+    p->wait_head = w->next;
+    if (!p->wait_head)
+        p->wait_tail = NULL;
+    p->nwaiting--;
+    return w;
+}
+
+static void waiter_remove_locked(struct pool *p, struct waiter *w)
+{
+    struct waiter *prev = NULL;
+    for (struct waiter *it = p->wait_head; it; prev = it, it = it->next) {
+        if (it != w)
+            continue;
+        if (prev)
+            prev->next = w->next;
+        else
+            p->wait_head = w->next;
+        if (p->wait_tail == w)
+            p->wait_tail = prev;
+        p->nwaiting--;
+        return;
+    }
+}
+
+static void waiter_wake_locked(struct waiter *w, int err, struct pool_conn *c)
+{
+    w->done = true;
+    w->err = err;
+    w->conn = c;
+    pthread_cond_signal(&w->cond);
+}
+
+static void fail_waiters_locked(struct pool *p, int err)
+{
+    struct waiter *w;
+    while ((w = waiter_pop_locked(p)) != NULL) {
+        if (err == -ECONNREFUSED)
+            p->unavailable++;
+        waiter_wake_locked(w, err, NULL);
+    }
+}
+
+/* Publishes a live connection: to the longest waiter, else onto the idle stack. */
+static void conn_put_locked(struct pool *p, struct pool_conn *c)
+{
+    struct waiter *w = waiter_pop_locked(p);
+    if (w) {
+        set_state_locked(p, c, SLOT_BUSY);
+        waiter_wake_locked(w, 0, c);
+        return;
+    }
+    set_state_locked(p, c, SLOT_IDLE);
+    p->idle[p->nidle++] = c->index;
+}
+
+/*
+ * Empties a slot whose connection is closed. The longest waiter gets it to
+ * open a connection of its own - unless the server is known to be down, in
+ * which case every waiter gives up now rather than at its deadline.
+ */
+static void slot_free_locked(struct pool *p, struct pool_conn *c)
+{
+    c->pg = NULL;
+    if (p->wait_head && !down_locked(p, now_ms()) && !p->shutdown) {
+        set_state_locked(p, c, SLOT_PENDING);
+        waiter_wake_locked(waiter_pop_locked(p), 0, c);
+        return;
+    }
+    set_state_locked(p, c, SLOT_FREE);
+    p->free_slots[p->nfree++] = c->index;
+    if (down_locked(p, now_ms()))
+        fail_waiters_locked(p, -ECONNREFUSED);
+}
+
+static void idle_remove_locked(struct pool *p, int pos)
+{
+    memmove(&p->idle[pos], &p->idle[pos + 1], (size_t)(p->nidle - pos - 1) * sizeof(p->idle[0]));
+    p->nidle--;
+}
+
+/* ---- connections ---- */
+
+/* Opens a connection and prepares every statement; NULL on failure (logged). */
+static PGconn *conn_open(struct pool *p)
+{
+    char err[512];
+    PGconn *pg = db_connect(p->params);
+    if (!pg) {
+        LOG(LOG_WARN, "db connect failed", LOG_STR("error", "out of memory"));
+        return NULL;
+    }
+    if (PQstatus(pg) != CONNECTION_OK) {
+        LOG(LOG_WARN, "db connect failed", LOG_STR("error", db_errmsg(pg, NULL, err, sizeof(err))));
+        PQfinish(pg);
+        return NULL;
+    }
+    for (size_t i = 0; i < p->nstmts; i++) {
+        const struct db_stmt *s = &p->stmts[i];
+        PGresult *r = PQprepare(pg, s->name, s->sql, s->nparams, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            LOG(LOG_ERROR, "db prepare failed", LOG_STR("stmt", s->name),
+                LOG_STR("error", db_errmsg(pg, r, err, sizeof(err))));
+            PQclear(r);
+            PQfinish(pg);
+            return NULL;
+        }
+        PQclear(r);
+    }
+    return pg;
+}
+
+static int64_t backoff_ms(int streak)
+{
+    int64_t ms = BACKOFF_MIN_MS;
+    for (int i = 1; i < streak && ms < BACKOFF_MAX_MS; i++)
+        ms *= 2;
+    return ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS;
+}
+
+static int64_t expiry_locked(struct pool *p, int64_t created)
+{
+    if (p->recycle_ms <= 0)
+        return INT64_MAX;
+    /* ±10 % so that connections opened together do not all expire together. */
+    double jitter = 0.9 + 0.2 * (double)(xorshift(&p->rng) >> 11) / (double)(1ull << 53);
+    return created + (int64_t)((double)p->recycle_ms * jitter);
+}
+
+/*
+ * Opens a connection into slot c (reserved by the caller: PENDING or BUSY,
+ * no connection). On success the slot is BUSY for a caller (for_caller) or
+ * published as idle. On failure the slot is emptied and the back-off window
+ * starts. Returns 0, -ECONNREFUSED or -ESHUTDOWN.
+ */
+static int connect_slot(struct pool *p, struct pool_conn *c, bool for_caller)
+{
+    pthread_mutex_lock(&p->mu);
+    set_state_locked(p, c, SLOT_PENDING);
+    if (p->shutdown || down_locked(p, now_ms())) {
+        int rc = p->shutdown ? -ESHUTDOWN : -ECONNREFUSED;
+        if (for_caller && rc == -ECONNREFUSED)
+            p->unavailable++;
+        slot_free_locked(p, c);
+        pthread_mutex_unlock(&p->mu);
+        return rc;
+    }
+    pthread_mutex_unlock(&p->mu);
+
+    PGconn *pg = conn_open(p);
+    int64_t now = now_ms();
+
+    pthread_mutex_lock(&p->mu);
+    if (!pg) {
+        p->connect_failures++;
+        p->fail_streak++;
+        p->down_until_ms = now + backoff_ms(p->fail_streak);
+        if (for_caller)
+            p->unavailable++;
+        slot_free_locked(p, c);
+        pthread_mutex_unlock(&p->mu);
+        return -ECONNREFUSED;
+    }
+    p->connects++;
+    p->fail_streak = 0;
+    p->down_until_ms = 0;
+    c->pg = pg;
+    c->created_ms = now;
+    c->expires_ms = expiry_locked(p, now);
+    c->last_used_ms = now;
+    c->broken = false;
+    if (for_caller)
+        set_state_locked(p, c, SLOT_BUSY);
+    else
+        conn_put_locked(p, c);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+/* Closes the connection of slot c (held by the caller) and counts why. */
+static void conn_close(struct pool *p, struct pool_conn *c, enum close_reason why)
+{
+    PQfinish(c->pg);
+    c->pg = NULL;
+    pthread_mutex_lock(&p->mu);
+    p->closed[why]++;
+    set_state_locked(p, c, SLOT_PENDING);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static bool socket_readable(PGconn *pg)
+{
+    struct pollfd pfd = {.fd = PQsocket(pg), .events = POLLIN};
+    if (pfd.fd < 0)
+        return true;
+    return poll(&pfd, 1, 0) != 0;
+}
+
+/*
+ * True when an idle connection may be handed out. Idle connections have
+ * nothing to read, so a readable socket means the server has sent something
+ * unasked - typically a FATAL before closing (pg_terminate_backend, shutdown):
+ * that costs one poll() and catches a dead connection even when it was used
+ * less than a second ago, then the empty query decides.
+ */
+static bool conn_usable(struct pool *p, struct pool_conn *c, int64_t now)
+{
+    PGconn *pg = c->pg;
+    if (PQstatus(pg) != CONNECTION_OK || PQtransactionStatus(pg) != PQTRANS_IDLE)
+        return false;
+    bool ping = p->pre_ping && now - c->last_used_ms > PING_IDLE_MS;
+    if (!ping && socket_readable(pg))
+        ping = true;
+    if (!ping)
+        return true;
+    PGresult *r = PQexec(pg, "");
+    bool ok = PQresultStatus(r) == PGRES_EMPTY_QUERY;
+    PQclear(r);
+    return ok && PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) == PQTRANS_IDLE;
+}
+
+/* ---- acquire / release ---- */
+
+/*
+ * Under the lock: takes an idle connection, reserves an empty slot, or waits
+ * in the queue for one of the two. Returns 0 with *ret set, or an error.
+ */
+static int take_locked(struct pool *p, int64_t timeout_ms, int64_t start_ns, struct pool_conn **ret)
+{
+    if (p->shutdown)
+        return -ESHUTDOWN;
+    /* Idle connections and queued waiters never coexist: releases hand over. */
+    if (p->nidle > 0) {
+        struct pool_conn *c = &p->conns[p->idle[--p->nidle]];
+        set_state_locked(p, c, SLOT_BUSY);
+        *ret = c;
+        return 0;
+    }
+    if (down_locked(p, now_ms())) {
+        p->unavailable++;
+        return -ECONNREFUSED;
+    }
+    if (p->nfree > 0) {
+        struct pool_conn *c = &p->conns[p->free_slots[--p->nfree]];
+        set_state_locked(p, c, SLOT_PENDING);
+        *ret = c;
+        return 0;
+    }
+    if (timeout_ms == 0) {
+        p->timeouts++;
+        return -ETIMEDOUT;
+    }
+
+    struct waiter w = {0};
+    pthread_cond_init(&w.cond, &p->condattr);
+    waiter_push_locked(p, &w);
+    struct timespec deadline = deadline_at(start_ns + timeout_ms * 1000000);
+    while (!w.done) {
+        int e = pthread_cond_timedwait(&w.cond, &p->mu, &deadline);
+        if (e == ETIMEDOUT && !w.done) {
+            waiter_remove_locked(p, &w);
+            p->timeouts++;
+            w.done = true;
+            w.err = -ETIMEDOUT;
+        }
+    }
+    pthread_cond_destroy(&w.cond);
+    if (w.err == 0)
+        *ret = w.conn;
+    return w.err;
+}
+
+static const char *acquire_error_name(int rc)
+{
+    switch (rc) {
+    case -ETIMEDOUT:
+        return "pool exhausted";
+    case -ECONNREFUSED:
+        return "server unavailable";
+    case -ESHUTDOWN:
+        return "pool shutting down";
+    default:
+        return "error";
+    }
+}
+
+int pool_acquire(struct pool *p, int64_t timeout_ms, struct pool_conn **ret_conn)
+{
+    int64_t start = now_ns();
+    if (timeout_ms < 0)
+        timeout_ms = p->timeout_ms;
+
+    struct pool_conn *c = NULL;
+    pthread_mutex_lock(&p->mu);
+    int rc = take_locked(p, timeout_ms, start, &c);
+    pthread_mutex_unlock(&p->mu);
+    if (rc < 0) {
+        LOG(LOG_DEBUG, "db checkout failed", LOG_STR("error", acquire_error_name(rc)),
+            LOG_INT("wait_us", (now_ns() - start) / 1000));
+        return rc;
+    }
+
+    /* A connection too old or dead is replaced in place, in the same slot. */
+    if (c->pg) {
+        int64_t now = now_ms();
+        if (now >= c->expires_ms) {
+            conn_close(p, c, CLOSE_LIFETIME);
+        } else if (!conn_usable(p, c, now)) {
+            LOG(LOG_INFO, "db connection failed its check, replacing it",
+                LOG_INT("conn", c->index));
+            conn_close(p, c, CLOSE_BROKEN);
+        }
+    }
+    if (!c->pg) {
+        rc = connect_slot(p, c, true);
+        if (rc < 0) {
+            LOG(LOG_DEBUG, "db checkout failed", LOG_STR("error", acquire_error_name(rc)),
+                LOG_INT("wait_us", (now_ns() - start) / 1000));
+            return rc;
+        }
+    }
+
+    c->broken = false;
+    c->tx_sqlstate[0] = '\0';
+    int64_t waited = now_ns() - start;
+    atomic_fetch_add_explicit(&p->acquires, 1, memory_order_relaxed);
+    hist_observe(&p->acquire_hist, waited);
+    LOG(LOG_DEBUG, "db checkout", LOG_INT("conn", c->index), LOG_INT("pid", PQbackendPID(c->pg)),
+        LOG_INT("wait_us", waited / 1000));
+    *ret_conn = c;
+    return 0;
+}
+
+static void cancel_query(PGconn *pg)
+{
+    char err[256];
+    PGcancel *cancel = PQgetCancel(pg);
+    if (!cancel)
+        return;
+    if (!PQcancel(cancel, err, sizeof(err)))
+        LOG(LOG_DEBUG, "db cancel failed", LOG_STR("error", err));
+    PQfreeCancel(cancel);
+}
+
+/*
+ * Reads and discards whatever results the holder left unread, cancelling a
+ * statement that is still running. False when the connection cannot be
+ * brought back to a known state in time (COPY, a hung server).
+ */
+static bool conn_drain(PGconn *pg)
+{
+    if (!PQconsumeInput(pg))
+        return false;
+    if (PQisBusy(pg))
+        cancel_query(pg);
+    int64_t deadline = now_ms() + DRAIN_TIMEOUT_MS;
+    for (int i = 0; i < DRAIN_MAX_RESULTS; i++) {
+        while (PQisBusy(pg)) {
+            int64_t left = deadline - now_ms();
+            if (left <= 0)
+                return false;
+            struct pollfd pfd = {.fd = PQsocket(pg), .events = POLLIN};
+            if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+                return false;
+            if (!PQconsumeInput(pg))
+                return false;
+        }
+        PGresult *r = PQgetResult(pg);
+        if (!r)
+            return true;
+        ExecStatusType st = PQresultStatus(r);
+        PQclear(r);
+        if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
+            return false;
+    }
+    return false;
+}
+
+/*
+ * Brings a returned connection back to an idle session (kore's
+ * pgsql_conn_release). Returns -1 when it must be closed, with *why set;
+ * 1 when something had to be rolled back; 0 when it was clean.
+ */
+static int conn_clean(PGconn *pg, enum close_reason *why)
+{
+    *why = CLOSE_BROKEN;
+    if (PQstatus(pg) != CONNECTION_OK)
+        return -1;
+    *why = CLOSE_DIRTY;
+    if (PQpipelineStatus(pg) != PQ_PIPELINE_OFF)
+        return -1;
+    if (PQisnonblocking(pg) && PQsetnonblocking(pg, 0) != 0)
+        return -1;
+
+    int cleaned = 0;
+    PGTransactionStatusType ts = PQtransactionStatus(pg);
+    if (ts == PQTRANS_ACTIVE) {
+        if (!conn_drain(pg))
+            goto fail;
+        cleaned = 1;
+        ts = PQtransactionStatus(pg);
+    }
+    if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
+        PGresult *r = PQexec(pg, "ROLLBACK");
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        if (!ok)
+            goto fail;
+        cleaned = 1;
+        ts = PQtransactionStatus(pg);
+    }
+    if (PQstatus(pg) != CONNECTION_OK || ts != PQTRANS_IDLE)
+        goto fail;
+    return cleaned;
+
+fail:
+    if (PQstatus(pg) != CONNECTION_OK)
+        *why = CLOSE_BROKEN;
+    return -1;
+}
+
+void pool_release(struct pool *p, struct pool_conn *c)
+{
+    if (!c)
+        return;
+    enum close_reason why = CLOSE_BROKEN;
+    int cleaned = c->broken ? -1 : conn_clean(c->pg, &why);
+    int64_t now = now_ms();
+    if (cleaned >= 0 && now >= c->expires_ms) {
+        why = CLOSE_LIFETIME;
+        cleaned = -1;
+    }
+    int index = c->index;
+
+    if (cleaned < 0) {
+        if (why == CLOSE_DIRTY)
+            LOG(LOG_WARN, "db connection returned dirty, closing it", LOG_INT("conn", index));
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+
+    pthread_mutex_lock(&p->mu);
+    if (cleaned < 0) {
+        p->closed[why]++;
+        slot_free_locked(p, c);
+    } else {
+        c->last_used_ms = now;
+        conn_put_locked(p, c);
+    }
+    pthread_mutex_unlock(&p->mu);
+
+    LOG(LOG_DEBUG, "db checkin", LOG_INT("conn", index),
+        LOG_STR("outcome", cleaned < 0 ? close_reason_names[why]
+                           : cleaned   ? "rolled back"
+                                       : "idle"));
+}
+
+PGconn *pool_conn_pg(struct pool_conn *c)
+{
+    return c->pg;
+}
+
+/* ---- statements ---- */
+
+static struct qstat *stmt_find(struct pool *p, const char *name)
+{
+    for (size_t i = 0; i < p->nstmts; i++)
+        if (p->stmt_stats[i].name == name || strcmp(p->stmt_stats[i].name, name) == 0)
+            return &p->stmt_stats[i];
+    return NULL;
+}
+
+static struct qstat *label_scan(struct pool *p, const char *name, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(p->labels[i].buf, name) == 0)
+            return &p->labels[i];
+    return NULL;
+}
+
+/*
+ * The timing entry of a db_exec_sql label, registered on first use. Lookups
+ * read the published count with acquire order and so need no lock.
+ */
+static struct qstat *label_find(struct pool *p, const char *name)
+{
+    struct qstat *q = stmt_find(p, name);
+    if (q)
+        return q;
+    q = label_scan(p, name, atomic_load_explicit(&p->nlabels, memory_order_acquire));
+    if (q)
+        return q;
+
+    pthread_mutex_lock(&p->label_mu);
+    size_t n = atomic_load_explicit(&p->nlabels, memory_order_relaxed);
+    q = label_scan(p, name, n);
+    if (!q && n < LABELS_MAX && strlen(name) < LABEL_NAME_MAX) {
+        q = &p->labels[n];
+        snprintf(q->buf, sizeof(q->buf), "%s", name);
+        q->name = q->buf;
+        atomic_store_explicit(&p->nlabels, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&p->label_mu);
+    if (q)
+        return q;
+    if (!atomic_exchange(&p->other_warned, true))
+        LOG(LOG_WARN, "db query label table full, timing under \"other\"", LOG_STR("query", name));
+    return &p->other;
+}
+
+static bool result_ok(ExecStatusType st)
+{
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_SINGLE_TUPLE ||
+           st == PGRES_EMPTY_QUERY;
+}
+
+static void query_done(struct pool_conn *c, struct qstat *q, const PGresult *r, int64_t start)
+{
+    struct pool *p = c->pool;
+    int64_t ns = now_ns() - start;
+    hist_observe(&q->h, ns);
+    if (!r || !result_ok(PQresultStatus(r))) {
+        atomic_fetch_add_explicit(&q->errors, 1, memory_order_relaxed);
+        /* Release must not put a dead connection back. */
+        if (PQstatus(c->pg) != CONNECTION_OK)
+            c->broken = true;
+    }
+    if (p->slow_ms > 0 && ns >= p->slow_ms * 1000000)
+        LOG(LOG_WARN, "slow query", LOG_STR("query", q->name), LOG_INT("duration_ms", ns / 1000000),
+            LOG_INT("threshold_ms", p->slow_ms));
+}
+
+PGresult *db_exec(struct pool_conn *c, const char *name, int nparams, const char *const *values)
+{
+    struct qstat *q = stmt_find(c->pool, name);
+    if (!q) {
+        LOG(LOG_ERROR, "db_exec: unknown prepared statement", LOG_STR("query", name));
+        return NULL;
+    }
+    int64_t start = now_ns();
+    PGresult *r = PQexecPrepared(c->pg, q->name, nparams, values, NULL, NULL, 0);
+    query_done(c, q, r, start);
+    return r;
+}
+
+PGresult *db_exec_sql(struct pool_conn *c, const char *name, const char *sql)
+{
+    struct qstat *q = label_find(c->pool, name);
+    int64_t start = now_ns();
+    PGresult *r = PQexec(c->pg, sql);
+    query_done(c, q, r, start);
+    return r;
+}
+
+/* ---- transactions ---- */
+
+static bool sqlstate_retryable(const char *s)
+{
+    return strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0;
+}
+
+static void copy_sqlstate(char dst[6], const PGresult *r)
+{
+    const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(dst, 6, "%s", s ? s : "");
+}
+
+int db_tx_fail(struct pool_conn *c, const PGresult *res)
+{
+    copy_sqlstate(c->tx_sqlstate, res);
+    return -EIO;
+}
+
+static void tx_pause(int attempt)
+{
+    static _Thread_local uint64_t rng;
+    if (!rng)
+        rng = (uint64_t)now_ns() ^ (uint64_t)(uintptr_t)&rng;
+    int64_t cap = TX_PAUSE_BASE_MS;
+    for (int i = 0; i < attempt && cap < TX_PAUSE_MAX_MS; i++)
+        cap *= 2;
+    if (cap > TX_PAUSE_MAX_MS)
+        cap = TX_PAUSE_MAX_MS;
+    /* Random in [1 ms, cap]: competing transactions should not retry in step. */
+    int64_t us = 1000 + (int64_t)(xorshift(&rng) % (uint64_t)(cap * 1000));
+    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static bool exec_ok(struct pool_conn *c, const char *label, const char *sql)
+{
+    PGresult *r = db_exec_sql(c, label, sql);
+    bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return ok;
+}
+
+int db_tx(struct pool_conn *c, int max_retries, db_tx_fn fn, void *userdata)
+{
+    for (int attempt = 0;; attempt++) {
+        char state[6] = "";
+        c->tx_sqlstate[0] = '\0';
+        if (!exec_ok(c, "tx_begin", "BEGIN"))
+            return -EIO;
+
+        int rc = fn(c, userdata);
+        if (rc == 0) {
+            PGresult *r = db_exec_sql(c, "tx_commit", "COMMIT");
+            /* COMMIT of an aborted transaction succeeds with the tag ROLLBACK. */
+            if (r && PQresultStatus(r) == PGRES_COMMAND_OK &&
+                strcmp(PQcmdStatus(r), "COMMIT") == 0) {
+                PQclear(r);
+                return 0;
+            }
+            copy_sqlstate(state, r);
+            PQclear(r);
+            rc = -EIO;
+        } else {
+            memcpy(state, c->tx_sqlstate, sizeof(state));
+        }
+        if (PQstatus(c->pg) != CONNECTION_OK)
+            return rc;
+        if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+            (void)exec_ok(c, "tx_rollback", "ROLLBACK");
+        if (!sqlstate_retryable(state))
+            return rc;
+        if (attempt >= max_retries) {
+            LOG(LOG_WARN, "db transaction retries exhausted", LOG_STR("sqlstate", state),
+                LOG_INT("attempts", attempt + 1));
+            return -EAGAIN;
+        }
+        LOG(LOG_DEBUG, "db transaction retry", LOG_STR("sqlstate", state),
+            LOG_INT("attempt", attempt + 1));
+        tx_pause(attempt);
+    }
+}
+
+/* ---- statistics ---- */
+
+void pool_stats(struct pool *p, struct pool_stats *ret)
+{
+    struct pool_stats s = {0};
+    pthread_mutex_lock(&p->mu);
+    s.max = p->max;
+    s.in_use = p->nbusy;
+    s.idle = p->nidle;
+    s.size = p->nbusy + p->nidle;
+    s.waiting = p->nwaiting;
+    s.timeouts = p->timeouts;
+    s.unavailable = p->unavailable;
+    s.connects = p->connects;
+    s.connect_failures = p->connect_failures;
+    s.recycled_lifetime = p->closed[CLOSE_LIFETIME];
+    s.recycled_idle = p->closed[CLOSE_IDLE];
+    s.recycled_broken = p->closed[CLOSE_BROKEN];
+    s.recycled_dirty = p->closed[CLOSE_DIRTY];
+    pthread_mutex_unlock(&p->mu);
+    s.acquires = atomic_load_explicit(&p->acquires, memory_order_relaxed);
+    hist_snapshot(&p->acquire_hist, &s.acquire);
+    *ret = s;
+}
+
+static void report_qstat(struct qstat *q, void (*fn)(const struct pool_query_stat *s, void *ud),
+                         void *ud)
+{
+    struct pool_query_stat s = {.name = q->name};
+    hist_snapshot(&q->h, &s.duration);
+    s.errors = atomic_load_explicit(&q->errors, memory_order_relaxed);
+    fn(&s, ud);
+}
+
+void pool_query_stats(struct pool *p, void (*fn)(const struct pool_query_stat *s, void *ud),
+                      void *ud)
+{
+    for (size_t i = 0; i < p->nstmts; i++)
+        report_qstat(&p->stmt_stats[i], fn, ud);
+    size_t n = atomic_load_explicit(&p->nlabels, memory_order_acquire);
+    for (size_t i = 0; i < n; i++)
+        report_qstat(&p->labels[i], fn, ud);
+    if (atomic_load_explicit(&p->other_warned, memory_order_relaxed))
+        report_qstat(&p->other, fn, ud);
+}
+
+/* ---- maintenance ---- */
+
+/* An idle connection past its lifetime or idle timeout, taken off the stack. */
+static struct pool_conn *pick_expired_locked(struct pool *p, int64_t now, enum close_reason *why)
+{
+    /* From the bottom: the least recently used first. */
+    for (int i = 0; i < p->nidle; i++) {
+        struct pool_conn *c = &p->conns[p->idle[i]];
+        if (now >= c->expires_ms)
+            *why = CLOSE_LIFETIME;
+        else if (p->idle_timeout_ms > 0 && now - c->last_used_ms >= p->idle_timeout_ms &&
+                 p->nidle + p->nbusy > p->min)
+            *why = CLOSE_IDLE;
+        else
+            continue;
+        idle_remove_locked(p, i);
+        set_state_locked(p, c, SLOT_PENDING);
+        return c;
+    }
+    return NULL;
+}
+
+void pool_maintain(struct pool *p)
+{
+    for (;;) {
+        enum close_reason why = CLOSE_IDLE;
+        pthread_mutex_lock(&p->mu);
+        struct pool_conn *c = p->shutdown ? NULL : pick_expired_locked(p, now_ms(), &why);
+        pthread_mutex_unlock(&p->mu);
+        if (!c)
+            break;
+        LOG(LOG_DEBUG, "db connection closed", LOG_INT("conn", c->index),
+            LOG_STR("reason", close_reason_names[why]));
+        PQfinish(c->pg);
+        pthread_mutex_lock(&p->mu);
+        p->closed[why]++;
+        slot_free_locked(p, c);
+        pthread_mutex_unlock(&p->mu);
+    }
+
+    /* Connections being opened (npending) will count once they are up. */
+    for (;;) {
+        struct pool_conn *c = NULL;
+        pthread_mutex_lock(&p->mu);
+        if (!p->shutdown && p->nfree > 0 && !down_locked(p, now_ms()) &&
+            p->nidle + p->nbusy + p->npending < p->min) {
+            c = &p->conns[p->free_slots[--p->nfree]];
+            set_state_locked(p, c, SLOT_PENDING);
+        }
+        pthread_mutex_unlock(&p->mu);
+        if (!c || connect_slot(p, c, false) < 0)
+            break;
+    }
+}
+
+static void *maint_main(void *arg)
+{
+    struct pool *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->maint_stop) {
+        pthread_mutex_unlock(&p->mu);
+        pool_maintain(p);
+        pthread_mutex_lock(&p->mu);
+        struct timespec deadline = deadline_at(now_ns() + (int64_t)MAINTAIN_INTERVAL_MS * 1000000);
+        while (!p->maint_stop &&
+               pthread_cond_timedwait(&p->maint_cond, &p->mu, &deadline) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* ---- life cycle ---- */
+
+struct pool *pool_new(const struct config *cfg, const struct db_params *params,
+                      const struct db_stmt *stmts, size_t n)
+{
+    struct pool *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->max = cfg->db_pool_max > 0 ? cfg->db_pool_max : 1;
+    p->min = cfg->db_pool_min < 0 ? 0 : cfg->db_pool_min > p->max ? p->max : cfg->db_pool_min;
+    p->timeout_ms = cfg->db_pool_timeout_ms;
+    p->recycle_ms = cfg->db_pool_recycle_ms;
+    p->idle_timeout_ms = cfg->db_pool_idle_timeout_ms;
+    p->pre_ping = cfg->db_pool_pre_ping;
+    p->slow_ms = cfg->db_slow_query_ms;
+    p->params = params;
+    p->stmts = stmts;
+    p->nstmts = n;
+    p->rng = (uint64_t)now_ns() ^ (uint64_t)(uintptr_t)p;
+    p->other.name = "other";
+
+    p->conns = calloc((size_t)p->max, sizeof(*p->conns));
+    p->idle = calloc((size_t)p->max, sizeof(*p->idle));
+    p->free_slots = calloc((size_t)p->max, sizeof(*p->free_slots));
+    p->stmt_stats = calloc(n ? n : 1, sizeof(*p->stmt_stats));
+    if (!p->conns || !p->idle || !p->free_slots || !p->stmt_stats)
+        goto fail_alloc;
+    for (size_t i = 0; i < n; i++)
+        p->stmt_stats[i].name = stmts[i].name;
+    /* Pushed in reverse so that slot 0 is used first. */
+    for (int i = p->max - 1; i >= 0; i--) {
+        p->conns[i].pool = p;
+        p->conns[i].index = i;
+        p->conns[i].state = SLOT_FREE;
+        p->free_slots[p->nfree++] = i;
+    }
+
+    if (pthread_condattr_init(&p->condattr) != 0)
+        goto fail_alloc;
+    if (pthread_condattr_setclock(&p->condattr, CLOCK_MONOTONIC) != 0)
+        goto fail_condattr;
+    if (pthread_mutex_init(&p->mu, NULL) != 0)
+        goto fail_condattr;
+    if (pthread_mutex_init(&p->label_mu, NULL) != 0)
+        goto fail_mu;
+    if (pthread_cond_init(&p->maint_cond, &p->condattr) != 0)
+        goto fail_label_mu;
+    if (pthread_create(&p->maint, NULL, maint_main, p) != 0)
+        goto fail_cond;
+    p->maint_started = true;
+    return p;
+
+fail_cond:
+    pthread_cond_destroy(&p->maint_cond);
+fail_label_mu:
+    pthread_mutex_destroy(&p->label_mu);
+fail_mu:
+    pthread_mutex_destroy(&p->mu);
+fail_condattr:
+    pthread_condattr_destroy(&p->condattr);
+fail_alloc:
+    free(p->stmt_stats);
+    free(p->free_slots);
+    free(p->idle);
+    free(p->conns);
+    free(p);
+    return NULL;
+}
+
+void pool_free(struct pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->shutdown = true;
+    p->maint_stop = true;
+    fail_waiters_locked(p, -ESHUTDOWN);
+    pthread_cond_signal(&p->maint_cond);
+    pthread_mutex_unlock(&p->mu);
+    if (p->maint_started)
+        pthread_join(p->maint, NULL);
+
+    for (int i = 0; i < p->max; i++) {
+        struct pool_conn *c = &p->conns[i];
+        /* Its holder may still be using it: leave it alone rather than race. */
+        if (c->state == SLOT_BUSY) {
+            LOG(LOG_ERROR, "db pool freed with a connection still checked out", LOG_INT("conn", i));
+            continue;
+        }
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+
+    pthread_cond_destroy(&p->maint_cond);
+    pthread_mutex_destroy(&p->label_mu);
+    pthread_mutex_destroy(&p->mu);
+    pthread_condattr_destroy(&p->condattr);
+    free(p->stmt_stats);
+    free(p->free_slots);
+    free(p->idle);
+    free(p->conns);
+    free(p);
+}

@@ -1,0 +1,1012 @@
+/*
+ * The connection pool against a real PostgreSQL of its own: this test stops,
+ * restarts and kills backends, so it starts a private cluster
+ * (scripts/pg.sh) instead of sharing the suite's one.
+ */
+/* cmocka.h needs these first, in this order. */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "db/conn.h"
+#include "db/pool.h"
+#include "log.h"
+#include "testpg.h"
+
+static const char *g_root;
+static char g_dir[64];
+static char g_pgdir[128];
+static int g_port;
+static char g_conninfo[256];
+static bool g_cluster_up;
+
+static const struct db_stmt stmts[] = {
+    {"one", "SELECT 1", 0},
+    {"echo", "SELECT $1::text", 1},
+    {"sleep", "SELECT pg_sleep($1::float8)", 1},
+};
+#define NSTMTS (sizeof(stmts) / sizeof(stmts[0]))
+
+/* ---- the private cluster ---- */
+
+static int pg_script(const char *action)
+{
+    char cmd[512];
+    if (strcmp(action, "start") == 0)
+        snprintf(cmd, sizeof(cmd), "bash '%s/scripts/pg.sh' start '%s' %d --fast", g_root, g_pgdir,
+                 g_port);
+    else
+        snprintf(cmd, sizeof(cmd), "bash '%s/scripts/pg.sh' stop '%s'", g_root, g_pgdir);
+    return system(cmd);
+}
+
+static void cluster_cleanup(void)
+{
+    if (!g_cluster_up)
+        return;
+    g_cluster_up = false;
+    pg_script("stop");
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "test_pool: could not remove %s\n", g_dir);
+}
+
+/* A failed assertion that aborts must not leave a server running. */
+static void on_crash(int sig)
+{
+    cluster_cleanup();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void cluster_start(void)
+{
+    snprintf(g_dir, sizeof(g_dir), "/tmp/tgdesk_pool_XXXXXX");
+    if (!mkdtemp(g_dir) || chmod(g_dir, 0755) != 0) {
+        perror("test_pool: mkdtemp");
+        exit(1);
+    }
+    snprintf(g_pgdir, sizeof(g_pgdir), "%s/pg", g_dir);
+
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "bash '%s/scripts/freeport.sh'", g_root);
+    FILE *f = popen(cmd, "r");
+    if (!f || fscanf(f, "%d", &g_port) != 1) {
+        fprintf(stderr, "test_pool: freeport.sh failed\n");
+        exit(1);
+    }
+    pclose(f);
+
+    g_cluster_up = true;
+    atexit(cluster_cleanup);
+    signal(SIGABRT, on_crash);
+    signal(SIGSEGV, on_crash);
+    if (pg_script("start") != 0) {
+        fprintf(stderr, "test_pool: pg.sh start failed\n");
+        exit(1);
+    }
+    /* TCP, not the socket: a stopped server must refuse at once. */
+    snprintf(g_conninfo, sizeof(g_conninfo), "host=127.0.0.1 port=%d user=postgres dbname=postgres",
+             g_port);
+}
+
+/* A test that failed half-way may have left the server stopped. */
+static int server_up(void **state)
+{
+    return pg_script("start") == 0 ? 0 : -1;
+}
+
+/* ---- helpers ---- */
+
+static int64_t ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+struct tpool {
+    struct config cfg;
+    struct db_params *params;
+    struct pool *pool;
+};
+
+static void tpool_config(struct tpool *t, int max)
+{
+    memset(t, 0, sizeof(*t));
+    t->cfg.database_url = g_conninfo;
+    t->cfg.db_pool_max = max;
+    t->cfg.db_pool_min = 0;
+    t->cfg.db_pool_timeout_ms = 10000;
+    t->cfg.db_pool_pre_ping = true;
+    t->cfg.db_connect_timeout_s = 2;
+    t->cfg.db_statement_timeout_ms = 5000;
+    t->cfg.db_slow_query_ms = 0;
+}
+
+static void tpool_open(struct tpool *t)
+{
+    t->params = db_params_new(&t->cfg, -1);
+    assert_non_null(t->params);
+    t->pool = pool_new(&t->cfg, t->params, stmts, NSTMTS);
+    assert_non_null(t->pool);
+}
+
+static void tpool_close(struct tpool *t)
+{
+    pool_free(t->pool);
+    db_params_free(t->params);
+    t->pool = NULL;
+    t->params = NULL;
+}
+
+static PGconn *admin(void)
+{
+    return testpg_connect(g_conninfo);
+}
+
+static int64_t value_int(PGconn *conn, const char *sql)
+{
+    char *v = testpg_value(conn, sql);
+    assert_non_null(v);
+    int64_t n = strtoll(v, NULL, 10);
+    free(v);
+    return n;
+}
+
+static int64_t tgdesk_backends(PGconn *conn)
+{
+    return value_int(conn, "SELECT count(*) FROM pg_stat_activity"
+                           " WHERE application_name = 'tgdesk'");
+}
+
+/* Waits until the server shows n tgdesk backends; backends exit asynchronously. */
+static void wait_backends(PGconn *conn, int64_t n)
+{
+    int64_t deadline = ms_now() + 10000;
+    while (tgdesk_backends(conn) != n) {
+        assert_true(ms_now() < deadline);
+        sleep_ms(20);
+    }
+}
+
+static struct pool_stats stats(struct pool *p)
+{
+    struct pool_stats s;
+    pool_stats(p, &s);
+    return s;
+}
+
+/* The background maintenance thread may be between steps: wait for size n. */
+static void wait_size(struct pool *p, int n)
+{
+    int64_t deadline = ms_now() + 5000;
+    while (stats(p).size != n) {
+        assert_true(ms_now() < deadline);
+        sleep_ms(10);
+    }
+}
+
+/* Runs "echo" with text and asserts the connection answers it. */
+static void assert_echo(struct pool_conn *c, const char *text)
+{
+    const char *params[] = {text};
+    PGresult *r = db_exec(c, "echo", 1, params);
+    assert_non_null(r);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("echo failed: %s", PQresultErrorMessage(r));
+    assert_string_equal(PQgetvalue(r, 0, 0), text);
+    PQclear(r);
+}
+
+static int terminate_tgdesk(PGconn *conn)
+{
+    return (int)value_int(conn, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                                " WHERE application_name = 'tgdesk'");
+}
+
+struct qfind {
+    const char *name;
+    struct pool_query_stat found;
+    bool ok;
+};
+
+static void qfind_cb(const struct pool_query_stat *s, void *ud)
+{
+    struct qfind *q = ud;
+    if (strcmp(s->name, q->name) == 0) {
+        q->found = *s;
+        q->ok = true;
+    }
+}
+
+static struct pool_query_stat query_stat(struct pool *p, const char *name)
+{
+    struct qfind q = {.name = name};
+    pool_query_stats(p, qfind_cb, &q);
+    if (!q.ok)
+        fail_msg("no query stats for %s", name);
+    return q.found;
+}
+
+/* ---- 64 threads x 2000 checkouts on a pool of 8 ---- */
+
+#define STRESS_THREADS 64
+#define STRESS_ROUNDS  2000
+#define STRESS_MAX     8
+
+struct stress {
+    struct pool *pool;
+    atomic_int failures;
+    atomic_int bad_results;
+    atomic_bool stop;
+    int64_t peak;
+    int samples;
+};
+
+static void *stress_worker(void *arg)
+{
+    struct stress *s = arg;
+    for (int i = 0; i < STRESS_ROUNDS; i++) {
+        struct pool_conn *c;
+        if (pool_acquire(s->pool, -1, &c) != 0) {
+            atomic_fetch_add(&s->failures, 1);
+            continue;
+        }
+        PGresult *r = db_exec(c, "one", 0, NULL);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK || strcmp(PQgetvalue(r, 0, 0), "1") != 0)
+            atomic_fetch_add(&s->bad_results, 1);
+        PQclear(r);
+        pool_release(s->pool, c);
+    }
+    return NULL;
+}
+
+/* Samples pg_stat_activity from a connection of its own (not a tgdesk one). */
+static void *stress_monitor(void *arg)
+{
+    struct stress *s = arg;
+    PGconn *conn = admin();
+    while (!atomic_load(&s->stop)) {
+        char *v = testpg_value(conn, "SELECT count(*) FROM pg_stat_activity"
+                                     " WHERE application_name = 'tgdesk'");
+        if (v) {
+            int64_t n = strtoll(v, NULL, 10);
+            if (n > s->peak)
+                s->peak = n;
+            s->samples++;
+            free(v);
+        }
+        sleep_ms(2);
+    }
+    PQfinish(conn);
+    return NULL;
+}
+
+static void test_many_threads_never_exceed_max(void **state)
+{
+    PGconn *adm = admin();
+    wait_backends(adm, 0);
+
+    struct tpool t;
+    tpool_config(&t, STRESS_MAX);
+    t.cfg.db_pool_timeout_ms = 60000;
+    tpool_open(&t);
+
+    struct stress s = {.pool = t.pool};
+    pthread_t mon, th[STRESS_THREADS];
+    assert_int_equal(pthread_create(&mon, NULL, stress_monitor, &s), 0);
+    for (int i = 0; i < STRESS_THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, stress_worker, &s), 0);
+    for (int i = 0; i < STRESS_THREADS; i++)
+        pthread_join(th[i], NULL);
+    atomic_store(&s.stop, true);
+    pthread_join(mon, NULL);
+
+    assert_int_equal(atomic_load(&s.failures), 0);
+    assert_int_equal(atomic_load(&s.bad_results), 0);
+    assert_true(s.samples > 0);
+    assert_true(s.peak >= 1);
+    assert_true(s.peak <= STRESS_MAX);
+    /* After the run too: every connection is still the pool's. */
+    assert_true(tgdesk_backends(adm) <= STRESS_MAX);
+
+    struct pool_stats st = stats(t.pool);
+    const uint64_t total = (uint64_t)STRESS_THREADS * STRESS_ROUNDS;
+    assert_int_equal(st.acquires, total);
+    assert_int_equal(st.acquire.count, total);
+    uint64_t sum = 0;
+    for (int i = 0; i < POOL_HIST_BUCKETS; i++)
+        sum += st.acquire.buckets[i];
+    assert_true(sum <= st.acquire.count);
+    assert_int_equal(st.in_use, 0);
+    assert_int_equal(st.waiting, 0);
+    assert_int_equal(st.timeouts, 0);
+    assert_int_equal(st.unavailable, 0);
+    assert_int_equal(st.max, STRESS_MAX);
+    assert_true(st.size >= 1 && st.size <= STRESS_MAX);
+    assert_int_equal(st.idle, st.size);
+    assert_int_equal(st.connects, (uint64_t)st.size + st.recycled_lifetime + st.recycled_idle +
+                                      st.recycled_broken + st.recycled_dirty);
+    assert_int_equal(st.connect_failures, 0);
+
+    struct pool_query_stat q = query_stat(t.pool, "one");
+    assert_int_equal(q.duration.count, total);
+    assert_int_equal(q.errors, 0);
+    assert_true(q.duration.sum_seconds > 0);
+
+    tpool_close(&t);
+    PQfinish(adm);
+}
+
+/* ---- exhaustion ---- */
+
+struct waiter_arg {
+    struct pool *pool;
+    struct pool_conn *got;
+    int rc;
+};
+
+static void *waiting_acquire(void *arg)
+{
+    struct waiter_arg *w = arg;
+    w->rc = pool_acquire(w->pool, 5000, &w->got);
+    return NULL;
+}
+
+static void test_exhausted_pool_times_out(void **state)
+{
+    struct tpool t;
+    tpool_config(&t, 2);
+    t.cfg.db_pool_timeout_ms = 300;
+    tpool_open(&t);
+
+    struct pool_conn *a, *b, *c = NULL;
+    assert_int_equal(pool_acquire(t.pool, -1, &a), 0);
+    assert_int_equal(pool_acquire(t.pool, -1, &b), 0);
+
+    int64_t t0 = ms_now();
+    assert_int_equal(pool_acquire(t.pool, -1, &c), -ETIMEDOUT);
+    int64_t waited = ms_now() - t0;
+    assert_null(c);
+    assert_true(waited >= 250);
+    assert_true(waited < 2000);
+    struct pool_stats st = stats(t.pool);
+    assert_int_equal(st.timeouts, 1);
+    assert_int_equal(st.in_use, 2);
+    assert_int_equal(st.waiting, 0);
+
+    /* timeout 0: do not wait at all. */
+    t0 = ms_now();
+    assert_int_equal(pool_acquire(t.pool, 0, &c), -ETIMEDOUT);
+    assert_true(ms_now() - t0 < 100);
+    assert_int_equal(stats(t.pool).timeouts, 2);
+
+    /* A waiter gets the connection that comes back. */
+    struct waiter_arg w = {.pool = t.pool, .rc = 1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, waiting_acquire, &w), 0);
+    int64_t deadline = ms_now() + 5000;
+    while (stats(t.pool).waiting != 1) {
+        assert_true(ms_now() < deadline);
+        sleep_ms(5);
+    }
+    pool_release(t.pool, a);
+    pthread_join(th, NULL);
+    assert_int_equal(w.rc, 0);
+    assert_ptr_equal(w.got, a);
+    assert_echo(w.got, "handed over");
+    pool_release(t.pool, w.got);
+    pool_release(t.pool, b);
+
+    st = stats(t.pool);
+    assert_int_equal(st.timeouts, 2);
+    assert_int_equal(st.acquires, 3);
+    assert_int_equal(st.in_use, 0);
+    assert_int_equal(st.idle, 2);
+    tpool_close(&t);
+}
+
+/* ---- server down, restarted, backends killed ---- */
+
+static void test_server_stopped_fails_fast_then_recovers(void **state)
+{
+    struct tpool t;
+    tpool_config(&t, 4);
+    t.cfg.db_pool_timeout_ms = 10000;
+    tpool_open(&t);
+
+    struct pool_conn *a, *b, *c = NULL;
+    assert_int_equal(pool_acquire(t.pool, -1, &a), 0);
+    assert_int_equal(pool_acquire(t.pool, -1, &b), 0);
+    assert_echo(a, "a");
+    assert_echo(b, "b");
+    pool_release(t.pool, a);
+    pool_release(t.pool, b);
+
+    assert_int_equal(pg_script("stop"), 0);
+
+    int64_t t0 = ms_now();
+    assert_int_equal(pool_acquire(t.pool, -1, &c), -ECONNREFUSED);
+    int64_t took = ms_now() - t0;
+    assert_true(took < 1000);
+    /* Within the back-off window: no connect attempt at all. */
+    t0 = ms_now();
+    assert_int_equal(pool_acquire(t.pool, -1, &c), -ECONNREFUSED);
+    assert_true(ms_now() - t0 < 1000);
+    assert_int_equal(pool_acquire(t.pool, -1, &c), -ECONNREFUSED);
+    assert_null(c);
+
+    struct pool_stats st = stats(t.pool);
+    assert_int_equal(st.unavailable, 3);
+    assert_true(st.connect_failures >= 1);
+    assert_true(st.connect_failures <= 2);
+    assert_int_equal(st.recycled_broken, 2);
+    assert_int_equal(st.size, 0);
+    assert_int_equal(st.timeouts, 0);
+
+    assert_int_equal(pg_script("start"), 0);
+
+    /* Once the back-off window has passed the pool connects again. */
+    int64_t deadline = ms_now() + 15000;
+    int rc;
+    while ((rc = pool_acquire(t.pool, -1, &c)) != 0) {
+        assert_int_equal(rc, -ECONNREFUSED);
+        assert_true(ms_now() < deadline);
+        sleep_ms(50);
+    }
+    assert_echo(c, "back");
+    pool_release(t.pool, c);
+
+    struct pool_conn *held[4];
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pool_acquire(t.pool, -1, &held[i]), 0);
+        assert_echo(held[i], "after restart");
+    }
+    for (int i = 0; i < 4; i++)
+        pool_release(t.pool, held[i]);
+    assert_int_equal(stats(t.pool).in_use, 0);
+    tpool_close(&t);
+}
+
+static void test_restart_replaces_idle_connections(void **state)
+{
+    struct tpool t;
+    tpool_config(&t, 4);
+    tpool_open(&t);
+
+    struct pool_conn *held[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pool_acquire(t.pool, -1, &held[i]), 0);
+    for (int i = 0; i < 4; i++)
+        pool_release(t.pool, held[i]);
+    struct pool_stats before = stats(t.pool);
+    assert_int_equal(before.idle, 4);
+
+    /* pg_ctl restart: every idle connection of the pool is now dead. */
+    assert_int_equal(pg_script("stop"), 0);
+    assert_int_equal(pg_script("start"), 0);
+
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pool_acquire(t.pool, -1, &held[i]), 0);
+        assert_int_equal(PQstatus(pool_conn_pg(held[i])), CONNECTION_OK);
+        assert_echo(held[i], "fresh");
+    }
+    for (int i = 0; i < 4; i++)
+        pool_release(t.pool, held[i]);
+
+    struct pool_stats after = stats(t.pool);
+    assert_int_equal(after.recycled_broken - before.recycled_broken, 4);
+    assert_int_equal(after.connects - before.connects, 4);
+    assert_int_equal(after.connect_failures, 0);
+    tpool_close(&t);
+}
+
+static void test_killed_backends_are_replaced(void **state)
+{
+    PGconn *adm = admin();
+    wait_backends(adm, 0);
+
+    struct tpool t;
+    tpool_config(&t, 4);
+    tpool_open(&t);
+
+    struct pool_conn *held[4];
+    int pids[4];
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pool_acquire(t.pool, -1, &held[i]), 0);
+        pids[i] = PQbackendPID(pool_conn_pg(held[i]));
+    }
+    for (int i = 0; i < 4; i++)
+        pool_release(t.pool, held[i]);
+    struct pool_stats before = stats(t.pool);
+
+    assert_int_equal(terminate_tgdesk(adm), 4);
+    wait_backends(adm, 0);
+
+    /* Right away, well within the pre-ping idle second. */
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pool_acquire(t.pool, -1, &held[i]), 0);
+        int pid = PQbackendPID(pool_conn_pg(held[i]));
+        for (int j = 0; j < 4; j++)
+            assert_int_not_equal(pid, pids[j]);
+        /* Prepared statements were prepared again on the new connection. */
+        assert_echo(held[i], "re-prepared");
+    }
+    for (int i = 0; i < 4; i++)
+        pool_release(t.pool, held[i]);
+    struct pool_stats after = stats(t.pool);
+    assert_int_equal(after.recycled_broken - before.recycled_broken, 4);
+    assert_int_equal(after.connects - before.connects, 4);
+
+    /* Killed while checked out: the failing statement marks it broken. */
+    struct pool_conn *c;
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    char sql[96];
+    snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)", PQbackendPID(pool_conn_pg(c)));
+    char *v = testpg_value(adm, sql);
+    assert_string_equal(v, "t");
+    free(v);
+    wait_backends(adm, 3);
+    PGresult *r = db_exec(c, "one", 0, NULL);
+    assert_true(PQresultStatus(r) != PGRES_TUPLES_OK);
+    PQclear(r);
+    pool_release(t.pool, c);
+    assert_int_equal(stats(t.pool).recycled_broken - after.recycled_broken, 1);
+
+    struct pool_conn *all[4];
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pool_acquire(t.pool, -1, &all[i]), 0);
+        assert_echo(all[i], "still fine");
+    }
+    for (int i = 0; i < 4; i++)
+        pool_release(t.pool, all[i]);
+    assert_int_equal(query_stat(t.pool, "one").errors, 1);
+
+    tpool_close(&t);
+    PQfinish(adm);
+}
+
+/* ---- recycle and idle timeout ---- */
+
+static void test_recycle_after_lifetime(void **state)
+{
+    struct tpool t;
+    tpool_config(&t, 4);
+    t.cfg.db_pool_min = 1;
+    t.cfg.db_pool_recycle_ms = 200;
+    tpool_open(&t);
+    /* DB_POOL_MIN is opened in the background. */
+    wait_size(t.pool, 1);
+
+    struct pool_conn *held[3];
+    int pids[3];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(pool_acquire(t.pool, -1, &held[i]), 0);
+        pids[i] = PQbackendPID(pool_conn_pg(held[i]));
+    }
+    for (int i = 0; i < 3; i++)
+        pool_release(t.pool, held[i]);
+
+    /* Whether at check-in, at checkout or here, all three go for age. */
+    sleep_ms(350);
+    pool_maintain(t.pool);
+    wait_size(t.pool, 1);
+    struct pool_stats st = stats(t.pool);
+    assert_true(st.recycled_lifetime >= 3);
+    assert_int_equal(st.recycled_idle, 0);
+    assert_int_equal(st.recycled_broken, 0);
+
+    struct pool_conn *c;
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    int pid = PQbackendPID(pool_conn_pg(c));
+    for (int i = 0; i < 3; i++)
+        assert_int_not_equal(pid, pids[i]);
+    assert_echo(c, "young");
+    pool_release(t.pool, c);
+    tpool_close(&t);
+}
+
+static void test_idle_timeout_down_to_min(void **state)
+{
+    struct tpool t;
+    tpool_config(&t, 4);
+    t.cfg.db_pool_min = 1;
+    t.cfg.db_pool_idle_timeout_ms = 200;
+    tpool_open(&t);
+
+    struct pool_conn *held[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pool_acquire(t.pool, -1, &held[i]), 0);
+    for (int i = 0; i < 3; i++)
+        pool_release(t.pool, held[i]);
+    assert_int_equal(stats(t.pool).size, 3);
+
+    sleep_ms(350);
+    pool_maintain(t.pool);
+    wait_size(t.pool, 1);
+    struct pool_stats st = stats(t.pool);
+    assert_int_equal(st.recycled_idle, 2);
+    assert_int_equal(st.recycled_lifetime, 0);
+    assert_int_equal(st.idle, 1);
+
+    /* And the minimum is kept however long it stays idle. */
+    sleep_ms(300);
+    pool_maintain(t.pool);
+    assert_int_equal(stats(t.pool).size, 1);
+    assert_int_equal(stats(t.pool).recycled_idle, 2);
+
+    struct pool_conn *c;
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    assert_echo(c, "kept");
+    pool_release(t.pool, c);
+    tpool_close(&t);
+}
+
+/* ---- dirty check-in ---- */
+
+static void exec_ok(struct pool_conn *c, const char *sql)
+{
+    PGresult *r = db_exec_sql(c, "test", sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+static void assert_clean(struct pool_conn *c, const char *table)
+{
+    PGconn *pg = pool_conn_pg(c);
+    assert_int_equal(PQtransactionStatus(pg), PQTRANS_IDLE);
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT to_regclass('pg_temp.%s') IS NULL", table);
+    PGresult *r = db_exec_sql(c, "test", sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+}
+
+static void test_dirty_checkin_is_cleaned(void **state)
+{
+    struct tpool t;
+    tpool_config(&t, 1);
+    tpool_open(&t);
+
+    struct pool_conn *c;
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    int pid = PQbackendPID(pool_conn_pg(c));
+
+    /* Returned inside an open transaction. */
+    exec_ok(c, "BEGIN");
+    exec_ok(c, "CREATE TEMP TABLE t_open (x int)");
+    exec_ok(c, "INSERT INTO t_open VALUES (1)");
+    assert_int_equal(PQtransactionStatus(pool_conn_pg(c)), PQTRANS_INTRANS);
+    pool_release(t.pool, c);
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    assert_int_equal(PQbackendPID(pool_conn_pg(c)), pid);
+    assert_clean(c, "t_open");
+
+    /* Returned inside a failed transaction. */
+    exec_ok(c, "BEGIN");
+    exec_ok(c, "CREATE TEMP TABLE t_failed (x int)");
+    PGresult *r = db_exec_sql(c, "test", "SELECT 1/0");
+    assert_string_equal(PQresultErrorField(r, PG_DIAG_SQLSTATE), "22012");
+    PQclear(r);
+    assert_int_equal(PQtransactionStatus(pool_conn_pg(c)), PQTRANS_INERROR);
+    pool_release(t.pool, c);
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    assert_int_equal(PQbackendPID(pool_conn_pg(c)), pid);
+    assert_clean(c, "t_failed");
+
+    /* Returned with a statement still running: cancelled, not waited for. */
+    assert_int_equal(PQsendQuery(pool_conn_pg(c), "SELECT pg_sleep(5)"), 1);
+    int64_t t0 = ms_now();
+    pool_release(t.pool, c);
+    assert_true(ms_now() - t0 < 2000);
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    assert_int_equal(PQbackendPID(pool_conn_pg(c)), pid);
+    assert_echo(c, "after cancel");
+
+    /* Returned with results unread. */
+    assert_int_equal(PQsendQuery(pool_conn_pg(c), "BEGIN; SELECT 1"), 1);
+    pool_release(t.pool, c);
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    assert_int_equal(PQtransactionStatus(pool_conn_pg(c)), PQTRANS_IDLE);
+    assert_echo(c, "after drain");
+
+    struct pool_stats st = stats(t.pool);
+    assert_int_equal(st.recycled_dirty, 0);
+    assert_int_equal(st.connects, 1);
+
+    /* In the middle of a COPY: cannot be cleaned cheaply, so it is closed. */
+    r = db_exec_sql(c, "test", "COPY (SELECT 1) TO STDOUT");
+    assert_int_equal(PQresultStatus(r), PGRES_COPY_OUT);
+    PQclear(r);
+    pool_release(t.pool, c);
+    st = stats(t.pool);
+    assert_int_equal(st.recycled_dirty, 1);
+    assert_int_equal(st.size, 0);
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    assert_int_not_equal(PQbackendPID(pool_conn_pg(c)), pid);
+    assert_echo(c, "new");
+    pool_release(t.pool, c);
+    tpool_close(&t);
+}
+
+/* ---- statement timeout, labels ---- */
+
+static void test_statement_timeout(void **state)
+{
+    struct tpool t;
+    tpool_config(&t, 2);
+    t.cfg.db_statement_timeout_ms = 200;
+    tpool_open(&t);
+
+    struct pool_conn *c;
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    const char *params[] = {"2"};
+    int64_t t0 = ms_now();
+    PGresult *r = db_exec(c, "sleep", 1, params);
+    int64_t took = ms_now() - t0;
+    assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+    assert_string_equal(PQresultErrorField(r, PG_DIAG_SQLSTATE), "57014");
+    assert_non_null(strstr(PQresultErrorMessage(r), "statement timeout"));
+    PQclear(r);
+    assert_true(took >= 150);
+    assert_true(took < 1500);
+    pool_release(t.pool, c);
+
+    /* The connection survives and is reused. */
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    assert_echo(c, "alive");
+    r = db_exec_sql(c, "custom_label", "SELECT 2");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    /* An unknown statement name is refused without reaching the server. */
+    assert_null(db_exec(c, "no_such_statement", 0, NULL));
+    pool_release(t.pool, c);
+
+    struct pool_stats st = stats(t.pool);
+    assert_int_equal(st.size, 1);
+    assert_int_equal(st.connects, 1);
+    struct pool_query_stat q = query_stat(t.pool, "sleep");
+    assert_int_equal(q.errors, 1);
+    assert_int_equal(q.duration.count, 1);
+    assert_true(q.duration.sum_seconds >= 0.15);
+    q = query_stat(t.pool, "custom_label");
+    assert_int_equal(q.duration.count, 1);
+    assert_int_equal(q.errors, 0);
+    tpool_close(&t);
+}
+
+/* ---- db_tx ---- */
+
+struct txcase {
+    const char *sqlstate; /* raised by the first fail_times calls */
+    int fail_times;
+    int calls;
+    const char *table;
+    int rc_after_insert; /* returned after a successful insert */
+    bool swallow_error;  /* run a failing statement and return 0 anyway */
+};
+
+static int tx_fn(struct pool_conn *c, void *ud)
+{
+    struct txcase *tc = ud;
+    tc->calls++;
+    if (tc->calls <= tc->fail_times) {
+        char sql[160];
+        snprintf(sql, sizeof(sql), "DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '%s'; END $$",
+                 tc->sqlstate);
+        PGresult *r = db_exec_sql(c, "raise", sql);
+        int rc = db_tx_fail(c, r);
+        PQclear(r);
+        return rc;
+    }
+    char sql[96];
+    snprintf(sql, sizeof(sql), "INSERT INTO %s VALUES (%d)", tc->table, tc->calls);
+    PGresult *r = db_exec_sql(c, "insert", sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        int rc = db_tx_fail(c, r);
+        PQclear(r);
+        return rc;
+    }
+    PQclear(r);
+    if (tc->swallow_error)
+        PQclear(db_exec_sql(c, "boom", "SELECT 1/0"));
+    return tc->rc_after_insert;
+}
+
+static void test_tx_retries_serialization_failures(void **state)
+{
+    PGconn *adm = admin();
+    assert_string_equal(testpg_exec(adm, "CREATE TABLE tx_t (n int)"), "");
+    /* A deferred constraint trigger fails the first COMMIT only. */
+    assert_string_equal(testpg_exec(adm, "CREATE TABLE tx_commit (n int);"
+                                         "CREATE SEQUENCE tx_commit_seq;"
+                                         "CREATE FUNCTION tx_commit_check() RETURNS trigger"
+                                         " LANGUAGE plpgsql AS $$ BEGIN"
+                                         " IF nextval('tx_commit_seq') = 1 THEN"
+                                         " RAISE EXCEPTION 'conflict at commit'"
+                                         " USING ERRCODE = '40001'; END IF;"
+                                         " RETURN NULL; END $$;"
+                                         "CREATE CONSTRAINT TRIGGER tx_commit_check"
+                                         " AFTER INSERT ON tx_commit"
+                                         " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+                                         " EXECUTE FUNCTION tx_commit_check()"),
+                        "");
+
+    struct tpool t;
+    tpool_config(&t, 1);
+    tpool_open(&t);
+    struct pool_conn *c;
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+
+    /* 40001 from the callback once: retried, committed once. */
+    struct txcase tc = {.sqlstate = "40001", .fail_times = 1, .table = "tx_t"};
+    assert_int_equal(db_tx(c, 3, tx_fn, &tc), 0);
+    assert_int_equal(tc.calls, 2);
+    assert_int_equal(value_int(adm, "SELECT count(*) FROM tx_t"), 1);
+    assert_int_equal(PQtransactionStatus(pool_conn_pg(c)), PQTRANS_IDLE);
+
+    /* Deadlocks too. */
+    tc = (struct txcase){.sqlstate = "40P01", .fail_times = 2, .table = "tx_t"};
+    assert_int_equal(db_tx(c, 3, tx_fn, &tc), 0);
+    assert_int_equal(tc.calls, 3);
+    assert_int_equal(value_int(adm, "SELECT count(*) FROM tx_t"), 2);
+
+    /* Always failing: gives up after max_retries retries. */
+    tc = (struct txcase){.sqlstate = "40001", .fail_times = 1000, .table = "tx_t"};
+    assert_int_equal(db_tx(c, 3, tx_fn, &tc), -EAGAIN);
+    assert_int_equal(tc.calls, 4);
+    assert_int_equal(PQtransactionStatus(pool_conn_pg(c)), PQTRANS_IDLE);
+
+    /* Not retryable: no retry, rolled back. */
+    tc = (struct txcase){.sqlstate = "23505", .fail_times = 1, .table = "tx_t"};
+    assert_int_equal(db_tx(c, 3, tx_fn, &tc), -EIO);
+    assert_int_equal(tc.calls, 1);
+
+    /* The callback's own error: rolled back, its code returned. */
+    tc = (struct txcase){.table = "tx_t", .rc_after_insert = -EINVAL};
+    assert_int_equal(db_tx(c, 3, tx_fn, &tc), -EINVAL);
+    assert_int_equal(tc.calls, 1);
+    assert_int_equal(value_int(adm, "SELECT count(*) FROM tx_t"), 2);
+    assert_int_equal(PQtransactionStatus(pool_conn_pg(c)), PQTRANS_IDLE);
+
+    /* A failure the callback ignored: COMMIT rolls back, reported as -EIO. */
+    tc = (struct txcase){.table = "tx_t", .swallow_error = true};
+    assert_int_equal(db_tx(c, 3, tx_fn, &tc), -EIO);
+    assert_int_equal(value_int(adm, "SELECT count(*) FROM tx_t"), 2);
+
+    /* 40001 at COMMIT: retried, committed once. */
+    tc = (struct txcase){.table = "tx_commit"};
+    assert_int_equal(db_tx(c, 3, tx_fn, &tc), 0);
+    assert_int_equal(tc.calls, 2);
+    assert_int_equal(value_int(adm, "SELECT count(*) FROM tx_commit"), 1);
+
+    pool_release(t.pool, c);
+    assert_int_equal(stats(t.pool).recycled_dirty, 0);
+    tpool_close(&t);
+    PQclear(PQexec(adm, "DROP TABLE tx_t, tx_commit; DROP SEQUENCE tx_commit_seq;"
+                        " DROP FUNCTION tx_commit_check()"));
+    PQfinish(adm);
+}
+
+/* ---- logging ---- */
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *buf = calloc(1, 1 << 20);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static int count_lines_with(const char *text, const char *needle, const char **ret_line)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++) {
+        const char *start = p;
+        while (start > text && start[-1] != '\n')
+            start--;
+        if (ret_line)
+            *ret_line = start;
+        n++;
+    }
+    return n;
+}
+
+static void test_slow_query_logged_without_parameters(void **state)
+{
+    char path[] = "/tmp/tgdesk_pool_log_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    log_init(LOG_DEBUG, LOG_FORMAT_JSON, fd);
+
+    struct tpool t;
+    tpool_config(&t, 1);
+    t.cfg.db_slow_query_ms = 50;
+    tpool_open(&t);
+    struct pool_conn *c;
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    const char *params[] = {"0.10000042"};
+    PGresult *r = db_exec(c, "sleep", 1, params);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    assert_echo(c, "fast-and-secret-4242");
+    pool_release(t.pool, c);
+    tpool_close(&t);
+
+    log_init(LOG_WARN, LOG_FORMAT_JSON, 2);
+    close(fd);
+    char *text = read_file(path);
+    unlink(path);
+
+    const char *line = NULL;
+    assert_int_equal(count_lines_with(text, "\"slow query\"", &line), 1);
+    const char *eol = strchr(line, '\n');
+    size_t len = eol ? (size_t)(eol - line) : strlen(line);
+    char *slow = strndup(line, len);
+    assert_non_null(strstr(slow, "\"level\":\"warn\""));
+    assert_non_null(strstr(slow, "\"query\":\"sleep\""));
+    assert_non_null(strstr(slow, "\"duration_ms\":"));
+    free(slow);
+    /* Never the parameters, not even at debug level. */
+    assert_null(strstr(text, "0.10000042"));
+    assert_null(strstr(text, "fast-and-secret-4242"));
+    /* Debug lines on checkout and checkin. */
+    assert_int_equal(count_lines_with(text, "\"db checkout\"", NULL), 1);
+    assert_int_equal(count_lines_with(text, "\"db checkin\"", NULL), 1);
+    free(text);
+}
+
+int main(void)
+{
+    g_root = getenv("TGDESK_SOURCE_ROOT");
+    if (!g_root || !*g_root) {
+        fprintf(stderr, "TGDESK_SOURCE_ROOT is not set: skipping\n");
+        return 77;
+    }
+    log_init(LOG_WARN, LOG_FORMAT_JSON, 2);
+    cluster_start();
+
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_many_threads_never_exceed_max, server_up),
+        cmocka_unit_test_setup(test_exhausted_pool_times_out, server_up),
+        cmocka_unit_test_setup(test_server_stopped_fails_fast_then_recovers, server_up),
+        cmocka_unit_test_setup(test_restart_replaces_idle_connections, server_up),
+        cmocka_unit_test_setup(test_killed_backends_are_replaced, server_up),
+        cmocka_unit_test_setup(test_recycle_after_lifetime, server_up),
+        cmocka_unit_test_setup(test_idle_timeout_down_to_min, server_up),
+        cmocka_unit_test_setup(test_dirty_checkin_is_cleaned, server_up),
+        cmocka_unit_test_setup(test_statement_timeout, server_up),
+        cmocka_unit_test_setup(test_tx_retries_serialization_failures, server_up),
+        cmocka_unit_test_setup(test_slow_query_logged_without_parameters, server_up),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
