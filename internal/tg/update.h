@@ -1,0 +1,152 @@
+/*
+ * update.h - a Telegram Update parsed into typed C structs (SPEC §5, §6).
+ *
+ * Pure: no I/O, no globals; safe to call from any thread. The parser keeps
+ * the jansson document alive and points into it where the text is already
+ * clean; text that had to be cleaned (NUL bytes removed, invalid UTF-8
+ * replaced by U+FFFD) lives in memory the update owns. Every string field is
+ * NULL when absent, else NUL-terminated valid UTF-8 without NUL bytes.
+ *
+ * Ids are 64-bit: user ids exceed 2^31, group ids are negative, supergroup
+ * ids are below -10^12. A non-integer id (string, float, out of range) makes
+ * the update malformed.
+ */
+#ifndef TGDESK_TG_UPDATE_H
+#define TGDESK_TG_UPDATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum tg_update_kind {
+    TG_UPDATE_MESSAGE = 0,
+    TG_UPDATE_EDITED_MESSAGE,
+    TG_UPDATE_CALLBACK_QUERY,
+    TG_UPDATE_MY_CHAT_MEMBER,
+    TG_UPDATE_CHANNEL_POST,        /* acknowledged and ignored */
+    TG_UPDATE_EDITED_CHANNEL_POST, /* acknowledged and ignored */
+    TG_UPDATE_OTHER,               /* any other kind: acknowledged and ignored */
+};
+
+enum tg_chat_type {
+    TG_CHAT_UNKNOWN = 0,
+    TG_CHAT_PRIVATE,
+    TG_CHAT_GROUP,
+    TG_CHAT_SUPERGROUP,
+    TG_CHAT_CHANNEL,
+};
+
+enum tg_media {
+    TG_MEDIA_NONE = 0,
+    TG_MEDIA_PHOTO, /* file_id of the largest size */
+    TG_MEDIA_DOCUMENT,
+    TG_MEDIA_VOICE,
+    TG_MEDIA_VIDEO,
+    TG_MEDIA_STICKER,
+    TG_MEDIA_AUDIO,
+    TG_MEDIA_ANIMATION,
+    TG_MEDIA_VIDEO_NOTE,
+};
+
+struct tg_user {
+    int64_t id; /* 0 when absent */
+    bool is_bot;
+    const char *first_name;
+    const char *last_name;
+    const char *username;
+    const char *language_code;
+};
+
+struct tg_chat {
+    int64_t id;
+    enum tg_chat_type type;
+    const char *title;
+    const char *username;
+};
+
+#define TG_COMMAND_MAX 32
+
+struct tg_message {
+    int64_t message_id;
+    bool has_from;
+    struct tg_user from;
+    struct tg_chat chat;
+    int64_t date;      /* unix seconds */
+    int64_t edit_date; /* 0 unless edited */
+    /* text, or the caption of a media message; NULL when neither */
+    const char *text;
+    bool text_is_caption;
+    bool text_was_cleaned; /* NUL bytes or invalid UTF-8 were removed */
+    /*
+     * A bot command at offset 0 ("/take 12" or "/take@desk_bot 12"):
+     * command is "take" (lower-case, without '/' and '@bot'), command_bot is
+     * "desk_bot" or NULL, command_args points at the text after the command
+     * with leading spaces skipped ("" when none). command[0] == '\0' when the
+     * message is not a command; command_bot and command_args are then NULL.
+     */
+    char command[TG_COMMAND_MAX + 1];
+    const char *command_bot;
+    const char *command_args;
+    enum tg_media media;
+    const char *file_id;
+    const char *media_group_id;
+    /* the message this one replies to, in the same chat */
+    bool has_reply_to;
+    int64_t reply_to_message_id;
+    int64_t reply_to_from_id; /* 0 when unknown */
+    /* a basic group became a supergroup (service message) */
+    int64_t migrate_to_chat_id;
+};
+
+struct tg_callback_query {
+    const char *id;
+    struct tg_user from;
+    const char *data; /* 1-64 bytes; may be forged: check everything it names */
+    bool has_message;
+    int64_t message_chat_id;
+    int64_t message_id;
+};
+
+struct tg_chat_member_update {
+    struct tg_chat chat;
+    struct tg_user from;
+    const char *old_status; /* "member", "kicked", ... */
+    const char *new_status;
+};
+
+struct tg_update {
+    int64_t update_id;
+    enum tg_update_kind kind;
+    /* kind MESSAGE, EDITED_MESSAGE, CHANNEL_POST, EDITED_CHANNEL_POST */
+    struct tg_message message;
+    /* kind CALLBACK_QUERY */
+    struct tg_callback_query callback;
+    /* kind MY_CHAT_MEMBER */
+    struct tg_chat_member_update member;
+    /* owned: the jansson document and the cleaned strings */
+    void *priv_json;
+    char *priv_arena;
+};
+
+/*
+ * Parses one webhook body (len bytes, not necessarily NUL-terminated).
+ * Returns 0 and fills *ret (release with tg_update_free()), or -EINVAL when
+ * the body is not JSON, not an object, or not an Update (update_id missing,
+ * not an integer or outside 0..2^53; a known kind whose required fields -
+ * chat id, message id, callback id and sender - are missing or of the wrong
+ * type), with a short reason in err (capacity cap; never contains message
+ * text), or -ENOMEM. Unknown fields and unknown update kinds are accepted.
+ * *ret is untouched on failure.
+ */
+int tg_update_parse(const char *body, size_t len, struct tg_update *ret, char *err, size_t cap);
+
+/* Releases what tg_update_parse() allocated. Accepts NULL. */
+void tg_update_free(struct tg_update *u);
+
+/* "message", "edited_message", "callback_query", ... for logs and metrics. */
+const char *tg_update_kind_name(enum tg_update_kind kind);
+
+/* "photo", "document", ... (the messages.attachment_kind values); NULL for NONE. */
+const char *tg_media_name(enum tg_media media);
+
+#endif
