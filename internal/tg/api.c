@@ -1,0 +1,424 @@
+#include "tg/api.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "util/strnum.h"
+#include "version.h"
+
+/* Longest method name accepted ("editMessageReplyMarkup" is 22). */
+#define METHOD_MAX 64
+#define TOKEN_MAX  256
+#define BASE_MAX   1024
+/* The connect phase never takes longer than this, whatever the total timeout. */
+#define CONNECT_TIMEOUT_MAX_MS 10000L
+/* An answer buffer grown beyond this is released after the call. */
+#define KEEP_BUFFER_MAX (256 * 1024)
+
+struct tg_api {
+    CURL *curl;
+    struct curl_slist *headers;
+    char *token;
+    char *url; /* base + "/bot" + token + "/", the method is appended per call */
+    size_t url_prefix_len;
+    size_t url_cap;
+
+    char *body; /* the answer being read */
+    size_t body_len, body_cap;
+    bool body_too_big;
+    int64_t header_retry_after;
+
+    json_t *answer; /* the last parsed answer: ret->result points into it */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+int tg_api_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -EIO;
+}
+
+void tg_api_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    struct tg_api *a = userdata;
+    size_t n = size * nmemb;
+    if (a->body_len + n > TG_API_MAX_RESPONSE) {
+        a->body_too_big = true;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    if (a->body_len + n + 1 > a->body_cap) {
+        size_t cap = a->body_cap ? a->body_cap : 4096;
+        while (cap < a->body_len + n + 1)
+            cap *= 2;
+        char *p = realloc(a->body, cap);
+        if (!p)
+            return 0;
+        a->body = p;
+        a->body_cap = cap;
+    }
+    memcpy(a->body + a->body_len, data, n);
+    a->body_len += n;
+    a->body[a->body_len] = '\0';
+    return n;
+}
+
+/* Picks up Retry-After (delta seconds; an HTTP date is ignored). */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    struct tg_api *a = userdata;
+    size_t n = size * nmemb;
+    static const char name[] = "retry-after:";
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        a->header_retry_after = 0; /* a new response (after a 1xx) starts */
+        return n;
+    }
+    if (n <= sizeof(name) - 1 || strncasecmp(data, name, sizeof(name) - 1) != 0)
+        return n;
+    char value[32];
+    size_t i = sizeof(name) - 1, len = 0;
+    while (i < n && (data[i] == ' ' || data[i] == '\t'))
+        i++;
+    while (i < n && data[i] != '\r' && data[i] != '\n' && len + 1 < sizeof(value))
+        value[len++] = data[i++];
+    while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+        len--;
+    value[len] = '\0';
+    int64_t v;
+    if (strnum_i64(value, 0, INT32_MAX, &v) == 0)
+        a->header_retry_after = v;
+    return n;
+}
+
+static bool valid_token(const char *token)
+{
+    size_t n = strlen(token);
+    if (n == 0 || n > TOKEN_MAX)
+        return false;
+    for (const char *s = token; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != ':' && *s != '_' && *s != '-')
+            return false;
+    return true;
+}
+
+static bool valid_base(const char *base)
+{
+    size_t n = strlen(base);
+    if (n == 0 || n > BASE_MAX)
+        return false;
+    if (strncasecmp(base, "http://", 7) != 0 && strncasecmp(base, "https://", 8) != 0)
+        return false;
+    for (const char *s = base; *s; s++)
+        if ((unsigned char)*s <= ' ' || *s == 0x7f)
+            return false;
+    return true;
+}
+
+static bool valid_method(const char *method)
+{
+    size_t n = strlen(method);
+    if (n == 0 || n > METHOD_MAX)
+        return false;
+    for (const char *s = method; *s; s++)
+        if (!isalnum((unsigned char)*s))
+            return false;
+    return true;
+}
+
+struct tg_api *tg_api_new(const char *base_url, const char *token, long timeout_ms)
+{
+    if (!base_url || !token || timeout_ms <= 0 || !valid_base(base_url) || !valid_token(token)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct tg_api *a = calloc(1, sizeof(*a));
+    if (!a)
+        goto fail_nomem;
+    size_t base_len = strlen(base_url);
+    while (base_len > 0 && base_url[base_len - 1] == '/')
+        base_len--;
+    a->token = strdup(token);
+    a->url_cap = base_len + 4 + strlen(token) + 1 + METHOD_MAX + 1;
+    a->url = malloc(a->url_cap);
+    if (!a->token || !a->url)
+        goto fail_nomem;
+    /* base + "/bot" + token + "/"; the method goes after it per call. */
+    size_t tlen = strlen(token), o = 0;
+    memcpy(a->url + o, base_url, base_len);
+    o += base_len;
+    memcpy(a->url + o, "/bot", 4);
+    o += 4;
+    memcpy(a->url + o, token, tlen);
+    o += tlen;
+    a->url[o++] = '/';
+    a->url[o] = '\0';
+    a->url_prefix_len = o;
+
+    a->curl = curl_easy_init();
+    if (!a->curl)
+        goto fail_nomem;
+    const char *headers[] = {
+        "Content-Type: application/json", "Accept: application/json",
+        "Expect:", /* no 100-continue round trip for larger bodies */
+    };
+    for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        struct curl_slist *l = curl_slist_append(a->headers, headers[i]);
+        if (!l)
+            goto fail_nomem;
+        a->headers = l;
+    }
+
+    CURL *c = a->curl;
+    CURLcode rc = CURLE_OK;
+#define SETOPT(opt, val)                            \
+    do {                                            \
+        if (rc == CURLE_OK)                         \
+            rc = curl_easy_setopt(c, (opt), (val)); \
+    } while (0)
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_TIMEOUT_MS, timeout_ms);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS,
+           timeout_ms < CONNECT_TIMEOUT_MAX_MS ? timeout_ms : CONNECT_TIMEOUT_MAX_MS);
+    SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+    SETOPT(CURLOPT_TCP_KEEPIDLE, 30L);
+    SETOPT(CURLOPT_TCP_KEEPINTVL, 15L);
+    SETOPT(CURLOPT_TCP_NODELAY, 1L);
+    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    SETOPT(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    SETOPT(CURLOPT_POST, 1L);
+    SETOPT(CURLOPT_HTTPHEADER, a->headers);
+    SETOPT(CURLOPT_USERAGENT, "tgdesk/" TGDESK_VERSION);
+    SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)TG_API_MAX_RESPONSE);
+    SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+    SETOPT(CURLOPT_WRITEDATA, a);
+    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(CURLOPT_HEADERDATA, a);
+    SETOPT(CURLOPT_ERRORBUFFER, a->errbuf);
+#undef SETOPT
+    if (rc != CURLE_OK) {
+        /* An option this libcurl does not know: a build problem, not a bad argument. */
+        LOG(LOG_ERROR, "libcurl refused an option", LOG_STR("error", curl_easy_strerror(rc)));
+        tg_api_free(a);
+        errno = EINVAL;
+        return NULL;
+    }
+    return a;
+
+fail_nomem:
+    tg_api_free(a);
+    errno = ENOMEM;
+    return NULL;
+}
+
+void tg_api_free(struct tg_api *a)
+{
+    if (!a)
+        return;
+    if (a->curl)
+        curl_easy_cleanup(a->curl);
+    curl_slist_free_all(a->headers);
+    json_decref(a->answer);
+    free(a->body);
+    if (a->url) {
+        /* The URL holds the token: do not leave it in freed memory. */
+        memset(a->url, 0, a->url_cap);
+        free(a->url);
+    }
+    if (a->token) {
+        memset(a->token, 0, strlen(a->token));
+        free(a->token);
+    }
+    free(a);
+}
+
+/* Copies src into dst (cap bytes), cutting at a UTF-8 character boundary. */
+static void copy_utf8(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* Copies src into dst (cap bytes) with every occurrence of token replaced by "***". */
+static void copy_scrubbed(char *dst, size_t cap, const char *src, const char *token)
+{
+    size_t tlen = strlen(token), o = 0;
+    while (*src && o + 1 < cap) {
+        if (tlen && strncmp(src, token, tlen) == 0) {
+            for (const char *m = "***"; *m && o + 1 < cap; m++)
+                dst[o++] = *m;
+            src += tlen;
+        } else {
+            dst[o++] = *src++;
+        }
+    }
+    dst[o] = '\0';
+}
+
+enum tg_outcome tg_api_classify(int http_status, bool ok, int curl_code, int64_t migrate_to_chat_id)
+{
+    if (curl_code != 0)
+        return TG_RETRY;
+    if (http_status >= 200 && http_status <= 299)
+        return ok ? TG_SENT : TG_RETRY;
+    if (http_status == 429)
+        return TG_RETRY_AFTER;
+    if (http_status == 400 && migrate_to_chat_id != 0)
+        return TG_MIGRATE;
+    if (http_status == 403)
+        return TG_FORBIDDEN;
+    if (http_status >= 400 && http_status <= 499)
+        return TG_PERMANENT;
+    return TG_RETRY;
+}
+
+const char *tg_outcome_name(enum tg_outcome outcome)
+{
+    switch (outcome) {
+    case TG_SENT:
+        return "sent";
+    case TG_RETRY_AFTER:
+        return "retry_after";
+    case TG_RETRY:
+        return "retry";
+    case TG_MIGRATE:
+        return "migrate";
+    case TG_FORBIDDEN:
+        return "forbidden";
+    case TG_PERMANENT:
+        return "permanent";
+    }
+    return "unknown";
+}
+
+int64_t tg_backoff_ceiling_ms(int attempt)
+{
+    if (attempt < 1)
+        attempt = 1;
+    /* 1000 * 2^9 = 512 s is past the cap already: no shift can overflow. */
+    if (attempt > 10)
+        return TG_BACKOFF_MAX_MS;
+    int64_t ms = INT64_C(1000) << (attempt - 1);
+    return ms < TG_BACKOFF_MAX_MS ? ms : TG_BACKOFF_MAX_MS;
+}
+
+int64_t tg_backoff_ms(int attempt, uint64_t random)
+{
+    uint64_t ceiling = (uint64_t)tg_backoff_ceiling_ms(attempt);
+    return (int64_t)(random % (ceiling + 1));
+}
+
+/*
+ * Reads the parsed answer into r; the caller keeps owning answer. Returns
+ * false, r untouched, when it is not Telegram's (no boolean "ok").
+ */
+static bool read_answer(const json_t *answer, struct tg_api_result *r)
+{
+    json_t *ok = json_object_get(answer, "ok");
+    if (!json_is_boolean(ok))
+        return false;
+    r->ok = json_is_true(ok);
+    json_t *v = json_object_get(answer, "error_code");
+    if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 999)
+        r->error_code = (int)json_integer_value(v);
+    const char *desc = json_string_value(json_object_get(answer, "description"));
+    if (desc)
+        copy_utf8(r->description, sizeof(r->description), desc);
+    json_t *params = json_object_get(answer, "parameters");
+    v = json_object_get(params, "retry_after");
+    if (json_is_integer(v) && json_integer_value(v) >= 0)
+        r->retry_after = json_integer_value(v);
+    v = json_object_get(params, "migrate_to_chat_id");
+    if (json_is_integer(v))
+        r->migrate_to_chat_id = json_integer_value(v);
+    json_t *result = json_object_get(answer, "result");
+    r->result = result;
+    r->result_true = json_is_true(result);
+    v = json_object_get(result, "message_id");
+    if (json_is_integer(v))
+        r->message_id = json_integer_value(v);
+    return true;
+}
+
+int tg_api_call(struct tg_api *a, const char *method, const char *json_body, size_t len,
+                struct tg_api_result *ret)
+{
+    if (!a || !method || !ret || (!json_body && len > 0) || !valid_method(method))
+        return -EINVAL;
+    size_t mlen = strlen(method);
+    memcpy(a->url + a->url_prefix_len, method, mlen + 1);
+
+    CURL *c = a->curl;
+    if (curl_easy_setopt(c, CURLOPT_URL, a->url) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, json_body ? json_body : "") != CURLE_OK) {
+        a->url[a->url_prefix_len] = '\0';
+        return -ENOMEM;
+    }
+
+    a->body_len = 0;
+    a->body_too_big = false;
+    a->header_retry_after = 0;
+    a->errbuf[0] = '\0';
+    json_decref(a->answer);
+    a->answer = NULL;
+
+    CURLcode code = curl_easy_perform(c);
+    /* Do not keep the token in the handle's URL longer than needed. */
+    a->url[a->url_prefix_len] = '\0';
+
+    struct tg_api_result r;
+    memset(&r, 0, sizeof(r));
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    r.http_status = status > 0 && status < 1000 ? (int)status : 0;
+    r.curl_code = (int)code;
+
+    if (code == CURLE_OK) {
+        a->answer = json_loadb(a->body ? a->body : "", a->body_len, 0, NULL);
+        if (!json_is_object(a->answer) || !read_answer(a->answer, &r))
+            snprintf(r.error, sizeof(r.error), "HTTP %d answer is not Bot API JSON", r.http_status);
+        if (r.retry_after == 0)
+            r.retry_after = a->header_retry_after;
+    } else if (a->body_too_big || code == CURLE_FILESIZE_EXCEEDED) {
+        snprintf(r.error, sizeof(r.error), "answer larger than %d bytes", TG_API_MAX_RESPONSE);
+    } else {
+        copy_scrubbed(r.error, sizeof(r.error), a->errbuf[0] ? a->errbuf : curl_easy_strerror(code),
+                      a->token);
+    }
+    r.outcome = tg_api_classify(r.http_status, r.ok, r.curl_code, r.migrate_to_chat_id);
+
+    if (a->body_cap > KEEP_BUFFER_MAX) {
+        free(a->body);
+        a->body = NULL;
+        a->body_cap = a->body_len = 0;
+    }
+
+    if (log_enabled(LOG_DEBUG)) {
+        curl_off_t us = 0;
+        curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &us);
+        LOG(LOG_DEBUG, "bot api call", LOG_STR("method", method), LOG_INT("status", r.http_status),
+            LOG_STR("outcome", tg_outcome_name(r.outcome)), LOG_DBL("seconds", (double)us / 1e6),
+            LOG_STR("error", r.error[0] ? r.error : r.description));
+    }
+    *ret = r;
+    return 0;
+}

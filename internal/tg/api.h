@@ -1,0 +1,136 @@
+/*
+ * api.h - the Telegram Bot API client the sender (and `webhook`, `poll`) use.
+ *
+ * A call is POST {base}/bot{token}/{method} with a JSON body (SPEC §8). One
+ * struct tg_api per thread: it owns a libcurl easy handle that is reused, so
+ * the connection to the Bot API is kept alive between calls. Every call has a
+ * total and a connect timeout, installs no signal handlers and caps the answer
+ * it reads (TG_API_MAX_RESPONSE).
+ *
+ * The answer is reduced to what the sender decides on (struct tg_api_result)
+ * and to one outcome from a pure classifier; the backoff between retries is a
+ * pure function too, so both are unit-tested without a socket.
+ *
+ * The bot token is part of the request URL only: it never appears in an error
+ * text this module builds (libcurl's texts are scrubbed of it as well) nor in a
+ * log line it writes.
+ */
+#ifndef TGDESK_TG_API_H
+#define TGDESK_TG_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest answer body read; a longer one fails the call as TG_RETRY. */
+#define TG_API_MAX_RESPONSE (4 * 1024 * 1024)
+
+/* Ceiling of tg_backoff_ms(): 5 minutes. */
+#define TG_BACKOFF_MAX_MS INT64_C(300000)
+
+/* What the sender does with a call, decided by tg_api_classify(). */
+enum tg_outcome {
+    TG_SENT = 0,    /* 2xx and "ok":true: done */
+    TG_RETRY_AFTER, /* 429: send the same call again after retry_after seconds */
+    TG_RETRY,       /* 5xx, timeout, network failure, unusable answer: back off and retry */
+    TG_MIGRATE,     /* 400 with migrate_to_chat_id: resend to the new chat id */
+    TG_FORBIDDEN,   /* 403: the chat is unreachable (bot blocked, kicked, user deactivated) */
+    TG_PERMANENT,   /* any other 4xx (400, 401, 404, 409, ...): fail, keep description */
+};
+
+/* Everything one call learnt. Filled by tg_api_call(). */
+struct tg_api_result {
+    enum tg_outcome outcome;
+    int http_status;            /* 0 when no HTTP answer arrived (see curl_code) */
+    bool ok;                    /* the answer was JSON with "ok":true */
+    int error_code;             /* "error_code" of a failure answer, else 0 */
+    char description[256];      /* "description", truncated at a UTF-8 boundary; "" if none */
+    int64_t retry_after;        /* seconds, from parameters.retry_after or Retry-After; else 0 */
+    int64_t migrate_to_chat_id; /* parameters.migrate_to_chat_id, else 0 */
+    int64_t message_id;         /* result.message_id when result is an object with one, else 0 */
+    bool result_true;           /* result is exactly true (answerCallbackQuery, setWebhook...) */
+    int curl_code;              /* CURLcode of a transport failure, else 0 (CURLE_OK) */
+    char error[256];            /* transport failure or unusable answer, without URL or token */
+    /*
+     * The parsed "result" value, NULL when absent. Borrowed: owned by the
+     * struct tg_api and valid until its next tg_api_call() or tg_api_free();
+     * take a json_incref() to keep it longer.
+     */
+    json_t *result;
+};
+
+/*
+ * Initialises libcurl (curl_global_init(CURL_GLOBAL_DEFAULT)). Call once at
+ * program start, before any other thread exists and before tg_api_new().
+ * Returns 0 or -EIO. Not thread-safe.
+ */
+int tg_api_global_init(void);
+
+/* Releases libcurl's global state; call once at exit after every tg_api_free(). Not thread-safe. */
+void tg_api_global_cleanup(void);
+
+/*
+ * Creates a client for base_url (e.g. "https://api.telegram.org", a trailing
+ * '/' is ignored; http:// or https:// only) and the bot token (letters,
+ * digits, ':', '_' and '-' only). Both strings are copied. timeout_ms (> 0)
+ * bounds every call from start to end; the connect phase is bounded by the
+ * smaller of it and 10 s. A getUpdates long poll needs a timeout longer than
+ * its own "timeout" parameter.
+ *
+ * Returns the client (caller frees with tg_api_free()) or NULL with errno set
+ * to EINVAL (bad argument) or ENOMEM. The client may be used by one thread at
+ * a time; different clients may be used concurrently.
+ */
+struct tg_api *tg_api_new(const char *base_url, const char *token, long timeout_ms);
+
+/* Frees the client and closes its connections. Accepts NULL. */
+void tg_api_free(struct tg_api *a);
+
+/*
+ * Calls method (letters and digits only, e.g. "sendMessage") with json_body
+ * (len bytes of JSON, sent verbatim with Content-Type application/json; NULL
+ * or len 0 sends an empty body) and fills *ret. The call blocks the calling
+ * thread for at most the client's timeout.
+ *
+ * Returns 0 whenever an outcome was decided - a Telegram error, a timeout or a
+ * refused connection included: ret->outcome says what to do. Returns -EINVAL
+ * for a bad argument or -ENOMEM when the request could not be built; *ret is
+ * then untouched. Not thread-safe for one client (see tg_api_new()).
+ */
+int tg_api_call(struct tg_api *a, const char *method, const char *json_body, size_t len,
+                struct tg_api_result *ret);
+
+/*
+ * Classifies an answer; pure and thread-safe. curl_code is the CURLcode of a
+ * transport failure or 0. In order: any transport failure -> TG_RETRY (the
+ * call is kept and retried, so a DNS, TLS or network fix takes effect without
+ * losing anything); 2xx with ok -> TG_SENT; 2xx without ok (an answer that is
+ * not Telegram's) -> TG_RETRY; 429 -> TG_RETRY_AFTER; 400 with a non-zero
+ * migrate_to_chat_id -> TG_MIGRATE; 403 -> TG_FORBIDDEN; other 4xx ->
+ * TG_PERMANENT; 5xx and anything else (1xx, 3xx, which are never followed) ->
+ * TG_RETRY.
+ */
+enum tg_outcome tg_api_classify(int http_status, bool ok, int curl_code,
+                                int64_t migrate_to_chat_id);
+
+/* Returns "sent", "retry_after", "retry", "migrate", "forbidden" or "permanent". */
+const char *tg_outcome_name(enum tg_outcome outcome);
+
+/*
+ * The backoff ceiling before retry number `attempt` (1-based; values below 1
+ * count as 1): 1 s, 2 s, 4 s ... doubling, capped at TG_BACKOFF_MAX_MS.
+ * Pure and thread-safe.
+ */
+int64_t tg_backoff_ceiling_ms(int attempt);
+
+/*
+ * The delay before retry number `attempt` with "full jitter" (AWS
+ * architecture blog, "Exponential Backoff And Jitter"): uniform in
+ * [0, tg_backoff_ceiling_ms(attempt)], picked by `random` (any 64-bit random
+ * value the caller draws). Full jitter spreads the retries of many messages
+ * that failed together, e.g. during a Telegram outage. Pure and thread-safe.
+ */
+int64_t tg_backoff_ms(int attempt, uint64_t random);
+
+#endif
