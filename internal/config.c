@@ -118,8 +118,10 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
     X(LOG_RETENTION_DAYS, "30", "integer days 0..36500, 0 = forever", 0, parse_int,               \
       log_retention_days, 0, 36500)                                                               \
     X(OUTBOX_MAX_ATTEMPTS, "10", "integer 1..1000", 0, parse_int, outbox_max_attempts, 1, 1000)   \
-    X(TELEGRAM_GLOBAL_RPS, "30", "integer calls per second 1..1000", 0, parse_int,                \
-      telegram_global_rps, 1, 1000)
+    X(TELEGRAM_GLOBAL_RPS, "30", "integer calls per second 1..100000", 0, parse_int,              \
+      telegram_global_rps, 1, 100000)                                                             \
+    X(TELEGRAM_API_TIMEOUT, "10", "seconds (decimals allowed) 0.1..300", 0, parse_duration,       \
+      telegram_api_timeout_ms, 100, 300000)
 
 #define AS_PUBLIC(name, def, allowed, flags, parse, field, min, max) \
     {#name, def, allowed, ((flags)&F_SECRET) != 0},

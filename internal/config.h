@@ -56,6 +56,7 @@ struct config {
     int log_retention_days;      /* 0 = keep forever */
     int outbox_max_attempts;
     int telegram_global_rps;
+    int64_t telegram_api_timeout_ms;
 };
 
 /*

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prints a TCP port on 127.0.0.1 that nothing listens on.
 for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 40000))
+    # Below the ephemeral range (32768+), where outgoing sockets take ports.
+    port=$((20000 + RANDOM % 12000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         echo "$port"
         exit 0

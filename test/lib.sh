@@ -83,3 +83,103 @@ wait_http() {
     done
     return 1
 }
+
+# ---- tgdesk with the fake Bot API -----------------------------------------
+
+TOKEN=123456789:AAtest-token-for-the-fake-bot-api-xyz
+
+# pyq EXPR: evaluates EXPR on the JSON read from stdin (bound to d).
+pyq() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# wait_for SECONDS CMD...: polls CMD until it succeeds. CMD is run anew each
+# time: pass a function such as sql_ge, not a "$(...)" computed once.
+wait_for() {
+    local limit=$1 i
+    shift
+    for i in $(seq 1 $((limit * 20))); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# sql_ge CONNINFO QUERY N: the query's number is at least N.
+sql_ge() { [ "$(sql "$1" "$2" 2>/dev/null)" -ge "$3" ] 2>/dev/null; }
+
+# sql_is CONNINFO QUERY VALUE: the query prints VALUE.
+sql_is() { [ "$(sql "$1" "$2" 2>/dev/null)" = "$3" ]; }
+
+# calls_ge METHOD N: the fake recorded at least N calls of METHOD.
+calls_ge() { [ "$(fake_count "$1")" -ge "$2" ] 2>/dev/null; }
+
+# start_fake: starts the fake Bot API; sets $fake_url and $fake_pid.
+start_fake() {
+    : "${TGDESK_FAKE_TG:?TGDESK_FAKE_TG is set by meson test}"
+    "$TGDESK_FAKE_TG" --port 0 >"$scratch/fake.out" 2>"$scratch/fake.err" &
+    fake_pid=$!
+    t_cleanups+=("kill $fake_pid 2>/dev/null")
+    local i
+    for i in $(seq 1 200); do
+        fake_url=$(sed -n 's/^fake-tg listening on //p' "$scratch/fake.out")
+        [ -n "$fake_url" ] && return 0
+        sleep 0.05
+    done
+    echo "# fake-tg did not start: $(cat "$scratch/fake.err")"
+    return 1
+}
+
+# start_tgdesk [VAR=VALUE...]: runs `tgdesk serve` on $db against the fake;
+# sets $base and $tg_pid; its log goes to $scratch/tgdesk.log.
+start_tgdesk() {
+    tg_port=${keep_port:-$(freeport)}
+    env DATABASE_URL="$db" PORT="$tg_port" LISTEN_ADDR=0.0.0.0 TELEGRAM_API_URL="$fake_url" \
+        TELEGRAM_BOT_TOKEN="$TOKEN" "$@" "$TGDESK_BIN" serve 2>>"$scratch/tgdesk.log" &
+    tg_pid=$!
+    t_cleanups+=("kill -9 $tg_pid 2>/dev/null")
+    base="http://127.0.0.1:$tg_port"
+    wait_http "$base/livez" 20
+}
+
+# stop_tgdesk [SIGNAL]: stops it and sets $stop_rc.
+stop_tgdesk() {
+    kill -"${1:-TERM}" "$tg_pid" 2>/dev/null || true
+    set +e
+    wait "$tg_pid"
+    stop_rc=$?
+    set -e
+}
+
+# post FILE [CURL ARGS...]: posts a webhook body, prints the status code.
+post() {
+    curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+        --data-binary @"$1" "${@:2}" "$base/webhook"
+}
+
+# post_json JSON [CURL ARGS...]
+post_json() {
+    printf '%s' "$1" >"$scratch/body.json"
+    post "$scratch/body.json" "${@:2}"
+}
+
+# fake_calls METHOD: the calls the fake recorded, as a JSON array.
+fake_calls() { curl -s "$fake_url/control/calls?method=$1"; }
+
+# fake_count METHOD
+fake_count() { curl -s "$fake_url/control/count?method=$1" | pyq 'd["count"]'; }
+
+# fake_fail JSON: installs a failure rule at the fake.
+fake_fail() { curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d "$1" "$fake_url/control/fail"; }
+
+# private_pg: a PostgreSQL cluster of this test's own, which the test may
+# stop and start; sets $ppg_dir, $ppg_port and $db (call it directly, not in $()).
+private_pg() {
+    ppg_dir="$scratch/pg"
+    ppg_port=$(freeport)
+    mkdir -p "$ppg_dir"
+    chmod 755 "$ppg_dir"
+    "$TGDESK_SOURCE_ROOT/scripts/pg.sh" start "$ppg_dir" "$ppg_port" --fast
+    t_cleanups+=("'$TGDESK_SOURCE_ROOT/scripts/pg.sh' stop '$ppg_dir'")
+    psql "host=127.0.0.1 port=$ppg_port user=postgres dbname=postgres" -qAtc \
+        "CREATE DATABASE tgdesk" >/dev/null
+    db="host=127.0.0.1 port=$ppg_port user=postgres dbname=tgdesk"
+}

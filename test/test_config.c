@@ -192,6 +192,7 @@ static void test_vars_table(void **state)
         "LOG_RETENTION_DAYS",
         "OUTBOX_MAX_ATTEMPTS",
         "TELEGRAM_GLOBAL_RPS",
+        "TELEGRAM_API_TIMEOUT",
     };
 
     assert_int_equal(config_vars_count, sizeof(names) / sizeof(names[0]));
@@ -261,6 +262,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.log_retention_days, 30);
     assert_int_equal(cfg.outbox_max_attempts, 10);
     assert_int_equal(cfg.telegram_global_rps, 30);
+    assert_int_equal(cfg.telegram_api_timeout_ms, 10000);
     assert_false(config_is_admin(&cfg, 1));
 
     config_free(&cfg);
@@ -578,9 +580,14 @@ static const struct row rows[] = {
     BAD("OUTBOX_MAX_ATTEMPTS", "1001"),
 
     GOOD("TELEGRAM_GLOBAL_RPS", "1"),
-    GOOD("TELEGRAM_GLOBAL_RPS", "1000"),
+    GOOD("TELEGRAM_GLOBAL_RPS", "100000"),
     BAD("TELEGRAM_GLOBAL_RPS", "0"),
-    BAD("TELEGRAM_GLOBAL_RPS", "1001"),
+    BAD("TELEGRAM_GLOBAL_RPS", "100001"),
+    GOOD("TELEGRAM_API_TIMEOUT", "0.1"),
+    GOOD("TELEGRAM_API_TIMEOUT", "300"),
+    BAD("TELEGRAM_API_TIMEOUT", "0.05"),
+    BAD("TELEGRAM_API_TIMEOUT", "301"),
+    BAD("TELEGRAM_API_TIMEOUT", "ten"),
 };
 
 static void check_row(size_t idx, const struct row *r)

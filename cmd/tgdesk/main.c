@@ -19,8 +19,14 @@
 #include "config.h"
 #include "db/conn.h"
 #include "db/migrate.h"
+#include "db/pool.h"
+#include "desk/desk.h"
 #include "http/server.h"
 #include "log.h"
+#include "outbox/outbox.h"
+#include "outbox/sender.h"
+#include "pipeline/pipeline.h"
+#include "tg/api.h"
 #include "util/strnum.h"
 #include "version.h"
 
@@ -160,6 +166,93 @@ static int init_db(const struct config *cfg, const sigset_t *sigs)
     return rc;
 }
 
+/* Every prepared statement the serving process uses, for the pool. */
+static struct db_stmt *all_statements(size_t *ret_n)
+{
+    const struct {
+        const struct db_stmt *list;
+        size_t n;
+    } parts[] = {
+        {pipeline_statements, pipeline_statements_count},
+        {desk_statements, desk_statements_count},
+        {outbox_statements, outbox_statements_count},
+        {sender_statements, sender_statements_count},
+    };
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        n += parts[i].n;
+    struct db_stmt *all = calloc(n, sizeof(*all));
+    if (!all)
+        return NULL;
+    n = 0;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        for (size_t j = 0; j < parts[i].n; j++)
+            all[n++] = parts[i].list[j];
+    *ret_n = n;
+    return all;
+}
+
+/*
+ * Starts the modules in order - pool, sender, workers, HTTP - waits for a
+ * stop signal and stops them in reverse: no new connections, every queued
+ * update answered after its commit, answers sent, outbox flushed.
+ */
+static int serve(const struct config *cfg, const sigset_t *sigs)
+{
+    int rc = EXIT_RUNTIME;
+    size_t nstmts = 0;
+    struct db_stmt *stmts = all_statements(&nstmts);
+    struct db_params *params = db_params_new(cfg, -1);
+    struct pool *pool = NULL;
+    struct sender *sender = NULL;
+    struct pipeline *pipeline = NULL;
+    struct http_server *http = NULL;
+    char err[256];
+
+    if (!stmts || !params || tg_api_global_init() < 0)
+        goto out;
+    pool = pool_new(cfg, params, stmts, nstmts);
+    if (!pool)
+        goto out;
+    if (cfg->telegram_bot_token) {
+        sender = sender_start(cfg, pool);
+        if (!sender)
+            goto out;
+    }
+    pipeline = pipeline_start(cfg, pool, sender);
+    if (!pipeline)
+        goto out;
+    struct http_app app = {.cfg = cfg, .pipeline = pipeline};
+    http = http_server_start(&app, err, sizeof(err));
+    if (!http) {
+        LOG(LOG_ERROR, "cannot start the HTTP server", LOG_STR("error", err));
+        goto out;
+    }
+    LOG(LOG_INFO, "listening", LOG_STR("addr", cfg->listen_addr),
+        LOG_INT("port", http_server_port(http)), LOG_STR("webhook_path", cfg->webhook_path),
+        LOG_BOOL("tls", cfg->tls_cert_file != NULL));
+
+    int sig = wait_signal(sigs, -1);
+    LOG(LOG_INFO, "stopping", LOG_STR("signal", strsignal(sig)));
+    http_server_drain(http);
+    pipeline_stop(pipeline);
+    if (http_server_wait_idle(http, 5000) < 0)
+        LOG(LOG_WARN, "some HTTP answers were still being sent at stop",
+            LOG_INT("waited_ms", 5000));
+    rc = EXIT_OK;
+
+out:
+    /* The HTTP thread may still submit (and be refused) until it is stopped. */
+    http_server_stop(http);
+    pipeline_free(pipeline);
+    sender_stop(sender, 5000);
+    pool_free(pool);
+    db_params_free(params);
+    free(stmts);
+    tg_api_global_cleanup();
+    return rc;
+}
+
 static int cmd_serve(const struct config *cfg)
 {
     sigset_t sigs;
@@ -187,20 +280,9 @@ static int cmd_serve(const struct config *cfg)
         return EXIT_RUNTIME;
     }
 
-    char err[256];
-    struct http_server *http = http_server_start(cfg, err, sizeof(err));
-    if (!http) {
-        LOG(LOG_ERROR, "cannot start the HTTP server", LOG_STR("error", err));
-        return EXIT_RUNTIME;
-    }
-    LOG(LOG_INFO, "listening", LOG_STR("addr", cfg->listen_addr),
-        LOG_INT("port", http_server_port(http)), LOG_BOOL("tls", cfg->tls_cert_file != NULL));
-
-    int sig = wait_signal(&sigs, -1);
-    LOG(LOG_INFO, "stopping", LOG_STR("signal", strsignal(sig)));
-    http_server_stop(http);
+    rc = serve(cfg, &sigs);
     LOG(LOG_INFO, "stopped", LOG_STR("version", TGDESK_VERSION));
-    return EXIT_OK;
+    return rc;
 }
 
 static int cmd_migrate(const struct config *cfg, int argc, char **argv)
@@ -278,17 +360,17 @@ int main(int argc, char **argv)
             return usage_error("unknown option '%s'", argv[i]);
     }
 
-    bool serve = strcmp(cmd, "serve") == 0, migrate = strcmp(cmd, "migrate") == 0;
-    if (!serve && !migrate)
+    bool is_serve = strcmp(cmd, "serve") == 0, is_migrate = strcmp(cmd, "migrate") == 0;
+    if (!is_serve && !is_migrate)
         return usage_error("unknown command '%s'", cmd);
-    if (serve && argc > first)
+    if (is_serve && argc > first)
         return usage_error("serve takes no arguments, got '%s'", argv[first]);
 
     struct config cfg;
     if (load_config(&cfg) < 0)
         return EXIT_USAGE;
 
-    int rc = serve ? cmd_serve(&cfg) : cmd_migrate(&cfg, argc - first, argv + first);
+    int rc = is_serve ? cmd_serve(&cfg) : cmd_migrate(&cfg, argc - first, argv + first);
     config_free(&cfg);
     return rc;
 }

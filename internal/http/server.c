@@ -5,58 +5,236 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "log.h"
+#include "pipeline/pipeline.h"
+#include "util/strnum.h"
 
 /* Largest certificate or key file accepted for HTTPS. */
 #define TLS_FILE_MAX (256 * 1024)
 
-/* Header and small-body memory per connection (the webhook body is separate). */
+/* Header and read-buffer memory per connection (the webhook body is separate). */
 #define CONN_MEMORY_LIMIT (64 * 1024)
+
+#define SECRET_HEADER "X-Telegram-Bot-Api-Secret-Token"
 
 enum method { M_GET = 1, M_HEAD = 2, M_POST = 4, M_OPTIONS = 8 };
 
+/* Answers built once and shared by every connection (MHD counts references). */
+enum canned {
+    ANS_OK,
+    ANS_LIVEZ,
+    ANS_BAD_REQUEST,
+    ANS_UNAUTHORIZED,
+    ANS_NOT_FOUND,
+    ANS_TOO_LARGE,
+    ANS_UNSUPPORTED,
+    ANS_BUSY,     /* 503, queue full or draining */
+    ANS_DB_DOWN,  /* 503, database trouble */
+    ANS_INTERNAL, /* 500, out of memory */
+    ANS_COUNT
+};
+
 struct http_server {
     struct MHD_Daemon *daemon;
+    const struct http_app *app;
     char *tls_cert;
     char *tls_key;
     uint16_t port;
+    atomic_bool draining;
+    MHD_socket listen_fd; /* ours once quiesced */
+    atomic_long inflight; /* requests begun and not yet completed */
+    struct MHD_Response *canned[ANS_COUNT];
 };
 
-typedef enum MHD_Result (*route_fn)(struct http_server *srv, struct MHD_Connection *conn);
+/* State of one webhook request, from its headers to its answer. */
+struct webhook_req {
+    struct http_server *srv;
+    struct job job;
+    char *body;
+    size_t len;
+    size_t cap;
+    bool too_large;
+    bool submitted;
+    atomic_bool done;
+    struct MHD_Connection *conn;
+};
+
+struct route;
+typedef enum MHD_Result (*route_fn)(struct http_server *srv, const struct route *r,
+                                    struct MHD_Connection *conn, const char *method,
+                                    const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls);
 
 struct route {
-    const char *path;
+    const char *path; /* NULL: the configured WEBHOOK_PATH */
     unsigned methods;
     const char *allow; /* Allow header for 405 */
     route_fn handler;
 };
 
-static enum MHD_Result respond_text(struct MHD_Connection *conn, unsigned status, const char *body)
+/* Marks a connection whose request was answered without keeping state. */
+static char no_state;
+
+static enum MHD_Result queue_canned(struct http_server *srv, struct MHD_Connection *conn,
+                                    unsigned status, enum canned which)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-    enum MHD_Result ret = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return MHD_queue_response(conn, status, srv->canned[which]);
 }
 
-static enum MHD_Result handle_livez(struct http_server *srv, struct MHD_Connection *conn)
+static enum MHD_Result handle_livez(struct http_server *srv, const struct route *r,
+                                    struct MHD_Connection *conn, const char *method,
+                                    const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls)
 {
-    return respond_text(conn, MHD_HTTP_OK, "ok\n");
+    return queue_canned(srv, conn, MHD_HTTP_OK, ANS_LIVEZ);
+}
+
+/* Constant-time comparison: the time taken does not depend on where they differ. */
+static bool secret_equal(const char *given, const char *want)
+{
+    size_t gl = given ? strlen(given) : 0, wl = strlen(want);
+    unsigned char diff = gl != wl;
+    for (size_t i = 0; i < wl; i++)
+        diff |= (unsigned char)want[i] ^ (unsigned char)(i < gl ? given[i] : 0);
+    return diff == 0;
+}
+
+static bool is_json(const char *ctype)
+{
+    if (!ctype)
+        return false;
+    size_t n = strlen("application/json");
+    return strncasecmp(ctype, "application/json", n) == 0 &&
+           (ctype[n] == '\0' || ctype[n] == ';' || ctype[n] == ' ');
+}
+
+/* Called by a worker thread once the job's fate is sealed. */
+static void webhook_complete(struct job *job)
+{
+    struct webhook_req *req = job->userdata;
+    atomic_store(&req->done, true);
+    MHD_resume_connection(req->conn);
+}
+
+static enum MHD_Result webhook_answer(struct http_server *srv, struct webhook_req *req)
+{
+    switch (req->job.status) {
+    case 200:
+        return queue_canned(srv, req->conn, MHD_HTTP_OK, ANS_OK);
+    case 400:
+        return queue_canned(srv, req->conn, MHD_HTTP_BAD_REQUEST, ANS_BAD_REQUEST);
+    default:
+        return queue_canned(srv, req->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                            req->job.retry_after == 1 ? ANS_BUSY : ANS_DB_DOWN);
+    }
+}
+
+static enum MHD_Result handle_webhook(struct http_server *srv, const struct route *r,
+                                      struct MHD_Connection *conn, const char *method,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls)
+{
+    const struct config *cfg = srv->app->cfg;
+    struct webhook_req *req = *con_cls;
+
+    if (!req) {
+        if (cfg->webhook_secret &&
+            !secret_equal(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, SECRET_HEADER),
+                          cfg->webhook_secret))
+            return queue_canned(srv, conn, MHD_HTTP_UNAUTHORIZED, ANS_UNAUTHORIZED);
+        if (!is_json(
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
+            return queue_canned(srv, conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, ANS_UNSUPPORTED);
+        size_t want = 4096;
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            int64_t n = 0;
+            if (strnum_i64(cl, 0, cfg->max_body_bytes, &n) < 0)
+                return queue_canned(srv, conn, MHD_HTTP_CONTENT_TOO_LARGE, ANS_TOO_LARGE);
+            want = n ? (size_t)n : 1;
+        }
+        if (atomic_load(&srv->draining) || !srv->app->pipeline)
+            return queue_canned(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, ANS_BUSY);
+        req = calloc(1, sizeof(*req));
+        if (req)
+            req->body = malloc(want);
+        if (!req || !req->body) {
+            free(req);
+            return queue_canned(srv, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, ANS_INTERNAL);
+        }
+        req->cap = want;
+        req->srv = srv;
+        req->conn = conn;
+        *con_cls = req;
+        return MHD_YES;
+    }
+
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (req->too_large)
+            return MHD_YES;
+        if (req->len + n > (size_t)cfg->max_body_bytes) {
+            /* No Content-Length (chunked) and too big: read on, keep nothing. */
+            req->too_large = true;
+            return MHD_YES;
+        }
+        if (req->len + n > req->cap) {
+            size_t cap = req->cap * 2 > req->len + n ? req->cap * 2 : req->len + n;
+            if (cap > (size_t)cfg->max_body_bytes)
+                cap = (size_t)cfg->max_body_bytes;
+            char *b = realloc(req->body, cap);
+            if (!b)
+                return MHD_NO;
+            req->body = b;
+            req->cap = cap;
+        }
+        memcpy(req->body + req->len, upload_data, n);
+        req->len += n;
+        return MHD_YES;
+    }
+
+    if (req->submitted) {
+        if (!atomic_load(&req->done))
+            return MHD_YES; /* spurious call while suspended */
+        return webhook_answer(srv, req);
+    }
+    if (req->too_large)
+        return queue_canned(srv, conn, MHD_HTTP_CONTENT_TOO_LARGE, ANS_TOO_LARGE);
+
+    req->job.body = req->body;
+    req->job.len = req->len;
+    req->job.complete = webhook_complete;
+    req->job.userdata = req;
+    req->submitted = true;
+    /* Suspend first: a worker may resume the connection before submit returns. */
+    MHD_suspend_connection(conn);
+    if (pipeline_submit(srv->app->pipeline, &req->job) < 0) {
+        LOG(LOG_WARN, "queue full or stopping: answering 503",
+            LOG_INT("capacity", (int64_t)pipeline_queue_capacity(srv->app->pipeline)));
+        req->job.status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        req->job.outcome = "retry";
+        req->job.retry_after = 1;
+        atomic_store(&req->done, true);
+        MHD_resume_connection(conn);
+    }
+    return MHD_YES;
 }
 
 static const struct route routes[] = {
+    {NULL, M_POST, "POST", handle_webhook},
     {"/livez", M_GET | M_HEAD, "GET, HEAD", handle_livez},
 };
 
@@ -73,36 +251,66 @@ static unsigned method_bit(const char *method)
     return 0;
 }
 
+static enum MHD_Result respond_text(struct MHD_Connection *conn, unsigned status, const char *body,
+                                    const char *allow)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    if (allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
     struct http_server *srv = cls;
-    /* Bodies of routes that take none are ignored, never buffered. */
-    if (*con_cls == NULL) {
-        *con_cls = srv;
-    } else if (*upload_data_size) {
+    if (*con_cls == &no_state) {
+        /* Answered already; swallow the rest of an unwanted body. */
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (*con_cls == NULL)
+        atomic_fetch_add(&srv->inflight, 1);
 
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        if (strcmp(url, routes[i].path) != 0)
+        const struct route *r = &routes[i];
+        if (strcmp(url, r->path ? r->path : srv->app->cfg->webhook_path) != 0)
             continue;
-        if (!(method_bit(method) & routes[i].methods)) {
-            struct MHD_Response *r = MHD_create_response_from_buffer(
-                19, (void *)"method not allowed\n", MHD_RESPMEM_PERSISTENT);
-            if (!r)
-                return MHD_NO;
-            MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, routes[i].allow);
-            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-            enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, r);
-            MHD_destroy_response(r);
-            return ret;
+        if (!(method_bit(method) & r->methods)) {
+            *con_cls = &no_state;
+            return respond_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
+                                r->allow);
         }
-        return routes[i].handler(srv, conn);
+        void *state = *con_cls;
+        enum MHD_Result ret =
+            r->handler(srv, r, conn, method, upload_data, upload_data_size, &state);
+        *con_cls = state ? state : &no_state;
+        return ret;
     }
-    return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+    *con_cls = &no_state;
+    return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *srv = cls;
+    if (*con_cls == NULL)
+        return;
+    if (*con_cls != &no_state) {
+        struct webhook_req *req = *con_cls;
+        free(req->body);
+        free(req);
+    }
+    *con_cls = NULL;
+    atomic_fetch_sub(&srv->inflight, 1);
 }
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
@@ -134,12 +342,49 @@ static char *read_file(const char *path, char *err, size_t cap)
     return buf;
 }
 
-struct http_server *http_server_start(const struct config *cfg, char *err, size_t cap)
+static struct MHD_Response *make_canned(const char *body, const char *ctype,
+                                        const char *retry_after)
 {
-    struct http_server *srv = calloc(1, sizeof(*srv));
-    if (!srv) {
-        snprintf(err, cap, "out of memory");
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!r)
         return NULL;
+    if (ctype)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (retry_after)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
+    return r;
+}
+
+static bool make_all_canned(struct http_server *srv)
+{
+    const char *text = "text/plain; charset=utf-8";
+    srv->canned[ANS_OK] = make_canned("", NULL, NULL);
+    srv->canned[ANS_LIVEZ] = make_canned("ok\n", text, NULL);
+    srv->canned[ANS_BAD_REQUEST] = make_canned("not a Telegram Update\n", text, NULL);
+    srv->canned[ANS_UNAUTHORIZED] = make_canned("missing or wrong secret token\n", text, NULL);
+    srv->canned[ANS_NOT_FOUND] = make_canned("not found\n", text, NULL);
+    srv->canned[ANS_TOO_LARGE] = make_canned("body too large\n", text, NULL);
+    srv->canned[ANS_UNSUPPORTED] =
+        make_canned("expected Content-Type: application/json\n", text, NULL);
+    srv->canned[ANS_BUSY] = make_canned("busy, retry later\n", text, "1");
+    srv->canned[ANS_DB_DOWN] = make_canned("temporarily unavailable, retry later\n", text, "5");
+    srv->canned[ANS_INTERNAL] = make_canned("internal error\n", text, NULL);
+    for (int i = 0; i < ANS_COUNT; i++)
+        if (!srv->canned[i])
+            return false;
+    return true;
+}
+
+struct http_server *http_server_start(const struct http_app *app, char *err, size_t cap)
+{
+    const struct config *cfg = app->cfg;
+    struct http_server *srv = calloc(1, sizeof(*srv));
+    if (srv)
+        srv->listen_fd = MHD_INVALID_SOCKET;
+    if (!srv || (srv->app = app, !make_all_canned(srv))) {
+        snprintf(err, cap, "out of memory");
+        goto fail;
     }
 
     struct sockaddr_storage ss;
@@ -183,6 +428,7 @@ struct http_server *http_server_start(const struct config *cfg, char *err, size_
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->http_timeout_s, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)CONN_MEMORY_LIMIT, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
         {srv->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, srv->tls_cert},
         {srv->tls_key ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, srv->tls_key},
         {MHD_OPTION_END, 0, NULL},
@@ -210,6 +456,23 @@ uint16_t http_server_port(const struct http_server *srv)
     return srv->port;
 }
 
+void http_server_drain(struct http_server *srv)
+{
+    if (atomic_exchange(&srv->draining, true))
+        return;
+    srv->listen_fd = MHD_quiesce_daemon(srv->daemon);
+}
+
+int http_server_wait_idle(struct http_server *srv, int64_t timeout_ms)
+{
+    for (int64_t waited = 0; atomic_load(&srv->inflight) > 0; waited += 10) {
+        if (waited >= timeout_ms)
+            return -ETIMEDOUT;
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000L}, NULL);
+    }
+    return 0;
+}
+
 void http_server_stop(struct http_server *srv)
 {
     if (!srv)
@@ -217,11 +480,14 @@ void http_server_stop(struct http_server *srv)
     if (srv->daemon) {
         /* After quiescing, the listening socket is ours to close - but only
          * once the daemon's threads are gone. */
-        MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+        http_server_drain(srv);
         MHD_stop_daemon(srv->daemon);
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd);
+        if (srv->listen_fd != MHD_INVALID_SOCKET)
+            close(srv->listen_fd);
     }
+    for (int i = 0; i < ANS_COUNT; i++)
+        if (srv->canned[i])
+            MHD_destroy_response(srv->canned[i]);
     free(srv->tls_cert);
     free(srv->tls_key);
     free(srv);

@@ -1,8 +1,11 @@
 /*
  * server.h - the HTTP listener (libmicrohttpd), SPEC §4.
  *
- * One event-loop thread (epoll) serves every connection; handlers never
- * block it. Connection caps overall and per IP, an idle timeout and a
+ * One event-loop thread (epoll) serves every connection and never blocks: a
+ * webhook body is read into a buffer capped at MAX_BODY_BYTES, handed to the
+ * pipeline as a job, and the connection is suspended until a worker has
+ * committed the update (or decided it cannot); then it is resumed and
+ * answered. Connection caps overall and per IP, an idle timeout and a
  * per-connection memory cap keep slow or abusive clients from starving the
  * server. Unknown paths answer 404, a wrong method on a known path 405 with
  * Allow.
@@ -15,21 +18,37 @@
 
 struct config;
 struct http_server;
+struct pipeline;
+
+/* What the routes serve; borrowed, must outlive the server. */
+struct http_app {
+    const struct config *cfg;
+    struct pipeline *pipeline; /* NULL: the webhook answers 503 */
+};
 
 /*
  * Starts listening on LISTEN_ADDR:PORT (HTTPS when TLS files are set).
  * Returns the server, or NULL with a one-line reason in err (capacity cap).
  * Stop and free with http_server_stop().
  */
-struct http_server *http_server_start(const struct config *cfg, char *err, size_t cap);
+struct http_server *http_server_start(const struct http_app *app, char *err, size_t cap);
 
 /* The port actually bound (useful with PORT=0). */
 uint16_t http_server_port(const struct http_server *srv);
 
 /*
- * Stops accepting new connections, lets the event loop finish what it is
- * answering, and frees the server. Accepts NULL.
+ * Starts draining: no new connections are accepted, and requests arriving
+ * on open connections answer 503 (the webhook with Retry-After). Thread-safe.
  */
+void http_server_drain(struct http_server *srv);
+
+/*
+ * Waits until no request is in flight (read, queued, or being answered), at
+ * most timeout_ms. Returns 0, or -ETIMEDOUT. Thread-safe.
+ */
+int http_server_wait_idle(struct http_server *srv, int64_t timeout_ms);
+
+/* Stops the event loop, closes every connection and frees the server. Accepts NULL. */
 void http_server_stop(struct http_server *srv);
 
 #endif

@@ -1,0 +1,903 @@
+#include "sender.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "db/conn.h"
+#include "db/pool.h"
+#include "log.h"
+#include "tg/api.h"
+#include "util/strnum.h"
+
+#define NSHARDS 4
+/* Messages held in memory at most; beyond, the recovery path has them. */
+#define BACKLOG_MAX 100000
+/* Rows one recovery query claims. */
+#define CLAIM_BATCH 500
+/* Sent results are recorded in batches of at most this many ... */
+#define SENT_BATCH 256
+/* ... or after this many milliseconds. */
+#define SENT_FLUSH_MS 20
+/* Leases of rows held in memory are renewed this often. */
+#define LEASE_RENEW_MS 3000
+/* Per-chat rate: a bucket of CHAT_BURST, refilled every interval. */
+#define CHAT_BURST          3
+#define PRIVATE_INTERVAL_MS 1000
+#define GROUP_INTERVAL_MS   3000
+/* A chat with nothing queued is forgotten after this long. */
+#define CHAT_IDLE_MS 60000
+
+struct node {
+    struct outbox_msg m;
+    struct node *next;
+};
+
+struct chat {
+    int64_t chat_id;
+    struct node *head, *tail;
+    int64_t in_flight_id; /* row being sent, 0 when none */
+    int64_t ready_at;     /* not before this (rate limit, back-off) */
+    double tokens;
+    int64_t tokens_at;
+    int64_t last_used;
+    bool queued; /* in the ready list or the timer heap */
+    struct chat *next_ready;
+    struct chat *next_bucket;
+};
+
+struct shard {
+    struct sender *s;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_t thread;
+    bool started;
+    struct chat **buckets;
+    size_t nbuckets;
+    size_t nchats;
+    struct chat *ready_head, *ready_tail;
+    struct chat **heap; /* timers: chats waiting for ready_at */
+    size_t nheap, capheap;
+    size_t backlog;
+    /* sent, not yet recorded */
+    int64_t *sent_ids, *sent_mids;
+    size_t nsent, capsent;
+    int64_t first_sent_at;
+    int64_t last_gc;
+    uint64_t rng;
+};
+
+struct sender {
+    const struct config *cfg;
+    struct pool *pool;
+    struct shard shards[NSHARDS];
+    pthread_t recovery;
+    bool recovery_started;
+    pthread_mutex_t stop_lock;
+    pthread_cond_t stop_cond;
+    atomic_bool stopping;
+    atomic_long deadline; /* ms, monotonic */
+    atomic_long backlog;
+    /* global rate limit */
+    pthread_mutex_t rate_lock;
+    double global_tokens;
+    int64_t global_at;
+};
+
+#define STR_(x)   #x
+#define STR(x)    STR_(x)
+#define LEASE_SQL "interval '" STR(OUTBOX_LEASE_S) " seconds'"
+
+const struct db_stmt sender_statements[] = {
+    /* Sent: store Telegram's message_id; a staff notification also maps
+     * (chat, message) to its request, for replies to it. */
+    {"outbox_mark_sent",
+     "WITH s AS (UPDATE outbox o SET status = 'sent', sent_at = now(), attempts = o.attempts + 1,"
+     " tg_message_id = v.mid, last_error = NULL"
+     " FROM unnest($1::bigint[], $2::bigint[]) AS v(id, mid)"
+     " WHERE o.id = v.id AND o.status = 'pending'"
+     " RETURNING o.chat_id, o.purpose, o.request_id, v.mid)"
+     " INSERT INTO notifications (chat_id, message_id, request_id)"
+     " SELECT chat_id, mid, request_id FROM s"
+     " WHERE purpose = 'notify' AND request_id IS NOT NULL AND mid IS NOT NULL"
+     " ON CONFLICT DO NOTHING",
+     2},
+    {"outbox_mark_retry",
+     "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"
+     " next_attempt_at = now() + make_interval(secs => $3::double precision) + " LEASE_SQL
+     " WHERE id = $1 AND status = 'pending'",
+     3},
+    {"outbox_mark_failed",
+     "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2"
+     " WHERE id = $1 AND status = 'pending'",
+     2},
+    {"outbox_move_chat", "UPDATE outbox SET chat_id = $2, payload = $3::jsonb WHERE id = $1", 3},
+    {"chat_migrated",
+     "INSERT INTO bot_state (key, value) VALUES ('chat_migrated:' || $1, $2)"
+     " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+     2},
+    {"user_unreachable",
+     "UPDATE users SET is_unreachable = true, unreachable_reason = $2"
+     " WHERE user_id = $1 AND NOT is_unreachable",
+     2},
+    /* Recovery: due rows of any instance, oldest first, leased to us. */
+    {"outbox_claim_due",
+     "WITH due AS (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()"
+     " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+     " UPDATE outbox o SET next_attempt_at = now() + " LEASE_SQL " FROM due WHERE o.id = due.id"
+     " RETURNING o.id, o.chat_id, o.method, o.payload::text, o.purpose,"
+     " coalesce(o.request_id, 0), o.attempts",
+     1},
+    {"outbox_renew_leases",
+     "UPDATE outbox SET next_attempt_at = greatest(next_attempt_at, now() + " LEASE_SQL ")"
+     " WHERE id = ANY($1::bigint[]) AND status = 'pending'",
+     1},
+    /* At stop: what we held goes back to the recovery path at once. */
+    {"outbox_release_leases",
+     "UPDATE outbox SET next_attempt_at = now() WHERE id = ANY($1::bigint[])"
+     " AND status = 'pending'",
+     1},
+};
+const size_t sender_statements_count = sizeof(sender_statements) / sizeof(sender_statements[0]);
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t next_rand(uint64_t *state)
+{
+    /* xorshift64*: jitter only, no need for quality beyond that. */
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * UINT64_C(2685821657736338717);
+}
+
+static void node_free(struct node *n)
+{
+    if (!n)
+        return;
+    outbox_msg_clear(&n->m);
+    free(n);
+}
+
+/* ---- Database ---------------------------------------------------------- */
+
+/* Runs a sender statement on a pooled connection; false when it failed. */
+static bool db_run(struct sender *s, const char *name, int n, const char *const *params,
+                   PGresult **ret)
+{
+    struct pool_conn *c = NULL;
+    if (pool_acquire(s->pool, 2000, &c) < 0)
+        return false;
+    PGresult *res = db_exec(c, name, n, params);
+    ExecStatusType st = PQresultStatus(res);
+    bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok) {
+        char err[256];
+        LOG(LOG_WARN, "outbox bookkeeping failed", LOG_STR("statement", name),
+            LOG_STR("error", db_errmsg(pool_conn_pg(c), res, err, sizeof(err))));
+    }
+    if (ok && ret)
+        *ret = res;
+    else
+        PQclear(res);
+    pool_release(s->pool, c);
+    return ok;
+}
+
+/* Formats ids as a PostgreSQL array literal: {1,2,3}. Caller frees. */
+static char *id_array(const int64_t *ids, size_t n)
+{
+    size_t cap = 2 + n * 21 + 1;
+    char *buf = malloc(cap);
+    if (!buf)
+        return NULL;
+    size_t len = 0;
+    buf[len++] = '{';
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%" PRId64, i ? "," : "", ids[i]);
+    buf[len++] = '}';
+    buf[len] = '\0';
+    return buf;
+}
+
+/* Records the sent messages of a shard. Called without the shard lock. */
+static void flush_sent(struct sender *s, int64_t *ids, int64_t *mids, size_t n)
+{
+    char *a = id_array(ids, n), *b = id_array(mids, n);
+    const char *p[2] = {a, b};
+    if (!a || !b || !db_run(s, "outbox_mark_sent", 2, p, NULL))
+        LOG(LOG_WARN, "could not record sent messages; they stay pending and may be resent",
+            LOG_INT("messages", (int64_t)n));
+    free(a);
+    free(b);
+}
+
+/* ---- Shards: chats, ready list, timers -------------------------------- */
+
+static size_t chat_hash(int64_t id, size_t n)
+{
+    uint64_t x = (uint64_t)id * UINT64_C(0x9E3779B97F4A7C15);
+    return (size_t)(x >> 32) % n;
+}
+
+static struct shard *shard_of(struct sender *s, int64_t chat_id)
+{
+    return &s->shards[chat_hash(chat_id, NSHARDS * 7919) % NSHARDS];
+}
+
+static struct chat *chat_get(struct shard *sh, int64_t id, bool create)
+{
+    size_t b = chat_hash(id, sh->nbuckets);
+    for (struct chat *c = sh->buckets[b]; c; c = c->next_bucket)
+        if (c->chat_id == id)
+            return c;
+    if (!create)
+        return NULL;
+    struct chat *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->chat_id = id;
+    c->tokens = CHAT_BURST;
+    c->tokens_at = now_ms();
+    c->next_bucket = sh->buckets[b];
+    sh->buckets[b] = c;
+    sh->nchats++;
+    return c;
+}
+
+static void heap_push(struct shard *sh, struct chat *c)
+{
+    if (sh->nheap == sh->capheap) {
+        size_t cap = sh->capheap ? sh->capheap * 2 : 64;
+        struct chat **h = realloc(sh->heap, cap * sizeof(*h));
+        if (!h) {
+            /* Out of memory: make it ready now rather than lose it. */
+            c->ready_at = 0;
+            return;
+        }
+        sh->heap = h;
+        sh->capheap = cap;
+    }
+    size_t i = sh->nheap++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (sh->heap[parent]->ready_at <= c->ready_at)
+            break;
+        sh->heap[i] = sh->heap[parent];
+        i = parent;
+    }
+    sh->heap[i] = c;
+}
+
+static struct chat *heap_pop(struct shard *sh)
+{
+    struct chat *top = sh->heap[0];
+    struct chat *last = sh->heap[--sh->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        int64_t best = last->ready_at;
+        if (l < sh->nheap && sh->heap[l]->ready_at < best) {
+            m = l;
+            best = sh->heap[l]->ready_at;
+        }
+        if (r < sh->nheap && sh->heap[r]->ready_at < best)
+            m = r;
+        if (m == i)
+            break;
+        sh->heap[i] = sh->heap[m];
+        i = m;
+    }
+    if (sh->nheap > 0)
+        sh->heap[i] = last;
+    return top;
+}
+
+static void ready_push(struct shard *sh, struct chat *c)
+{
+    c->next_ready = NULL;
+    if (sh->ready_tail)
+        sh->ready_tail->next_ready = c;
+    else
+        sh->ready_head = c;
+    sh->ready_tail = c;
+}
+
+static struct chat *ready_pop(struct shard *sh)
+{
+    struct chat *c = sh->ready_head;
+    if (c) {
+        sh->ready_head = c->next_ready;
+        if (!sh->ready_head)
+            sh->ready_tail = NULL;
+    }
+    return c;
+}
+
+/* Puts a chat with queued messages where the thread will find it. */
+static void schedule(struct shard *sh, struct chat *c, int64_t now)
+{
+    if (c->queued || c->in_flight_id || !c->head)
+        return;
+    c->queued = true;
+    if (c->ready_at <= now) {
+        ready_push(sh, c);
+    } else {
+        heap_push(sh, c);
+        if (c->ready_at == 0) /* heap_push gave up */
+            ready_push(sh, c);
+    }
+}
+
+/* Takes a per-chat token, or sets ready_at to when one is there. */
+static bool chat_take_token(struct chat *c, int64_t now)
+{
+    int64_t interval = c->chat_id > 0 ? PRIVATE_INTERVAL_MS : GROUP_INTERVAL_MS;
+    c->tokens += (double)(now - c->tokens_at) / (double)interval;
+    if (c->tokens > CHAT_BURST)
+        c->tokens = CHAT_BURST;
+    c->tokens_at = now;
+    if (c->tokens >= 1.0) {
+        c->tokens -= 1.0;
+        return true;
+    }
+    c->ready_at = now + (int64_t)((1.0 - c->tokens) * (double)interval) + 1;
+    return false;
+}
+
+/* Global limit: returns 0 when a call may go now, else milliseconds to wait. */
+static int64_t global_take_token(struct sender *s, int64_t now)
+{
+    double rps = s->cfg->telegram_global_rps;
+    pthread_mutex_lock(&s->rate_lock);
+    s->global_tokens += (double)(now - s->global_at) * rps / 1000.0;
+    if (s->global_tokens > rps)
+        s->global_tokens = rps;
+    s->global_at = now;
+    int64_t wait = 0;
+    if (s->global_tokens >= 1.0)
+        s->global_tokens -= 1.0;
+    else
+        wait = (int64_t)((1.0 - s->global_tokens) * 1000.0 / rps) + 1;
+    pthread_mutex_unlock(&s->rate_lock);
+    return wait;
+}
+
+/* Forgets idle chats so the table does not grow without bound. */
+static void gc_chats(struct shard *sh, int64_t now)
+{
+    for (size_t b = 0; b < sh->nbuckets; b++) {
+        struct chat **pp = &sh->buckets[b];
+        while (*pp) {
+            struct chat *c = *pp;
+            if (!c->head && !c->in_flight_id && !c->queued && now - c->last_used > CHAT_IDLE_MS &&
+                c->ready_at <= now) {
+                *pp = c->next_bucket;
+                free(c);
+                sh->nchats--;
+            } else {
+                pp = &c->next_bucket;
+            }
+        }
+    }
+}
+
+/* True when the row is already held by this shard (queued or in flight). */
+static bool chat_holds(const struct chat *c, int64_t id)
+{
+    if (c->in_flight_id == id)
+        return true;
+    for (const struct node *n = c->head; n; n = n->next)
+        if (n->m.id == id)
+            return true;
+    return false;
+}
+
+/* Queues one message (takes it). Called with the shard lock held. */
+static void enqueue(struct shard *sh, struct outbox_msg *m, int64_t now)
+{
+    struct sender *s = sh->s;
+    struct chat *c = chat_get(sh, m->chat_id, true);
+    if (!c || (c && chat_holds(c, m->id)) || atomic_load(&s->backlog) >= BACKLOG_MAX) {
+        /* Left leased in the database: recovered once the lease runs out. */
+        outbox_msg_clear(m);
+        return;
+    }
+    struct node *n = calloc(1, sizeof(*n));
+    if (!n) {
+        outbox_msg_clear(m);
+        return;
+    }
+    n->m = *m;
+    memset(m, 0, sizeof(*m));
+    if (c->tail)
+        c->tail->next = n;
+    else
+        c->head = n;
+    c->tail = n;
+    c->last_used = now;
+    sh->backlog++;
+    atomic_fetch_add(&s->backlog, 1);
+    schedule(sh, c, now);
+}
+
+/* ---- Delivery ---------------------------------------------------------- */
+
+/* Rewrites the chat_id of a payload; returns a new string or NULL. */
+static char *payload_with_chat(const char *payload, int64_t chat)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(payload, 0, &jerr);
+    if (!root || !json_is_object(root)) {
+        json_decref(root);
+        return NULL;
+    }
+    json_object_set_new(root, "chat_id", json_integer((json_int_t)chat));
+    char *out = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return out;
+}
+
+enum verdict { V_SENT, V_RETRY, V_FAILED, V_RESEND };
+
+/*
+ * Sends one message and settles everything but the sent bookkeeping.
+ * Returns the verdict; *ret_delay_ms is the pause before the next try.
+ */
+static enum verdict deliver(struct shard *sh, struct tg_api *api, struct outbox_msg *m,
+                            int64_t *ret_mid, int64_t *ret_delay_ms)
+{
+    struct sender *s = sh->s;
+    struct tg_api_result r;
+    memset(&r, 0, sizeof(r));
+    int rc = tg_api_call(api, m->method, m->payload, strlen(m->payload), &r);
+    if (rc < 0) {
+        /* A call that cannot even be built: out of memory is worth a retry. */
+        r.outcome = rc == -ENOMEM ? TG_RETRY : TG_PERMANENT;
+        snprintf(r.description, sizeof(r.description), "%s",
+                 rc == -ENOMEM ? "out of memory" : "invalid method or body");
+    }
+    int attempt = m->attempts + 1;
+    char id[24], err[320];
+    snprintf(id, sizeof(id), "%" PRId64, m->id);
+    snprintf(err, sizeof(err), "%d %s", r.http_status, r.description);
+
+    switch (r.outcome) {
+    case TG_SENT:
+        *ret_mid = r.message_id;
+        return V_SENT;
+    case TG_MIGRATE: {
+        char *moved = payload_with_chat(m->payload, r.migrate_to_chat_id);
+        if (!moved)
+            break;
+        char old[24], neu[24];
+        snprintf(old, sizeof(old), "%" PRId64, m->chat_id);
+        snprintf(neu, sizeof(neu), "%" PRId64, r.migrate_to_chat_id);
+        const char *p[3] = {id, neu, moved};
+        const char *q[2] = {old, neu};
+        db_run(s, "outbox_move_chat", 3, p, NULL);
+        db_run(s, "chat_migrated", 2, q, NULL);
+        LOG(LOG_INFO, "chat became a supergroup: resending there", LOG_INT("chat_id", m->chat_id),
+            LOG_INT("new_chat_id", r.migrate_to_chat_id));
+        free(m->payload);
+        m->payload = moved;
+        m->chat_id = r.migrate_to_chat_id;
+        return V_RESEND;
+    }
+    case TG_RETRY_AFTER:
+    case TG_RETRY:
+        if (attempt < s->cfg->outbox_max_attempts) {
+            int64_t delay = r.outcome == TG_RETRY_AFTER
+                                ? (int64_t)(r.retry_after > 0 ? r.retry_after : 1) * 1000
+                                : tg_backoff_ms(attempt, next_rand(&sh->rng));
+            char secs[320];
+            snprintf(secs, sizeof(secs), "%.3f", (double)delay / 1000.0);
+            const char *p[3] = {id, err, secs};
+            db_run(s, "outbox_mark_retry", 3, p, NULL);
+            LOG(LOG_WARN, "Bot API call failed, will retry", LOG_STR("method", m->method),
+                LOG_INT("outbox_id", m->id), LOG_INT("attempt", attempt),
+                LOG_INT("http_status", r.http_status), LOG_STR("error", r.description),
+                LOG_INT("delay_ms", delay));
+            m->attempts = attempt;
+            *ret_delay_ms = delay;
+            return V_RETRY;
+        }
+        break;
+    case TG_FORBIDDEN:
+        if (m->chat_id > 0) {
+            char chat[24];
+            snprintf(chat, sizeof(chat), "%" PRId64, m->chat_id);
+            const char *p[2] = {chat, r.description};
+            db_run(s, "user_unreachable", 2, p, NULL);
+        }
+        break;
+    case TG_PERMANENT:
+        break;
+    }
+
+    const char *p[2] = {id, err};
+    db_run(s, "outbox_mark_failed", 2, p, NULL);
+    LOG(LOG_ERROR, "Bot API call failed for good", LOG_STR("method", m->method),
+        LOG_INT("outbox_id", m->id), LOG_INT("chat_id", m->chat_id), LOG_INT("attempts", attempt),
+        LOG_INT("http_status", r.http_status), LOG_STR("error", r.description));
+    return V_FAILED;
+}
+
+/* Records sent results when the batch is full or old enough. Lock held on entry and exit. */
+static void maybe_flush(struct shard *sh, int64_t now, bool force)
+{
+    if (sh->nsent == 0)
+        return;
+    if (!force && sh->nsent < SENT_BATCH && now - sh->first_sent_at < SENT_FLUSH_MS)
+        return;
+    int64_t *ids = sh->sent_ids, *mids = sh->sent_mids;
+    size_t n = sh->nsent;
+    sh->sent_ids = sh->sent_mids = NULL;
+    sh->nsent = sh->capsent = 0;
+    pthread_mutex_unlock(&sh->lock);
+    flush_sent(sh->s, ids, mids, n);
+    free(ids);
+    free(mids);
+    pthread_mutex_lock(&sh->lock);
+}
+
+static void record_sent(struct shard *sh, int64_t id, int64_t mid, int64_t now)
+{
+    if (sh->nsent == sh->capsent) {
+        size_t cap = sh->capsent ? sh->capsent * 2 : 64;
+        int64_t *a = realloc(sh->sent_ids, cap * sizeof(*a));
+        if (a)
+            sh->sent_ids = a;
+        int64_t *b = a ? realloc(sh->sent_mids, cap * sizeof(*b)) : NULL;
+        if (b)
+            sh->sent_mids = b;
+        if (!a || !b)
+            return; /* stays pending: at-least-once */
+        sh->capsent = cap;
+    }
+    if (sh->nsent == 0)
+        sh->first_sent_at = now;
+    sh->sent_ids[sh->nsent] = id;
+    sh->sent_mids[sh->nsent] = mid;
+    sh->nsent++;
+}
+
+static void *shard_main(void *arg)
+{
+    struct shard *sh = arg;
+    struct sender *s = sh->s;
+    long timeout = (long)s->cfg->telegram_api_timeout_ms;
+    struct tg_api *api =
+        tg_api_new(s->cfg->telegram_api_url,
+                   s->cfg->telegram_bot_token ? s->cfg->telegram_bot_token : "", timeout);
+    if (!api) {
+        LOG(LOG_ERROR, "cannot create a Bot API client", LOG_STR("api", s->cfg->telegram_api_url));
+        return NULL;
+    }
+
+    pthread_mutex_lock(&sh->lock);
+    for (;;) {
+        int64_t now = now_ms();
+        while (sh->nheap > 0 && sh->heap[0]->ready_at <= now)
+            ready_push(sh, heap_pop(sh));
+        if (now - sh->last_gc > 10000) {
+            gc_chats(sh, now);
+            sh->last_gc = now;
+        }
+        if (atomic_load(&s->stopping) &&
+            (now >= atomic_load(&s->deadline) || (!sh->ready_head && sh->backlog == 0)))
+            break;
+
+        if (!sh->ready_head) {
+            maybe_flush(sh, now, true);
+            int64_t wait = 1000;
+            if (sh->nheap > 0 && sh->heap[0]->ready_at - now < wait)
+                wait = sh->heap[0]->ready_at - now;
+            if (atomic_load(&s->stopping) && atomic_load(&s->deadline) - now < wait)
+                wait = atomic_load(&s->deadline) - now;
+            if (wait < 1)
+                wait = 1;
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += wait / 1000;
+            ts.tv_nsec += (wait % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&sh->cond, &sh->lock, &ts);
+            continue;
+        }
+
+        int64_t wait = global_take_token(s, now);
+        if (wait > 0) {
+            maybe_flush(sh, now, true);
+            pthread_mutex_unlock(&sh->lock);
+            nanosleep(
+                &(struct timespec){.tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000L},
+                NULL);
+            pthread_mutex_lock(&sh->lock);
+            continue;
+        }
+
+        struct chat *c = ready_pop(sh);
+        c->queued = false;
+        if (!chat_take_token(c, now)) {
+            /* Rate-limited chat: give the global token back by waiting. */
+            schedule(sh, c, now);
+            continue;
+        }
+        struct node *n = c->head;
+        c->head = n->next;
+        if (!c->head)
+            c->tail = NULL;
+        c->in_flight_id = n->m.id;
+        pthread_mutex_unlock(&sh->lock);
+
+        int64_t mid = 0, delay = 0;
+        enum verdict v = deliver(sh, api, &n->m, &mid, &delay);
+
+        pthread_mutex_lock(&sh->lock);
+        now = now_ms();
+        c->in_flight_id = 0;
+        c->last_used = now;
+        if (v == V_RETRY || v == V_RESEND) {
+            /* Back at the head of its chat: order is kept. */
+            n->next = c->head;
+            c->head = n;
+            if (!c->tail)
+                c->tail = n;
+            c->ready_at = now + delay;
+        } else {
+            if (v == V_SENT)
+                record_sent(sh, n->m.id, mid, now);
+            node_free(n);
+            sh->backlog--;
+            atomic_fetch_sub(&s->backlog, 1);
+        }
+        schedule(sh, c, now);
+        maybe_flush(sh, now, !sh->ready_head);
+    }
+    maybe_flush(sh, now_ms(), true);
+    pthread_mutex_unlock(&sh->lock);
+    tg_api_free(api);
+    return NULL;
+}
+
+/* ---- Recovery and leases ---------------------------------------------- */
+
+/* Ids of every row held in memory (queued or in flight). Caller frees. */
+static int64_t *held_ids(struct sender *s, size_t *ret_n)
+{
+    size_t cap = (size_t)atomic_load(&s->backlog) + NSHARDS + 16, n = 0;
+    int64_t *ids = malloc(cap * sizeof(*ids));
+    if (!ids)
+        return NULL;
+    for (int i = 0; i < NSHARDS; i++) {
+        struct shard *sh = &s->shards[i];
+        pthread_mutex_lock(&sh->lock);
+        for (size_t b = 0; b < sh->nbuckets; b++)
+            for (struct chat *c = sh->buckets[b]; c; c = c->next_bucket) {
+                if (c->in_flight_id && n < cap)
+                    ids[n++] = c->in_flight_id;
+                for (struct node *x = c->head; x && n < cap; x = x->next)
+                    ids[n++] = x->m.id;
+            }
+        pthread_mutex_unlock(&sh->lock);
+    }
+    *ret_n = n;
+    return ids;
+}
+
+static void leases(struct sender *s, const char *statement)
+{
+    size_t n = 0;
+    int64_t *ids = held_ids(s, &n);
+    for (size_t off = 0; ids && off < n; off += 5000) {
+        size_t k = n - off < 5000 ? n - off : 5000;
+        char *arr = id_array(ids + off, k);
+        const char *p[1] = {arr};
+        if (arr)
+            db_run(s, statement, 1, p, NULL);
+        free(arr);
+    }
+    free(ids);
+}
+
+/* Claims due rows; returns how many were claimed, or -1 on failure. */
+static int claim_due(struct sender *s)
+{
+    char limit[16];
+    snprintf(limit, sizeof(limit), "%d", CLAIM_BATCH);
+    const char *p[1] = {limit};
+    PGresult *res = NULL;
+    if (!db_run(s, "outbox_claim_due", 1, p, &res))
+        return -1;
+    int rows = PQntuples(res);
+    struct outbox_batch b = {0};
+    b.msgs = calloc(rows ? (size_t)rows : 1, sizeof(*b.msgs));
+    for (int i = 0; b.msgs && i < rows; i++) {
+        struct outbox_msg *m = &b.msgs[b.n];
+        int64_t attempts = 0;
+        if (strnum_i64(PQgetvalue(res, i, 0), 1, INT64_MAX, &m->id) < 0 ||
+            strnum_i64(PQgetvalue(res, i, 1), INT64_MIN, INT64_MAX, &m->chat_id) < 0 ||
+            strnum_i64(PQgetvalue(res, i, 5), 0, INT64_MAX, &m->request_id) < 0 ||
+            strnum_i64(PQgetvalue(res, i, 6), 0, INT32_MAX, &attempts) < 0)
+            continue;
+        m->attempts = (int)attempts;
+        snprintf(m->method, sizeof(m->method), "%s", PQgetvalue(res, i, 2));
+        snprintf(m->purpose, sizeof(m->purpose), "%s", PQgetvalue(res, i, 4));
+        m->payload = strdup(PQgetvalue(res, i, 3));
+        if (m->payload)
+            b.n++;
+    }
+    PQclear(res);
+    b.cap = (size_t)rows;
+    if (b.n > 0)
+        LOG(LOG_INFO, "outbox recovery picked up due messages", LOG_INT("messages", (int64_t)b.n));
+    sender_submit(s, &b);
+    outbox_batch_clear(&b);
+    return rows;
+}
+
+static void *recovery_main(void *arg)
+{
+    struct sender *s = arg;
+    int64_t last_renew = now_ms();
+    pthread_mutex_lock(&s->stop_lock);
+    while (!atomic_load(&s->stopping)) {
+        pthread_mutex_unlock(&s->stop_lock);
+        int claimed;
+        do {
+            claimed = claim_due(s);
+        } while (claimed == CLAIM_BATCH && !atomic_load(&s->stopping) &&
+                 atomic_load(&s->backlog) < BACKLOG_MAX / 2);
+        if (now_ms() - last_renew >= LEASE_RENEW_MS) {
+            leases(s, "outbox_renew_leases");
+            last_renew = now_ms();
+        }
+        pthread_mutex_lock(&s->stop_lock);
+        if (atomic_load(&s->stopping))
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&s->stop_cond, &s->stop_lock, &ts);
+    }
+    pthread_mutex_unlock(&s->stop_lock);
+    return NULL;
+}
+
+/* ---- Life cycle -------------------------------------------------------- */
+
+void sender_submit(struct sender *s, struct outbox_batch *b)
+{
+    int64_t now = now_ms();
+    for (size_t i = 0; i < b->n; i++) {
+        struct outbox_msg *m = &b->msgs[i];
+        struct shard *sh = shard_of(s, m->chat_id);
+        pthread_mutex_lock(&sh->lock);
+        enqueue(sh, m, now);
+        pthread_cond_signal(&sh->cond);
+        pthread_mutex_unlock(&sh->lock);
+    }
+    b->n = 0;
+}
+
+size_t sender_backlog(struct sender *s)
+{
+    return (size_t)atomic_load(&s->backlog);
+}
+
+static void shard_free(struct shard *sh)
+{
+    for (size_t b = 0; sh->buckets && b < sh->nbuckets; b++) {
+        struct chat *c = sh->buckets[b];
+        while (c) {
+            struct chat *next = c->next_bucket;
+            struct node *n = c->head;
+            while (n) {
+                struct node *nn = n->next;
+                node_free(n);
+                n = nn;
+            }
+            free(c);
+            c = next;
+        }
+    }
+    free(sh->buckets);
+    free(sh->heap);
+    free(sh->sent_ids);
+    free(sh->sent_mids);
+    pthread_cond_destroy(&sh->cond);
+    pthread_mutex_destroy(&sh->lock);
+}
+
+struct sender *sender_start(const struct config *cfg, struct pool *pool)
+{
+    struct sender *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->cfg = cfg;
+    s->pool = pool;
+    s->global_tokens = cfg->telegram_global_rps;
+    s->global_at = now_ms();
+    pthread_mutex_init(&s->rate_lock, NULL);
+    pthread_mutex_init(&s->stop_lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->stop_cond, &attr);
+    for (int i = 0; i < NSHARDS; i++) {
+        struct shard *sh = &s->shards[i];
+        sh->s = s;
+        sh->rng = (uint64_t)now_ms() * 2654435761u + (uint64_t)i + 1;
+        pthread_mutex_init(&sh->lock, NULL);
+        pthread_cond_init(&sh->cond, &attr);
+        sh->nbuckets = 4096;
+        sh->buckets = calloc(sh->nbuckets, sizeof(*sh->buckets));
+        if (!sh->buckets)
+            goto fail;
+    }
+    pthread_condattr_destroy(&attr);
+    for (int i = 0; i < NSHARDS; i++) {
+        if (pthread_create(&s->shards[i].thread, NULL, shard_main, &s->shards[i]) != 0)
+            goto fail;
+        s->shards[i].started = true;
+    }
+    if (pthread_create(&s->recovery, NULL, recovery_main, s) != 0)
+        goto fail;
+    s->recovery_started = true;
+    return s;
+
+fail:
+    LOG(LOG_ERROR, "cannot start the outbox sender", LOG_STR("error", strerror(errno)));
+    sender_stop(s, 0);
+    return NULL;
+}
+
+void sender_stop(struct sender *s, int64_t deadline_ms)
+{
+    if (!s)
+        return;
+    atomic_store(&s->deadline, now_ms() + deadline_ms);
+    pthread_mutex_lock(&s->stop_lock);
+    atomic_store(&s->stopping, true);
+    pthread_cond_broadcast(&s->stop_cond);
+    pthread_mutex_unlock(&s->stop_lock);
+    if (s->recovery_started)
+        pthread_join(s->recovery, NULL);
+    for (int i = 0; i < NSHARDS; i++) {
+        struct shard *sh = &s->shards[i];
+        if (!sh->started)
+            continue;
+        pthread_mutex_lock(&sh->lock);
+        pthread_cond_broadcast(&sh->cond);
+        pthread_mutex_unlock(&sh->lock);
+        pthread_join(sh->thread, NULL);
+    }
+    /* What we still hold is due at once for whoever starts next. */
+    if (atomic_load(&s->backlog) > 0)
+        leases(s, "outbox_release_leases");
+    for (int i = 0; i < NSHARDS; i++)
+        shard_free(&s->shards[i]);
+    pthread_cond_destroy(&s->stop_cond);
+    pthread_mutex_destroy(&s->stop_lock);
+    pthread_mutex_destroy(&s->rate_lock);
+    free(s);
+}

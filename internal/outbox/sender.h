@@ -1,0 +1,61 @@
+/*
+ * sender.h - delivers outbox rows to the Telegram Bot API (SPEC §8).
+ *
+ * Fast path: workers hand over the rows a transaction wrote right after its
+ * COMMIT. Recovery path: about once a second the due rows of any instance
+ * (an expired lease: a crash, a restart, a full in-memory queue) are claimed
+ * with FOR UPDATE SKIP LOCKED, so several instances can share one database.
+ * Rows held in memory have their lease extended, so nobody else sends them.
+ *
+ * Messages to one chat keep their order: a chat belongs to one delivery
+ * thread, which sends its messages one at a time, oldest first. Rates: about
+ * one message a second per private chat (short bursts allowed), 20 a minute
+ * per group, TELEGRAM_GLOBAL_RPS overall.
+ *
+ * Outcomes: 2xx marks the row sent and stores the message_id Telegram gave
+ * it (a staff notification's id also goes to `notifications`); 429 waits
+ * retry_after; 5xx, timeouts and network errors back off exponentially with
+ * jitter up to OUTBOX_MAX_ATTEMPTS; 400 with migrate_to_chat_id moves the
+ * chat and resends; other 400/404 fail at once with the reason kept; 403
+ * fails and marks the user unreachable.
+ */
+#ifndef TGDESK_OUTBOX_SENDER_H
+#define TGDESK_OUTBOX_SENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "outbox.h"
+
+struct config;
+struct pool;
+struct sender;
+
+/* Statements the sender needs; registered with the pool. */
+extern const struct db_stmt sender_statements[];
+extern const size_t sender_statements_count;
+
+/*
+ * Starts the delivery threads and the recovery thread. cfg and pool are
+ * borrowed and must outlive the sender. Returns NULL on failure (logged).
+ */
+struct sender *sender_start(const struct config *cfg, struct pool *pool);
+
+/*
+ * Takes the messages of b (b is left empty). Never blocks: beyond the
+ * in-memory capacity messages are dropped from memory and wait in the
+ * database for the recovery path. Thread-safe.
+ */
+void sender_submit(struct sender *s, struct outbox_batch *b);
+
+/* Messages held in memory now. Thread-safe. */
+size_t sender_backlog(struct sender *s);
+
+/*
+ * Stops taking messages, delivers what is due for at most deadline_ms,
+ * records every result, joins the threads and frees the sender. What is left
+ * stays in the database for the next start. Accepts NULL.
+ */
+void sender_stop(struct sender *s, int64_t deadline_ms);
+
+#endif

@@ -1,0 +1,339 @@
+#include "pipeline.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "db/conn.h"
+#include "db/pool.h"
+#include "desk/desk.h"
+#include "log.h"
+#include "outbox/outbox.h"
+#include "outbox/sender.h"
+#include "queue.h"
+#include "tg/update.h"
+
+/* Most updates one transaction carries. */
+#define BATCH_MAX 64
+/* Retry-After for database trouble and for a full queue, seconds. */
+#define RETRY_AFTER_DB   5
+#define RETRY_AFTER_BUSY 1
+/* Attempts of one update within its batch after a unique-index race. */
+#define RACE_RETRIES 2
+
+struct pipeline {
+    const struct config *cfg;
+    struct pool *pool;
+    struct sender *sender;
+    struct queue *queue;
+    pthread_t *threads;
+    int nthreads;
+};
+
+/* One job being processed, with its parsed update. */
+struct item {
+    struct job *job;
+    struct tg_update update;
+    bool parsed;
+    bool done; /* status decided before the transaction (400, ignored) */
+    size_t outbox_mark;
+};
+
+static void finish(struct job *job, int status, const char *outcome)
+{
+    job->status = status;
+    job->outcome = outcome;
+    job->retry_after = status == 503 ? RETRY_AFTER_DB : 0;
+}
+
+/* SQLSTATEs worth a redelivery: the same update may well succeed later. */
+static bool transient(const char *sqlstate)
+{
+    static const char *const codes[] = {"40001", "40P01", "55P03", "57014",
+                                        "57P01", "57P02", "57P03", "25P02"};
+    if (strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "53", 2) == 0 ||
+        strncmp(sqlstate, "58", 2) == 0)
+        return true;
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (strcmp(sqlstate, codes[i]) == 0)
+            return true;
+    return false;
+}
+
+static int cmp_items(const void *a, const void *b)
+{
+    const struct item *x = *(struct item *const *)a, *y = *(struct item *const *)b;
+    return (x->update.update_id > y->update.update_id) -
+           (x->update.update_id < y->update.update_id);
+}
+
+/* Runs a statement without parameters; true when it succeeded. */
+static bool run(struct pool_conn *c, const char *label, const char *sql)
+{
+    PGresult *res = db_exec_sql(c, label, sql);
+    ExecStatusType st = PQresultStatus(res);
+    PQclear(res);
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+/*
+ * Records the update id. Returns 1 when new, 0 when already processed, -EIO
+ * (sqlstate set) on failure.
+ */
+static int dedup(struct pool_conn *c, const struct tg_update *u, char *sqlstate)
+{
+    char id[24];
+    snprintf(id, sizeof(id), "%" PRId64, u->update_id);
+    const char *p[2] = {id, tg_update_kind_name(u->kind)};
+    PGresult *res = db_exec(c, "update_claim", 2, p);
+    int rc;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        rc = PQntuples(res) == 1;
+    } else {
+        const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        snprintf(sqlstate, 6, "%s", s ? s : "08000");
+        rc = -EIO;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Stores an update that can never succeed, so that it is acknowledged. */
+static bool dead_letter(struct pool_conn *c, const struct item *it, const char *error)
+{
+    char id[24];
+    snprintf(id, sizeof(id), "%" PRId64, it->update.update_id);
+    char *body = strndup(it->job->body, it->job->len);
+    if (!body)
+        return false;
+    const char *p[4] = {id, tg_update_kind_name(it->update.kind), error, body};
+    PGresult *res = db_exec(c, "update_dead_letter", 4, p);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    free(body);
+    return ok;
+}
+
+/*
+ * Processes one update under a savepoint. Returns false when the connection
+ * or transaction is beyond saving (the whole batch then fails).
+ */
+static bool process_one(struct pipeline *p, struct pool_conn *c, struct item *it,
+                        struct outbox_batch *out)
+{
+    struct job *job = it->job;
+    for (int attempt = 0;; attempt++) {
+        if (!run(c, "savepoint", "SAVEPOINT u"))
+            return false;
+        it->outbox_mark = out->n;
+        char sqlstate[6] = "";
+        int rc = dedup(c, &it->update, sqlstate);
+        if (rc == 0) {
+            finish(job, 200, "duplicate");
+            return run(c, "release", "RELEASE SAVEPOINT u");
+        }
+        if (rc > 0)
+            rc = desk_apply(p->cfg, c, &it->update, out, sqlstate);
+        if (rc >= 0) {
+            finish(job, 200, rc == DESK_IGNORED ? "ignored" : "processed");
+            return run(c, "release", "RELEASE SAVEPOINT u");
+        }
+
+        outbox_batch_truncate(out, it->outbox_mark);
+        if (!run(c, "rollback_to", "ROLLBACK TO SAVEPOINT u"))
+            return false;
+        if (rc == -ENOMEM) {
+            finish(job, 503, "retry");
+            return true;
+        }
+        /* A concurrent update of the same user opened the request first. */
+        if (strcmp(sqlstate, "23505") == 0 && attempt + 1 < RACE_RETRIES)
+            continue;
+        if (transient(sqlstate)) {
+            LOG(LOG_WARN, "update failed, will be redelivered",
+                LOG_INT("update_id", it->update.update_id), LOG_STR("sqlstate", sqlstate));
+            finish(job, 503, "retry");
+            return true;
+        }
+        char error[64];
+        snprintf(error, sizeof(error), "SQLSTATE %s", sqlstate);
+        LOG(LOG_ERROR, "update can never be processed: dead-lettered",
+            LOG_INT("update_id", it->update.update_id), LOG_STR("sqlstate", sqlstate),
+            LOG_STR("kind", tg_update_kind_name(it->update.kind)));
+        if (!dead_letter(c, it, error))
+            return false;
+        finish(job, 200, "failed");
+        return true;
+    }
+}
+
+/* Runs the batch in one transaction. On failure every job answers 503. */
+static void commit_batch(struct pipeline *p, struct item **items, size_t n)
+{
+    struct pool_conn *c = NULL;
+    int rc = pool_acquire(p->pool, -1, &c);
+    if (rc < 0) {
+        LOG(LOG_WARN, "no database connection: answering 503",
+            LOG_STR("reason", rc == -ETIMEDOUT ? "pool exhausted" : "database unavailable"),
+            LOG_INT("updates", (int64_t)n));
+        for (size_t i = 0; i < n; i++)
+            finish(items[i]->job, 503, "retry");
+        return;
+    }
+
+    struct outbox_batch out = {0};
+    bool ok = run(c, "begin", "BEGIN");
+    for (size_t i = 0; ok && i < n; i++)
+        ok = process_one(p, c, items[i], &out);
+    if (ok)
+        ok = run(c, "commit", "COMMIT");
+    if (!ok) {
+        char err[256];
+        LOG(LOG_WARN, "batch failed: answering 503",
+            LOG_STR("error", db_errmsg(pool_conn_pg(c), NULL, err, sizeof(err))),
+            LOG_INT("updates", (int64_t)n));
+        for (size_t i = 0; i < n; i++)
+            finish(items[i]->job, 503, "retry");
+        outbox_batch_clear(&out);
+    }
+    pool_release(p->pool, c);
+
+    if (ok && out.n > 0) {
+        if (p->sender)
+            sender_submit(p->sender, &out);
+        outbox_batch_clear(&out);
+    }
+}
+
+static void handle_batch(struct pipeline *p, struct job **jobs, size_t n)
+{
+    struct item items[BATCH_MAX];
+    struct item *db[BATCH_MAX];
+    size_t ndb = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct item *it = &items[i];
+        memset(it, 0, sizeof(*it));
+        it->job = jobs[i];
+        it->job->kind = "invalid";
+        char err[128];
+        if (tg_update_parse(jobs[i]->body, jobs[i]->len, &it->update, err, sizeof(err)) < 0) {
+            LOG(LOG_INFO, "webhook body is not an Update", LOG_STR("reason", err));
+            finish(it->job, 400, "rejected");
+            continue;
+        }
+        it->parsed = true;
+        it->job->update_id = it->update.update_id;
+        it->job->kind = tg_update_kind_name(it->update.kind);
+        if (!desk_wants(p->cfg, &it->update)) {
+            finish(it->job, 200, "ignored");
+            continue;
+        }
+        db[ndb++] = it;
+    }
+
+    if (ndb > 0) {
+        /* One lock order for every batch: no deadlocks on processed_updates. */
+        qsort(db, ndb, sizeof(db[0]), cmp_items);
+        commit_batch(p, db, ndb);
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].parsed)
+            tg_update_free(&items[i].update);
+        items[i].job->complete(items[i].job);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct pipeline *p = arg;
+    void *batch[BATCH_MAX];
+    for (;;) {
+        size_t n = queue_pop_batch(p->queue, batch, BATCH_MAX, -1);
+        if (n == 0)
+            break; /* closed and drained */
+        handle_batch(p, (struct job **)batch, n);
+    }
+    return NULL;
+}
+
+struct pipeline *pipeline_start(const struct config *cfg, struct pool *pool, struct sender *sender)
+{
+    struct pipeline *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->cfg = cfg;
+    p->pool = pool;
+    p->sender = sender;
+    p->queue = queue_new((size_t)cfg->queue_capacity);
+    p->threads = calloc((size_t)cfg->workers, sizeof(*p->threads));
+    if (!p->queue || !p->threads)
+        goto fail;
+    for (int i = 0; i < cfg->workers; i++) {
+        if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0) {
+            LOG(LOG_ERROR, "cannot start a worker thread", LOG_INT("started", i));
+            goto fail;
+        }
+        p->nthreads++;
+    }
+    return p;
+
+fail:
+    pipeline_free(p);
+    return NULL;
+}
+
+int pipeline_submit(struct pipeline *p, struct job *job)
+{
+    return queue_push(p->queue, job);
+}
+
+size_t pipeline_queue_depth(struct pipeline *p)
+{
+    return queue_depth(p->queue);
+}
+
+size_t pipeline_queue_capacity(struct pipeline *p)
+{
+    return queue_capacity(p->queue);
+}
+
+void pipeline_stop(struct pipeline *p)
+{
+    if (!p)
+        return;
+    if (p->queue)
+        queue_close(p->queue);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    p->nthreads = 0;
+}
+
+void pipeline_free(struct pipeline *p)
+{
+    if (!p)
+        return;
+    pipeline_stop(p);
+    queue_free(p->queue);
+    free(p->threads);
+    free(p);
+}
+
+const struct db_stmt pipeline_statements[] = {
+    {"update_claim",
+     "INSERT INTO processed_updates (update_id, kind) VALUES ($1, $2)"
+     " ON CONFLICT (update_id) DO NOTHING RETURNING 1",
+     2},
+    {"update_dead_letter",
+     "INSERT INTO processed_updates (update_id, kind, outcome, error, payload)"
+     " VALUES ($1, $2, 'dead', $3, convert_to($4, 'UTF8'))"
+     " ON CONFLICT (update_id) DO NOTHING",
+     4},
+};
+const size_t pipeline_statements_count =
+    sizeof(pipeline_statements) / sizeof(pipeline_statements[0]);
