@@ -7,7 +7,7 @@ set -euo pipefail
 run_pkgs=(build-essential pkg-config meson ninja-build python3
           libmicrohttpd-dev libpq-dev libjansson-dev libcurl4-openssl-dev
           postgresql curl ca-certificates)
-test_pkgs=(libcmocka-dev clang-format python3-yaml)
+test_pkgs=(libcmocka-dev clang-format python3-yaml openssl clang libclang-rt-14-dev)
 
 want=("${run_pkgs[@]}")
 [ "${1:-run}" = test ] && want+=("${test_pkgs[@]}")

@@ -45,9 +45,42 @@ fi
 
 configured LOG_FORMAT || export LOG_FORMAT=text
 port=${PORT:-8080}
+
+# No bot token: a local Telegram sandbox (test/fake_tg.c) plays the Bot API
+# and records what the bot says.
+fake_pid=
+if ! configured TELEGRAM_BOT_TOKEN; then
+    sandbox_port=${TGDESK_SANDBOX_PORT:-8081}
+    mkdir -p "$root/.local"
+    "$root/build/release/test/fake-tg" --port "$sandbox_port" \
+        --record "$root/.local/sandbox-calls.jsonl" >"$root/.local/sandbox.out" 2>&1 &
+    fake_pid=$!
+    trap '[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null' EXIT
+    for _ in $(seq 1 100); do
+        grep -q 'listening' "$root/.local/sandbox.out" 2>/dev/null && break
+        sleep 0.05
+    done
+    export TELEGRAM_BOT_TOKEN=123456789:sandbox-token-for-the-local-fake-api
+    export TELEGRAM_API_URL=http://127.0.0.1:$sandbox_port
+    configured ADMIN_IDS || export ADMIN_IDS=5550000001
+    echo "run: no TELEGRAM_BOT_TOKEN: the bot talks to a local Telegram sandbox on port $sandbox_port"
+fi
+
 cat <<MSG
-run: starting tgdesk on port $port - try it from another terminal:
+run: starting tgdesk on port $port. From another terminal:
        curl -i http://127.0.0.1:$port/livez
-     stop with Ctrl-C.
+     post a user's message as Telegram would:
+       curl -i -H 'Content-Type: application/json' \\
+            --data-binary @test/fixtures/updates/private_text.json http://127.0.0.1:$port/webhook
 MSG
-exec "$bin" "${@:-serve}"
+if [ -n "$fake_pid" ]; then
+    cat <<MSG
+     and read what the bot answered (the sandbox records every Bot API call):
+       curl -s http://127.0.0.1:$sandbox_port/control/calls     (or: tail .local/sandbox-calls.jsonl)
+MSG
+fi
+echo "     stop with Ctrl-C."
+set +e
+"$bin" "${@:-serve}"
+rc=$?
+exit $rc

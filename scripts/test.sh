@@ -4,7 +4,9 @@
 # warnings as errors, runs every test in a normal and in an ASan+UBSan build,
 # stops the cluster, and prints "N passed, N failed" last.
 #   scripts/test.sh            everything
-#   scripts/test.sh -- ARGS    extra arguments for `meson test` (e.g. a test name)
+#   scripts/test.sh -- ARGS    extra arguments for `meson test` (e.g. a test name);
+#                              the fuzz run is skipped then
+# TGDESK_FUZZ_SECONDS (default 60) bounds the libFuzzer run of the update parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -55,11 +57,30 @@ for b in "${builds[@]}"; do
         status=1
 done
 
+# The update parser under libFuzzer for a bounded time (clang).
+fuzz_seconds=${TGDESK_FUZZ_SECONDS:-60}
+fuzz=skip
+if [ ${#extra[@]} -eq 0 ] && [ "$fuzz_seconds" -gt 0 ]; then
+    echo "== fuzz (${fuzz_seconds}s)"
+    if scripts/fuzz.sh "$fuzz_seconds" >build/fuzz.log 2>&1; then
+        fuzz=ok
+        grep -E '^stat::number_of_executed_units|^Done' build/fuzz.log || true
+    else
+        fuzz=fail
+        tail -n 40 build/fuzz.log
+    fi
+fi
+
 # Tally every test of every build from meson's machine-readable logs.
-/usr/bin/python3 - "$status" "${builds[@]}" <<'PY'
+/usr/bin/python3 - "$status" "$fuzz" "${builds[@]}" <<'PY'
 import json, sys
 passed = failed = skipped = 0
-for b in sys.argv[2:]:
+if sys.argv[2] == "ok":
+    passed += 1
+elif sys.argv[2] == "fail":
+    failed += 1
+    print("FAILED: fuzz (see build/fuzz.log)")
+for b in sys.argv[3:]:
     with open(f"build/{b}/meson-logs/testlog.json") as f:
         for line in f:
             r = json.loads(line)["result"]

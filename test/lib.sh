@@ -78,7 +78,7 @@ freeport() { "$TGDESK_SOURCE_ROOT/scripts/freeport.sh"; }
 wait_http() {
     local i
     for i in $(seq 1 $((${2:-10} * 20))); do
-        curl -s -o /dev/null "$1" && return 0
+        curl -s -k -o /dev/null "$1" && return 0
         sleep 0.05
     done
     return 1

@@ -84,8 +84,25 @@ say 4000000008 700010 'my printer is on fire' >/dev/null
 wait_for 15 sql_is "$db" "SELECT count(*) FROM outbox WHERE chat_id = 4000000008 AND status = 'sent'" 3 || true
 expect_eq "order per chat kept" "500:Hello!_T 200:Hello!_T 200:Hello!_T 200:Request_" "$(calls_to 4000000008)"
 
+# About one message a second per private chat, after a burst of three.
+for i in 1 2 3 4 5; do say 4000000009 $((700020 + i)) '/start' >/dev/null; done
+wait_for 15 sql_is "$db" "SELECT count(*) FROM outbox WHERE chat_id = 4000000009 AND status = 'sent'" 5 || true
+span=$(fake_calls sendMessage | pyq "(lambda t: round(t[-1] - t[0], 2))([c['ts'] for c in d if c['body'].get('chat_id') == 4000000009])")
+if /usr/bin/python3 -c "import sys; sys.exit(0 if $span >= 1.7 else 1)"; then ok "per-chat limit: 5 messages took ${span}s"; else
+    not_ok "per-chat limit: 5 messages to one chat take about 2 s" "took ${span}s"; fi
+
 stop_tgdesk TERM
 expect_eq "SIGTERM: exit 0" 0 "$stop_rc"
+
+# TELEGRAM_GLOBAL_RPS bounds all chats together: 15 replies at 5/s.
+start_tgdesk TELEGRAM_GLOBAL_RPS=5
+since=$(fake_calls "" | pyq 'max([c["seq"] for c in d] or [0])')
+for i in $(seq 1 15); do say $((4100000000 + i)) $((700100 + i)) 'hello' >/dev/null; done
+wait_for 15 sql_ge "$db" "SELECT count(*) FROM outbox WHERE chat_id > 4100000000 AND status = 'sent'" 15 || true
+span=$(curl -s "$fake_url/control/calls?method=sendMessage&since=$since" | pyq "(lambda t: round(t[-1] - t[0], 2))([c['ts'] for c in d])")
+if /usr/bin/python3 -c "import sys; sys.exit(0 if $span >= 1.6 else 1)"; then ok "global limit: 15 replies at 5/s took ${span}s"; else
+    not_ok "global limit: 15 replies at 5/s take about 2 s" "took ${span}s"; fi
+stop_tgdesk TERM
 expect_not_contains "the token never appears in the log" "$(cat "$scratch/tgdesk.log")" "${TOKEN#*:}"
 
 finish

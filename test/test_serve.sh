@@ -54,6 +54,22 @@ rc=$?
 set -e
 expect_eq "SIGINT: exit 0" 0 "$rc"
 
+# HTTPS with TLS_CERT_FILE and TLS_KEY_FILE.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$scratch/key.pem" -out "$scratch/cert.pem" \
+    -days 1 -subj /CN=localhost >/dev/null 2>&1
+tls_port=$(freeport)
+DATABASE_URL="$db" PORT="$tls_port" TLS_CERT_FILE="$scratch/cert.pem" TLS_KEY_FILE="$scratch/key.pem" \
+    "$TGDESK_BIN" serve 2>"$scratch/tls.err" &
+tls_pid=$!
+t_cleanups+=("kill -9 $tls_pid 2>/dev/null")
+wait_http "https://127.0.0.1:$tls_port/livez" 15 || true
+expect_eq "HTTPS: /livez is 200" 200 \
+    "$(curl -s -k -o /dev/null -w '%{http_code}' "https://127.0.0.1:$tls_port/livez")"
+expect_eq "HTTPS: plain HTTP is not served" 000 \
+    "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$tls_port/livez")"
+kill -TERM "$tls_pid"
+wait "$tls_pid" || true
+
 # Port already taken: a clear error and exit 1.
 nc_port=$(freeport)
 DATABASE_URL="$db" PORT="$nc_port" "$TGDESK_BIN" serve 2>"$scratch/s3.err" &

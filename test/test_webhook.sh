@@ -78,6 +78,17 @@ expect_eq "my_chat_member kicked: 200" 200 "$(post "$fx/updates/my_chat_member_k
 expect_eq "my_chat_member kicked: unreachable" "t" \
     "$(sql "$db" "SELECT is_unreachable FROM users WHERE user_id = 6123456789")"
 
+# An update that can never be processed (here: a constraint it cannot meet)
+# is dead-lettered with its body and acknowledged, never left to block its chat.
+sql "$db" "ALTER TABLE messages ADD CONSTRAINT no_poison CHECK (message NOT LIKE '%poison%')" >/dev/null
+expect_eq "dead letter: 200" 200 "$(post_json '{"update_id":412345701,"message":{"message_id":48,"from":{"id":6123456789,"is_bot":false,"first_name":"Alice"},"chat":{"id":6123456789,"type":"private"},"date":1767225900,"text":"poison pill"}}' "${S[@]}")"
+expect_eq "dead letter: stored with its error and body" "dead|SQLSTATE 23514|t" \
+    "$(sql "$db" "SELECT outcome, error, convert_from(payload, 'UTF8') LIKE '%poison pill%' FROM processed_updates WHERE update_id = 412345701")"
+expect_eq "dead letter: no partial rows" 0 "$(sql "$db" "SELECT count(*) FROM messages WHERE tg_message_id = 48")"
+expect_eq "dead letter: redelivery changes nothing" 200 "$(post "$scratch/body.json" "${S[@]}")"
+expect_eq "dead letter: still one row" "1" "$(sql "$db" "SELECT count(*) FROM processed_updates WHERE update_id = 412345701")"
+sql "$db" "ALTER TABLE messages DROP CONSTRAINT no_poison" >/dev/null
+
 # Malformed bodies: 400 each; nothing stored.
 for f in "$fx"/bad/*; do
     expect_eq "bad body $(basename "$f"): 400" 400 "$(post "$f" "${S[@]}")"
