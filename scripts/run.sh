@@ -33,7 +33,17 @@ if ! configured DATABASE_URL; then
         [ -L "$pgdir" ] || ln -sfn "$real" "$pgdir"
         pgdir=$real
     fi
-    pgport=${TGDESK_LOCAL_PG_PORT:-54329}
+    # The port is chosen once, when the cluster is created, and kept.
+    mkdir -p "$pgdir"
+    if [ -f "$pgdir/port" ]; then
+        pgport=$(cat "$pgdir/port")
+    else
+        pgport=${TGDESK_LOCAL_PG_PORT:-54329}
+        if (exec 3<>"/dev/tcp/127.0.0.1/$pgport") 2>/dev/null; then
+            pgport=$(scripts/freeport.sh)
+        fi
+        echo "$pgport" >"$pgdir/port"
+    fi
     scripts/pg.sh start "$pgdir" "$pgport"
     pgci="host=127.0.0.1 port=$pgport user=postgres"
     if ! psql "$pgci dbname=postgres" -qAtc "SELECT 1 FROM pg_database WHERE datname = 'tgdesk'" | grep -q 1; then
