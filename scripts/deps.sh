@@ -2,6 +2,7 @@
 # Installs the Debian packages tgdesk needs (idempotent: only what is missing).
 #   scripts/deps.sh run    build and run the service
 #   scripts/deps.sh test   also what the test suite needs
+#   scripts/deps.sh bench  also what bench/ needs
 set -euo pipefail
 
 run_pkgs=(build-essential pkg-config meson ninja-build python3
@@ -9,8 +10,11 @@ run_pkgs=(build-essential pkg-config meson ninja-build python3
           postgresql curl ca-certificates)
 test_pkgs=(libcmocka-dev clang-format python3-yaml openssl clang libclang-rt-14-dev)
 
+bench_pkgs=(wrk valgrind postgresql-contrib)
+
 want=("${run_pkgs[@]}")
 [ "${1:-run}" = test ] && want+=("${test_pkgs[@]}")
+[ "${1:-run}" = bench ] && want+=("${bench_pkgs[@]}")
 
 missing=()
 for p in "${want[@]}"; do

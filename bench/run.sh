@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# tgdesk's benchmark (SPEC §10): one run on this machine, figures as ratios
+# to the machine's own ceilings measured in the same run.
+#
+#   bench/run.sh [--duration S] [--warmup S] [--ceiling-duration S]
+#                [--prefill N] [--connections C] [--no-ceilings]
+#
+# 1. a throwaway PostgreSQL with durable settings (fsync, synchronous_commit
+#    on), the fake Bot API and a release build of tgdesk (no staff: each
+#    update costs exactly one reply);
+# 2. wrk posts unique "new conversation" updates (bench/new_conversation.lua)
+#    at C connections (default 100, Telegram's largest max_connections) for S
+#    seconds after a warm-up;
+# 3. prints updates/s, latency percentiles, non-2xx, replies received by the
+#    fake Bot API and tgdesk's peak resident memory;
+# 4. checks that every update answered 200 is in the database and was
+#    replied to ("LOST n" and exit 1 otherwise);
+# 5. measures the ceilings and prints tgdesk's ratio to each:
+#    (a) pgbench, the same rows with one commit per update, 4/16/100 clients;
+#    (b) pgbench, the same rows 32 updates per transaction, 2/4/8 clients;
+#    (c) wrk against a trivial libmicrohttpd server answering 200.
+# --prefill N first loads N requests (with users, messages and processed
+# updates) so the run shows whether cost stays flat as data grows.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+duration=30
+warmup=5
+ceiling_duration=10
+prefill=0
+conns=100
+ceilings=1
+while [ $# -gt 0 ]; do
+    case $1 in
+    --duration) duration=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
+    --ceiling-duration) ceiling_duration=$2; shift 2 ;;
+    --prefill) prefill=$2; shift 2 ;;
+    --connections) conns=$2; shift 2 ;;
+    --no-ceilings) ceilings=0; shift ;;
+    *) echo "usage: bench/run.sh [--duration S] [--warmup S] [--ceiling-duration S] [--prefill N] [--connections C] [--no-ceilings]" >&2; exit 2 ;;
+    esac
+done
+
+scripts/deps.sh bench
+
+echo "== build (release)"
+[ -f build/bench/build.ninja ] || meson setup build/bench -Dbuildtype=release >/dev/null
+meson compile -C build/bench tgdesk test/fake-tg bench/bench-trivial >build/bench-compile.log 2>&1 ||
+    { cat build/bench-compile.log; exit 1; }
+bin=$root/build/bench
+
+work=$(mktemp -d /tmp/tgdesk-bench.XXXXXX)
+chmod 755 "$work"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    scripts/pg.sh stop "$work" || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+pgport=$(scripts/freeport.sh)
+scripts/pg.sh start "$work" "$pgport"
+pg="host=127.0.0.1 port=$pgport user=postgres"
+psql "$pg dbname=postgres" -qc "CREATE DATABASE tgdesk" >/dev/null
+db="$pg dbname=tgdesk"
+q() { psql "$db" -qAtX -c "$1"; }
+echo "== PostgreSQL $(q 'SHOW server_version'): fsync=$(q 'SHOW fsync')" \
+    "synchronous_commit=$(q 'SHOW synchronous_commit') wal_sync_method=$(q 'SHOW wal_sync_method')" \
+    "full_page_writes=$(q 'SHOW full_page_writes') shared_buffers=$(q 'SHOW shared_buffers')"
+
+fport=$(scripts/freeport.sh)
+"$bin/test/fake-tg" --port "$fport" >"$work/fake.out" 2>&1 &
+pids+=($!)
+tport=$(scripts/freeport.sh)
+DATABASE_URL="$db" PORT="$tport" LISTEN_ADDR=127.0.0.1 LOG_LEVEL=warn \
+    TELEGRAM_API_URL="http://127.0.0.1:$fport" TELEGRAM_BOT_TOKEN=123456789:bench-token-for-the-fake-bot-api \
+    TELEGRAM_GLOBAL_RPS=100000 QUEUE_CAPACITY=4096 \
+    "$bin/tgdesk" serve 2>"$work/tgdesk.log" &
+tg_pid=$!
+pids+=($tg_pid)
+for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$tport/livez" && break; sleep 0.1; done
+
+if [ "$prefill" -gt 0 ]; then
+    echo "== prefill: $prefill requests"
+    q "INSERT INTO users (user_id, username, first_name)
+         SELECT 7000000000 + g, 'old' || g, 'Old' FROM generate_series(1, $prefill) g;
+       INSERT INTO requests (user_id, issue, status, created_at, updated_at)
+         SELECT 7000000000 + g, 'old problem ' || g, 'closed', now() - interval '30 days', now() - interval '29 days'
+         FROM generate_series(1, $prefill) g;
+       INSERT INTO messages (request_id, sender_id, sender_type, message, chat_id, tg_message_id)
+         SELECT r.id, r.user_id, 'user', r.issue, r.user_id, 1 FROM requests r WHERE r.user_id > 7000000000;
+       INSERT INTO processed_updates (update_id, kind, received_at)
+         SELECT 8000000000000 + g, 'message', now() - interval '30 days' FROM generate_series(1, $prefill) g;
+       VACUUM ANALYZE;" >/dev/null
+fi
+
+lua=bench/new_conversation.lua
+url="http://127.0.0.1:$tport/webhook"
+echo "== warm-up ${warmup}s"
+BENCH_BASE=100000000000 wrk -t2 -c"$conns" -d"${warmup}s" -s "$lua" "$url" >/dev/null
+replies_before=$(curl -s "http://127.0.0.1:$fport/control/count?method=sendMessage" | sed 's/[^0-9]//g')
+
+echo "== tgdesk: ${duration}s at $conns connections"
+base=200000000000
+BENCH_BASE=$base wrk -t2 -c"$conns" -d"${duration}s" --timeout 10s -s "$lua" "$url" >"$work/wrk.out"
+line=$(grep '^BENCH ' "$work/wrk.out")
+val() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$line"; }
+requests=$(val requests); dur_us=$(val duration_us); non2xx=$(val non2xx)
+errors=$(($(val connect_err) + $(val read_err) + $(val write_err) + $(val timeouts)))
+ok=$((requests - non2xx))
+rps=$((requests * 1000000 / dur_us))
+rss_kb=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$tg_pid/status")
+
+# Every acknowledged update is committed; every committed one is replied to.
+lo=$base
+hi=$((base + 2 * 1000000000))
+for _ in $(seq 1 600); do
+    [ "$(q "SELECT count(*) FROM outbox WHERE status = 'pending'")" = 0 ] && break
+    sleep 0.1
+done
+in_db=$(q "SELECT count(*) FROM processed_updates WHERE update_id > $lo AND update_id < $hi")
+replied=$(($(curl -s "http://127.0.0.1:$fport/control/count?method=sendMessage" | sed 's/[^0-9]//g') - replies_before))
+lost=$((ok > in_db ? ok - in_db : 0))
+unreplied=$((in_db > replied ? in_db - replied : 0))
+kill -TERM "$tg_pid"
+wait "$tg_pid" || true
+
+printf '%-34s %s\n' "tgdesk updates/s" "$rps" \
+    "latency p50 / p90 / p99 (ms)" "$(awk -v a="$(val p50_us)" -v b="$(val p90_us)" -v c="$(val p99_us)" 'BEGIN{printf "%.1f / %.1f / %.1f", a/1000, b/1000, c/1000}')" \
+    "answered / non-2xx / socket errors" "$requests / $non2xx / $errors" \
+    "committed (in the database)" "$in_db" \
+    "replies received by the fake Bot API" "$replied" \
+    "peak resident memory (MB)" "$(awk -v k="$rss_kb" 'BEGIN{printf "%.1f", k/1024}')"
+status=0
+if [ "$lost" -gt 0 ]; then echo "LOST $lost"; status=1; else echo "LOST 0"; fi
+if [ "$unreplied" -gt 0 ]; then echo "UNREPLIED $unreplied"; status=1; fi
+
+if [ "$ceilings" = 1 ]; then
+    q "CREATE SEQUENCE IF NOT EXISTS bench_update START 5000000000000;
+       CREATE SEQUENCE IF NOT EXISTS bench_user START 5000000000000" >/dev/null
+    pgb=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)/pgbench
+    best_a=0
+    for c in 4 16 100; do
+        t=$("$pgb" -n -c "$c" -j 2 -T "$ceiling_duration" -f bench/one_commit.sql "$db" 2>/dev/null |
+            sed -n 's/^tps = \([0-9.]*\).*/\1/p' | cut -d. -f1)
+        echo "ceiling (a) pgbench one commit per update, $c clients: $t updates/s"
+        [ "${t:-0}" -gt "$best_a" ] && best_a=$t
+    done
+    best_b=0
+    for c in 2 4 8; do
+        t=$("$pgb" -n -c "$c" -j 2 -T "$ceiling_duration" -f bench/batch32.sql "$db" 2>/dev/null |
+            sed -n 's/^tps = \([0-9.]*\).*/\1/p' | cut -d. -f1)
+        t=$((${t:-0} * 32))
+        echo "ceiling (b) pgbench 32 updates per transaction, $c clients: $t updates/s"
+        [ "$t" -gt "$best_b" ] && best_b=$t
+    done
+    kill "${pids[0]}" 2>/dev/null || true # the fake Bot API is not needed any more
+    hport=$(scripts/freeport.sh)
+    "$bin/bench/bench-trivial" "$hport" &
+    pids+=($!)
+    sleep 0.3
+    BENCH_BASE=0 wrk -t2 -c"$conns" -d"${ceiling_duration}s" -s "$lua" "http://127.0.0.1:$hport/webhook" >"$work/wrk-trivial.out"
+    tl=$(grep '^BENCH ' "$work/wrk-trivial.out")
+    best_c=$(($(sed -n 's/.* requests=\([0-9]*\).*/\1/p' <<<"$tl") * 1000000 / $(sed -n 's/.* duration_us=\([0-9]*\).*/\1/p' <<<"$tl")))
+    echo "ceiling (c) trivial HTTP server: $best_c requests/s"
+    ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "n/a" }'; }
+    echo "== ratios"
+    printf '%-44s %8s   target %s\n' \
+        "tgdesk / (a) one commit per update" "$(ratio "$rps" "$best_a")x" ">= 4x" \
+        "tgdesk / (b) 32 per transaction" "$(ratio "$((rps * 100))" "$best_b")%" ">= 30%" \
+        "tgdesk / (c) trivial HTTP" "$(ratio "$((rps * 100))" "$best_c")%" ">= 15%"
+fi
+echo "p99 target <= 50 ms, peak RSS target <= 32 MB"
+exit $status
