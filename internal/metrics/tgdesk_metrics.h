@@ -1,0 +1,138 @@
+/*
+ * tgdesk_metrics.h - the metrics tgdesk exports (SPEC §9), in the global
+ * registry (metrics_global()).
+ *
+ * Modules call the small functions below at the moment something happens;
+ * state owned elsewhere (pool statistics, queue depth, the sender's memory
+ * backlog) is read at render time by collectors that metrics_watch()
+ * registers; counts that live in the database (outbox backlog, requests by
+ * status) are pushed by the health module's background thread
+ * (metrics_db_stats()), which caches them for a few seconds.
+ *
+ * Every function is thread-safe and lock-free on the hot path, and does
+ * nothing until metrics_init() has run (so commands and tests that never
+ * call it pay nothing).
+ *
+ * Families (all seconds and bytes in base units):
+ *   tgdesk_build_info{version}                          gauge, 1
+ *   tgdesk_http_requests_total{route,code}              counter
+ *   tgdesk_http_request_duration_seconds{route}         histogram
+ *   tgdesk_updates_total{type,outcome}                  counter; outcome is one of
+ *       processed, duplicate, ignored, rejected, failed (SPEC §9)
+ *   tgdesk_updates_deferred_total{reason}               counter; 503 answers that
+ *       make Telegram redeliver: reason queue_full or database. They are not
+ *       an outcome: the update is counted once, when it is finally handled.
+ *   tgdesk_update_processing_seconds                    histogram
+ *   tgdesk_queue_depth, tgdesk_queue_capacity           gauges
+ *   tgdesk_pipeline_batch_size                          histogram (updates per transaction)
+ *   tgdesk_db_transactions_total{result}                counter; commit, rollback, retry
+ *   tgdesk_db_pool_connections{state}                   gauge; in_use, idle
+ *   tgdesk_db_pool_max_connections, tgdesk_db_pool_waiting   gauges
+ *   tgdesk_db_pool_acquires_total, _timeouts_total, _unavailable_total,
+ *   _connects_total, _connect_failures_total            counters (tgdesk_db_pool_ prefix)
+ *   tgdesk_db_pool_recycled_total{reason}               counter; lifetime, idle, broken, dirty
+ *   tgdesk_db_pool_acquire_seconds                      histogram
+ *   tgdesk_db_query_duration_seconds{query}             histogram
+ *   tgdesk_db_query_errors_total{query}                 counter
+ *   tgdesk_telegram_api_requests_total{method,result}   counter; result as tg_outcome_name()
+ *   tgdesk_telegram_api_request_duration_seconds{method} histogram
+ *   tgdesk_outbox_pending, tgdesk_outbox_oldest_pending_age_seconds,
+ *   tgdesk_outbox_failed                                gauges (from the database)
+ *   tgdesk_outbox_in_memory                             gauge (sender's memory backlog)
+ *   tgdesk_support_requests{status}                     gauge; open, assigned, solved, closed
+ *   tgdesk_support_first_response_seconds               histogram
+ *   tgdesk_support_resolution_seconds                   histogram
+ *   tgdesk_log_rows_written_total                       counter
+ *   tgdesk_log_rows_dropped_total{kind,reason}          counter; kind event or audit,
+ *       reason buffer_full or db_error
+ *   tgdesk_db_stats_refresh_failures_total              counter
+ *   process_* (metrics_register_process())
+ */
+#ifndef TGDESK_METRICS_TGDESK_METRICS_H
+#define TGDESK_METRICS_TGDESK_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metrics/metrics.h"
+
+struct pool;
+struct pipeline;
+struct sender;
+
+/*
+ * Registers every family above in metrics_global(). Idempotent and
+ * thread-safe (runs once). Returns 0, or a negative errno code when the
+ * registry could not be built (the functions below then do nothing).
+ */
+int metrics_init(void);
+
+/* One HTTP request answered: route (webhook, health, livez, metrics, other), status, duration. */
+void metrics_http(const char *route, int code, double seconds);
+
+/*
+ * One update finished by a worker: type is the update kind (job->kind),
+ * outcome job->outcome. The outcome "retry" (a 503) is counted in
+ * tgdesk_updates_deferred_total{reason="database"} instead. seconds >= 0 is
+ * also observed in tgdesk_update_processing_seconds.
+ */
+void metrics_update(const char *type, const char *outcome, double seconds);
+
+/* An update answered 503 before reaching a worker: reason "queue_full" (or "database"). */
+void metrics_update_deferred(const char *reason);
+
+/* One group-commit transaction of n updates ended: result commit, rollback or retry. */
+void metrics_transaction(const char *result, size_t n);
+
+/* One Bot API call: method, result (tg_outcome_name()), duration. */
+void metrics_api_call(const char *method, const char *result, double seconds);
+
+/* A request got its first staff answer / was solved or closed, seconds after it was created. */
+void metrics_first_response(double seconds);
+void metrics_resolution(double seconds);
+
+/* Rows the logs-table writer inserted, and rows it had to drop. */
+void metrics_log_written(uint64_t n);
+void metrics_log_dropped(bool audit, const char *reason, uint64_t n);
+
+/* Counts read from the database; a false *_ok leaves the previous values. */
+struct metrics_db_stats {
+    bool outbox_ok;
+    int64_t outbox_pending;
+    double outbox_oldest_pending_s; /* 0 when nothing is pending */
+    int64_t outbox_failed;
+    bool requests_ok;
+    int64_t requests_open;
+    int64_t requests_assigned;
+    int64_t requests_solved;
+    int64_t requests_closed;
+};
+
+/* Publishes counts read from the database (the health module's refresher). */
+void metrics_db_stats(const struct metrics_db_stats *s);
+
+/* A failed read of the database counts. */
+void metrics_db_stats_failed(void);
+
+/*
+ * Registers the collectors that read pool statistics (pool_stats(),
+ * pool_query_stats()), the queue depth and capacity and the sender's memory
+ * backlog at render time. Any argument may be NULL. They are borrowed: call
+ * metrics_unwatch() before freeing them. Returns 0 or a negative errno code.
+ */
+int metrics_watch(struct pool *pool, struct pipeline *pipeline, struct sender *sender);
+
+/* Removes the collectors; when it returns none of them runs any more. */
+void metrics_unwatch(void);
+
+/*
+ * Renders the global registry into b (see metrics_render()); the body of
+ * GET /metrics, with METRICS_CONTENT_TYPE.
+ */
+int metrics_render_global(struct metrics_buf *b);
+
+/* Largest /metrics body rendered (a hard cap; the real size is ~30 KiB). */
+#define METRICS_MAX_BODY (4 * 1024 * 1024)
+
+#endif
