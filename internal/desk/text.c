@@ -1,0 +1,429 @@
+#include "text.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/strnum.h"
+
+/* ---- the string builder -------------------------------------------------- */
+
+void desk_buf_init(struct desk_buf *b, size_t max)
+{
+    memset(b, 0, sizeof(*b));
+    b->max = max;
+}
+
+static bool is_cont(unsigned char c)
+{
+    return (c & 0xC0) == 0x80;
+}
+
+void desk_buf_addn(struct desk_buf *b, const char *s, size_t n)
+{
+    if (b->oom || n == 0)
+        return;
+    if (b->len + n > b->max) {
+        size_t room = b->max - b->len;
+        /* Cut before the character that does not fit whole. */
+        while (room > 0 && is_cont((unsigned char)s[room]))
+            room--;
+        n = room;
+        b->truncated = true;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->s, cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->s = p;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+void desk_buf_add(struct desk_buf *b, const char *s)
+{
+    if (s)
+        desk_buf_addn(b, s, strlen(s));
+}
+
+void desk_buf_addf(struct desk_buf *b, const char *fmt, ...)
+{
+    char small[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof(small)) {
+        desk_buf_addn(b, small, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        b->oom = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    desk_buf_addn(b, big, (size_t)n);
+    free(big);
+}
+
+const char *desk_buf_str(const struct desk_buf *b)
+{
+    return b->s ? b->s : "";
+}
+
+void desk_buf_free(struct desk_buf *b)
+{
+    if (!b)
+        return;
+    free(b->s);
+    b->s = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ---- splitting ---------------------------------------------------------- */
+
+size_t desk_text_codepoints(const char *text, size_t n)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_cont((unsigned char)text[i]))
+            count++;
+    return count;
+}
+
+bool desk_text_blank(const char *text, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r')
+            return false;
+    return true;
+}
+
+size_t desk_text_part_len(const char *text, size_t max)
+{
+    size_t count = 0, after_nl = 0, after_sp = 0, i;
+    for (i = 0; text[i]; i++) {
+        if (is_cont((unsigned char)text[i]))
+            continue;
+        if (count == max)
+            break; /* text[i] starts the first code point that does not fit */
+        count++;
+        if (text[i] == '\n')
+            after_nl = i + 1;
+        else if (text[i] == ' ')
+            after_sp = i + 1;
+    }
+    if (!text[i])
+        return i;
+    if (after_nl > 0)
+        return after_nl;
+    if (after_sp > 0)
+        return after_sp;
+    return i;
+}
+
+/* ---- statuses and commands --------------------------------------------- */
+
+static const char *const status_names[] = {"open", "assigned", "solved", "closed"};
+
+int desk_status_parse(const char *s, enum desk_status *ret)
+{
+    for (size_t i = 0; i < sizeof(status_names) / sizeof(status_names[0]); i++)
+        if (s && strcmp(s, status_names[i]) == 0) {
+            *ret = (enum desk_status)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+const char *desk_status_name(enum desk_status s)
+{
+    return (size_t)s < sizeof(status_names) / sizeof(status_names[0]) ? status_names[s] : "?";
+}
+
+static const struct {
+    enum desk_cmd cmd;
+    const char *name;
+    const char *usage;
+} commands[] = {
+    {DESK_CMD_START, "start", "/start - how this desk works"},
+    {DESK_CMD_HELP, "help", "/help - how this desk works"},
+    {DESK_CMD_STATUS, "status", "/status - your recent requests"},
+    {DESK_CMD_CANCEL, "cancel", "/cancel - close your open request"},
+    {DESK_CMD_LIST, "list", "/list - open and assigned requests, oldest first"},
+    {DESK_CMD_TAKE, "take", "/take N - assign request N to yourself"},
+    {DESK_CMD_REPLY, "reply",
+     "/reply N text - send text to the user of request N (or just reply to a notification)"},
+    {DESK_CMD_SOLVE, "solve", "/solve N solution - mark request N solved and send the solution"},
+    {DESK_CMD_CLOSE, "close", "/close N - close request N"},
+    {DESK_CMD_REOPEN, "reopen", "/reopen N - reopen a solved or closed request"},
+    {DESK_CMD_HISTORY, "history", "/history N - the whole conversation of request N"},
+    {DESK_CMD_BAN, "ban",
+     "/ban N - stop forwarding the messages of the user of request N (they are still stored)"},
+    {DESK_CMD_UNBAN, "unban", "/unban N - forward that user's messages again"},
+    {DESK_CMD_STATS, "stats", "/stats - requests by status, median response and resolution times"},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+enum desk_cmd desk_cmd_lookup(const char *name)
+{
+    if (!name || !*name)
+        return DESK_CMD_NONE;
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(name, commands[i].name) == 0)
+            return commands[i].cmd;
+    return DESK_CMD_UNKNOWN;
+}
+
+const char *desk_cmd_name(enum desk_cmd c)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (commands[i].cmd == c)
+            return commands[i].name;
+    return "";
+}
+
+const char *desk_cmd_usage(enum desk_cmd c)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (commands[i].cmd == c)
+            return commands[i].usage;
+    return "";
+}
+
+bool desk_cmd_is_staff(enum desk_cmd c)
+{
+    return c >= DESK_CMD_LIST && c <= DESK_CMD_STATS;
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Parses "12" or "#12" at *p up to whitespace or the end; advances *p. */
+static int parse_number(const char **p, int64_t *ret)
+{
+    const char *s = *p;
+    if (*s == '#')
+        s++;
+    size_t n = 0;
+    while (s[n] && !is_space(s[n]))
+        n++;
+    char digits[24];
+    if (n == 0 || n >= sizeof(digits))
+        return -EINVAL;
+    memcpy(digits, s, n);
+    digits[n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (digits[i] < '0' || digits[i] > '9')
+            return -EINVAL;
+    if (strnum_i64(digits, 1, INT64_MAX, ret) < 0)
+        return -EINVAL;
+    *p = s + n;
+    return 0;
+}
+
+int desk_cmd_parse_args(enum desk_cmd c, const char *args, struct desk_args *ret)
+{
+    struct desk_args a = {0};
+    const char *p = args ? args : "";
+    switch (c) {
+    case DESK_CMD_TAKE:
+    case DESK_CMD_CLOSE:
+    case DESK_CMD_REOPEN:
+    case DESK_CMD_HISTORY:
+    case DESK_CMD_BAN:
+    case DESK_CMD_UNBAN:
+        while (is_space(*p))
+            p++;
+        if (parse_number(&p, &a.request_id) < 0)
+            return -EINVAL;
+        while (is_space(*p))
+            p++;
+        if (*p)
+            return -EINVAL;
+        break;
+    case DESK_CMD_REPLY:
+    case DESK_CMD_SOLVE:
+        while (is_space(*p))
+            p++;
+        if (parse_number(&p, &a.request_id) < 0 || !is_space(*p))
+            return -EINVAL;
+        while (is_space(*p))
+            p++;
+        if (!*p)
+            return -EINVAL;
+        a.text = p;
+        break;
+    default:
+        break;
+    }
+    *ret = a;
+    return 0;
+}
+
+int desk_callback_parse(const char *data, enum desk_cmd *ret_cmd, int64_t *ret_id)
+{
+    if (!data)
+        return -EINVAL;
+    enum desk_cmd cmd;
+    const char *p;
+    if (strncmp(data, "take:", 5) == 0) {
+        cmd = DESK_CMD_TAKE;
+        p = data + 5;
+    } else if (strncmp(data, "close:", 6) == 0) {
+        cmd = DESK_CMD_CLOSE;
+        p = data + 6;
+    } else {
+        return -EINVAL;
+    }
+    int64_t id;
+    if (!*p || *p == '#' || parse_number(&p, &id) < 0 || *p)
+        return -EINVAL;
+    *ret_cmd = cmd;
+    *ret_id = id;
+    return 0;
+}
+
+void desk_callback_data(enum desk_cmd cmd, int64_t id, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s:%" PRId64, desk_cmd_name(cmd), id);
+}
+
+/* ---- who may do what ------------------------------------------------- */
+
+enum desk_route desk_route(enum desk_cmd c, bool is_staff, enum desk_place place)
+{
+    if (c == DESK_CMD_NONE)
+        return DESK_ROUTE_IGNORE;
+    if (desk_cmd_is_staff(c))
+        return is_staff ? DESK_ROUTE_STAFF : DESK_ROUTE_REFUSE;
+    if (place == DESK_STAFF_GROUP)
+        return is_staff && (c == DESK_CMD_START || c == DESK_CMD_HELP) ? DESK_ROUTE_STAFF_HELP
+                                                                       : DESK_ROUTE_IGNORE;
+    if (c == DESK_CMD_UNKNOWN)
+        return DESK_ROUTE_UNKNOWN;
+    return is_staff ? DESK_ROUTE_STAFF_HELP : DESK_ROUTE_USER;
+}
+
+int desk_transition(enum desk_cmd action, enum desk_status from, int64_t assigned, int64_t actor,
+                    enum desk_status *ret_to)
+{
+    bool active = from == DESK_OPEN || from == DESK_ASSIGNED;
+    enum desk_status to;
+    switch (action) {
+    case DESK_CMD_TAKE:
+        if (!active)
+            return -EPERM;
+        if (from == DESK_ASSIGNED && assigned == actor)
+            return -EALREADY;
+        to = DESK_ASSIGNED;
+        break;
+    case DESK_CMD_REPLY:
+        if (!active)
+            return -EPERM;
+        to = DESK_ASSIGNED;
+        break;
+    case DESK_CMD_SOLVE:
+        if (from == DESK_SOLVED)
+            return -EALREADY;
+        if (!active)
+            return -EPERM;
+        to = DESK_SOLVED;
+        break;
+    case DESK_CMD_CLOSE:
+        if (from == DESK_CLOSED)
+            return -EALREADY;
+        to = DESK_CLOSED;
+        break;
+    case DESK_CMD_REOPEN:
+        if (active)
+            return -EALREADY;
+        to = DESK_OPEN;
+        break;
+    case DESK_CMD_CANCEL:
+        if (!active)
+            return -EALREADY;
+        to = DESK_CLOSED;
+        break;
+    default:
+        return -EPERM;
+    }
+    *ret_to = to;
+    return 0;
+}
+
+/* ---- texts -------------------------------------------------------------- */
+
+void desk_fmt_user(struct desk_buf *b, const char *first, const char *last, const char *username,
+                   int64_t id)
+{
+    bool named = first && *first;
+    if (named) {
+        desk_buf_add(b, first);
+        if (last && *last) {
+            desk_buf_add(b, " ");
+            desk_buf_add(b, last);
+        }
+    } else if (last && *last) {
+        desk_buf_add(b, last);
+        named = true;
+    } else {
+        desk_buf_addf(b, "user %" PRId64, id);
+    }
+    if (username && *username)
+        desk_buf_addf(b, named ? " (@%s)" : " @%s", username);
+}
+
+void desk_fmt_age(struct desk_buf *b, int64_t s)
+{
+    if (s < 0)
+        s = 0;
+    if (s < 60)
+        desk_buf_addf(b, "%" PRId64 "s", s);
+    else if (s < 3600)
+        desk_buf_addf(b, "%" PRId64 "m", s / 60);
+    else if (s < 86400)
+        desk_buf_addf(b, "%" PRId64 "h %02" PRId64 "m", s / 3600, s % 3600 / 60);
+    else
+        desk_buf_addf(b, "%" PRId64 "d %02" PRId64 "h", s / 86400, s % 86400 / 3600);
+}
+
+void desk_fmt_preview(struct desk_buf *b, const char *text, size_t max)
+{
+    size_t count = 0;
+    const char *run = text;
+    const char *p = text;
+    for (; *p; p++) {
+        if (is_cont((unsigned char)*p))
+            continue;
+        if (count == max) {
+            desk_buf_addn(b, run, (size_t)(p - run));
+            desk_buf_add(b, "…");
+            return;
+        }
+        count++;
+        if (*p == '\n' || *p == '\r' || *p == '\t') {
+            desk_buf_addn(b, run, (size_t)(p - run));
+            desk_buf_add(b, " ");
+            run = p + 1;
+        }
+    }
+    desk_buf_addn(b, run, (size_t)(p - run));
+}

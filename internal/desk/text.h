@@ -1,0 +1,191 @@
+/*
+ * text.h - the support desk's pure logic: commands and their arguments,
+ * callback data, who may do what, status transitions, and the texts the
+ * desk writes (SPEC §5).
+ *
+ * Nothing here does I/O or keeps state, so every function is thread-safe and
+ * unit-tested without a database (test/test_desk_text.c).
+ */
+#ifndef TGDESK_DESK_TEXT_H
+#define TGDESK_DESK_TEXT_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest text of one sendMessage, in Unicode code points (Bot API). */
+#define DESK_TEXT_MAX 4096
+
+/* ---- a bounded string builder ------------------------------------------ */
+
+/*
+ * A growable string with a hard cap (STYLE: every growable buffer has one).
+ * Text beyond max bytes is dropped at a UTF-8 boundary and `truncated` set;
+ * an allocation failure sets `oom` and stops growth. s is NUL-terminated
+ * whenever it is not NULL. The builder owns s: release with desk_buf_free().
+ */
+struct desk_buf {
+    char *s;
+    size_t len, cap, max;
+    bool truncated;
+    bool oom;
+};
+
+/* Starts an empty builder that will hold at most max bytes. */
+void desk_buf_init(struct desk_buf *b, size_t max);
+
+/* Appends n bytes of s (UTF-8; cut at a character boundary when over max). */
+void desk_buf_addn(struct desk_buf *b, const char *s, size_t n);
+
+/* Appends the string s (NULL appends nothing). */
+void desk_buf_add(struct desk_buf *b, const char *s);
+
+/* Appends printf-formatted text. */
+void desk_buf_addf(struct desk_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The text so far; "" when nothing was added. Borrowed from b. */
+const char *desk_buf_str(const struct desk_buf *b);
+
+/* Frees the text; b may be reused after desk_buf_init(). Accepts NULL. */
+void desk_buf_free(struct desk_buf *b);
+
+/* ---- splitting ---------------------------------------------------------- */
+
+/*
+ * Length in bytes of the first part of text when it is sent in messages of
+ * at most max code points: the whole rest when it fits, else a cut after the
+ * last line break that fits, else after the last space, else after exactly
+ * max code points - never inside a UTF-8 sequence. The parts of a text,
+ * taken one after another, concatenate to the text. text is valid UTF-8;
+ * returns 0 only for "".
+ */
+size_t desk_text_part_len(const char *text, size_t max);
+
+/* Number of code points in the first n bytes of UTF-8 text. */
+size_t desk_text_codepoints(const char *text, size_t n);
+
+/* True when the n bytes of text are only spaces, tabs and line breaks. */
+bool desk_text_blank(const char *text, size_t n);
+
+/* ---- statuses and commands --------------------------------------------- */
+
+enum desk_status { DESK_OPEN = 0, DESK_ASSIGNED, DESK_SOLVED, DESK_CLOSED };
+
+/* Parses "open", "assigned", "solved", "closed". Returns 0 or -EINVAL. */
+int desk_status_parse(const char *s, enum desk_status *ret);
+
+/* "open", "assigned", "solved" or "closed". */
+const char *desk_status_name(enum desk_status s);
+
+enum desk_cmd {
+    DESK_CMD_NONE = 0, /* not a command */
+    DESK_CMD_START,
+    DESK_CMD_HELP,
+    DESK_CMD_STATUS,
+    DESK_CMD_CANCEL,
+    /* staff commands */
+    DESK_CMD_LIST,
+    DESK_CMD_TAKE,
+    DESK_CMD_REPLY,
+    DESK_CMD_SOLVE,
+    DESK_CMD_CLOSE,
+    DESK_CMD_REOPEN,
+    DESK_CMD_HISTORY,
+    DESK_CMD_BAN,
+    DESK_CMD_UNBAN,
+    DESK_CMD_STATS,
+    DESK_CMD_UNKNOWN, /* a command the desk does not know */
+};
+
+/* The command named name (lower-case, without '/' and '@bot'); "" is NONE. */
+enum desk_cmd desk_cmd_lookup(const char *name);
+
+/* "take", "reply", ...; "" for NONE and UNKNOWN. */
+const char *desk_cmd_name(enum desk_cmd c);
+
+/* True for the commands only staff may use (/list ... /stats). */
+bool desk_cmd_is_staff(enum desk_cmd c);
+
+/* One usage line, e.g. "/reply N text - send text to the user of request N". */
+const char *desk_cmd_usage(enum desk_cmd c);
+
+/* The arguments of a staff command. */
+struct desk_args {
+    int64_t request_id; /* 0 when the command takes none */
+    const char *text;   /* /reply, /solve: the rest, borrowed from args; else NULL */
+};
+
+/*
+ * Parses the arguments of command c (args as the update parser gives them:
+ * leading spaces skipped, "" when none). /take, /close, /reopen, /history,
+ * /ban, /unban: exactly one request number ("12" or "#12"); /reply, /solve:
+ * a number, then whitespace, then non-blank text kept verbatim; other
+ * commands ignore their arguments. Returns 0 and fills *ret, or -EINVAL
+ * (answer with desk_cmd_usage()); *ret untouched on failure.
+ */
+int desk_cmd_parse_args(enum desk_cmd c, const char *args, struct desk_args *ret);
+
+/*
+ * Parses inline-button data "take:N" or "close:N". Returns 0 with the
+ * command (DESK_CMD_TAKE or DESK_CMD_CLOSE) and N > 0, else -EINVAL. The
+ * data may be forged: the caller still checks the sender and the request.
+ */
+int desk_callback_parse(const char *data, enum desk_cmd *ret_cmd, int64_t *ret_id);
+
+/* The callback data of an inline button for cmd and request id (cap >= 32). */
+void desk_callback_data(enum desk_cmd cmd, int64_t id, char *buf, size_t cap);
+
+/* ---- who may do what ------------------------------------------------- */
+
+/* Where a message was written, as far as the desk cares. */
+enum desk_place { DESK_PRIVATE = 0, DESK_STAFF_GROUP };
+
+/* What to do with a command. */
+enum desk_route {
+    DESK_ROUTE_IGNORE = 0, /* not for us (e.g. another bot's command in the staff group) */
+    DESK_ROUTE_USER,       /* a user command: /start, /help, /status, /cancel */
+    DESK_ROUTE_STAFF,      /* a staff command from staff */
+    DESK_ROUTE_STAFF_HELP, /* staff asking for help (or using a user command) */
+    DESK_ROUTE_REFUSE,     /* a staff command from someone else: refuse and audit */
+    DESK_ROUTE_UNKNOWN,    /* a command nobody knows, in a private chat */
+};
+
+/* Decides what a command does, given who wrote it and where. Pure. */
+enum desk_route desk_route(enum desk_cmd c, bool is_staff, enum desk_place place);
+
+/*
+ * The status request goes to when `action` (TAKE, SOLVE, CLOSE, REOPEN,
+ * CANCEL, or REPLY - a staff answer) is applied by actor to a request in
+ * status `from` assigned to `assigned` (0: nobody):
+ *   TAKE:   open/assigned -> assigned (taking over from a colleague is allowed)
+ *   REPLY:  open -> assigned (the first answer takes the request);
+ *           assigned stays assigned
+ *   SOLVE:  open/assigned -> solved
+ *   CLOSE:  open/assigned/solved -> closed
+ *   REOPEN: solved/closed -> open
+ *   CANCEL: open/assigned -> closed (the user gives up)
+ * Returns 0 and sets *ret_to (which may equal from for REPLY), -EALREADY when
+ * there is nothing to do (taking one's own request, closing a closed one,
+ * reopening an open one), or -EPERM when the action makes no sense from that
+ * status (answering, taking or solving a closed request).
+ */
+int desk_transition(enum desk_cmd action, enum desk_status from, int64_t assigned, int64_t actor,
+                    enum desk_status *ret_to);
+
+/* ---- texts -------------------------------------------------------------- */
+
+/* Appends "First Last (@username)", or "user <id>" when there is no name. */
+void desk_fmt_user(struct desk_buf *b, const char *first, const char *last, const char *username,
+                   int64_t id);
+
+/* Appends an age: "45s", "12m", "3h 05m", "2d 04h". Negative counts as 0. */
+void desk_fmt_age(struct desk_buf *b, int64_t seconds);
+
+/*
+ * Appends a one-line preview of text: line breaks become spaces and text
+ * longer than max code points is cut with "…".
+ */
+void desk_fmt_preview(struct desk_buf *b, const char *text, size_t max);
+
+#endif

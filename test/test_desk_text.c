@@ -1,0 +1,352 @@
+/* Unit tests of the desk's pure logic (internal/desk/text.c). */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "desk/text.h"
+
+/* Splits text with max and checks every part; returns the number of parts. */
+static size_t check_split(const char *text, size_t max)
+{
+    size_t parts = 0, total = strlen(text);
+    char *joined = calloc(total + 1, 1);
+    assert_non_null(joined);
+    size_t at = 0;
+    const char *p = text;
+    while (*p) {
+        size_t n = desk_text_part_len(p, max);
+        assert_true(n > 0);
+        assert_true(desk_text_codepoints(p, n) <= max);
+        /* never inside a UTF-8 sequence: the next part starts at a lead byte */
+        assert_true(((unsigned char)p[n] & 0xC0) != 0x80);
+        memcpy(joined + at, p, n);
+        at += n;
+        p += n;
+        parts++;
+    }
+    assert_string_equal(joined, text);
+    free(joined);
+    return parts;
+}
+
+static void test_split_short(void **state)
+{
+    assert_int_equal(desk_text_part_len("", 10), 0);
+    assert_int_equal(desk_text_part_len("hello", 10), 5);
+    assert_int_equal(desk_text_part_len("helloworld", 10), 10);
+    assert_int_equal(check_split("helloworld", 10), 1);
+}
+
+static void test_split_prefers_lines_then_spaces(void **state)
+{
+    /* "aaaa\nbbbb cc" with max 10: the cut is after the line break */
+    assert_int_equal(desk_text_part_len("aaaa\nbbbb cccc", 10), 5);
+    /* no line break in the window: after the last space */
+    assert_int_equal(desk_text_part_len("aaaa bbbb cccc", 10), 10);
+    assert_int_equal(desk_text_part_len("aaa bbbbbbbbbbbbb", 10), 4);
+    /* neither: exactly max code points */
+    assert_int_equal(desk_text_part_len("abcdefghijklmnop", 10), 10);
+    assert_int_equal(check_split("aaaa\nbbbb cccc dddd\neeeeeeeeeeeeeeeeeeeeeee", 10), 6);
+}
+
+static void test_split_utf8(void **state)
+{
+    /* 12 two-byte letters and 12 four-byte emoji, no spaces */
+    char text[256] = "";
+    for (int i = 0; i < 12; i++)
+        strcat(text, "é");
+    for (int i = 0; i < 12; i++)
+        strcat(text, "📦");
+    assert_int_equal(desk_text_codepoints(text, strlen(text)), 24);
+    size_t n = desk_text_part_len(text, 10);
+    assert_int_equal(n, 20); /* 10 × 2 bytes */
+    n = desk_text_part_len(text + 20, 10);
+    assert_int_equal(n, 2 * 2 + 8 * 4);
+    assert_int_equal(check_split(text, 10), 3);
+    assert_int_equal(check_split(text, 1), 24);
+}
+
+static void test_split_transcript(void **state)
+{
+    /* A transcript of 30 lines of 500 code points: parts of at most 4096. */
+    size_t cap = 30 * 1100 + 1;
+    char *t = calloc(cap, 1);
+    assert_non_null(t);
+    size_t len = 0;
+    for (int i = 0; i < 30; i++) {
+        for (int j = 0; j < 250; j++) {
+            memcpy(t + len, "ä ", 3);
+            len += 3;
+        }
+        t[len++] = '\n';
+    }
+    size_t parts = check_split(t, DESK_TEXT_MAX);
+    assert_int_equal(parts, 4); /* 8 lines (4008 code points) per part */
+    /* every part but the last ends at a line break */
+    const char *p = t;
+    for (size_t i = 0; i + 1 < parts; i++) {
+        size_t n = desk_text_part_len(p, DESK_TEXT_MAX);
+        assert_int_equal(p[n - 1], '\n');
+        p += n;
+    }
+    free(t);
+}
+
+static void test_blank(void **state)
+{
+    assert_true(desk_text_blank(" \n\t\r", 4));
+    assert_true(desk_text_blank("", 0));
+    assert_false(desk_text_blank(" x ", 3));
+}
+
+static void test_buf(void **state)
+{
+    struct desk_buf b;
+    desk_buf_init(&b, 8);
+    assert_string_equal(desk_buf_str(&b), "");
+    desk_buf_add(&b, "abc");
+    desk_buf_addf(&b, "%d", 42);
+    assert_string_equal(desk_buf_str(&b), "abc42");
+    assert_false(b.truncated);
+    desk_buf_add(&b, "é€"); /* 2 + 3 bytes: only é fits */
+    assert_string_equal(desk_buf_str(&b), "abc42é");
+    assert_true(b.truncated);
+    desk_buf_free(&b);
+
+    desk_buf_init(&b, 100000);
+    for (int i = 0; i < 1000; i++)
+        desk_buf_addf(&b, "%s|", "a fairly long string that will make the buffer grow");
+    assert_int_equal(b.len, 1000 * 52);
+    assert_false(b.oom);
+    desk_buf_free(&b);
+    desk_buf_free(NULL);
+}
+
+static void test_status(void **state)
+{
+    enum desk_status s = DESK_CLOSED;
+    assert_int_equal(desk_status_parse("open", &s), 0);
+    assert_int_equal(s, DESK_OPEN);
+    assert_int_equal(desk_status_parse("assigned", &s), 0);
+    assert_int_equal(s, DESK_ASSIGNED);
+    assert_int_equal(desk_status_parse("Open", &s), -EINVAL);
+    assert_int_equal(desk_status_parse(NULL, &s), -EINVAL);
+    assert_string_equal(desk_status_name(DESK_SOLVED), "solved");
+}
+
+static void test_commands(void **state)
+{
+    assert_int_equal(desk_cmd_lookup(""), DESK_CMD_NONE);
+    assert_int_equal(desk_cmd_lookup("take"), DESK_CMD_TAKE);
+    assert_int_equal(desk_cmd_lookup("history"), DESK_CMD_HISTORY);
+    assert_int_equal(desk_cmd_lookup("ticket"), DESK_CMD_UNKNOWN);
+    assert_string_equal(desk_cmd_name(DESK_CMD_UNBAN), "unban");
+    assert_true(desk_cmd_is_staff(DESK_CMD_LIST));
+    assert_true(desk_cmd_is_staff(DESK_CMD_STATS));
+    assert_false(desk_cmd_is_staff(DESK_CMD_CANCEL));
+    assert_false(desk_cmd_is_staff(DESK_CMD_UNKNOWN));
+    assert_non_null(strstr(desk_cmd_usage(DESK_CMD_REPLY), "/reply N text"));
+}
+
+static void test_args(void **state)
+{
+    struct desk_args a = {.request_id = -1};
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_TAKE, "12", &a), 0);
+    assert_int_equal(a.request_id, 12);
+    assert_null(a.text);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_CLOSE, "#7  ", &a), 0);
+    assert_int_equal(a.request_id, 7);
+
+    a.request_id = -1;
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_TAKE, "", &a), -EINVAL);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_TAKE, "abc", &a), -EINVAL);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_TAKE, "12 13", &a), -EINVAL);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_TAKE, "0", &a), -EINVAL);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_TAKE, "-3", &a), -EINVAL);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_TAKE, "+3", &a), -EINVAL);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_BAN, "99999999999999999999", &a), -EINVAL);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_HISTORY, NULL, &a), -EINVAL);
+    assert_int_equal(a.request_id, -1); /* untouched on failure */
+
+    const char *args = "42 Hello!\n  Second line, kept verbatim.  ";
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_REPLY, args, &a), 0);
+    assert_int_equal(a.request_id, 42);
+    assert_string_equal(a.text, "Hello!\n  Second line, kept verbatim.  ");
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_SOLVE, "#9\nReplaced the router", &a), 0);
+    assert_int_equal(a.request_id, 9);
+    assert_string_equal(a.text, "Replaced the router");
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_REPLY, "42", &a), -EINVAL);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_REPLY, "42   \n ", &a), -EINVAL);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_REPLY, "hello there", &a), -EINVAL);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_SOLVE, "42x done", &a), -EINVAL);
+
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_LIST, "whatever", &a), 0);
+    assert_int_equal(a.request_id, 0);
+}
+
+static void test_callback(void **state)
+{
+    enum desk_cmd c = DESK_CMD_NONE;
+    int64_t id = 0;
+    assert_int_equal(desk_callback_parse("take:12", &c, &id), 0);
+    assert_int_equal(c, DESK_CMD_TAKE);
+    assert_int_equal(id, 12);
+    assert_int_equal(desk_callback_parse("close:1042", &c, &id), 0);
+    assert_int_equal(c, DESK_CMD_CLOSE);
+    assert_int_equal(id, 1042);
+    c = DESK_CMD_NONE;
+    id = 0;
+    assert_int_equal(desk_callback_parse("reopen:1042", &c, &id), -EINVAL);
+    assert_int_equal(desk_callback_parse("take:", &c, &id), -EINVAL);
+    assert_int_equal(desk_callback_parse("take:#3", &c, &id), -EINVAL);
+    assert_int_equal(desk_callback_parse("take:3 ", &c, &id), -EINVAL);
+    assert_int_equal(desk_callback_parse("take:0", &c, &id), -EINVAL);
+    assert_int_equal(desk_callback_parse("take:-1", &c, &id), -EINVAL);
+    assert_int_equal(desk_callback_parse("take:1; DROP TABLE requests", &c, &id), -EINVAL);
+    assert_int_equal(desk_callback_parse(NULL, &c, &id), -EINVAL);
+    assert_int_equal(c, DESK_CMD_NONE);
+
+    char buf[32];
+    desk_callback_data(DESK_CMD_TAKE, 1042, buf, sizeof(buf));
+    assert_string_equal(buf, "take:1042");
+    desk_callback_data(DESK_CMD_CLOSE, 7, buf, sizeof(buf));
+    assert_string_equal(buf, "close:7");
+}
+
+static void test_route(void **state)
+{
+    /* users in private */
+    assert_int_equal(desk_route(DESK_CMD_START, false, DESK_PRIVATE), DESK_ROUTE_USER);
+    assert_int_equal(desk_route(DESK_CMD_CANCEL, false, DESK_PRIVATE), DESK_ROUTE_USER);
+    assert_int_equal(desk_route(DESK_CMD_TAKE, false, DESK_PRIVATE), DESK_ROUTE_REFUSE);
+    assert_int_equal(desk_route(DESK_CMD_STATS, false, DESK_PRIVATE), DESK_ROUTE_REFUSE);
+    assert_int_equal(desk_route(DESK_CMD_UNKNOWN, false, DESK_PRIVATE), DESK_ROUTE_UNKNOWN);
+    assert_int_equal(desk_route(DESK_CMD_NONE, false, DESK_PRIVATE), DESK_ROUTE_IGNORE);
+    /* staff in private */
+    assert_int_equal(desk_route(DESK_CMD_TAKE, true, DESK_PRIVATE), DESK_ROUTE_STAFF);
+    assert_int_equal(desk_route(DESK_CMD_HELP, true, DESK_PRIVATE), DESK_ROUTE_STAFF_HELP);
+    assert_int_equal(desk_route(DESK_CMD_STATUS, true, DESK_PRIVATE), DESK_ROUTE_STAFF_HELP);
+    assert_int_equal(desk_route(DESK_CMD_UNKNOWN, true, DESK_PRIVATE), DESK_ROUTE_UNKNOWN);
+    /* the staff group */
+    assert_int_equal(desk_route(DESK_CMD_LIST, true, DESK_STAFF_GROUP), DESK_ROUTE_STAFF);
+    assert_int_equal(desk_route(DESK_CMD_LIST, false, DESK_STAFF_GROUP), DESK_ROUTE_REFUSE);
+    assert_int_equal(desk_route(DESK_CMD_HELP, true, DESK_STAFF_GROUP), DESK_ROUTE_STAFF_HELP);
+    assert_int_equal(desk_route(DESK_CMD_HELP, false, DESK_STAFF_GROUP), DESK_ROUTE_IGNORE);
+    assert_int_equal(desk_route(DESK_CMD_CANCEL, true, DESK_STAFF_GROUP), DESK_ROUTE_IGNORE);
+    assert_int_equal(desk_route(DESK_CMD_UNKNOWN, true, DESK_STAFF_GROUP), DESK_ROUTE_IGNORE);
+}
+
+static void test_transition(void **state)
+{
+    enum desk_status to = DESK_CLOSED;
+    /* take */
+    assert_int_equal(desk_transition(DESK_CMD_TAKE, DESK_OPEN, 0, 5, &to), 0);
+    assert_int_equal(to, DESK_ASSIGNED);
+    assert_int_equal(desk_transition(DESK_CMD_TAKE, DESK_ASSIGNED, 5, 5, &to), -EALREADY);
+    to = DESK_OPEN;
+    assert_int_equal(desk_transition(DESK_CMD_TAKE, DESK_ASSIGNED, 6, 5, &to), 0);
+    assert_int_equal(to, DESK_ASSIGNED);
+    assert_int_equal(desk_transition(DESK_CMD_TAKE, DESK_SOLVED, 5, 5, &to), -EPERM);
+    assert_int_equal(desk_transition(DESK_CMD_TAKE, DESK_CLOSED, 0, 5, &to), -EPERM);
+    /* reply */
+    assert_int_equal(desk_transition(DESK_CMD_REPLY, DESK_OPEN, 0, 5, &to), 0);
+    assert_int_equal(to, DESK_ASSIGNED);
+    assert_int_equal(desk_transition(DESK_CMD_REPLY, DESK_ASSIGNED, 6, 5, &to), 0);
+    assert_int_equal(to, DESK_ASSIGNED);
+    assert_int_equal(desk_transition(DESK_CMD_REPLY, DESK_SOLVED, 6, 5, &to), -EPERM);
+    /* solve */
+    assert_int_equal(desk_transition(DESK_CMD_SOLVE, DESK_OPEN, 0, 5, &to), 0);
+    assert_int_equal(to, DESK_SOLVED);
+    assert_int_equal(desk_transition(DESK_CMD_SOLVE, DESK_SOLVED, 5, 5, &to), -EALREADY);
+    assert_int_equal(desk_transition(DESK_CMD_SOLVE, DESK_CLOSED, 5, 5, &to), -EPERM);
+    /* close */
+    assert_int_equal(desk_transition(DESK_CMD_CLOSE, DESK_SOLVED, 5, 5, &to), 0);
+    assert_int_equal(to, DESK_CLOSED);
+    assert_int_equal(desk_transition(DESK_CMD_CLOSE, DESK_CLOSED, 5, 5, &to), -EALREADY);
+    /* reopen */
+    assert_int_equal(desk_transition(DESK_CMD_REOPEN, DESK_CLOSED, 5, 5, &to), 0);
+    assert_int_equal(to, DESK_OPEN);
+    assert_int_equal(desk_transition(DESK_CMD_REOPEN, DESK_ASSIGNED, 5, 5, &to), -EALREADY);
+    /* cancel */
+    assert_int_equal(desk_transition(DESK_CMD_CANCEL, DESK_ASSIGNED, 5, 9, &to), 0);
+    assert_int_equal(to, DESK_CLOSED);
+    assert_int_equal(desk_transition(DESK_CMD_CANCEL, DESK_SOLVED, 5, 9, &to), -EALREADY);
+    /* not an action */
+    assert_int_equal(desk_transition(DESK_CMD_LIST, DESK_OPEN, 0, 5, &to), -EPERM);
+}
+
+static char *fmt_user(const char *first, const char *last, const char *user, int64_t id)
+{
+    static char out[128];
+    struct desk_buf b;
+    desk_buf_init(&b, 100);
+    desk_fmt_user(&b, first, last, user, id);
+    snprintf(out, sizeof(out), "%s", desk_buf_str(&b));
+    desk_buf_free(&b);
+    return out;
+}
+
+static char *fmt_age(int64_t s)
+{
+    static char out[64];
+    struct desk_buf b;
+    desk_buf_init(&b, 60);
+    desk_fmt_age(&b, s);
+    snprintf(out, sizeof(out), "%s", desk_buf_str(&b));
+    desk_buf_free(&b);
+    return out;
+}
+
+static char *fmt_preview(const char *text, size_t max)
+{
+    static char out[256];
+    struct desk_buf b;
+    desk_buf_init(&b, 200);
+    desk_fmt_preview(&b, text, max);
+    snprintf(out, sizeof(out), "%s", desk_buf_str(&b));
+    desk_buf_free(&b);
+    return out;
+}
+
+static void test_formatting(void **state)
+{
+    assert_string_equal(fmt_user("Alice", "Novak", "alice_n", 1), "Alice Novak (@alice_n)");
+    assert_string_equal(fmt_user("Alice", NULL, NULL, 1), "Alice");
+    assert_string_equal(fmt_user("", "", "zed", 77), "user 77 @zed");
+    assert_string_equal(fmt_user(NULL, NULL, NULL, 6123456789), "user 6123456789");
+
+    assert_string_equal(fmt_age(-5), "0s");
+    assert_string_equal(fmt_age(45), "45s");
+    assert_string_equal(fmt_age(60), "1m");
+    assert_string_equal(fmt_age(3599), "59m");
+    assert_string_equal(fmt_age(3600 + 5 * 60), "1h 05m");
+    assert_string_equal(fmt_age(2 * 86400 + 4 * 3600 + 59), "2d 04h");
+
+    assert_string_equal(fmt_preview("short", 10), "short");
+    assert_string_equal(fmt_preview("two\nlines\there", 40), "two lines here");
+    assert_string_equal(fmt_preview("ééééééééééé", 4), "éééé…");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_split_short), cmocka_unit_test(test_split_prefers_lines_then_spaces),
+        cmocka_unit_test(test_split_utf8),  cmocka_unit_test(test_split_transcript),
+        cmocka_unit_test(test_blank),       cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_status),      cmocka_unit_test(test_commands),
+        cmocka_unit_test(test_args),        cmocka_unit_test(test_callback),
+        cmocka_unit_test(test_route),       cmocka_unit_test(test_transition),
+        cmocka_unit_test(test_formatting),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
