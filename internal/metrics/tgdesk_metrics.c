@@ -367,9 +367,9 @@ void metrics_db_stats(const struct metrics_db_stats *s)
     if (s->outbox_ok) {
         metrics_set(metrics_get0(m.outbox_pending), (double)s->outbox_pending);
         metrics_set(metrics_get0(m.outbox_oldest), s->outbox_oldest_pending_s);
-        metrics_set(metrics_get0(m.outbox_failed), (double)s->outbox_failed);
     }
-    if (s->requests_ok) {
+    if (s->counts_ok) {
+        metrics_set(metrics_get0(m.outbox_failed), (double)s->outbox_failed);
         metrics_set(METRICS_GET(m.support_requests, "open"), (double)s->requests_open);
         metrics_set(METRICS_GET(m.support_requests, "assigned"), (double)s->requests_assigned);
         metrics_set(METRICS_GET(m.support_requests, "solved"), (double)s->requests_solved);

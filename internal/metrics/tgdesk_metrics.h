@@ -96,13 +96,17 @@ void metrics_resolution(double seconds);
 void metrics_log_written(uint64_t n);
 void metrics_log_dropped(bool audit, const char *reason, uint64_t n);
 
-/* Counts read from the database; a false *_ok leaves the previous values. */
+/*
+ * Counts read from the database; a false *_ok leaves the previous values.
+ * The pending backlog is cheap and read often; the failed rows and the
+ * requests by status are read less often (counts_ok).
+ */
 struct metrics_db_stats {
     bool outbox_ok;
     int64_t outbox_pending;
     double outbox_oldest_pending_s; /* 0 when nothing is pending */
+    bool counts_ok;
     int64_t outbox_failed;
-    bool requests_ok;
     int64_t requests_open;
     int64_t requests_assigned;
     int64_t requests_solved;
