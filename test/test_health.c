@@ -1,0 +1,519 @@
+/*
+ * The /health logic (internal/http/health.c): the verdict and the
+ * health+json body (pure), then against a real PostgreSQL of its own - this
+ * test stops, starts and freezes the server, so it starts a private cluster
+ * (scripts/pg.sh) like test_pool does:
+ *   - 1000 polls a second cost about one SELECT 1 a second;
+ *   - the database stopped: 503 within 2 s; started again: 200 within 2 s;
+ *   - a server that stops answering (SIGSTOP): 503 within 2 s while
+ *     health_report() itself never waits;
+ *   - the outbox backlog is read, reported and exported as a metric.
+ */
+/* cmocka.h needs these first, in this order. */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "db/conn.h"
+#include "db/migrate.h"
+#include "db/pool.h"
+#include "http/health.h"
+#include "log.h"
+#include "metrics/tgdesk_metrics.h"
+#include "testpg.h"
+
+static const char *g_root;
+static char g_dir[64];
+static char g_pgdir[128];
+static int g_port;
+static char g_conninfo[256];
+static bool g_cluster_up;
+static int g_stopped_pid;
+
+/* ---- helpers ---- */
+
+static int64_t ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- pure: the verdict and the body ---- */
+
+static struct health_report healthy(void)
+{
+    struct health_report r = {.version = "9.9.9",
+                              .db_known = true,
+                              .db_ok = true,
+                              .db_ms = 0.8,
+                              .db_age_ms = 300,
+                              .pool_max = 10,
+                              .pool_in_use = 2,
+                              .pool_idle = 1,
+                              .queue_known = true,
+                              .queue_depth = 5,
+                              .queue_capacity = 100,
+                              .outbox_known = true,
+                              .outbox_pending = 2,
+                              .outbox_oldest_s = 1.5};
+    return r;
+}
+
+static json_t *body_of(const struct health_report *r)
+{
+    size_t len = 0;
+    char *text = health_render_json(r, &len);
+    assert_non_null(text);
+    assert_int_equal(len, strlen(text));
+    json_error_t err;
+    json_t *j = json_loads(text, 0, &err);
+    if (!j)
+        fail_msg("not JSON (%s): %s", err.text, text);
+    free(text);
+    return j;
+}
+
+static const char *check_field(json_t *j, const char *check, const char *field)
+{
+    json_t *v = json_object_get(
+        json_array_get(json_object_get(json_object_get(j, "checks"), check), 0), field);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static double check_number(json_t *j, const char *check, const char *field)
+{
+    json_t *v = json_object_get(
+        json_array_get(json_object_get(json_object_get(j, "checks"), check), 0), field);
+    assert_true(json_is_number(v));
+    return json_number_value(v);
+}
+
+static void test_verdict_and_body(void **state)
+{
+    struct health_report r = healthy();
+    health_evaluate(&r, NULL);
+    assert_int_equal(r.status, HEALTH_PASS);
+    assert_int_equal(health_http_status(&r), 200);
+    json_t *j = body_of(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "pass");
+    assert_string_equal(json_string_value(json_object_get(j, "version")), "9.9.9");
+    assert_string_equal(check_field(j, "postgres:responseTime", "observedUnit"), "ms");
+    assert_string_equal(check_field(j, "postgres:responseTime", "status"), "pass");
+    assert_true(check_number(j, "postgres:responseTime", "observedValue") == 0.8);
+    assert_true(check_number(j, "postgres:connections", "observedValue") == 2);
+    assert_true(check_number(j, "postgres:connections", "max") == 10);
+    assert_true(check_number(j, "queue:utilization", "observedValue") == 5);
+    assert_true(check_number(j, "outbox:backlog", "observedValue") == 2);
+    json_decref(j);
+
+    /* Pool almost used up: warn, still 200, with the reason. */
+    r = healthy();
+    r.pool_in_use = 10;
+    health_evaluate(&r, NULL);
+    assert_int_equal(r.status, HEALTH_WARN);
+    assert_int_equal(health_http_status(&r), 200);
+    j = body_of(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "warn");
+    assert_non_null(check_field(j, "postgres:connections", "output"));
+    json_decref(j);
+
+    /* Outbox backlog: warn from the threshold on. */
+    struct health_options o = {.outbox_warn_pending = 3};
+    r = healthy();
+    r.outbox_pending = 3;
+    health_evaluate(&r, &o);
+    assert_int_equal(r.outbox_status, HEALTH_WARN);
+    assert_int_equal(health_http_status(&r), 200);
+
+    /* Queue saturated: fail. */
+    r = healthy();
+    r.queue_depth = 100;
+    health_evaluate(&r, NULL);
+    assert_int_equal(r.queue_status, HEALTH_FAIL);
+    assert_int_equal(health_http_status(&r), 503);
+
+    /* Database: failed, never checked, stuck, stale. */
+    r = healthy();
+    r.db_ok = false;
+    snprintf(r.db_error, sizeof(r.db_error), "connection refused");
+    health_evaluate(&r, NULL);
+    assert_int_equal(health_http_status(&r), 503);
+    j = body_of(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "fail");
+    assert_string_equal(check_field(j, "postgres:responseTime", "output"), "connection refused");
+    json_decref(j);
+    r = healthy();
+    r.db_known = false;
+    health_evaluate(&r, NULL);
+    assert_int_equal(health_http_status(&r), 503);
+    r = healthy();
+    r.db_inflight_ms = 1500;
+    health_evaluate(&r, NULL);
+    assert_int_equal(health_http_status(&r), 503);
+    r = healthy();
+    r.db_age_ms = 10000;
+    health_evaluate(&r, NULL);
+    assert_int_equal(health_http_status(&r), 503);
+
+    /* Draining: fail whatever else. */
+    r = healthy();
+    r.draining = true;
+    health_evaluate(&r, NULL);
+    assert_int_equal(health_http_status(&r), 503);
+}
+
+/* ---- the private cluster ---- */
+
+static int pg_script(const char *action)
+{
+    char cmd[512];
+    if (strcmp(action, "start") == 0)
+        snprintf(cmd, sizeof(cmd), "bash '%s/scripts/pg.sh' start '%s' %d --fast >/dev/null",
+                 g_root, g_pgdir, g_port);
+    else
+        snprintf(cmd, sizeof(cmd), "bash '%s/scripts/pg.sh' stop '%s' >/dev/null", g_root, g_pgdir);
+    return system(cmd);
+}
+
+static void cluster_cleanup(void)
+{
+    if (g_stopped_pid > 0)
+        kill(g_stopped_pid, SIGCONT);
+    if (!g_cluster_up)
+        return;
+    g_cluster_up = false;
+    pg_script("stop");
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "test_health: could not remove %s\n", g_dir);
+}
+
+static void on_crash(int sig)
+{
+    cluster_cleanup();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void cluster_start(void)
+{
+    snprintf(g_dir, sizeof(g_dir), "/tmp/tgdesk_health_XXXXXX");
+    if (!mkdtemp(g_dir) || chmod(g_dir, 0755) != 0) {
+        perror("test_health: mkdtemp");
+        exit(1);
+    }
+    snprintf(g_pgdir, sizeof(g_pgdir), "%s/pg", g_dir);
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "bash '%s/scripts/freeport.sh'", g_root);
+    FILE *f = popen(cmd, "r");
+    if (!f || fscanf(f, "%d", &g_port) != 1) {
+        fprintf(stderr, "test_health: freeport.sh failed\n");
+        exit(1);
+    }
+    pclose(f);
+    g_cluster_up = true;
+    atexit(cluster_cleanup);
+    signal(SIGABRT, on_crash);
+    signal(SIGSEGV, on_crash);
+    if (pg_script("start") != 0) {
+        fprintf(stderr, "test_health: pg.sh start failed\n");
+        exit(1);
+    }
+    snprintf(g_conninfo, sizeof(g_conninfo), "host=127.0.0.1 port=%d user=postgres dbname=postgres",
+             g_port);
+    PGconn *c = testpg_connect(g_conninfo);
+    if (migrate_up(c, migrations_builtin, migrations_builtin_count, 0, NULL) < 0) {
+        fprintf(stderr, "test_health: migrations failed\n");
+        exit(1);
+    }
+    PQfinish(c);
+}
+
+static int server_up(void **state)
+{
+    return pg_script("start") == 0 ? 0 : -1;
+}
+
+struct thealth {
+    struct config cfg;
+    struct db_params *params;
+    struct pool *pool;
+    struct health *health;
+    size_t depth, capacity;
+};
+
+static size_t q_depth(void *ud)
+{
+    return ((struct thealth *)ud)->depth;
+}
+
+static size_t q_capacity(void *ud)
+{
+    return ((struct thealth *)ud)->capacity;
+}
+
+static void th_open(struct thealth *t, const struct health_options *extra)
+{
+    memset(t, 0, sizeof(*t));
+    t->cfg = (struct config){
+        .database_url = g_conninfo,
+        .db_pool_max = 4,
+        .db_pool_timeout_ms = 5000,
+        .db_pool_pre_ping = true,
+        .db_connect_timeout_s = 2,
+        .db_statement_timeout_ms = 5000,
+        .db_slow_query_ms = 1000,
+    };
+    t->capacity = 100;
+    t->params = db_params_new(&t->cfg, -1);
+    assert_non_null(t->params);
+    t->pool = pool_new(&t->cfg, t->params, NULL, 0);
+    assert_non_null(t->pool);
+    struct health_options o = {0};
+    if (extra)
+        o = *extra;
+    o.version = "1.2.3";
+    o.queue_depth = q_depth;
+    o.queue_capacity = q_capacity;
+    o.queue_ud = t;
+    t->health = health_start(t->pool, &o);
+    assert_non_null(t->health);
+}
+
+static void th_close(struct thealth *t)
+{
+    health_stop(t->health);
+    pool_free(t->pool);
+    db_params_free(t->params);
+}
+
+static int status_now(struct thealth *t)
+{
+    struct health_report r;
+    health_report(t->health, &r);
+    return health_http_status(&r);
+}
+
+/* Polls until the status is want; returns how long it took, or -1 after limit_ms. */
+static int64_t wait_status(struct thealth *t, int want, int64_t limit_ms)
+{
+    int64_t t0 = ms_now();
+    while (ms_now() - t0 <= limit_ms) {
+        if (status_now(t) == want)
+            return ms_now() - t0;
+        sleep_ms(10);
+    }
+    return -1;
+}
+
+struct qfind {
+    const char *name;
+    uint64_t count;
+};
+
+static void qfind_cb(const struct pool_query_stat *s, void *ud)
+{
+    struct qfind *q = ud;
+    if (strcmp(s->name, q->name) == 0)
+        q->count = s->duration.count;
+}
+
+static uint64_t pings(struct pool *p)
+{
+    struct qfind q = {.name = "health_ping"};
+    pool_query_stats(p, qfind_cb, &q);
+    return q.count;
+}
+
+/* ---- with the database ---- */
+
+static void test_polling_costs_one_query_a_second(void **state)
+{
+    struct thealth t;
+    th_open(&t, &(struct health_options){.stats_interval_ms = -1});
+    assert_true(wait_status(&t, 200, 3000) >= 0);
+
+    uint64_t before = pings(t.pool);
+    int64_t t0 = ms_now(), slowest = 0;
+    int polls = 0, ok = 0;
+    while (ms_now() - t0 < 2000) {
+        int64_t a = ms_now();
+        struct health_report r;
+        health_report(t.health, &r);
+        int64_t took = ms_now() - a;
+        slowest = took > slowest ? took : slowest;
+        ok += health_http_status(&r) == 200;
+        polls++;
+        sleep_ms(1);
+    }
+    uint64_t queries = pings(t.pool) - before;
+    fprintf(stderr, "%d polls in 2 s: %llu SELECT 1, slowest report %lld ms\n", polls,
+            (unsigned long long)queries, (long long)slowest);
+    assert_true(polls >= 1000);
+    assert_int_equal(ok, polls);
+    assert_true(queries >= 1 && queries <= 3);
+    assert_true(slowest < 50);
+    th_close(&t);
+}
+
+static void test_database_down_and_back(void **state)
+{
+    struct thealth t;
+    th_open(&t, &(struct health_options){.stats_interval_ms = -1});
+    assert_true(wait_status(&t, 200, 3000) >= 0);
+
+    assert_int_equal(pg_script("stop"), 0);
+    int64_t down = wait_status(&t, 503, 5000);
+    fprintf(stderr, "database stopped: 503 after %lld ms\n", (long long)down);
+    assert_true(down >= 0 && down <= 2000);
+    struct health_report r;
+    health_report(t.health, &r);
+    assert_int_equal(r.db_status, HEALTH_FAIL);
+    assert_true(r.db_error[0] != '\0');
+
+    assert_int_equal(pg_script("start"), 0);
+    int64_t up = wait_status(&t, 200, 10000);
+    fprintf(stderr, "database started: 200 after %lld ms\n", (long long)up);
+    assert_true(up >= 0 && up <= 2000);
+    th_close(&t);
+}
+
+static void test_hung_server(void **state)
+{
+    struct thealth t;
+    th_open(&t, &(struct health_options){.stats_interval_ms = -1});
+    assert_true(wait_status(&t, 200, 3000) >= 0);
+
+    /* Freeze the backend of the pooled connection: SELECT 1 will hang. */
+    PGconn *admin = testpg_connect(g_conninfo);
+    char *pid = testpg_value(admin, "SELECT pid FROM pg_stat_activity"
+                                    " WHERE application_name = 'tgdesk' LIMIT 1");
+    PQfinish(admin);
+    assert_non_null(pid);
+    g_stopped_pid = (int)strtol(pid, NULL, 10);
+    free(pid);
+    assert_int_equal(kill(g_stopped_pid, SIGSTOP), 0);
+
+    int64_t t0 = ms_now(), slowest = 0;
+    int64_t failed_after = -1;
+    while (ms_now() - t0 < 3000 && failed_after < 0) {
+        int64_t a = ms_now();
+        int st = status_now(&t);
+        slowest = ms_now() - a > slowest ? ms_now() - a : slowest;
+        if (st == 503)
+            failed_after = ms_now() - t0;
+        sleep_ms(5);
+    }
+    kill(g_stopped_pid, SIGCONT);
+    g_stopped_pid = 0;
+    fprintf(stderr, "server frozen: 503 after %lld ms, slowest report %lld ms\n",
+            (long long)failed_after, (long long)slowest);
+    /* Worst case: one check interval (1 s) before the check starts, then its 1 s budget. */
+    assert_true(failed_after >= 0 && failed_after <= 2500);
+    assert_true(slowest < 50);
+    assert_true(wait_status(&t, 200, 5000) >= 0);
+    th_close(&t);
+}
+
+static void test_queue_and_draining(void **state)
+{
+    struct thealth t;
+    th_open(&t, &(struct health_options){.stats_interval_ms = -1});
+    assert_true(wait_status(&t, 200, 3000) >= 0);
+    t.depth = t.capacity;
+    assert_int_equal(status_now(&t), 503);
+    t.depth = 0;
+    assert_int_equal(status_now(&t), 200);
+    health_set_draining(t.health);
+    assert_int_equal(status_now(&t), 503);
+    th_close(&t);
+}
+
+static void test_outbox_backlog(void **state)
+{
+    assert_int_equal(metrics_init(), 0);
+    PGconn *admin = testpg_connect(g_conninfo);
+    assert_string_equal(testpg_exec(admin,
+                                    "INSERT INTO outbox (chat_id, method, payload, created_at)"
+                                    " SELECT 42, 'sendMessage', '{}', now() - interval '60 seconds'"
+                                    " FROM generate_series(1, 5)"),
+                        "");
+    assert_string_equal(testpg_exec(admin, "INSERT INTO outbox (chat_id, method, payload, status)"
+                                           " VALUES (42, 'sendMessage', '{}', 'failed')"),
+                        "");
+
+    struct thealth t;
+    th_open(&t, &(struct health_options){.stats_interval_ms = 100, .outbox_warn_pending = 3});
+    int64_t t0 = ms_now();
+    struct health_report r;
+    do {
+        sleep_ms(20);
+        health_report(t.health, &r);
+    } while ((!r.outbox_known || !r.db_known) && ms_now() - t0 < 3000);
+    assert_true(r.outbox_known);
+    assert_int_equal(r.outbox_pending, 5);
+    assert_true(r.outbox_oldest_s >= 59 && r.outbox_oldest_s < 120);
+    assert_int_equal(r.outbox_status, HEALTH_WARN);
+    assert_int_equal(r.status, HEALTH_WARN);
+    assert_int_equal(health_http_status(&r), 200);
+
+    struct metrics_buf b;
+    metrics_buf_init(&b, METRICS_MAX_BODY);
+    assert_int_equal(metrics_render_global(&b), 0);
+    assert_non_null(strstr(b.data, "\ntgdesk_outbox_pending 5\n"));
+    assert_non_null(strstr(b.data, "\ntgdesk_outbox_failed 1\n"));
+    assert_non_null(strstr(b.data, "\ntgdesk_support_requests{status=\"open\"} 0\n"));
+    metrics_buf_free(&b);
+
+    th_close(&t);
+    testpg_exec(admin, "DELETE FROM outbox");
+    PQfinish(admin);
+}
+
+int main(void)
+{
+    g_root = getenv("TGDESK_SOURCE_ROOT");
+    const struct CMUnitTest pure[] = {
+        cmocka_unit_test(test_verdict_and_body),
+    };
+    int failed = cmocka_run_group_tests_name("health verdict", pure, NULL, NULL);
+    if (!g_root || !getenv("TGDESK_TEST_PG")) {
+        fprintf(stderr, "TGDESK_SOURCE_ROOT or TGDESK_TEST_PG not set: database tests skipped\n");
+        return failed;
+    }
+    log_init(LOG_ERROR, LOG_FORMAT_JSON, 2);
+    cluster_start();
+    const struct CMUnitTest db[] = {
+        cmocka_unit_test_setup(test_polling_costs_one_query_a_second, server_up),
+        cmocka_unit_test_setup(test_database_down_and_back, server_up),
+        cmocka_unit_test_setup(test_hung_server, server_up),
+        cmocka_unit_test_setup(test_queue_and_draining, server_up),
+        cmocka_unit_test_setup(test_outbox_backlog, server_up),
+    };
+    failed += cmocka_run_group_tests_name("health with PostgreSQL", db, NULL, NULL);
+    cluster_cleanup();
+    return failed;
+}

@@ -1,0 +1,292 @@
+/*
+ * The logs-table writer (internal/logdb.c) against a real PostgreSQL: events
+ * from the log sink land in `logs` with level, message, context and the
+ * audit flag; retention deletes old rows in batches; a full buffer drops and
+ * counts (audit events apart) without ever blocking the caller; stop writes
+ * what is buffered.
+ */
+/* cmocka.h needs these first, in this order. */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "db/conn.h"
+#include "db/migrate.h"
+#include "db/pool.h"
+#include "log.h"
+#include "logdb.h"
+#include "testpg.h"
+
+struct fixture {
+    char *conninfo;
+    PGconn *admin;
+    struct config cfg;
+    struct db_params *params;
+    struct pool *pool;
+};
+
+static int64_t ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void open_pool(struct fixture *f, const char *conninfo)
+{
+    f->cfg = (struct config){
+        .database_url = (char *)conninfo,
+        .db_pool_max = 4,
+        .db_pool_timeout_ms = 2000,
+        .db_pool_pre_ping = true,
+        .db_connect_timeout_s = 2,
+        .db_statement_timeout_ms = 5000,
+        .db_slow_query_ms = 1000,
+    };
+    f->params = db_params_new(&f->cfg, -1);
+    assert_non_null(f->params);
+    f->pool = pool_new(&f->cfg, f->params, logdb_statements, logdb_statements_count);
+    assert_non_null(f->pool);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    f->conninfo = testpg_create_db();
+    f->admin = testpg_connect(f->conninfo);
+    assert_true(migrate_up(f->admin, migrations_builtin, migrations_builtin_count, 0, NULL) >= 0);
+    open_pool(f, f->conninfo);
+    /* Printed lines only from warn up: the sink level is what these tests set. */
+    log_init(LOG_ERROR, LOG_FORMAT_JSON, 2);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    log_set_sink(LOG_OFF, NULL, NULL);
+    pool_free(f->pool);
+    db_params_free(f->params);
+    PQfinish(f->admin);
+    testpg_drop_db(f->conninfo);
+    free(f->conninfo);
+    free(f);
+    return 0;
+}
+
+static int64_t count(PGconn *c, const char *sql)
+{
+    char *v = testpg_value(c, sql);
+    assert_non_null(v);
+    int64_t n = strtoll(v, NULL, 10);
+    free(v);
+    return n;
+}
+
+static void test_rows_land(void **state)
+{
+    struct fixture *f = *state;
+    struct logdb_options opt = {.min_level = LOG_WARN, .retention_days = 30};
+    struct logdb *l = logdb_start(f->pool, &opt);
+    assert_non_null(l);
+
+    LOG(LOG_INFO, "below the level: not stored", LOG_INT("n", 1));
+    LOG(LOG_WARN, "slow query", LOG_STR("query", "desk_take"), LOG_INT("ms", 250));
+    LOG(LOG_ERROR, "quote \" backslash \\ brace { comma , Ünïcode", LOG_STR("text", "a\"b\\c{d,e}"),
+        LOG_INT("request_id", 42));
+    LOG_AUDIT("request solved", LOG_INT("request_id", 7), LOG_INT("actor_id", 5550001));
+    assert_int_equal(logdb_flush(l, 5000), 0);
+
+    assert_int_equal(count(f->admin, "SELECT count(*) FROM logs"), 3);
+    char *v = testpg_value(f->admin, "SELECT level || '|' || (context->>'query') || '|' ||"
+                                     " (context->>'ms') || '|' || audit FROM logs"
+                                     " WHERE message = 'slow query'");
+    assert_non_null(v);
+    assert_string_equal(v, "warn|desk_take|250|false");
+    free(v);
+    v = testpg_value(f->admin, "SELECT message || '|' || (context->>'text') || '|' ||"
+                               " (context->>'request_id') FROM logs WHERE level = 'error'");
+    assert_non_null(v);
+    assert_string_equal(v, "quote \" backslash \\ brace { comma , Ünïcode|a\"b\\c{d,e}|42");
+    free(v);
+    v = testpg_value(f->admin, "SELECT level || '|' || audit || '|' || (context->>'request_id')"
+                               " || '|' || (context->>'actor_id') FROM logs"
+                               " WHERE message = 'request solved'");
+    assert_non_null(v);
+    assert_string_equal(v, "info|true|7|5550001");
+    free(v);
+    /* The event's own time, not the insert's. */
+    assert_int_equal(count(f->admin, "SELECT count(*) FROM logs"
+                                     " WHERE timestamp > now() - interval '1 minute'"),
+                     3);
+
+    struct logdb_stats st;
+    logdb_stats(l, &st);
+    assert_int_equal(st.written, 3);
+    assert_int_equal(st.dropped, 0);
+    logdb_stop(l, 1000);
+}
+
+static void test_batches_and_stop_flush(void **state)
+{
+    struct fixture *f = *state;
+    struct logdb_options opt = {
+        .min_level = LOG_WARN, .no_sink = true, .batch_rows = 50, .flush_ms = 10000};
+    struct logdb *l = logdb_start(f->pool, &opt);
+    char msg[32];
+    for (int i = 0; i < 1234; i++) {
+        snprintf(msg, sizeof(msg), "event %d", i);
+        logdb_push(l, LOG_WARN, false, msg, "{\"i\":1}");
+    }
+    /* No flush: full batches go without waiting for the interval; stop writes the rest. */
+    logdb_stop(l, 5000);
+    assert_int_equal(count(f->admin, "SELECT count(*) FROM logs"), 1234);
+    assert_int_equal(count(f->admin, "SELECT count(DISTINCT message) FROM logs"), 1234);
+}
+
+static void test_bad_row_dropped_alone(void **state)
+{
+    struct fixture *f = *state;
+    struct logdb_options opt = {.min_level = LOG_WARN, .no_sink = true};
+    struct logdb *l = logdb_start(f->pool, &opt);
+    logdb_push(l, LOG_WARN, false, "good 1", "{}");
+    logdb_push(l, LOG_WARN, false, "bad context", "{not json");
+    logdb_push(l, LOG_WARN, true, "good 2", "{\"request_id\":1}");
+    assert_int_equal(logdb_flush(l, 5000), 0);
+    struct logdb_stats st;
+    logdb_stats(l, &st);
+    assert_int_equal(st.written, 2);
+    assert_int_equal(st.dropped, 1);
+    assert_int_equal(st.dropped_audit, 0);
+    logdb_stop(l, 1000);
+    assert_int_equal(count(f->admin, "SELECT count(*) FROM logs WHERE message LIKE 'good%'"), 2);
+}
+
+static void test_retention(void **state)
+{
+    struct fixture *f = *state;
+    assert_string_equal(testpg_exec(f->admin, "INSERT INTO logs (timestamp, level, message)"
+                                              " SELECT now() - interval '40 days', 'warn', 'old'"
+                                              " FROM generate_series(1, 25)"),
+                        "");
+    assert_string_equal(testpg_exec(f->admin, "INSERT INTO logs (timestamp, level, message)"
+                                              " SELECT now() - interval '29 days', 'warn', 'recent'"
+                                              " FROM generate_series(1, 3)"),
+                        "");
+    struct logdb_options opt = {
+        .min_level = LOG_WARN, .no_sink = true, .retention_days = 30, .retention_batch = 10};
+    struct logdb *l = logdb_start(f->pool, &opt);
+    assert_int_equal(logdb_retention_run(l), 25);
+    assert_int_equal(logdb_retention_run(l), 0);
+    assert_int_equal(count(f->admin, "SELECT count(*) FROM logs WHERE message = 'old'"), 0);
+    assert_int_equal(count(f->admin, "SELECT count(*) FROM logs WHERE message = 'recent'"), 3);
+    struct logdb_stats st;
+    logdb_stats(l, &st);
+    assert_int_equal(st.deleted, 25);
+    logdb_stop(l, 1000);
+
+    /* 0 days: keep forever. */
+    opt.retention_days = 0;
+    l = logdb_start(f->pool, &opt);
+    assert_int_equal(logdb_retention_run(l), 0);
+    assert_int_equal(count(f->admin, "SELECT count(*) FROM logs WHERE message = 'recent'"), 3);
+    logdb_stop(l, 1000);
+}
+
+/* A database that is not there: everything stays buffered, the buffer fills. */
+static void test_full_buffer_drops_and_never_blocks(void **state)
+{
+    struct fixture *f = *state;
+    struct fixture dead = {0};
+    open_pool(&dead, "host=127.0.0.1 port=1 dbname=nothing user=nobody");
+    struct logdb_options opt = {.min_level = LOG_WARN, .no_sink = true, .capacity = 8};
+    struct logdb *l = logdb_start(dead.pool, &opt);
+
+    /* Ordinary events may take 6 of the 8 slots; the last 2 are for audit events. */
+    for (int i = 0; i < 10; i++)
+        logdb_push(l, LOG_WARN, false, "event", "{}");
+    struct logdb_stats st;
+    logdb_stats(l, &st);
+    assert_int_equal(st.buffered, 6);
+    assert_int_equal(st.dropped, 4);
+    assert_int_equal(st.dropped_audit, 0);
+    for (int i = 0; i < 5; i++)
+        logdb_push(l, LOG_INFO, true, "audit", "{\"request_id\":1}");
+    logdb_stats(l, &st);
+    assert_int_equal(st.buffered, 8);
+    assert_int_equal(st.dropped, 7);
+    assert_int_equal(st.dropped_audit, 3);
+
+    /* Never blocks: 200k events into a full buffer take well under a second. */
+    int64_t t0 = ms_now();
+    for (int i = 0; i < 200000; i++)
+        logdb_push(l, LOG_WARN, i % 2 == 0, "flood", "{}");
+    int64_t took = ms_now() - t0;
+    fprintf(stderr, "200000 pushes into a full buffer: %lld ms\n", (long long)took);
+    assert_true(took < 2000);
+    logdb_stats(l, &st);
+    assert_int_equal(st.dropped, 7 + 200000);
+    assert_int_equal(st.dropped_audit, 3 + 100000);
+
+    /* Stop with a short deadline: what is left is dropped and counted. */
+    int64_t t1 = ms_now();
+    logdb_stop(l, 300);
+    assert_true(ms_now() - t1 < 3000);
+    pool_free(dead.pool);
+    db_params_free(dead.params);
+    (void)f;
+}
+
+/* The sink path under many threads: nothing lost while the buffer has room. */
+#define SINK_THREADS 8
+#define SINK_EVENTS  500
+
+static void *sink_worker(void *arg)
+{
+    for (int i = 0; i < SINK_EVENTS; i++)
+        LOG(LOG_WARN, "threaded", LOG_INT("i", i));
+    return NULL;
+}
+
+static void test_sink_threads(void **state)
+{
+    struct fixture *f = *state;
+    struct logdb_options opt = {.min_level = LOG_WARN, .capacity = 100000};
+    struct logdb *l = logdb_start(f->pool, &opt);
+    pthread_t t[SINK_THREADS];
+    for (int i = 0; i < SINK_THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, sink_worker, NULL), 0);
+    for (int i = 0; i < SINK_THREADS; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(logdb_flush(l, 10000), 0);
+    logdb_stop(l, 1000);
+    assert_int_equal(count(f->admin, "SELECT count(*) FROM logs WHERE message = 'threaded'"),
+                     SINK_THREADS * SINK_EVENTS);
+}
+
+int main(void)
+{
+    testpg_require();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_rows_land, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batches_and_stop_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_row_dropped_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_buffer_drops_and_never_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sink_threads, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
