@@ -1,0 +1,684 @@
+#include "staff.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "desk.h"
+#include "user.h"
+
+/* Longest reply or notification the desk builds (then split into messages). */
+#define TEXT_CAP (64 * 1024)
+/* /history: the newest messages shown, and the transcript's size at most. */
+#define HISTORY_MAX     500
+#define HISTORY_MAX_TXT "500"
+#define HISTORY_CAP     (1024 * 1024)
+/* /list: requests shown (one more is fetched to tell that there are more). */
+#define LIST_MAX       50
+#define LIST_FETCH_TXT "51"
+
+static const char staff_help[] =
+    "Support staff commands:\n"
+    "/list - open and assigned requests, oldest first\n"
+    "/take N - assign request N to yourself\n"
+    "/reply N text - send text to the user of request N\n"
+    "/solve N solution - mark request N solved and send the user the solution\n"
+    "/close N - close request N\n"
+    "/reopen N - reopen a solved or closed request\n"
+    "/history N - the whole conversation of request N\n"
+    "/ban N, /unban N - stop or resume forwarding the messages of request N's user\n"
+    "/stats - requests by status, median first response and resolution times\n"
+    "\n"
+    "To answer a user, simply reply to any notification about their request: text is sent "
+    "as you wrote it, photos and files are copied. The first answer to an open request "
+    "assigns it to you.";
+
+static const char staff_hint[] =
+    "You are on the support staff, so your messages here do not open requests. To answer a "
+    "user, reply to a notification about their request or use /reply N text. /help lists the "
+    "commands.";
+
+/* A request locked for a change, with its user. */
+struct req {
+    int64_t id;
+    enum desk_status status;
+    int64_t user_id;
+    int64_t assigned; /* 0: nobody */
+    bool banned, unreachable;
+    struct desk_buf user;     /* "First Last (@username)" */
+    struct desk_buf assignee; /* the same for the assigned staff member, "" when none */
+};
+
+/* What a staff action came to. */
+struct outcome {
+    bool found;   /* the request exists */
+    bool changed; /* something changed (feedback then goes to the staff chat too) */
+};
+
+static void req_free(struct req *r)
+{
+    desk_buf_free(&r->user);
+    desk_buf_free(&r->assignee);
+}
+
+/* Locks request id. Returns 1 (found, *r filled: req_free() it), 0 (no such request) or < 0. */
+static int lock_request(struct desk_ctx *x, int64_t id, struct req *r)
+{
+    char rid[24];
+    const char *p[1] = {desk_i64(rid, id)};
+    PGresult *res;
+    int rc = desk_db_exec(x, "desk_request_lock", 1, p, &res);
+    if (rc < 0)
+        return rc;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return 0;
+    }
+    memset(r, 0, sizeof(*r));
+    r->id = id;
+    desk_status_parse(PQgetvalue(res, 0, 0), &r->status);
+    r->user_id = desk_col_i64(res, 0, 1, 0);
+    r->assigned = desk_col_i64(res, 0, 2, 0);
+    r->banned = PQgetvalue(res, 0, 6)[0] == 't';
+    r->unreachable = PQgetvalue(res, 0, 7)[0] == 't';
+    desk_buf_init(&r->user, 1024);
+    desk_fmt_user(&r->user, desk_col_str(res, 0, 3), desk_col_str(res, 0, 4),
+                  desk_col_str(res, 0, 5), r->user_id);
+    desk_buf_init(&r->assignee, 1024);
+    if (r->assigned)
+        desk_fmt_user(&r->assignee, desk_col_str(res, 0, 8), desk_col_str(res, 0, 9),
+                      desk_col_str(res, 0, 10), r->assigned);
+    PQclear(res);
+    if (r->user.oom || r->assignee.oom) {
+        req_free(r);
+        return -ENOMEM;
+    }
+    return 1;
+}
+
+/* Sets the status (assigned 0: NULL; solution NULL: unchanged). */
+static int set_status(struct desk_ctx *x, const struct req *r, enum desk_status to,
+                      int64_t assigned, const char *solution, bool first_response)
+{
+    char rid[24], adm[24];
+    const char *p[5] = {desk_i64(rid, r->id), desk_status_name(to),
+                        assigned ? desk_i64(adm, assigned) : NULL, solution,
+                        first_response ? "true" : "false"};
+    return desk_db_exec(x, "desk_request_set_status", 5, p, NULL);
+}
+
+/* The audit row of a status change: request, actor, old and new status. */
+static int audit_status(struct desk_ctx *x, const struct req *r, int64_t actor, const char *action,
+                        enum desk_status to)
+{
+    json_t *ctx =
+        json_pack("{sI sI sI ss ss ss}", "request_id", (json_int_t)r->id, "actor_id",
+                  (json_int_t)actor, "user_id", (json_int_t)r->user_id, "action", action,
+                  "old_status", desk_status_name(r->status), "new_status", desk_status_name(to));
+    if (ctx && r->assigned && r->assigned != actor)
+        json_object_set_new(ctx, "previous_admin_id", json_integer(r->assigned));
+    int rc = ctx ? desk_audit(x, "info", "request status changed", ctx) : -ENOMEM;
+    json_decref(ctx);
+    return rc;
+}
+
+/* Stores what staff sent the user as an admin message of the request. */
+static int store_admin_message(struct desk_ctx *x, int64_t request_id, const struct tg_message *m,
+                               const char *text)
+{
+    char rid[24], sid[24], chat[24], mid[24], date[24];
+    const char *p[9] = {desk_i64(rid, request_id),
+                        desk_i64(sid, m->from.id),
+                        "admin",
+                        text ? text : "",
+                        desk_i64(chat, m->chat.id),
+                        desk_i64(mid, m->message_id),
+                        tg_media_name(m->media),
+                        m->file_id,
+                        m->date > 0 ? desk_i64(date, m->date) : NULL};
+    return desk_db_exec(x, "message_insert", 9, p, NULL);
+}
+
+/* Tells the request's user something the desk wrote. */
+static int tell_user(struct desk_ctx *x, const struct req *r, struct desk_buf *b)
+{
+    int rc =
+        b->oom ? -ENOMEM : desk_send_text(x, r->user_id, desk_buf_str(b), NULL, "reply", r->id);
+    desk_buf_free(b);
+    return rc;
+}
+
+/*
+ * Sends feedback to a staff chat. About an existing request it is a
+ * notification too, so a Telegram reply to it answers the user.
+ */
+static int feedback(struct desk_ctx *x, int64_t chat, struct desk_buf *b, int64_t request_id)
+{
+    int rc = b->oom ? -ENOMEM
+                    : desk_send_text(x, chat, desk_buf_str(b), NULL,
+                                     request_id ? "notify" : "reply", request_id);
+    desk_buf_free(b);
+    return rc;
+}
+
+/*
+ * Applies take, solve, close, reopen, ban or unban of request id by staff
+ * member actor; writes the confirmation or the reason it was refused into
+ * fb. src is the command message (/solve stores the solution as a message)
+ * or NULL for a button. Returns 0 with *ret filled, or < 0.
+ */
+static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cmd, int64_t id,
+               const char *text, const struct tg_message *src, struct desk_buf *fb,
+               struct outcome *ret)
+{
+    struct req r;
+    memset(ret, 0, sizeof(*ret));
+    int rc = lock_request(x, id, &r);
+    if (rc <= 0) {
+        if (rc == 0)
+            desk_buf_addf(fb, "There is no request #%" PRId64 ".", id);
+        return rc;
+    }
+    ret->found = true;
+
+    struct desk_buf me, msg;
+    desk_buf_init(&me, 1024);
+    desk_fmt_user(&me, actor->first_name, actor->last_name, actor->username, actor->id);
+    desk_buf_init(&msg, TEXT_CAP);
+    const char *status = desk_status_name(r.status);
+    enum desk_status to = r.status;
+
+    if (cmd == DESK_CMD_BAN || cmd == DESK_CMD_UNBAN) {
+        bool ban = cmd == DESK_CMD_BAN;
+        char uid[24];
+        const char *p[2] = {desk_i64(uid, r.user_id), ban ? "true" : "false"};
+        PGresult *res;
+        if ((rc = desk_db_exec(x, "desk_user_set_banned", 2, p, &res)) < 0)
+            goto out;
+        bool changed = PQntuples(res) == 1;
+        PQclear(res);
+        if (!changed) {
+            desk_buf_addf(fb, "%s is %s.", desk_buf_str(&r.user),
+                          ban ? "already banned" : "not banned");
+            goto out;
+        }
+        json_t *ctx = json_pack("{sI sI sI ss}", "request_id", (json_int_t)r.id, "actor_id",
+                                (json_int_t)actor->id, "user_id", (json_int_t)r.user_id, "action",
+                                ban ? "ban" : "unban");
+        rc = ctx ? desk_audit(x, "info", ban ? "user banned" : "user unbanned", ctx) : -ENOMEM;
+        json_decref(ctx);
+        if (rc < 0)
+            goto out;
+        ret->changed = true;
+        if (ban)
+            desk_buf_addf(fb,
+                          "%s (request #%" PRId64 ") is banned by %s: their messages are still "
+                          "stored but no longer forwarded. /unban %" PRId64 " undoes it.",
+                          desk_buf_str(&r.user), r.id, desk_buf_str(&me), r.id);
+        else
+            desk_buf_addf(fb, "%s (request #%" PRId64 ") is unbanned by %s.", desk_buf_str(&r.user),
+                          r.id, desk_buf_str(&me));
+        goto out;
+    }
+
+    rc = desk_transition(cmd, r.status, r.assigned, actor->id, &to);
+    if (rc == -EALREADY) {
+        rc = 0;
+        if (cmd == DESK_CMD_TAKE)
+            desk_buf_addf(fb, "Request #%" PRId64 " is already assigned to you.", r.id);
+        else
+            desk_buf_addf(fb, "Request #%" PRId64 " is already %s.", r.id, status);
+        goto out;
+    }
+    if (rc < 0) {
+        rc = 0;
+        desk_buf_addf(fb, "Request #%" PRId64 " is %s; /reopen %" PRId64 " first.", r.id, status,
+                      r.id);
+        goto out;
+    }
+
+    switch (cmd) {
+    case DESK_CMD_TAKE:
+        rc = set_status(x, &r, to, actor->id, NULL, false);
+        if (rc == 0 && r.status == DESK_OPEN) {
+            desk_buf_addf(&msg, "Request #%" PRId64 " was taken by our support team.", r.id);
+            rc = tell_user(x, &r, &msg);
+        }
+        desk_buf_addf(fb, "Request #%" PRId64 " taken by %s", r.id, desk_buf_str(&me));
+        if (r.assigned && r.assigned != actor->id)
+            desk_buf_addf(fb, " (it was assigned to %s)", desk_buf_str(&r.assignee));
+        desk_buf_add(fb, ".");
+        break;
+    case DESK_CMD_SOLVE:
+        rc = set_status(x, &r, to, r.assigned ? r.assigned : actor->id, text, true);
+        if (rc == 0 && src)
+            rc = store_admin_message(x, r.id, src, text);
+        if (rc == 0) {
+            desk_buf_addf(&msg,
+                          "Request #%" PRId64 " is solved: %s\n\nIf you need anything else, just "
+                          "write to us again.",
+                          r.id, text);
+            rc = tell_user(x, &r, &msg);
+        }
+        desk_buf_addf(fb, "Request #%" PRId64 " solved by %s.", r.id, desk_buf_str(&me));
+        break;
+    case DESK_CMD_CLOSE:
+        rc = set_status(x, &r, to, r.assigned, NULL, false);
+        if (rc == 0 && r.status != DESK_SOLVED) {
+            desk_buf_addf(&msg,
+                          "Request #%" PRId64 " was closed by our support team. If you need "
+                          "anything else, just write to us again.",
+                          r.id);
+            rc = tell_user(x, &r, &msg);
+        }
+        desk_buf_addf(fb, "Request #%" PRId64 " closed by %s.", r.id, desk_buf_str(&me));
+        break;
+    case DESK_CMD_REOPEN: {
+        char uid[24], rid[24];
+        const char *p[2] = {desk_i64(uid, r.user_id), desk_i64(rid, r.id)};
+        PGresult *res;
+        if ((rc = desk_db_exec(x, "desk_request_other_active", 2, p, &res)) < 0)
+            goto out;
+        if (PQntuples(res) > 0) {
+            desk_buf_addf(fb, "%s already has request #%s open; continue there or close it first.",
+                          desk_buf_str(&r.user), PQgetvalue(res, 0, 0));
+            PQclear(res);
+            goto out;
+        }
+        PQclear(res);
+        rc = set_status(x, &r, to, 0, NULL, false);
+        if (rc == 0) {
+            desk_buf_addf(&msg,
+                          "Request #%" PRId64 " was reopened; our support team will get back to "
+                          "you here.",
+                          r.id);
+            rc = tell_user(x, &r, &msg);
+        }
+        desk_buf_addf(fb, "Request #%" PRId64 " reopened by %s.", r.id, desk_buf_str(&me));
+        break;
+    }
+    default:
+        goto out;
+    }
+    if (rc == 0)
+        rc = audit_status(x, &r, actor->id, desk_cmd_name(cmd), to);
+    ret->changed = rc == 0;
+
+out:
+    desk_buf_free(&msg);
+    desk_buf_free(&me);
+    req_free(&r);
+    return rc;
+}
+
+/*
+ * Sends what staff member m->from wrote (text, or the media of m) to the
+ * user of request id, stores it, and assigns an open request to them.
+ * caption: for /reply with media, the caption the user gets. Feedback (a
+ * refusal, the assignment, a warning) goes to m's chat.
+ */
+static int staff_reply(struct desk_ctx *x, const struct tg_message *m, int64_t id, const char *text,
+                       bool is_command)
+{
+    struct desk_buf fb;
+    desk_buf_init(&fb, TEXT_CAP);
+    struct req r;
+    int rc = lock_request(x, id, &r);
+    if (rc <= 0) {
+        if (rc < 0) {
+            desk_buf_free(&fb);
+            return rc;
+        }
+        desk_buf_addf(&fb, "There is no request #%" PRId64 ".", id);
+        rc = feedback(x, m->chat.id, &fb, 0);
+        return rc < 0 ? rc : DESK_PROCESSED;
+    }
+    rc = 0;
+
+    enum desk_status to;
+    if (m->media == TG_MEDIA_NONE && desk_text_blank(text, strlen(text))) {
+        desk_buf_add(&fb, "Nothing was sent: only text, photos, documents, voice messages, "
+                          "videos and stickers reach the user.");
+        goto send_feedback;
+    }
+    if (desk_transition(DESK_CMD_REPLY, r.status, r.assigned, m->from.id, &to) < 0) {
+        desk_buf_addf(&fb,
+                      "Request #%" PRId64 " is %s, so nothing was sent; /reopen %" PRId64
+                      " to continue it.",
+                      r.id, desk_status_name(r.status), r.id);
+        goto send_feedback;
+    }
+
+    if (m->media != TG_MEDIA_NONE)
+        rc = desk_send_copy(x, r.user_id, m->chat.id, m->message_id, is_command ? text : NULL,
+                            "reply", r.id);
+    else
+        rc = desk_send_text(x, r.user_id, text, NULL, "reply", r.id);
+    if (rc == 0)
+        rc = store_admin_message(x, r.id, m, text);
+    if (rc == 0 && to != r.status) {
+        rc = set_status(x, &r, to, m->from.id, NULL, true);
+        if (rc == 0)
+            rc = audit_status(x, &r, m->from.id, "reply", to);
+        struct desk_buf me;
+        desk_buf_init(&me, 1024);
+        desk_fmt_user(&me, m->from.first_name, m->from.last_name, m->from.username, m->from.id);
+        desk_buf_addf(&fb, "Request #%" PRId64 " is now assigned to %s.", r.id, desk_buf_str(&me));
+        desk_buf_free(&me);
+    } else if (rc == 0) {
+        char rid[24];
+        const char *p[1] = {desk_i64(rid, r.id)};
+        rc = desk_db_exec(x, "desk_request_first_response", 1, p, NULL);
+    }
+    if (rc == 0 && r.unreachable)
+        desk_buf_addf(&fb, "%sNote: %s has blocked the bot, so the answer may not arrive.",
+                      fb.len ? "\n" : "", desk_buf_str(&r.user));
+
+send_feedback:
+    if (rc == 0 && fb.len > 0)
+        rc = feedback(x, m->chat.id, &fb, r.id);
+    desk_buf_free(&fb);
+    req_free(&r);
+    return rc < 0 ? rc : DESK_PROCESSED;
+}
+
+static int staff_list(struct desk_ctx *x, const struct tg_message *m)
+{
+    const char *p[1] = {LIST_FETCH_TXT};
+    PGresult *res;
+    int rc = desk_db_exec(x, "desk_list", 1, p, &res);
+    if (rc < 0)
+        return rc;
+    struct desk_buf b;
+    desk_buf_init(&b, TEXT_CAP);
+    int rows = PQntuples(res);
+    if (rows == 0)
+        desk_buf_add(&b, "No open or assigned requests.");
+    else
+        desk_buf_add(&b, "Open and assigned requests, oldest first:");
+    for (int i = 0; i < rows && i < LIST_MAX; i++) {
+        desk_buf_addf(&b, "\n#%s · ", PQgetvalue(res, i, 0));
+        if (desk_col_i64(res, i, 10, 0) != 0) {
+            desk_buf_add(&b, "assigned to ");
+            desk_fmt_user(&b, desk_col_str(res, i, 7), desk_col_str(res, i, 8),
+                          desk_col_str(res, i, 9), desk_col_i64(res, i, 10, 0));
+        } else {
+            desk_buf_add(&b, PQgetvalue(res, i, 1));
+        }
+        desk_buf_add(&b, " · ");
+        desk_fmt_age(&b, desk_col_i64(res, i, 2, 0));
+        desk_buf_add(&b, " · ");
+        desk_fmt_user(&b, desk_col_str(res, i, 3), desk_col_str(res, i, 4), desk_col_str(res, i, 5),
+                      desk_col_i64(res, i, 6, 0));
+        desk_buf_add(&b, "\n    ");
+        desk_fmt_preview(&b, PQgetvalue(res, i, 11), 80);
+    }
+    if (rows > LIST_MAX)
+        desk_buf_addf(&b, "\n… and more: these are the oldest %d.", LIST_MAX);
+    PQclear(res);
+    rc = feedback(x, m->chat.id, &b, 0);
+    return rc < 0 ? rc : DESK_PROCESSED;
+}
+
+/* "12m (4 requests)" or "- (none yet)". */
+static void fmt_median(struct desk_buf *b, int64_t seconds, const char *count)
+{
+    if (seconds < 0) {
+        desk_buf_add(b, "- (none yet)");
+        return;
+    }
+    desk_fmt_age(b, seconds);
+    desk_buf_addf(b, " (%s request%s)", count, strcmp(count, "1") == 0 ? "" : "s");
+}
+
+static int staff_stats(struct desk_ctx *x, const struct tg_message *m)
+{
+    PGresult *res;
+    int rc = desk_db_exec(x, "desk_stats", 0, NULL, &res);
+    if (rc < 0)
+        return rc;
+    struct desk_buf b;
+    desk_buf_init(&b, TEXT_CAP);
+    desk_buf_addf(&b, "Requests: %s open, %s assigned, %s solved, %s closed.\n",
+                  PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
+                  PQgetvalue(res, 0, 3));
+    desk_buf_add(&b, "Median first response: ");
+    fmt_median(&b, desk_col_i64(res, 0, 4, -1), PQgetvalue(res, 0, 5));
+    desk_buf_add(&b, "\nMedian resolution: ");
+    fmt_median(&b, desk_col_i64(res, 0, 6, -1), PQgetvalue(res, 0, 7));
+    PQclear(res);
+    rc = feedback(x, m->chat.id, &b, 0);
+    return rc < 0 ? rc : DESK_PROCESSED;
+}
+
+static int staff_history(struct desk_ctx *x, const struct tg_message *m, int64_t id)
+{
+    char rid[24];
+    const char *p[2] = {desk_i64(rid, id), HISTORY_MAX_TXT};
+    PGresult *head, *res;
+    int rc = desk_db_exec(x, "desk_history_head", 1, p, &head);
+    if (rc < 0)
+        return rc;
+    struct desk_buf b;
+    desk_buf_init(&b, HISTORY_CAP);
+    if (PQntuples(head) != 1) {
+        PQclear(head);
+        desk_buf_addf(&b, "There is no request #%" PRId64 ".", id);
+        rc = feedback(x, m->chat.id, &b, 0);
+        return rc < 0 ? rc : DESK_PROCESSED;
+    }
+    if ((rc = desk_db_exec(x, "desk_history", 2, p, &res)) < 0) {
+        PQclear(head);
+        desk_buf_free(&b);
+        return rc;
+    }
+
+    desk_buf_addf(&b, "Request #%" PRId64 " · %s", id, PQgetvalue(head, 0, 0));
+    if (desk_col_i64(head, 0, 11, 0) != 0) {
+        desk_buf_add(&b, " (");
+        desk_fmt_user(&b, desk_col_str(head, 0, 8), desk_col_str(head, 0, 9),
+                      desk_col_str(head, 0, 10), desk_col_i64(head, 0, 11, 0));
+        desk_buf_add(&b, ")");
+    }
+    desk_buf_add(&b, " · ");
+    desk_fmt_user(&b, desk_col_str(head, 0, 2), desk_col_str(head, 0, 3), desk_col_str(head, 0, 4),
+                  desk_col_i64(head, 0, 1, 0));
+    desk_buf_addf(&b, " · opened %s UTC\n", PQgetvalue(head, 0, 5));
+    int rows = PQntuples(res);
+    if (rows >= HISTORY_MAX)
+        desk_buf_addf(&b, "(only the last %d messages are shown)\n", HISTORY_MAX);
+    for (int i = 0; i < rows; i++) {
+        bool admin = strcmp(PQgetvalue(res, i, 1), "admin") == 0;
+        desk_buf_addf(&b, "\n[%s] ", PQgetvalue(res, i, 5));
+        desk_fmt_user(&b, desk_col_str(res, i, 3), desk_col_str(res, i, 4), NULL,
+                      desk_col_i64(res, i, 2, 0));
+        desk_buf_add(&b, admin ? " (staff): " : ": ");
+        const char *kind = desk_col_str(res, i, 7);
+        const char *text = PQgetvalue(res, i, 6);
+        if (kind)
+            desk_buf_addf(&b, "[%s]%s", kind, *text ? " " : "");
+        desk_buf_add(&b, text);
+        const char *latest = desk_col_str(res, i, 9);
+        if (latest)
+            desk_buf_addf(&b, "\n    (edited %s×, now: %s)", PQgetvalue(res, i, 8), latest);
+    }
+    const char *solution = desk_col_str(head, 0, 7);
+    if (solution)
+        desk_buf_addf(&b, "\n\nSolution: %s", solution);
+    if (b.truncated)
+        desk_buf_add(&b, "\n(transcript cut: too long)");
+    PQclear(res);
+    PQclear(head);
+    rc = feedback(x, m->chat.id, &b, id);
+    return rc < 0 ? rc : DESK_PROCESSED;
+}
+
+int desk_staff_command(struct desk_ctx *x, const struct tg_message *m, enum desk_cmd cmd)
+{
+    bool banned;
+    int rc = desk_user_upsert(x, &m->from, &banned);
+    if (rc < 0)
+        return rc;
+
+    struct desk_args args;
+    struct desk_buf fb;
+    desk_buf_init(&fb, TEXT_CAP);
+    if (desk_cmd_parse_args(cmd, m->command_args, &args) < 0) {
+        desk_buf_addf(&fb, "Usage: %s", desk_cmd_usage(cmd));
+        rc = feedback(x, m->chat.id, &fb, 0);
+        return rc < 0 ? rc : DESK_PROCESSED;
+    }
+
+    struct outcome o = {0};
+    switch (cmd) {
+    case DESK_CMD_LIST:
+        desk_buf_free(&fb);
+        return staff_list(x, m);
+    case DESK_CMD_STATS:
+        desk_buf_free(&fb);
+        return staff_stats(x, m);
+    case DESK_CMD_HISTORY:
+        desk_buf_free(&fb);
+        return staff_history(x, m, args.request_id);
+    case DESK_CMD_REPLY:
+        desk_buf_free(&fb);
+        return staff_reply(x, m, args.request_id, args.text, true);
+    default:
+        rc = act(x, &m->from, cmd, args.request_id, args.text, m, &fb, &o);
+        if (rc < 0) {
+            desk_buf_free(&fb);
+            return rc;
+        }
+        rc = feedback(x, m->chat.id, &fb, o.found ? args.request_id : 0);
+        return rc < 0 ? rc : DESK_PROCESSED;
+    }
+}
+
+int desk_staff_help(struct desk_ctx *x, const struct tg_message *m, bool unknown)
+{
+    struct desk_buf b;
+    desk_buf_init(&b, TEXT_CAP);
+    if (unknown)
+        desk_buf_addf(&b, "Unknown command /%s.\n\n", m->command);
+    desk_buf_add(&b, staff_help);
+    int rc = feedback(x, m->chat.id, &b, 0);
+    return rc < 0 ? rc : DESK_PROCESSED;
+}
+
+int desk_staff_refuse(struct desk_ctx *x, const struct tg_message *m, const char *command,
+                      enum desk_place place)
+{
+    json_t *ctx = json_pack("{sI ss sI}", "user_id", (json_int_t)m->from.id, "command", command,
+                            "chat_id", (json_int_t)m->chat.id);
+    int rc = ctx ? desk_audit(x, "warn", "refused staff command", ctx) : -ENOMEM;
+    json_decref(ctx);
+    if (rc < 0)
+        return rc;
+    struct desk_buf b;
+    desk_buf_init(&b, TEXT_CAP);
+    if (strcmp(command, "reply") == 0)
+        desk_buf_add(&b, "Sorry, only support staff can answer requests.");
+    else if (place == DESK_PRIVATE)
+        desk_buf_addf(&b,
+                      "Sorry, /%s is only for our support staff. If you need help, just describe "
+                      "your problem in a message here.",
+                      command);
+    else
+        desk_buf_addf(&b, "Sorry, /%s is only for support staff.", command);
+    rc = feedback(x, m->chat.id, &b, 0);
+    return rc < 0 ? rc : DESK_PROCESSED;
+}
+
+int desk_staff_message(struct desk_ctx *x, const struct tg_message *m, bool is_staff,
+                       enum desk_place place)
+{
+    if (m->has_reply_to) {
+        char chat[24], mid[24];
+        const char *p[2] = {desk_i64(chat, m->chat.id), desk_i64(mid, m->reply_to_message_id)};
+        PGresult *res;
+        int rc = desk_db_exec(x, "desk_notification_find", 2, p, &res);
+        if (rc < 0)
+            return rc;
+        int64_t id = PQntuples(res) == 1 ? desk_col_i64(res, 0, 0, 0) : 0;
+        PQclear(res);
+        if (id > 0 && !is_staff)
+            return desk_staff_refuse(x, m, "reply", place);
+        if (id > 0) {
+            bool banned;
+            if ((rc = desk_user_upsert(x, &m->from, &banned)) < 0)
+                return rc;
+            return staff_reply(x, m, id, m->text ? m->text : "", false);
+        }
+    }
+    if (place == DESK_PRIVATE && is_staff) {
+        int rc = desk_send_text(x, m->chat.id, staff_hint, NULL, "reply", 0);
+        return rc < 0 ? rc : DESK_PROCESSED;
+    }
+    return DESK_IGNORED;
+}
+
+int desk_staff_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
+{
+    int64_t chat = cq->has_message ? cq->message_chat_id : 0;
+    enum desk_cmd cmd = DESK_CMD_NONE;
+    int64_t id = 0;
+    const char *refusal = NULL;
+    bool staff = config_is_admin(x->cfg, cq->from.id);
+    if (!staff)
+        refusal = "refused callback query";
+    else if (desk_callback_parse(cq->data, &cmd, &id) < 0)
+        refusal = "rejected callback data";
+    if (refusal) {
+        json_t *ctx = json_pack("{sI ss sI}", "user_id", (json_int_t)cq->from.id, "data",
+                                cq->data ? cq->data : "", "chat_id", (json_int_t)chat);
+        int rc = ctx ? desk_audit(x, "warn", refusal, ctx) : -ENOMEM;
+        json_decref(ctx);
+        if (rc == 0)
+            rc = desk_answer_callback(x, cq->from.id, cq->id,
+                                      staff ? "This button is not valid."
+                                            : "Sorry, only support staff can use these buttons.",
+                                      true);
+        return rc < 0 ? rc : DESK_PROCESSED;
+    }
+
+    bool banned;
+    int rc = desk_user_upsert(x, &cq->from, &banned);
+    if (rc < 0)
+        return rc;
+    struct desk_buf fb;
+    desk_buf_init(&fb, TEXT_CAP);
+    struct outcome o;
+    if ((rc = act(x, &cq->from, cmd, id, NULL, NULL, &fb, &o)) < 0)
+        goto out;
+    if (!o.found) {
+        json_t *ctx =
+            json_pack("{sI ss sI sI}", "user_id", (json_int_t)cq->from.id, "data", cq->data,
+                      "chat_id", (json_int_t)chat, "request_id", (json_int_t)id);
+        rc = ctx ? desk_audit(x, "warn", "rejected callback data", ctx) : -ENOMEM;
+        json_decref(ctx);
+        if (rc < 0)
+            goto out;
+    }
+    if (fb.oom) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* An alert for what did not happen; a toast for what did. */
+    rc = desk_answer_callback(x, cq->from.id, cq->id, desk_buf_str(&fb), !o.changed);
+    if (rc == 0 && o.changed && chat != 0)
+        rc = feedback(x, chat, &fb, id);
+out:
+    desk_buf_free(&fb);
+    return rc < 0 ? rc : DESK_PROCESSED;
+}
+
+int desk_staff_group_migrated(struct desk_ctx *x, int64_t old_chat, int64_t new_chat)
+{
+    char o[24], n[24];
+    const char *p[2] = {desk_i64(o, old_chat), desk_i64(n, new_chat)};
+    int rc = desk_db_exec(x, "desk_chat_migrated", 2, p, NULL);
+    return rc < 0 ? rc : DESK_PROCESSED;
+}
