@@ -603,7 +603,7 @@ size_t metrics_format_double(double v, char *buf, size_t cap)
         n = snprintf(tmp, sizeof(tmp), "NaN");
     } else if (isinf(v)) {
         n = snprintf(tmp, sizeof(tmp), "%s", v > 0 ? "+Inf" : "-Inf");
-    } else if (v == floor(v) && fabs(v) < 1e15) {
+    } else if (v > -1e15 && v < 1e15 && v == (double)(long long)v) {
         /* Whole numbers print as integers. */
         n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
     } else {
