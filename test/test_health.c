@@ -493,6 +493,44 @@ static void test_outbox_backlog(void **state)
     PQfinish(admin);
 }
 
+/* The pool collector: a checkout that times out shows in tgdesk_db_pool_timeouts_total. */
+static void test_pool_metrics(void **state)
+{
+    assert_int_equal(metrics_init(), 0);
+    struct config cfg = {
+        .database_url = g_conninfo,
+        .db_pool_max = 1,
+        .db_pool_timeout_ms = 50,
+        .db_connect_timeout_s = 2,
+        .db_statement_timeout_ms = 5000,
+        .db_slow_query_ms = 1000,
+    };
+    struct db_params *params = db_params_new(&cfg, -1);
+    struct pool *pool = pool_new(&cfg, params, NULL, 0);
+    assert_non_null(pool);
+    struct pool_conn *c = NULL, *c2 = NULL;
+    assert_int_equal(pool_acquire(pool, -1, &c), 0);
+    PQclear(db_exec_sql(c, "metrics_probe", "SELECT 1"));
+    assert_int_equal(pool_acquire(pool, 50, &c2), -ETIMEDOUT);
+    assert_int_equal(metrics_watch(pool, NULL, NULL), 0);
+
+    struct metrics_buf b;
+    metrics_buf_init(&b, METRICS_MAX_BODY);
+    assert_int_equal(metrics_render_global(&b), 0);
+    assert_non_null(strstr(b.data, "\ntgdesk_db_pool_timeouts_total 1\n"));
+    assert_non_null(strstr(b.data, "\ntgdesk_db_pool_connections{state=\"in_use\"} 1\n"));
+    assert_non_null(strstr(b.data, "\ntgdesk_db_pool_max_connections 1\n"));
+    assert_non_null(strstr(b.data, "\ntgdesk_db_pool_acquires_total 1\n"));
+    assert_non_null(
+        strstr(b.data, "\ntgdesk_db_query_duration_seconds_count{query=\"metrics_probe\"} 1\n"));
+    metrics_buf_free(&b);
+
+    metrics_unwatch();
+    pool_release(pool, c);
+    pool_free(pool);
+    db_params_free(params);
+}
+
 int main(void)
 {
     g_root = getenv("TGDESK_SOURCE_ROOT");
@@ -512,6 +550,7 @@ int main(void)
         cmocka_unit_test_setup(test_hung_server, server_up),
         cmocka_unit_test_setup(test_queue_and_draining, server_up),
         cmocka_unit_test_setup(test_outbox_backlog, server_up),
+        cmocka_unit_test_setup(test_pool_metrics, server_up),
     };
     failed += cmocka_run_group_tests_name("health with PostgreSQL", db, NULL, NULL);
     cluster_cleanup();
