@@ -104,9 +104,22 @@ echo "== warm-up ${warmup}s"
 BENCH_BASE=100000000000 wrk -t2 -c"$conns" -d"${warmup}s" -s "$lua" "$url" >/dev/null
 replies_before=$(curl -s "http://127.0.0.1:$fport/control/count?method=sendMessage" | sed 's/[^0-9]//g')
 
+# CPU time (clock ticks) of tgdesk and of the whole PostgreSQL cluster: with
+# 2 noisy cores, CPU per update is steadier than updates per second.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_ticks() {
+    local pm t=0 c
+    pm=$(head -n 1 "$work/data/postmaster.pid")
+    for c in "$pm" $(pgrep -P "$pm"); do t=$((t + $(ticks "$c"))); done
+    echo "$t"
+}
 echo "== tgdesk: ${duration}s at $conns connections"
 base=200000000000
+tg_t0=$(ticks "$tg_pid")
+pg_t0=$(pg_ticks)
 BENCH_BASE=$base wrk -t2 -c"$conns" -d"${duration}s" --timeout 10s -s "$lua" "$url" >"$work/wrk.out"
+tg_cpu=$(($(ticks "$tg_pid") - tg_t0))
+pg_cpu=$(($(pg_ticks) - pg_t0))
 line=$(grep '^BENCH ' "$work/wrk.out")
 val() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$line"; }
 requests=$(val requests); dur_us=$(val duration_us); non2xx=$(val non2xx)
@@ -134,7 +147,9 @@ printf '%-34s %s\n' "tgdesk updates/s" "$rps" \
     "answered / non-2xx / socket errors" "$requests / $non2xx / $errors" \
     "committed (in the database)" "$in_db" \
     "replies received by the fake Bot API" "$replied" \
-    "peak resident memory (MB)" "$(awk -v k="$rss_kb" 'BEGIN{printf "%.1f", k/1024}')"
+    "peak resident memory (MB)" "$(awk -v k="$rss_kb" 'BEGIN{printf "%.1f", k/1024}')" \
+    "CPU per update: tgdesk / PostgreSQL" "$(awk -v t="$tg_cpu" -v p="$pg_cpu" -v n="$requests" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN{printf "%.0f us / %.0f us", t * 1e6 / hz / n, p * 1e6 / hz / n}')"
 status=0
 if [ "$lost" -gt 0 ]; then echo "LOST $lost"; status=1; else echo "LOST 0"; fi
 if [ "$unreplied" -gt 0 ]; then echo "UNREPLIED $unreplied"; status=1; fi

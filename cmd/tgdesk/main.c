@@ -20,6 +20,7 @@
 #include "db/conn.h"
 #include "db/migrate.h"
 #include "db/pool.h"
+#include "desk/batch.h"
 #include "desk/desk.h"
 #include "http/server.h"
 #include "log.h"
@@ -175,6 +176,7 @@ static struct db_stmt *all_statements(size_t *ret_n)
     } parts[] = {
         {pipeline_statements, pipeline_statements_count},
         {desk_statements, desk_statements_count},
+        {desk_batch_statements, desk_batch_statements_count},
         {outbox_statements, outbox_statements_count},
         {sender_statements, sender_statements_count},
     };

@@ -786,6 +786,57 @@ PGresult *db_exec_sql(struct pool_conn *c, const char *name, const char *sql)
     return r;
 }
 
+int db_exec_steps(struct pool_conn *c, const struct db_step *steps, size_t n, PGresult **ret_res)
+{
+    PGconn *pg = c->pg;
+    struct qstat *qs[16];
+    if (n == 0 || n > sizeof(qs) / sizeof(qs[0]))
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        ret_res[i] = NULL;
+        qs[i] =
+            steps[i].sql ? label_find(c->pool, steps[i].name) : stmt_find(c->pool, steps[i].name);
+        if (!qs[i]) {
+            LOG(LOG_ERROR, "db_exec_steps: unknown prepared statement",
+                LOG_STR("query", steps[i].name));
+            return -EINVAL;
+        }
+    }
+    int64_t start = now_ns();
+    if (!PQenterPipelineMode(pg))
+        goto broken;
+    for (size_t i = 0; i < n; i++) {
+        int sent = steps[i].sql ? PQsendQueryParams(pg, steps[i].sql, 0, NULL, NULL, NULL, NULL, 0)
+                                : PQsendQueryPrepared(pg, qs[i]->name, steps[i].nparams,
+                                                      steps[i].values, NULL, NULL, 0);
+        if (!sent)
+            goto broken;
+    }
+    if (!PQpipelineSync(pg))
+        goto broken;
+    for (size_t i = 0; i < n; i++) {
+        ret_res[i] = PQgetResult(pg);
+        if (!ret_res[i])
+            goto broken;
+        /* Each step's results end with a NULL. */
+        for (PGresult *extra; (extra = PQgetResult(pg)) != NULL;)
+            PQclear(extra);
+    }
+    PGresult *sync = PQgetResult(pg);
+    bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+    if (!synced || !PQexitPipelineMode(pg))
+        goto broken;
+    for (size_t i = 0; i < n; i++)
+        query_done(c, qs[i], ret_res[i], start);
+    return 0;
+
+broken:
+    /* Release closes a connection left in pipeline mode. */
+    c->broken = true;
+    return -EIO;
+}
+
 /* ---- transactions ---- */
 
 static bool sqlstate_retryable(const char *s)

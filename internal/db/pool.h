@@ -127,6 +127,24 @@ PGresult *db_exec(struct pool_conn *c, const char *name, int nparams, const char
  */
 PGresult *db_exec_sql(struct pool_conn *c, const char *name, const char *sql);
 
+/* One step of db_exec_steps(): a registered statement, or plain SQL. */
+struct db_step {
+    const char *name;          /* statement name, or the timing label of sql */
+    const char *sql;           /* NULL: run the prepared statement `name` */
+    int nparams;               /* for a prepared statement */
+    const char *const *values; /* text parameters (NULL = SQL NULL) */
+};
+
+/*
+ * Sends the n steps in ONE round trip (libpq pipeline mode) and collects
+ * their results into ret_res[0..n-1] (caller PQclear()s each; a step after a
+ * failed one answers PGRES_PIPELINE_ABORTED). Each step is timed under its
+ * name with the duration of the whole round trip. Returns 0 when every
+ * result arrived (check each status), or -EIO when the connection failed
+ * (ret_res entries are then NULL or partial results, still to be cleared).
+ */
+int db_exec_steps(struct pool_conn *c, const struct db_step *steps, size_t n, PGresult **ret_res);
+
 /*
  * Transaction helper: BEGIN, fn(c, userdata), COMMIT on an already checked
  * out connection. fn returns 0 to commit or a negative code to roll back.

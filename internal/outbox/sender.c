@@ -26,7 +26,7 @@
 /* Sent results are recorded in batches of at most this many ... */
 #define SENT_BATCH 256
 /* ... or after this many milliseconds. */
-#define SENT_FLUSH_MS 20
+#define SENT_FLUSH_MS 50
 /* Leases of rows held in memory are renewed this often. */
 #define LEASE_RENEW_MS 3000
 /* Per-chat rate: a bucket of CHAT_BURST, refilled every interval. */
@@ -604,10 +604,13 @@ static void *shard_main(void *arg)
             break;
 
         if (!sh->ready_head) {
-            maybe_flush(sh, now, true);
+            /* Idle: record what was sent once the batch is old enough. */
+            maybe_flush(sh, now, false);
             int64_t wait = 1000;
             if (sh->nheap > 0 && sh->heap[0]->ready_at - now < wait)
                 wait = sh->heap[0]->ready_at - now;
+            if (sh->nsent > 0 && sh->first_sent_at + SENT_FLUSH_MS - now < wait)
+                wait = sh->first_sent_at + SENT_FLUSH_MS - now;
             if (atomic_load(&s->stopping) && atomic_load(&s->deadline) - now < wait)
                 wait = atomic_load(&s->deadline) - now;
             if (wait < 1)
@@ -626,7 +629,7 @@ static void *shard_main(void *arg)
 
         int64_t wait = global_take_token(s, now);
         if (wait > 0) {
-            maybe_flush(sh, now, true);
+            maybe_flush(sh, now, false);
             pthread_mutex_unlock(&sh->lock);
             nanosleep(
                 &(struct timespec){.tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000L},
@@ -671,7 +674,7 @@ static void *shard_main(void *arg)
             atomic_fetch_sub(&s->backlog, 1);
         }
         schedule(sh, c, now);
-        maybe_flush(sh, now, !sh->ready_head);
+        maybe_flush(sh, now, false);
     }
     maybe_flush(sh, now_ms(), true);
     pthread_mutex_unlock(&sh->lock);

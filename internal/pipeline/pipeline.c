@@ -10,6 +10,7 @@
 #include "config.h"
 #include "db/conn.h"
 #include "db/pool.h"
+#include "desk/batch.h"
 #include "desk/desk.h"
 #include "log.h"
 #include "outbox/outbox.h"
@@ -131,13 +132,24 @@ static bool process_one(struct pipeline *p, struct pool_conn *c, struct item *it
             return false;
         it->outbox_mark = out->n;
         char sqlstate[6] = "";
-        int rc = dedup(c, &it->update, sqlstate);
-        if (rc == 0) {
-            finish(job, 200, "duplicate");
-            return run(c, "release", "RELEASE SAVEPOINT u");
+        int rc;
+        if (desk_batch_wants(p->cfg, &it->update)) {
+            const struct tg_update *one = &it->update;
+            bool fresh = false;
+            rc = desk_batch_run(p->cfg, c, &one, 1, &fresh, out, sqlstate);
+            if (rc == 0 && !fresh) {
+                finish(job, 200, "duplicate");
+                return run(c, "release", "RELEASE SAVEPOINT u");
+            }
+        } else {
+            rc = dedup(c, &it->update, sqlstate);
+            if (rc == 0) {
+                finish(job, 200, "duplicate");
+                return run(c, "release", "RELEASE SAVEPOINT u");
+            }
+            if (rc > 0)
+                rc = desk_apply(p->cfg, c, &it->update, out, sqlstate);
         }
-        if (rc > 0)
-            rc = desk_apply(p->cfg, c, &it->update, out, sqlstate);
         if (rc >= 0) {
             finish(job, 200, rc == DESK_IGNORED ? "ignored" : "processed");
             return run(c, "release", "RELEASE SAVEPOINT u");
@@ -171,6 +183,63 @@ static bool process_one(struct pipeline *p, struct pool_conn *c, struct item *it
     }
 }
 
+/*
+ * The fast path: BEGIN and one statement for every user message of the
+ * batch - and COMMIT too, when nothing else is in it - in one round trip.
+ * Returns 1 when that committed everything, 0 when the transaction is open
+ * for the rest (done[] marks what the statement handled), -EAGAIN when the
+ * statement failed and the transaction was rolled back and begun again (do
+ * everything one by one), -EIO when the connection failed.
+ */
+static int fast_path(struct pipeline *p, struct pool_conn *c, struct item **items, size_t n,
+                     bool *done, struct outbox_batch *out)
+{
+    const struct tg_update *ups[BATCH_MAX];
+    size_t idx[BATCH_MAX], m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (desk_batch_wants(p->cfg, &items[i]->update)) {
+            idx[m] = i;
+            ups[m++] = &items[i]->update;
+        }
+    if (m == 0)
+        return run(c, "begin", "BEGIN") ? 0 : -EIO;
+
+    struct desk_batch_args args;
+    if (desk_batch_args_build(p->cfg, ups, m, &args) < 0) {
+        desk_batch_args_free(&args);
+        return run(c, "begin", "BEGIN") ? 0 : -EIO;
+    }
+    const struct db_step steps[3] = {
+        {.name = "begin", .sql = "BEGIN"},
+        {.name = DESK_BATCH_STATEMENT, .nparams = DESK_BATCH_NPARAMS, .values = args.params},
+        {.name = "commit", .sql = "COMMIT"},
+    };
+    size_t nsteps = m == n ? 3 : 2;
+    PGresult *res[3] = {NULL, NULL, NULL};
+    int rc = db_exec_steps(c, steps, nsteps, res);
+    desk_batch_args_free(&args);
+
+    bool fresh[BATCH_MAX];
+    char sqlstate[6] = "";
+    if (rc == 0 && PQresultStatus(res[0]) != PGRES_COMMAND_OK)
+        rc = -EIO;
+    if (rc == 0 && desk_batch_read(res[1], ups, m, fresh, out, sqlstate) < 0) {
+        LOG(LOG_INFO, "batch statement failed; processing one by one",
+            LOG_STR("sqlstate", sqlstate), LOG_INT("updates", (int64_t)m));
+        rc = run(c, "rollback", "ROLLBACK") && run(c, "begin", "BEGIN") ? -EAGAIN : -EIO;
+    } else if (rc == 0) {
+        for (size_t k = 0; k < m; k++) {
+            done[idx[k]] = true;
+            finish(items[idx[k]]->job, 200, fresh[k] ? "processed" : "duplicate");
+        }
+        if (nsteps == 3)
+            rc = PQresultStatus(res[2]) == PGRES_COMMAND_OK ? 1 : -EIO;
+    }
+    for (size_t i = 0; i < nsteps; i++)
+        PQclear(res[i]);
+    return rc;
+}
+
 /* Runs the batch in one transaction. On failure every job answers 503. */
 static void commit_batch(struct pipeline *p, struct item **items, size_t n)
 {
@@ -186,10 +255,17 @@ static void commit_batch(struct pipeline *p, struct item **items, size_t n)
     }
 
     struct outbox_batch out = {0};
-    bool ok = run(c, "begin", "BEGIN");
-    for (size_t i = 0; ok && i < n; i++)
-        ok = process_one(p, c, items[i], &out);
-    if (ok)
+    bool done[BATCH_MAX] = {false};
+    rc = fast_path(p, c, items, n, done, &out);
+    if (rc == -EAGAIN) {
+        outbox_batch_clear(&out);
+        memset(done, 0, sizeof(done));
+    }
+    bool ok = rc != -EIO;
+    for (size_t i = 0; ok && rc != 1 && i < n; i++)
+        if (!done[i])
+            ok = process_one(p, c, items[i], &out);
+    if (ok && rc != 1)
         ok = run(c, "commit", "COMMIT");
     if (!ok) {
         char err[256];
