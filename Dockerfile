@@ -20,9 +20,9 @@ RUN apt-get update \
 COPY --from=build /build/tgdesk /usr/local/bin/tgdesk
 USER tgdesk
 EXPOSE 8080
-# Liveness of the HTTP listener; readiness (/health) is for the load balancer.
+# Readiness: one GET of the local /health (database reachable, queue not full).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s \
-    CMD curl -fsS http://127.0.0.1:8080/livez >/dev/null || exit 1
+    CMD ["tgdesk", "healthcheck"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["tgdesk"]
 CMD ["serve"]

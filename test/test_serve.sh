@@ -27,12 +27,17 @@ hdrs=$(curl -s -D - -o /dev/null -X POST -d x "$base/livez")
 expect_contains "POST /livez is 405" "$hdrs" "405"
 expect_contains "405 carries Allow" "$hdrs" "Allow: GET, HEAD"
 
+run "$TGDESK_BIN" healthcheck
+expect_eq "healthcheck against a healthy instance: exit 0" 0 "$rc"
+
 kill -TERM "$pid"
 set +e
 wait "$pid"
 rc=$?
 set -e
 expect_eq "SIGTERM: exit 0" 0 "$rc"
+run "$TGDESK_BIN" healthcheck
+expect_eq "healthcheck with nothing listening: exit 1" 1 "$rc"
 log=$(cat "$scratch/serve.err")
 expect_contains "start is logged" "$log" '"msg":"listening"'
 expect_contains "stop is logged" "$log" '"msg":"stopped"'

@@ -22,8 +22,12 @@
 #include "db/pool.h"
 #include "desk/batch.h"
 #include "desk/desk.h"
+#include "http/health.h"
+#include "http/healthcheck.h"
 #include "http/server.h"
 #include "log.h"
+#include "logdb.h"
+#include "metrics/tgdesk_metrics.h"
 #include "outbox/outbox.h"
 #include "outbox/sender.h"
 #include "pipeline/pipeline.h"
@@ -37,29 +41,38 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: tgdesk [COMMAND] [ARGS]\n"
                "\n"
-               "A Telegram customer-support desk: a webhook service backed by PostgreSQL.\n"
+               "A Telegram customer-support desk: a webhook service backed by "
+               "PostgreSQL.\n"
                "\n"
                "Commands:\n"
-               "  serve                 apply pending migrations (unless MIGRATE_ON_START=false)\n"
+               "  serve                 apply pending migrations (unless "
+               "MIGRATE_ON_START=false)\n"
                "                        and serve HTTP (the default command)\n"
                "  migrate up            apply every pending migration\n"
-               "  migrate down [N]      revert the last N applied migrations (default 1)\n"
+               "  migrate down [N]      revert the last N applied migrations (default "
+               "1)\n"
                "  migrate redo          revert the last migration and apply it again\n"
-               "  migrate status        list migrations; exit 0 only when none is pending,\n"
+               "  migrate status        list migrations; exit 0 only when none is "
+               "pending,\n"
                "                        dirty or changed\n"
+               "  healthcheck           GET the local /health once; exit 0 when "
+               "healthy\n"
+               "                        (for a container HEALTHCHECK)\n"
                "\n"
                "Options:\n"
                "  -h, --help            show this help and exit\n"
                "  -V, --version         show the version and exit\n"
                "\n"
-               "Configuration comes from the environment and from ./.env (the environment\n"
+               "Configuration comes from the environment and from ./.env (the "
+               "environment\n"
                "wins). Variables:\n");
     for (size_t i = 0; i < config_vars_count; i++) {
         const struct config_var *v = &config_vars[i];
         fprintf(f, "  %-22s %s%s%s\n", v->name, v->allowed, v->default_value ? "; default " : "",
                 v->default_value ? v->default_value : "");
     }
-    fprintf(f, "\nExit status: 0 ok, 1 runtime failure, 2 usage or configuration error.\n");
+    fprintf(f, "\nExit status: 0 ok, 1 runtime failure, 2 usage or configuration "
+               "error.\n");
 }
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
@@ -179,6 +192,7 @@ static struct db_stmt *all_statements(size_t *ret_n)
         {desk_batch_statements, desk_batch_statements_count},
         {outbox_statements, outbox_statements_count},
         {sender_statements, sender_statements_count},
+        {logdb_statements, logdb_statements_count},
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
@@ -194,6 +208,16 @@ static struct db_stmt *all_statements(size_t *ret_n)
     return all;
 }
 
+static size_t queue_depth(void *pipeline)
+{
+    return pipeline_queue_depth(pipeline);
+}
+
+static size_t queue_capacity(void *pipeline)
+{
+    return pipeline_queue_capacity(pipeline);
+}
+
 /*
  * Starts the modules in order - pool, sender, workers, HTTP - waits for a
  * stop signal and stops them in reverse: no new connections, every queued
@@ -206,6 +230,8 @@ static int serve(const struct config *cfg, const sigset_t *sigs)
     struct db_stmt *stmts = all_statements(&nstmts);
     struct db_params *params = db_params_new(cfg, -1);
     struct pool *pool = NULL;
+    struct logdb *logdb = NULL;
+    struct health *health = NULL;
     struct sender *sender = NULL;
     struct pipeline *pipeline = NULL;
     struct http_server *http = NULL;
@@ -213,9 +239,18 @@ static int serve(const struct config *cfg, const sigset_t *sigs)
 
     if (!stmts || !params || tg_api_global_init() < 0)
         goto out;
+    if (metrics_init() < 0)
+        LOG(LOG_WARN, "metrics registry incomplete", LOG_STR("route", "/metrics"));
     pool = pool_new(cfg, params, stmts, nstmts);
     if (!pool)
         goto out;
+    logdb = logdb_start(pool, &(struct logdb_options){
+                                  .min_level = cfg->log_db_level,
+                                  .retention_days = cfg->log_retention_days,
+                              });
+    if (!logdb)
+        LOG(LOG_WARN, "the logs table writer did not start: events go to stderr only",
+            LOG_STR("table", "logs"));
     if (cfg->telegram_bot_token) {
         sender = sender_start(cfg, pool);
         if (!sender)
@@ -224,7 +259,14 @@ static int serve(const struct config *cfg, const sigset_t *sigs)
     pipeline = pipeline_start(cfg, pool, sender);
     if (!pipeline)
         goto out;
-    struct http_app app = {.cfg = cfg, .pipeline = pipeline};
+    metrics_watch(pool, pipeline, sender);
+    health = health_start(pool, &(struct health_options){
+                                    .version = TGDESK_VERSION,
+                                    .queue_depth = queue_depth,
+                                    .queue_capacity = queue_capacity,
+                                    .queue_ud = pipeline,
+                                });
+    struct http_app app = {.cfg = cfg, .pipeline = pipeline, .health = health};
     http = http_server_start(&app, err, sizeof(err));
     if (!http) {
         LOG(LOG_ERROR, "cannot start the HTTP server", LOG_STR("error", err));
@@ -236,6 +278,7 @@ static int serve(const struct config *cfg, const sigset_t *sigs)
 
     int sig = wait_signal(sigs, -1);
     LOG(LOG_INFO, "stopping", LOG_STR("signal", strsignal(sig)));
+    health_set_draining(health);
     http_server_drain(http);
     pipeline_stop(pipeline);
     if (http_server_wait_idle(http, 5000) < 0)
@@ -246,8 +289,11 @@ static int serve(const struct config *cfg, const sigset_t *sigs)
 out:
     /* The HTTP thread may still submit (and be refused) until it is stopped. */
     http_server_stop(http);
+    health_stop(health);
+    metrics_unwatch();
     pipeline_free(pipeline);
     sender_stop(sender, 5000);
+    logdb_stop(logdb, 2000);
     pool_free(pool);
     db_params_free(params);
     free(stmts);
@@ -285,6 +331,17 @@ static int cmd_serve(const struct config *cfg)
     rc = serve(cfg, &sigs);
     LOG(LOG_INFO, "stopped", LOG_STR("version", TGDESK_VERSION));
     return rc;
+}
+
+/* One GET of the local /health, for container health checks: exit 0 when
+ * healthy. */
+static int cmd_healthcheck(const struct config *cfg)
+{
+    if (tg_api_global_init() < 0)
+        return EXIT_RUNTIME;
+    int rc = healthcheck_run(cfg, 2000, stdout);
+    tg_api_global_cleanup();
+    return rc == 0 ? EXIT_OK : EXIT_RUNTIME;
 }
 
 static int cmd_migrate(const struct config *cfg, int argc, char **argv)
@@ -363,16 +420,19 @@ int main(int argc, char **argv)
     }
 
     bool is_serve = strcmp(cmd, "serve") == 0, is_migrate = strcmp(cmd, "migrate") == 0;
-    if (!is_serve && !is_migrate)
+    bool is_check = strcmp(cmd, "healthcheck") == 0;
+    if (!is_serve && !is_migrate && !is_check)
         return usage_error("unknown command '%s'", cmd);
-    if (is_serve && argc > first)
-        return usage_error("serve takes no arguments, got '%s'", argv[first]);
+    if ((is_serve || is_check) && argc > first)
+        return usage_error("%s takes no arguments, got '%s'", cmd, argv[first]);
 
     struct config cfg;
     if (load_config(&cfg) < 0)
         return EXIT_USAGE;
 
-    int rc = is_serve ? cmd_serve(&cfg) : cmd_migrate(&cfg, argc - first, argv + first);
+    int rc = is_serve   ? cmd_serve(&cfg)
+             : is_check ? cmd_healthcheck(&cfg)
+                        : cmd_migrate(&cfg, argc - first, argv + first);
     config_free(&cfg);
     return rc;
 }

@@ -37,8 +37,8 @@ const double pool_hist_bounds[POOL_HIST_BUCKETS] = {
 /* A connection idle for longer than this is pinged before it is handed out. */
 #define PING_IDLE_MS 1000
 /* Back-off after a failed connect: doubles per consecutive failure. */
-#define BACKOFF_MIN_MS 500
-#define BACKOFF_MAX_MS 5000
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 1000
 /* How long pool_release waits for a cancelled query's results. */
 #define DRAIN_TIMEOUT_MS  2000
 #define DRAIN_MAX_RESULTS 1024

@@ -16,7 +16,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "http/health.h"
 #include "log.h"
+#include "metrics/metrics.h"
+#include "metrics/tgdesk_metrics.h"
 #include "pipeline/pipeline.h"
 #include "util/strnum.h"
 
@@ -68,6 +71,7 @@ struct webhook_req {
     bool submitted;
     atomic_bool done;
     struct MHD_Connection *conn;
+    struct timespec start;
 };
 
 struct route;
@@ -81,15 +85,33 @@ struct route {
     unsigned methods;
     const char *allow; /* Allow header for 405 */
     route_fn handler;
+    const char *metric; /* route label of tgdesk_http_* */
 };
 
 /* Marks a connection whose request was answered without keeping state. */
 static char no_state;
 
+static double since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* The route being answered, for the HTTP metrics (one event-loop thread). */
+static const char *current_route = "other";
+
+static enum MHD_Result queue_counted(struct MHD_Connection *conn, unsigned status,
+                                     struct MHD_Response *r, const struct timespec *t0)
+{
+    metrics_http(current_route, (int)status, t0 ? since(t0) : 0.0);
+    return MHD_queue_response(conn, status, r);
+}
+
 static enum MHD_Result queue_canned(struct http_server *srv, struct MHD_Connection *conn,
                                     unsigned status, enum canned which)
 {
-    return MHD_queue_response(conn, status, srv->canned[which]);
+    return queue_counted(conn, status, srv->canned[which], NULL);
 }
 
 static enum MHD_Result handle_livez(struct http_server *srv, const struct route *r,
@@ -131,12 +153,14 @@ static enum MHD_Result webhook_answer(struct http_server *srv, struct webhook_re
 {
     switch (req->job.status) {
     case 200:
-        return queue_canned(srv, req->conn, MHD_HTTP_OK, ANS_OK);
+        return queue_counted(req->conn, MHD_HTTP_OK, srv->canned[ANS_OK], &req->start);
     case 400:
-        return queue_canned(srv, req->conn, MHD_HTTP_BAD_REQUEST, ANS_BAD_REQUEST);
+        return queue_counted(req->conn, MHD_HTTP_BAD_REQUEST, srv->canned[ANS_BAD_REQUEST],
+                             &req->start);
     default:
-        return queue_canned(srv, req->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-                            req->job.retry_after == 1 ? ANS_BUSY : ANS_DB_DOWN);
+        return queue_counted(req->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                             srv->canned[req->job.retry_after == 1 ? ANS_BUSY : ANS_DB_DOWN],
+                             &req->start);
     }
 }
 
@@ -177,6 +201,7 @@ static enum MHD_Result handle_webhook(struct http_server *srv, const struct rout
         req->cap = want;
         req->srv = srv;
         req->conn = conn;
+        clock_gettime(CLOCK_MONOTONIC, &req->start);
         *con_cls = req;
         return MHD_YES;
     }
@@ -227,15 +252,69 @@ static enum MHD_Result handle_webhook(struct http_server *srv, const struct rout
         req->job.status = MHD_HTTP_SERVICE_UNAVAILABLE;
         req->job.outcome = "retry";
         req->job.retry_after = 1;
+        metrics_update_deferred("queue_full");
         atomic_store(&req->done, true);
         MHD_resume_connection(conn);
     }
     return MHD_YES;
 }
 
+/* Readiness from the health module's cached verdict: never blocks this thread. */
+static enum MHD_Result handle_health(struct http_server *srv, const struct route *r,
+                                     struct MHD_Connection *conn, const char *method,
+                                     const char *upload_data, size_t *upload_data_size,
+                                     void **con_cls)
+{
+    struct health_report rep;
+    if (!srv->app->health)
+        return queue_canned(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, ANS_BUSY);
+    health_report(srv->app->health, &rep);
+    size_t len = 0;
+    char *body = health_render_json(&rep, &len);
+    if (!body)
+        return queue_canned(srv, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, ANS_INTERNAL);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, HEALTH_CONTENT_TYPE);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = queue_counted(conn, (unsigned)health_http_status(&rep), resp, NULL);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result handle_metrics(struct http_server *srv, const struct route *r,
+                                      struct MHD_Connection *conn, const char *method,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls)
+{
+    struct metrics_buf b;
+    metrics_buf_init(&b, METRICS_MAX_BODY);
+    if (metrics_render_global(&b) < 0) {
+        metrics_buf_free(&b);
+        return queue_canned(srv, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, ANS_INTERNAL);
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        metrics_buf_free(&b);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);
+    enum MHD_Result ret = queue_counted(conn, MHD_HTTP_OK, resp, NULL);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static const struct route routes[] = {
-    {NULL, M_POST, "POST", handle_webhook},
-    {"/livez", M_GET | M_HEAD, "GET, HEAD", handle_livez},
+    {NULL, M_POST, "POST", handle_webhook, "webhook"},
+    {"/health", M_GET | M_HEAD | M_OPTIONS, "GET, HEAD, OPTIONS", handle_health, "health"},
+    {"/livez", M_GET | M_HEAD, "GET, HEAD", handle_livez, "livez"},
+    {"/metrics", M_GET | M_HEAD, "GET, HEAD", handle_metrics, "metrics"},
+    /* HAProxy's default check is OPTIONS / over HTTP/1.0. */
+    {"/", M_OPTIONS, "OPTIONS", handle_health, "health"},
 };
 
 static unsigned method_bit(const char *method)
@@ -261,7 +340,7 @@ static enum MHD_Result respond_text(struct MHD_Connection *conn, unsigned status
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
     if (allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    enum MHD_Result ret = queue_counted(conn, status, r, NULL);
     MHD_destroy_response(r);
     return ret;
 }
@@ -283,6 +362,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         const struct route *r = &routes[i];
         if (strcmp(url, r->path ? r->path : srv->app->cfg->webhook_path) != 0)
             continue;
+        current_route = r->metric;
         if (!(method_bit(method) & r->methods)) {
             *con_cls = &no_state;
             return respond_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
@@ -295,6 +375,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return ret;
     }
     *con_cls = &no_state;
+    current_route = "other";
     return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
 }
 

@@ -9,6 +9,10 @@
  * per-connection memory cap keep slow or abusive clients from starving the
  * server. Unknown paths answer 404, a wrong method on a known path 405 with
  * Allow.
+ *
+ * Routes: POST WEBHOOK_PATH; GET/HEAD/OPTIONS /health (and OPTIONS /, HAProxy's
+ * default check) from the health module's cached verdict - never a database
+ * round trip on this thread; GET /livez; GET /metrics.
  */
 #ifndef TGDESK_HTTP_SERVER_H
 #define TGDESK_HTTP_SERVER_H
@@ -17,6 +21,7 @@
 #include <stdint.h>
 
 struct config;
+struct health;
 struct http_server;
 struct pipeline;
 
@@ -24,6 +29,7 @@ struct pipeline;
 struct http_app {
     const struct config *cfg;
     struct pipeline *pipeline; /* NULL: the webhook answers 503 */
+    struct health *health;     /* NULL: /health answers 503 */
 };
 
 /*

@@ -15,6 +15,7 @@
 #include "db/conn.h"
 #include "db/pool.h"
 #include "log.h"
+#include "metrics/tgdesk_metrics.h"
 #include "tg/api.h"
 #include "util/strnum.h"
 
@@ -465,6 +466,7 @@ static enum verdict deliver(struct shard *sh, struct tg_api *api, struct outbox_
     struct sender *s = sh->s;
     struct tg_api_result r;
     memset(&r, 0, sizeof(r));
+    int64_t t0 = now_ms();
     int rc = tg_api_call(api, m->method, m->payload, strlen(m->payload), &r);
     if (rc < 0) {
         /* A call that cannot even be built: out of memory is worth a retry. */
@@ -472,10 +474,13 @@ static enum verdict deliver(struct shard *sh, struct tg_api *api, struct outbox_
         snprintf(r.description, sizeof(r.description), "%s",
                  rc == -ENOMEM ? "out of memory" : "invalid method or body");
     }
+    metrics_api_call(m->method, tg_outcome_name(r.outcome), (double)(now_ms() - t0) / 1000.0);
     int attempt = m->attempts + 1;
     char id[24], err[320];
     snprintf(id, sizeof(id), "%" PRId64, m->id);
-    snprintf(err, sizeof(err), "%d %s", r.http_status, r.description);
+    /* A transport failure has no Telegram description, but an error text. */
+    const char *why = r.description[0] ? r.description : r.error;
+    snprintf(err, sizeof(err), "%d %s", r.http_status, why);
 
     switch (r.outcome) {
     case TG_SENT:
@@ -511,7 +516,7 @@ static enum verdict deliver(struct shard *sh, struct tg_api *api, struct outbox_
             db_run(s, "outbox_mark_retry", 3, p, NULL);
             LOG(LOG_WARN, "Bot API call failed, will retry", LOG_STR("method", m->method),
                 LOG_INT("outbox_id", m->id), LOG_INT("attempt", attempt),
-                LOG_INT("http_status", r.http_status), LOG_STR("error", r.description),
+                LOG_INT("http_status", r.http_status), LOG_STR("error", why),
                 LOG_INT("delay_ms", delay));
             m->attempts = attempt;
             *ret_delay_ms = delay;
@@ -534,7 +539,7 @@ static enum verdict deliver(struct shard *sh, struct tg_api *api, struct outbox_
     db_run(s, "outbox_mark_failed", 2, p, NULL);
     LOG(LOG_ERROR, "Bot API call failed for good", LOG_STR("method", m->method),
         LOG_INT("outbox_id", m->id), LOG_INT("chat_id", m->chat_id), LOG_INT("attempts", attempt),
-        LOG_INT("http_status", r.http_status), LOG_STR("error", r.description));
+        LOG_INT("http_status", r.http_status), LOG_STR("error", why));
     return V_FAILED;
 }
 

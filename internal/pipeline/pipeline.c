@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "db/conn.h"
@@ -13,6 +14,7 @@
 #include "desk/batch.h"
 #include "desk/desk.h"
 #include "log.h"
+#include "metrics/tgdesk_metrics.h"
 #include "outbox/outbox.h"
 #include "outbox/sender.h"
 #include "queue.h"
@@ -267,6 +269,7 @@ static void commit_batch(struct pipeline *p, struct item **items, size_t n)
             ok = process_one(p, c, items[i], &out);
     if (ok && rc != 1)
         ok = run(c, "commit", "COMMIT");
+    metrics_transaction(ok ? "commit" : "rollback", n);
     if (!ok) {
         char err[256];
         LOG(LOG_WARN, "batch failed: answering 503",
@@ -285,8 +288,17 @@ static void commit_batch(struct pipeline *p, struct item **items, size_t n)
     }
 }
 
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
 static void handle_batch(struct pipeline *p, struct job **jobs, size_t n)
 {
+    struct timespec popped;
+    clock_gettime(CLOCK_MONOTONIC, &popped);
     struct item items[BATCH_MAX];
     struct item *db[BATCH_MAX];
     size_t ndb = 0;
@@ -318,10 +330,16 @@ static void handle_batch(struct pipeline *p, struct job **jobs, size_t n)
         commit_batch(p, db, ndb);
     }
 
+    double seconds = seconds_since(&popped);
     for (size_t i = 0; i < n; i++) {
+        struct job *job = items[i].job;
         if (items[i].parsed)
             tg_update_free(&items[i].update);
-        items[i].job->complete(items[i].job);
+        if (job->status == 503)
+            metrics_update_deferred("database");
+        else
+            metrics_update(job->kind, job->outcome, seconds);
+        job->complete(job);
     }
 }
 
