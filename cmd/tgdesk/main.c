@@ -10,10 +10,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "config.h"
@@ -32,6 +34,8 @@
 #include "outbox/sender.h"
 #include "pipeline/pipeline.h"
 #include "tg/api.h"
+#include "tg/poll.h"
+#include "tg/webhook.h"
 #include "util/strnum.h"
 #include "version.h"
 
@@ -41,38 +45,37 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: tgdesk [COMMAND] [ARGS]\n"
                "\n"
-               "A Telegram customer-support desk: a webhook service backed by "
-               "PostgreSQL.\n"
+               "A Telegram customer-support desk: a webhook service backed by PostgreSQL.\n"
                "\n"
                "Commands:\n"
-               "  serve                 apply pending migrations (unless "
-               "MIGRATE_ON_START=false)\n"
+               "  serve                 apply pending migrations (unless MIGRATE_ON_START=false)\n"
                "                        and serve HTTP (the default command)\n"
                "  migrate up            apply every pending migration\n"
-               "  migrate down [N]      revert the last N applied migrations (default "
-               "1)\n"
+               "  migrate down [N]      revert the last N applied migrations (default 1)\n"
                "  migrate redo          revert the last migration and apply it again\n"
-               "  migrate status        list migrations; exit 0 only when none is "
-               "pending,\n"
+               "  migrate status        list migrations; exit 0 only when none is pending,\n"
                "                        dirty or changed\n"
-               "  healthcheck           GET the local /health once; exit 0 when "
-               "healthy\n"
+               "  healthcheck           GET the local /health once; exit 0 when healthy\n"
                "                        (for a container HEALTHCHECK)\n"
+               "  poll                  fetch updates by getUpdates long polling instead of a\n"
+               "                        webhook (for machines without a public HTTPS address)\n"
+               "  webhook set URL       point Telegram's webhook at URL, with WEBHOOK_SECRET,\n"
+               "                        the update kinds tgdesk handles and max_connections\n"
+               "  webhook info          show Telegram's webhook: URL, pending updates, last error\n"
+               "  webhook delete        remove the webhook (needed before `poll`)\n"
                "\n"
                "Options:\n"
                "  -h, --help            show this help and exit\n"
                "  -V, --version         show the version and exit\n"
                "\n"
-               "Configuration comes from the environment and from ./.env (the "
-               "environment\n"
+               "Configuration comes from the environment and from ./.env (the environment\n"
                "wins). Variables:\n");
     for (size_t i = 0; i < config_vars_count; i++) {
         const struct config_var *v = &config_vars[i];
         fprintf(f, "  %-22s %s%s%s\n", v->name, v->allowed, v->default_value ? "; default " : "",
                 v->default_value ? v->default_value : "");
     }
-    fprintf(f, "\nExit status: 0 ok, 1 runtime failure, 2 usage or configuration "
-               "error.\n");
+    fprintf(f, "\nExit status: 0 ok, 1 runtime failure, 2 usage or configuration error.\n");
 }
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
@@ -193,6 +196,7 @@ static struct db_stmt *all_statements(size_t *ret_n)
         {outbox_statements, outbox_statements_count},
         {sender_statements, sender_statements_count},
         {logdb_statements, logdb_statements_count},
+        {poll_statements, poll_statements_count},
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
@@ -208,6 +212,69 @@ static struct db_stmt *all_statements(size_t *ret_n)
     return all;
 }
 
+/* What serves updates however they arrive (webhook or getUpdates). */
+struct core {
+    struct db_stmt *stmts;
+    struct db_params *params;
+    bool curl_ready;
+    struct pool *pool;
+    struct logdb *logdb;
+    struct sender *sender;
+    struct pipeline *pipeline;
+};
+
+/*
+ * Starts the modules in order - pool, sender (when there is a token),
+ * workers. Returns 0, or -1 when one could not start (logged); call
+ * core_stop() in either case.
+ */
+static int core_start(const struct config *cfg, struct core *core)
+{
+    memset(core, 0, sizeof(*core));
+    size_t nstmts = 0;
+    core->stmts = all_statements(&nstmts);
+    core->params = db_params_new(cfg, -1);
+    if (!core->stmts || !core->params || tg_api_global_init() < 0)
+        return -1;
+    core->curl_ready = true;
+    if (metrics_init() < 0)
+        LOG(LOG_WARN, "metrics registry incomplete", LOG_STR("route", "/metrics"));
+    core->pool = pool_new(cfg, core->params, core->stmts, nstmts);
+    if (!core->pool)
+        return -1;
+    core->logdb = logdb_start(core->pool, &(struct logdb_options){
+                                              .min_level = cfg->log_db_level,
+                                              .retention_days = cfg->log_retention_days,
+                                          });
+    if (!core->logdb)
+        LOG(LOG_WARN, "the logs table writer did not start: events go to stderr only",
+            LOG_STR("table", "logs"));
+    if (cfg->telegram_bot_token) {
+        core->sender = sender_start(cfg, core->pool);
+        if (!core->sender)
+            return -1;
+    }
+    core->pipeline = pipeline_start(cfg, core->pool, core->sender);
+    if (!core->pipeline)
+        return -1;
+    metrics_watch(core->pool, core->pipeline, core->sender);
+    return 0;
+}
+
+/* Stops them in reverse: every queued update answered after its commit, outbox flushed. */
+static void core_stop(struct core *core)
+{
+    metrics_unwatch();
+    pipeline_free(core->pipeline);
+    sender_stop(core->sender, 5000);
+    logdb_stop(core->logdb, 2000);
+    pool_free(core->pool);
+    db_params_free(core->params);
+    free(core->stmts);
+    if (core->curl_ready)
+        tg_api_global_cleanup();
+}
+
 static size_t queue_depth(void *pipeline)
 {
     return pipeline_queue_depth(pipeline);
@@ -219,54 +286,27 @@ static size_t queue_capacity(void *pipeline)
 }
 
 /*
- * Starts the modules in order - pool, sender, workers, HTTP - waits for a
- * stop signal and stops them in reverse: no new connections, every queued
- * update answered after its commit, answers sent, outbox flushed.
+ * Starts the core and the HTTP server, waits for a stop signal and stops
+ * them in reverse: no new connections, every queued update answered after
+ * its commit, answers sent, outbox flushed.
  */
 static int serve(const struct config *cfg, const sigset_t *sigs)
 {
     int rc = EXIT_RUNTIME;
-    size_t nstmts = 0;
-    struct db_stmt *stmts = all_statements(&nstmts);
-    struct db_params *params = db_params_new(cfg, -1);
-    struct pool *pool = NULL;
-    struct logdb *logdb = NULL;
+    struct core core;
     struct health *health = NULL;
-    struct sender *sender = NULL;
-    struct pipeline *pipeline = NULL;
     struct http_server *http = NULL;
     char err[256];
 
-    if (!stmts || !params || tg_api_global_init() < 0)
+    if (core_start(cfg, &core) < 0)
         goto out;
-    if (metrics_init() < 0)
-        LOG(LOG_WARN, "metrics registry incomplete", LOG_STR("route", "/metrics"));
-    pool = pool_new(cfg, params, stmts, nstmts);
-    if (!pool)
-        goto out;
-    logdb = logdb_start(pool, &(struct logdb_options){
-                                  .min_level = cfg->log_db_level,
-                                  .retention_days = cfg->log_retention_days,
-                              });
-    if (!logdb)
-        LOG(LOG_WARN, "the logs table writer did not start: events go to stderr only",
-            LOG_STR("table", "logs"));
-    if (cfg->telegram_bot_token) {
-        sender = sender_start(cfg, pool);
-        if (!sender)
-            goto out;
-    }
-    pipeline = pipeline_start(cfg, pool, sender);
-    if (!pipeline)
-        goto out;
-    metrics_watch(pool, pipeline, sender);
-    health = health_start(pool, &(struct health_options){
-                                    .version = TGDESK_VERSION,
-                                    .queue_depth = queue_depth,
-                                    .queue_capacity = queue_capacity,
-                                    .queue_ud = pipeline,
-                                });
-    struct http_app app = {.cfg = cfg, .pipeline = pipeline, .health = health};
+    health = health_start(core.pool, &(struct health_options){
+                                         .version = TGDESK_VERSION,
+                                         .queue_depth = queue_depth,
+                                         .queue_capacity = queue_capacity,
+                                         .queue_ud = core.pipeline,
+                                     });
+    struct http_app app = {.cfg = cfg, .pipeline = core.pipeline, .health = health};
     http = http_server_start(&app, err, sizeof(err));
     if (!http) {
         LOG(LOG_ERROR, "cannot start the HTTP server", LOG_STR("error", err));
@@ -280,7 +320,7 @@ static int serve(const struct config *cfg, const sigset_t *sigs)
     LOG(LOG_INFO, "stopping", LOG_STR("signal", strsignal(sig)));
     health_set_draining(health);
     http_server_drain(http);
-    pipeline_stop(pipeline);
+    pipeline_stop(core.pipeline);
     if (http_server_wait_idle(http, 5000) < 0)
         LOG(LOG_WARN, "some HTTP answers were still being sent at stop",
             LOG_INT("waited_ms", 5000));
@@ -290,14 +330,7 @@ out:
     /* The HTTP thread may still submit (and be refused) until it is stopped. */
     http_server_stop(http);
     health_stop(health);
-    metrics_unwatch();
-    pipeline_free(pipeline);
-    sender_stop(sender, 5000);
-    logdb_stop(logdb, 2000);
-    pool_free(pool);
-    db_params_free(params);
-    free(stmts);
-    tg_api_global_cleanup();
+    core_stop(&core);
     return rc;
 }
 
@@ -333,8 +366,7 @@ static int cmd_serve(const struct config *cfg)
     return rc;
 }
 
-/* One GET of the local /health, for container health checks: exit 0 when
- * healthy. */
+/* One GET of the local /health, for container health checks: exit 0 when healthy. */
 static int cmd_healthcheck(const struct config *cfg)
 {
     if (tg_api_global_init() < 0)
@@ -391,6 +423,113 @@ static int cmd_migrate(const struct config *cfg, int argc, char **argv)
     return rc < 0 ? EXIT_RUNTIME : EXIT_OK;
 }
 
+/* The getUpdates loop runs on its own thread; the main thread waits for signals. */
+struct poller {
+    const struct config *cfg;
+    struct core *core;
+    pthread_t main_thread;
+    atomic_bool stop;
+    int rc;
+};
+
+static void *poller_main(void *arg)
+{
+    struct poller *p = arg;
+    p->rc = tg_poll_run(p->cfg, p->core->pool, p->core->pipeline, &p->stop);
+    /* Wake the main thread (SIGUSR1 is blocked and waited for there). */
+    pthread_kill(p->main_thread, SIGUSR1);
+    return NULL;
+}
+
+static int cmd_poll(const struct config *cfg)
+{
+    if (!cfg->telegram_bot_token) {
+        fprintf(stderr, "tgdesk: poll needs TELEGRAM_BOT_TOKEN to call getUpdates\n");
+        return EXIT_USAGE;
+    }
+    sigset_t sigs;
+    block_signals(&sigs);
+    sigaddset(&sigs, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    LOG(LOG_INFO, "tgdesk starting", LOG_STR("version", TGDESK_VERSION), LOG_STR("mode", "poll"),
+        LOG_INT("workers", cfg->workers), LOG_BOOL("migrate_on_start", cfg->migrate_on_start));
+    int rc = init_db(cfg, &sigs);
+    if (rc == -ECANCELED)
+        return EXIT_OK;
+    if (rc < 0) {
+        LOG(LOG_ERROR, "giving up: the database could not be reached or migrated",
+            LOG_INT("attempts", cfg->db_init_retries));
+        return EXIT_RUNTIME;
+    }
+
+    struct core core;
+    struct poller p = {.cfg = cfg, .core = &core, .main_thread = pthread_self()};
+    atomic_init(&p.stop, false);
+    pthread_t thread;
+    if (core_start(cfg, &core) < 0 || pthread_create(&thread, NULL, poller_main, &p) != 0) {
+        core_stop(&core);
+        return EXIT_RUNTIME;
+    }
+    int sig = wait_signal(&sigs, -1);
+    if (sig != SIGUSR1)
+        LOG(LOG_INFO, "stopping", LOG_STR("signal", strsignal(sig)));
+    atomic_store(&p.stop, true);
+    pthread_join(thread, NULL);
+    core_stop(&core);
+    if (p.rc == -EEXIST)
+        fprintf(stderr, "tgdesk: a webhook is set for this bot, so Telegram refuses getUpdates; "
+                        "run `tgdesk webhook delete` first\n");
+    else if (p.rc == -EACCES)
+        fprintf(stderr, "tgdesk: the Bot API refused TELEGRAM_BOT_TOKEN\n");
+    LOG(LOG_INFO, "stopped", LOG_STR("version", TGDESK_VERSION));
+    return p.rc == 0 ? EXIT_OK : EXIT_RUNTIME;
+}
+
+static int cmd_webhook(const struct config *cfg, int argc, char **argv)
+{
+    if (argc < 1)
+        return usage_error("webhook needs a subcommand: set URL, info or delete");
+    const char *sub = argv[0];
+    bool is_set = strcmp(sub, "set") == 0, is_info = strcmp(sub, "info") == 0;
+    bool is_delete = strcmp(sub, "delete") == 0;
+    if (!is_set && !is_info && !is_delete)
+        return usage_error("unknown webhook subcommand '%s'", sub);
+    if (is_set && argc < 2)
+        return usage_error("webhook set needs the URL Telegram should post updates to");
+    if (argc > (is_set ? 2 : 1))
+        return usage_error("unexpected argument '%s'", argv[is_set ? 2 : 1]);
+    const char *url = is_set ? argv[1] : NULL;
+    if (url && strncasecmp(url, "https://", 8) != 0)
+        return usage_error("webhook set: the URL must start with https:// (Telegram posts "
+                           "over HTTPS only), got '%s'",
+                           url);
+    if (!cfg->telegram_bot_token) {
+        fprintf(stderr, "tgdesk: webhook %s needs TELEGRAM_BOT_TOKEN\n", sub);
+        return EXIT_USAGE;
+    }
+    if (tg_api_global_init() < 0)
+        return EXIT_RUNTIME;
+    struct tg_api *api = tg_api_new(cfg->telegram_api_url, cfg->telegram_bot_token,
+                                    (long)cfg->telegram_api_timeout_ms);
+    int rc = -EIO;
+    if (!api) {
+        fprintf(stderr, "tgdesk: cannot create a Bot API client for TELEGRAM_API_URL\n");
+    } else if (is_set) {
+        /* Telegram's connections all come from one address: stay within HTTP_MAX_PER_IP. */
+        int max = cfg->http_max_per_ip < TG_WEBHOOK_MAX_CONNECTIONS ? cfg->http_max_per_ip
+                                                                    : TG_WEBHOOK_MAX_CONNECTIONS;
+        rc = tg_webhook_set(api, url, cfg->webhook_secret, max < 1 ? 1 : max, stdout, stderr);
+    } else if (is_info) {
+        rc = tg_webhook_info(api, stdout, stderr);
+    } else {
+        rc = tg_webhook_delete(api, stdout, stderr);
+    }
+    tg_api_free(api);
+    tg_api_global_cleanup();
+    return rc == 0 ? EXIT_OK : EXIT_RUNTIME;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = "serve";
@@ -420,19 +559,22 @@ int main(int argc, char **argv)
     }
 
     bool is_serve = strcmp(cmd, "serve") == 0, is_migrate = strcmp(cmd, "migrate") == 0;
+    bool is_poll = strcmp(cmd, "poll") == 0, is_webhook = strcmp(cmd, "webhook") == 0;
     bool is_check = strcmp(cmd, "healthcheck") == 0;
-    if (!is_serve && !is_migrate && !is_check)
+    if (!is_serve && !is_migrate && !is_poll && !is_webhook && !is_check)
         return usage_error("unknown command '%s'", cmd);
-    if ((is_serve || is_check) && argc > first)
+    if ((is_serve || is_poll || is_check) && argc > first)
         return usage_error("%s takes no arguments, got '%s'", cmd, argv[first]);
 
     struct config cfg;
     if (load_config(&cfg) < 0)
         return EXIT_USAGE;
 
-    int rc = is_serve   ? cmd_serve(&cfg)
-             : is_check ? cmd_healthcheck(&cfg)
-                        : cmd_migrate(&cfg, argc - first, argv + first);
+    int rc = is_serve     ? cmd_serve(&cfg)
+             : is_check   ? cmd_healthcheck(&cfg)
+             : is_poll    ? cmd_poll(&cfg)
+             : is_webhook ? cmd_webhook(&cfg, argc - first, argv + first)
+                          : cmd_migrate(&cfg, argc - first, argv + first);
     config_free(&cfg);
     return rc;
 }

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ struct tg_api {
 
     json_t *answer; /* the last parsed answer: ret->result points into it */
     char errbuf[CURL_ERROR_SIZE];
+    atomic_bool *cancel; /* tg_api_set_cancel(); NULL when none */
 };
 
 int tg_api_global_init(void)
@@ -221,6 +223,24 @@ fail_nomem:
     tg_api_free(a);
     errno = ENOMEM;
     return NULL;
+}
+
+/* libcurl calls this about once a second, and more often while data flows. */
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    const struct tg_api *a = userdata;
+    return a->cancel && atomic_load(a->cancel) ? 1 : 0; /* non-zero aborts the transfer */
+}
+
+int tg_api_set_cancel(struct tg_api *a, atomic_bool *flag)
+{
+    a->cancel = flag;
+    if (curl_easy_setopt(a->curl, CURLOPT_XFERINFOFUNCTION, on_progress) != CURLE_OK ||
+        curl_easy_setopt(a->curl, CURLOPT_XFERINFODATA, a) != CURLE_OK ||
+        curl_easy_setopt(a->curl, CURLOPT_NOPROGRESS, flag ? 0L : 1L) != CURLE_OK)
+        return -EINVAL;
+    return 0;
 }
 
 void tg_api_free(struct tg_api *a)

@@ -19,6 +19,7 @@
 #define TGDESK_TG_API_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -83,6 +84,15 @@ void tg_api_global_cleanup(void);
  * a time; different clients may be used concurrently.
  */
 struct tg_api *tg_api_new(const char *base_url, const char *token, long timeout_ms);
+
+/*
+ * Makes every later call of this client give up within about a second once
+ * *flag becomes true (another thread sets it, e.g. on SIGTERM during a
+ * getUpdates long poll): the call then returns with outcome TG_RETRY and
+ * curl_code CURLE_ABORTED_BY_CALLBACK. flag (borrowed; NULL: no
+ * cancellation) must outlive the client. Returns 0 or -EINVAL.
+ */
+int tg_api_set_cancel(struct tg_api *a, atomic_bool *flag);
 
 /* Frees the client and closes its connections. Accepts NULL. */
 void tg_api_free(struct tg_api *a);
