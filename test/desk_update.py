@@ -8,7 +8,8 @@
 Options: --mid M (message_id; default UPDATE_ID), --name FIRST, --last LAST,
 --username U, --reply-to M (a reply to bot message M in the same chat),
 --photo FILE_ID / --document FILE_ID (TEXT becomes the caption; "" for none),
---title T (group title). A chat id below 0 is a supergroup.
+--title T (group title), --migrate-to C (the service message of a group
+that became supergroup C; TEXT is ignored). A chat id below 0 is a group.
 """
 import argparse
 import json
@@ -17,7 +18,8 @@ import json
 def chat_obj(chat, title):
     if chat > 0:
         return {"id": chat, "type": "private", "first_name": "X"}
-    return {"id": chat, "type": "supergroup", "title": title}
+    kind = "supergroup" if chat <= -1000000000000 else "group"
+    return {"id": chat, "type": kind, "title": title}
 
 
 def user_obj(uid, a):
@@ -44,6 +46,7 @@ def main():
     p.add_argument("--edit-date", type=int, default=1767229000)
     p.add_argument("--chat", type=int)
     p.add_argument("--title", default="Acme Support Staff")
+    p.add_argument("--migrate-to", type=int)
     a = p.parse_args()
 
     if a.kind == "callback":
@@ -70,6 +73,8 @@ def main():
     if a.photo or a.document:
         if text:
             m["caption"] = text
+    elif a.migrate_to is not None:
+        m["migrate_to_chat_id"] = a.migrate_to
     else:
         m["text"] = text
     if a.reply_to is not None:
