@@ -286,6 +286,16 @@ expect_calls "/unban: forwarding resumes" \
 expect_eq "/ban, /unban: audited" "info|user banned|ban|$R4|$BOB|>
 info|user unbanned|unban|$R4|$BOB|>" "$(audit_rows "$log0")"
 
+# /reply N as the caption of a photo: the photo is the answer, the rest its caption.
+mark
+say message 140 $BOB $BOB "/reply $R4 See the attached diagram." --name Bob --photo AgACbob140
+say message 141 $BOB $BOB "/reply $R4" --name Bob --photo AgACbob141
+expect_calls "/reply with a photo: copied with the caption after N (or none)" \
+    "copyMessage $ALICE from $BOB:140 caption=See the attached diagram." \
+    "copyMessage $ALICE from $BOB:141 caption="
+expect_eq "/reply with a photo: stored" "photo|See the attached diagram.
+photo|" "$(q "SELECT attachment_kind || '|' || message FROM messages WHERE chat_id = $BOB AND tg_message_id IN (140, 141) ORDER BY tg_message_id")"
+
 # 14. /history of a long conversation arrives in parts of at most 4096 characters.
 for i in 1 2 3; do
     say message $((130 + i)) $FRANK $FRANK "$(/usr/bin/python3 -c "print(' '.join('part$i-word%04d' % k for k in range(220)))")" --name Frank

@@ -526,7 +526,14 @@ int desk_staff_command(struct desk_ctx *x, const struct tg_message *m, enum desk
     struct desk_args args;
     struct desk_buf fb;
     desk_buf_init(&fb, TEXT_CAP);
-    if (desk_cmd_parse_args(cmd, m->command_args, &args) < 0) {
+    int prc = desk_cmd_parse_args(cmd, m->command_args, &args);
+    /* "/reply N" as the caption of a photo or file: the media is the answer. */
+    if (prc < 0 && cmd == DESK_CMD_REPLY && m->media != TG_MEDIA_NONE &&
+        desk_cmd_parse_args(DESK_CMD_HISTORY, m->command_args, &args) == 0) {
+        args.text = "";
+        prc = 0;
+    }
+    if (prc < 0) {
         desk_buf_addf(&fb, "Usage: %s", desk_cmd_usage(cmd));
         rc = feedback(x, m->chat.id, &fb, 0);
         return rc < 0 ? rc : DESK_PROCESSED;
