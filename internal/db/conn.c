@@ -78,7 +78,10 @@ struct db_params *db_params_new(const struct config *cfg, int64_t statement_time
     int64_t st = statement_timeout_ms >= 0 ? statement_timeout_ms : cfg->db_statement_timeout_ms;
     char connect_timeout[24], options[1024];
     snprintf(connect_timeout, sizeof(connect_timeout), "%d", cfg->db_connect_timeout_s);
-    int len = snprintf(options, sizeof(options), "%s%s-c statement_timeout=%lld",
+    /* Generic plans: our statements do not depend on their parameters, and a
+     * custom plan for the batch statement costs more to plan than to run. */
+    int len = snprintf(options, sizeof(options),
+                       "%s%s-c statement_timeout=%lld -c plan_cache_mode=force_generic_plan",
                        user_options ? user_options : "", user_options ? " " : "", (long long)st);
     if (len < 0 || (size_t)len >= sizeof(options))
         goto fail;

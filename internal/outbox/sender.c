@@ -795,15 +795,30 @@ static void *recovery_main(void *arg)
 
 void sender_submit(struct sender *s, struct outbox_batch *b)
 {
+    /* One lock and one wake-up per shard and batch, not per message: on two
+     * cores the context switches cost more than the work. Order within a
+     * chat is kept because a chat always maps to the same shard. */
     int64_t now = now_ms();
-    for (size_t i = 0; i < b->n; i++) {
-        struct outbox_msg *m = &b->msgs[i];
-        struct shard *sh = shard_of(s, m->chat_id);
-        pthread_mutex_lock(&sh->lock);
-        enqueue(sh, m, now);
-        pthread_cond_signal(&sh->cond);
-        pthread_mutex_unlock(&sh->lock);
+    for (int k = 0; k < NSHARDS; k++) {
+        struct shard *sh = &s->shards[k];
+        bool any = false;
+        for (size_t i = 0; i < b->n; i++) {
+            struct outbox_msg *m = &b->msgs[i];
+            if (!m->payload || shard_of(s, m->chat_id) != sh)
+                continue;
+            if (!any) {
+                pthread_mutex_lock(&sh->lock);
+                any = true;
+            }
+            enqueue(sh, m, now);
+        }
+        if (any) {
+            pthread_cond_signal(&sh->cond);
+            pthread_mutex_unlock(&sh->lock);
+        }
     }
+    for (size_t i = 0; i < b->n; i++)
+        outbox_msg_clear(&b->msgs[i]);
     b->n = 0;
 }
 
