@@ -414,6 +414,17 @@ expect_calls "group: /solve" \
     "sendMessage $DAVE Request #$R5 is solved: Password reset; you are back in.⏎⏎If you need anything else, just write to us again." \
     "sendMessage $GROUP Request #$R5 solved by Bob."
 
+expect_eq "group: the request solved with both timestamps, in order" "solved|$BOB|Password reset; you are back in.|true" \
+    "$(q "SELECT status || '|' || assigned_admin || '|' || solution || '|' || (created_at <= first_response_at AND first_response_at <= resolved_at AND updated_at >= resolved_at) FROM requests WHERE id = $R5")"
+expect_eq "group: the whole conversation" \
+    "user|$DAVE|Cannot log in|
+admin|$CAROL|Please try resetting your password.|
+admin|$BOB|The reset link is on the login page.|
+user|$DAVE|this is what I see|photo
+admin|$BOB|Like this?|photo
+admin|$BOB|Password reset; you are back in.|" \
+    "$(q "SELECT sender_type || '|' || sender_id || '|' || message || '|' || coalesce(attachment_kind, '') FROM messages WHERE request_id = $R5 ORDER BY id")"
+
 # The staff group becomes a supergroup: notifications follow it, commands work there.
 say message 215 $GROUP $BOB '' --name Bob --migrate-to $NEWGROUP
 expect_eq "group migrated: remembered" "$NEWGROUP" "$(q "SELECT value FROM bot_state WHERE key = 'chat_migrated:$GROUP'")"
