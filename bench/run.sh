@@ -4,6 +4,7 @@
 #
 #   bench/run.sh [--duration S] [--warmup S] [--ceiling-duration S]
 #                [--prefill N] [--connections C] [--no-ceilings]
+#                [--workload new|conversation]
 #
 # 1. a throwaway PostgreSQL with durable settings (fsync, synchronous_commit
 #    on), the fake Bot API and a release build of tgdesk (no staff: each
@@ -21,6 +22,11 @@
 #    (c) wrk against a trivial libmicrohttpd server answering 200.
 # --prefill N first loads N requests (with users, messages and processed
 # updates) so the run shows whether cost stays flat as data grows.
+# --workload conversation: 2000 users who already have an open request keep
+# writing (each message stored and notified to a staff member), and every
+# fifth update is the staff member's "/reply N text" (bench/conversation.lua).
+# Staff notifications are rate-limited per chat as Telegram requires, so
+# there the replies check is skipped: the sender's backlog is expected.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -31,6 +37,8 @@ ceiling_duration=10
 prefill=0
 conns=100
 ceilings=1
+workload=new
+conv_users=2000
 while [ $# -gt 0 ]; do
     case $1 in
     --duration) duration=$2; shift 2 ;;
@@ -39,6 +47,7 @@ while [ $# -gt 0 ]; do
     --prefill) prefill=$2; shift 2 ;;
     --connections) conns=$2; shift 2 ;;
     --no-ceilings) ceilings=0; shift ;;
+    --workload) workload=$2; shift 2 ;;
     *) echo "usage: bench/run.sh [--duration S] [--warmup S] [--ceiling-duration S] [--prefill N] [--connections C] [--no-ceilings]" >&2; exit 2 ;;
     esac
 done
@@ -76,7 +85,9 @@ fport=$(scripts/freeport.sh)
 "$bin/test/fake-tg" --port "$fport" >"$work/fake.out" 2>&1 &
 pids+=($!)
 tport=$(scripts/freeport.sh)
-DATABASE_URL="$db" PORT="$tport" LISTEN_ADDR=127.0.0.1 LOG_LEVEL=warn \
+staff_env=()
+[ "$workload" = conversation ] && staff_env=(ADMIN_IDS=5550000001)
+env "${staff_env[@]}" DATABASE_URL="$db" PORT="$tport" LISTEN_ADDR=127.0.0.1 LOG_LEVEL=warn \
     TELEGRAM_API_URL="http://127.0.0.1:$fport" TELEGRAM_BOT_TOKEN=123456789:bench-token-for-the-fake-bot-api \
     TELEGRAM_GLOBAL_RPS=100000 QUEUE_CAPACITY=4096 \
     "$bin/tgdesk" serve 2>"$work/tgdesk.log" &
@@ -99,6 +110,18 @@ if [ "$prefill" -gt 0 ]; then
 fi
 
 lua=bench/new_conversation.lua
+if [ "$workload" = conversation ]; then
+    echo "== conversation workload: $conv_users users with open requests, staff replies"
+    q "INSERT INTO users (user_id, username, first_name)
+         SELECT 6000000000 + g, 'user_' || g, 'User' FROM generate_series(1, $conv_users) g;
+       INSERT INTO requests (id, user_id, issue)
+         SELECT g, 6000000000 + g, 'my order ' || g FROM generate_series(1, $conv_users) g;
+       SELECT setval(pg_get_serial_sequence('requests', 'id'), (SELECT max(id) FROM requests));
+       INSERT INTO users (user_id, username, first_name) VALUES (5550000001, 'bob_support', 'Bob')
+         ON CONFLICT DO NOTHING;" >/dev/null
+    lua=bench/conversation.lua
+    export BENCH_USERS=$conv_users BENCH_STAFF=5550000001
+fi
 url="http://127.0.0.1:$tport/webhook"
 echo "== warm-up ${warmup}s"
 BENCH_BASE=100000000000 wrk -t2 -c"$conns" -d"${warmup}s" -s "$lua" "$url" >/dev/null
@@ -131,7 +154,9 @@ rss_kb=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$tg_pid/status"
 # Every acknowledged update is committed; every committed one is replied to.
 lo=$base
 hi=$((base + 2 * 1000000000))
-for _ in $(seq 1 600); do
+drain_steps=600
+[ "$workload" = conversation ] && drain_steps=0
+for _ in $(seq 1 "$drain_steps"); do
     [ "$(q "SELECT count(*) FROM outbox WHERE status = 'pending'")" = 0 ] && break
     sleep 0.1
 done
@@ -142,7 +167,8 @@ unreplied=$((in_db > replied ? in_db - replied : 0))
 kill -TERM "$tg_pid"
 wait "$tg_pid" || true
 
-printf '%-34s %s\n' "tgdesk updates/s" "$rps" \
+printf '%-34s %s\n' "workload" "$workload" \
+    "tgdesk updates/s" "$rps" \
     "latency p50 / p90 / p99 (ms)" "$(awk -v a="$(val p50_us)" -v b="$(val p90_us)" -v c="$(val p99_us)" 'BEGIN{printf "%.1f / %.1f / %.1f", a/1000, b/1000, c/1000}')" \
     "answered / non-2xx / socket errors" "$requests / $non2xx / $errors" \
     "committed (in the database)" "$in_db" \
@@ -152,7 +178,7 @@ printf '%-34s %s\n' "tgdesk updates/s" "$rps" \
         'BEGIN{printf "%.0f us / %.0f us", t * 1e6 / hz / n, p * 1e6 / hz / n}')"
 status=0
 if [ "$lost" -gt 0 ]; then echo "LOST $lost"; status=1; else echo "LOST 0"; fi
-if [ "$unreplied" -gt 0 ]; then echo "UNREPLIED $unreplied"; status=1; fi
+if [ "$workload" = new ] && [ "$unreplied" -gt 0 ]; then echo "UNREPLIED $unreplied"; status=1; fi
 
 if [ "$ceilings" = 1 ]; then
     q "CREATE SEQUENCE IF NOT EXISTS bench_update START 5000000000000;

@@ -16,21 +16,25 @@
  * ids travel as text parameters and are bigint columns.
  */
 const struct db_stmt desk_statements[] = {
-    /* Creates or refreshes a user (or a staff member acting); returns whether
-     * they are banned. A user who writes again is reachable again. */
+    /* Creates a user (or a staff member acting), or refreshes what changed;
+     * returns whether they are banned. A user who writes again is reachable
+     * again. An existing row whose profile is unchanged is not even locked
+     * (ON CONFLICT DO UPDATE would lock it, even when its WHERE fails):
+     * concurrent updates of one user - a staff member answering many
+     * requests - must not queue or deadlock on it. */
     {"user_upsert",
-     "WITH up AS ("
+     "WITH ins AS ("
      " INSERT INTO users (user_id, username, first_name, last_name, language_code)"
-     " VALUES ($1, $2, $3, $4, $5)"
-     " ON CONFLICT (user_id) DO UPDATE SET username = EXCLUDED.username,"
-     " first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,"
-     " language_code = EXCLUDED.language_code, is_unreachable = false, unreachable_reason = NULL"
-     " WHERE (users.username, users.first_name, users.last_name, users.language_code)"
-     " IS DISTINCT FROM (EXCLUDED.username, EXCLUDED.first_name, EXCLUDED.last_name,"
-     " EXCLUDED.language_code) OR users.is_unreachable"
+     " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO NOTHING RETURNING is_banned),"
+     " upd AS ("
+     " UPDATE users SET username = $2, first_name = $3, last_name = $4, language_code = $5,"
+     " is_unreachable = false, unreachable_reason = NULL"
+     " WHERE user_id = $1 AND ((username, first_name, last_name, language_code)"
+     " IS DISTINCT FROM ($2::text, $3::text, $4::text, $5::text) OR is_unreachable)"
      " RETURNING is_banned)"
-     " SELECT is_banned FROM up"
-     " UNION ALL SELECT is_banned FROM users WHERE user_id = $1 AND NOT EXISTS (SELECT 1 FROM up)",
+     " SELECT is_banned FROM ins UNION ALL SELECT is_banned FROM upd"
+     " UNION ALL SELECT is_banned FROM users WHERE user_id = $1"
+     " AND NOT EXISTS (SELECT 1 FROM ins) AND NOT EXISTS (SELECT 1 FROM upd)",
      5},
     /* The user's active request, or a new one with this issue text. */
     {"request_open_or_get",
@@ -74,7 +78,7 @@ const struct db_stmt desk_statements[] = {
      "SELECT r.status, r.user_id, coalesce(r.assigned_admin, 0), u.first_name, u.last_name,"
      " u.username, u.is_banned, u.is_unreachable, a.first_name, a.last_name, a.username"
      " FROM requests r JOIN users u ON u.user_id = r.user_id"
-     " LEFT JOIN users a ON a.user_id = r.assigned_admin WHERE r.id = $1 FOR UPDATE OF r",
+     " LEFT JOIN users a ON a.user_id = r.assigned_admin WHERE r.id = $1 FOR NO KEY UPDATE OF r",
      1},
     /* A status change; resolved_at keeps the first resolution, first_response_at
      * the first staff answer. updated_at is also set by the trigger. */
@@ -96,7 +100,7 @@ const struct db_stmt desk_statements[] = {
      2},
     {"desk_active_request",
      "SELECT id, status, coalesce(assigned_admin, 0) FROM requests"
-     " WHERE user_id = $1 AND status IN ('open', 'assigned') FOR UPDATE",
+     " WHERE user_id = $1 AND status IN ('open', 'assigned') FOR NO KEY UPDATE",
      1},
     /* /status */
     {"desk_user_requests",
