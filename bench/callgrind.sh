@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Instruction counts of tgdesk for N updates (default 1000), under
+# valgrind --tool=callgrind: repeatable on a noisy machine where timings are
+# not. Posts N "new conversation" updates one at a time (so every update takes
+# the same path), waits for every reply, stops tgdesk, and prints the total,
+# the count per update and the top functions.
+#   bench/callgrind.sh [N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+n=${1:-1000}
+
+scripts/deps.sh bench
+[ -f build/callgrind/build.ninja ] || meson setup build/callgrind -Dbuildtype=debugoptimized >/dev/null
+meson compile -C build/callgrind tgdesk test/fake-tg >/dev/null
+
+work=$(mktemp -d /tmp/tgdesk-callgrind.XXXXXX)
+chmod 755 "$work"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    scripts/pg.sh stop "$work" || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+pgport=$(scripts/freeport.sh)
+scripts/pg.sh start "$work" "$pgport" --fast
+db="host=127.0.0.1 port=$pgport user=postgres dbname=tgdesk"
+psql "host=127.0.0.1 port=$pgport user=postgres dbname=postgres" -qc "CREATE DATABASE tgdesk"
+DATABASE_URL="$db" build/callgrind/tgdesk migrate up >/dev/null 2>&1
+
+fport=$(scripts/freeport.sh)
+build/callgrind/test/fake-tg --port "$fport" >/dev/null 2>&1 &
+pids+=($!)
+tport=$(scripts/freeport.sh)
+out=$root/build/callgrind.out
+DATABASE_URL="$db" PORT="$tport" LISTEN_ADDR=127.0.0.1 LOG_LEVEL=warn MIGRATE_ON_START=false \
+    TELEGRAM_API_URL="http://127.0.0.1:$fport" TELEGRAM_BOT_TOKEN=123456789:bench-token-for-the-fake-bot-api \
+    TELEGRAM_GLOBAL_RPS=100000 \
+    valgrind --tool=callgrind --callgrind-out-file="$out" build/callgrind/tgdesk serve 2>"$work/tgdesk.log" &
+tg=$!
+pids+=($tg)
+for _ in $(seq 1 300); do curl -s -o /dev/null "http://127.0.0.1:$tport/livez" && break; sleep 0.2; done
+
+/usr/bin/python3 test/tgsim.py post-many "http://127.0.0.1:$tport/webhook" --count "$n" --concurrency 1 \
+    --first-id 900000000 --user-base 3900000000 --deadline 600
+for _ in $(seq 1 600); do
+    [ "$(psql "$db" -qAtX -c "SELECT count(*) FROM outbox WHERE status = 'pending'")" = 0 ] && break
+    sleep 0.2
+done
+kill -TERM "$tg"
+wait "$tg" || true
+
+total=$(callgrind_annotate "$out" 2>/dev/null | sed -n 's/^\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)
+echo "instructions: $total for $n updates = $((total / n)) per update (whole process: HTTP, parsing, database client, sender, background threads)"
+callgrind_annotate --inclusive=no "$out" 2>/dev/null | sed -n '/^-\+$/,$p' | grep -E '^ *[0-9,]+ ' | head -25
