@@ -45,6 +45,20 @@ if [ "${ra%.*}" -ge 1 ]; then ok "a 429 counts as retry_after ($ra)"; else not_o
 ok200=$(metric 'tgdesk_http_requests_total{route="webhook",code="200"}')
 if [ "${ok200%.*}" -ge 10 ]; then ok "webhook 200s counted ($ok200)"; else not_ok "webhook 200s counted" "got $ok200"; fi
 
+# A staff answer and a solution move the support-time histograms, once each.
+rid=$(sql "$db" "SELECT id FROM requests WHERE user_id = 6123456789 AND status IN ('open', 'assigned')")
+staff_says() {
+    post_json "{\"update_id\":$1,\"message\":{\"message_id\":$1,\"from\":{\"id\":5550000001,\"is_bot\":false,\"first_name\":\"Bob\"},\"chat\":{\"id\":5550000001,\"type\":\"private\"},\"date\":1767226000,\"text\":\"$2\",\"entities\":[{\"offset\":0,\"length\":$3,\"type\":\"bot_command\"}]}}"
+}
+fr0=$(metric 'tgdesk_support_first_response_seconds_count')
+rs0=$(metric 'tgdesk_support_resolution_seconds_count')
+expect_eq "staff /reply: 200" 200 "$(staff_says 990001 "/reply $rid on its way" 6)"
+expect_eq "staff /solve: 200" 200 "$(staff_says 990002 "/solve $rid shipped today" 6)"
+expect_eq "staff /solve again (redelivered): 200" 200 "$(staff_says 990002 "/solve $rid shipped today" 6)"
+expect_eq "first response observed once" "$((${fr0%.*} + 1))" "$(metric 'tgdesk_support_first_response_seconds_count')"
+expect_eq "resolution observed once" "$((${rs0%.*} + 1))" "$(metric 'tgdesk_support_resolution_seconds_count')"
+expect_eq "request solved in the database" "solved" "$(sql "$db" "SELECT status FROM requests WHERE id = $rid")"
+
 # /health: the shape, the methods, HTTP/1.0.
 h=$(curl -s -D "$scratch/h.hdr" "$base/health")
 expect_contains "health: health+json" "$(cat "$scratch/h.hdr")" "application/health+json"

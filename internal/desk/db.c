@@ -82,18 +82,26 @@ const struct db_stmt desk_statements[] = {
      1},
     /* A status change; resolved_at keeps the first resolution, first_response_at
      * the first staff answer. updated_at is also set by the trigger. */
+    /* Returns the seconds from opening to a resolution or first response
+     * that this change set (NULL when it set none), for the metrics. */
     {"desk_request_set_status",
-     "UPDATE requests SET status = $2, assigned_admin = $3::bigint,"
+     "WITH old AS (SELECT resolved_at, first_response_at FROM requests WHERE id = $1)"
+     " UPDATE requests SET status = $2, assigned_admin = $3::bigint,"
      " solution = coalesce($4, solution),"
      " resolved_at = CASE WHEN $2 IN ('solved', 'closed') THEN coalesce(resolved_at, now())"
      " ELSE NULL END,"
      " first_response_at = CASE WHEN $5::boolean THEN coalesce(first_response_at, now())"
      " ELSE first_response_at END,"
      " updated_at = now()"
-     " WHERE id = $1",
+     " WHERE id = $1"
+     " RETURNING CASE WHEN (SELECT resolved_at FROM old) IS NULL AND resolved_at IS NOT NULL"
+     " THEN extract(epoch FROM resolved_at - created_at) END,"
+     " CASE WHEN (SELECT first_response_at FROM old) IS NULL AND first_response_at IS NOT NULL"
+     " THEN extract(epoch FROM first_response_at - created_at) END",
      5},
     {"desk_request_first_response",
-     "UPDATE requests SET first_response_at = now() WHERE id = $1 AND first_response_at IS NULL",
+     "UPDATE requests SET first_response_at = now() WHERE id = $1 AND first_response_at IS NULL"
+     " RETURNING NULL, extract(epoch FROM first_response_at - created_at)",
      1},
     {"desk_request_other_active",
      "SELECT id FROM requests WHERE user_id = $1 AND status IN ('open', 'assigned') AND id <> $2",
@@ -201,6 +209,26 @@ int desk_db_exec(struct desk_ctx *x, const char *name, int n, const char *const 
     snprintf(x->sqlstate, 6, "%s", s ? s : "08000");
     PQclear(res);
     return -EIO;
+}
+
+int desk_db_exec_timed(struct desk_ctx *x, const char *name, int n, const char *const *params)
+{
+    PGresult *res;
+    int rc = desk_db_exec(x, name, n, params, &res);
+    if (rc < 0)
+        return rc;
+    for (int row = 0; row < PQntuples(res) && PQnfields(res) >= 2; row++) {
+        for (int col = 0; col < 2; col++) {
+            if (PQgetisnull(res, row, col))
+                continue;
+            char *end = NULL;
+            double s = strtod(PQgetvalue(res, row, col), &end);
+            if (end && *end == '\0')
+                outbox_observe(x->out, col == 0, s);
+        }
+    }
+    PQclear(res);
+    return 0;
 }
 
 /* Serialises body and queues it as one outbox row; takes body. */

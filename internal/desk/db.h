@@ -44,6 +44,13 @@ int desk_db_exec(struct desk_ctx *x, const char *name, int n, const char *const 
                  PGresult **ret);
 
 /*
+ * Like desk_db_exec, for a statement returning (seconds to resolution,
+ * seconds to first response), each NULL unless this change set it: both are
+ * noted in x->out and reach the metrics once the transaction commits.
+ */
+int desk_db_exec_timed(struct desk_ctx *x, const char *name, int n, const char *const *params);
+
+/*
  * Queues text for chat as sendMessage calls - split into parts of at most
  * DESK_TEXT_MAX code points, without parse_mode (the text is sent exactly as
  * given). markup (borrowed; may be NULL) goes with the last part. Blank

@@ -107,7 +107,7 @@ static int set_status(struct desk_ctx *x, const struct req *r, enum desk_status 
     const char *p[5] = {desk_i64(rid, r->id), desk_status_name(to),
                         assigned ? desk_i64(adm, assigned) : NULL, solution,
                         first_response ? "true" : "false"};
-    return desk_db_exec(x, "desk_request_set_status", 5, p, NULL);
+    return desk_db_exec_timed(x, "desk_request_set_status", 5, p);
 }
 
 /* The audit row of a status change: request, actor, old and new status. */
@@ -371,7 +371,7 @@ static int staff_reply(struct desk_ctx *x, const struct tg_message *m, int64_t i
     } else if (rc == 0) {
         char rid[24];
         const char *p[1] = {desk_i64(rid, r.id)};
-        rc = desk_db_exec(x, "desk_request_first_response", 1, p, NULL);
+        rc = desk_db_exec_timed(x, "desk_request_first_response", 1, p);
     }
     if (rc == 0 && r.unreachable)
         desk_buf_addf(&fb, "%sNote: %s has blocked the bot, so the answer may not arrive.",

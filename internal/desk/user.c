@@ -188,7 +188,7 @@ static int user_cancel(struct desk_ctx *x, const struct tg_message *m, bool bann
     char rid[24], adm[24];
     const char *sp[5] = {desk_i64(rid, request_id), desk_status_name(to),
                          assigned ? desk_i64(adm, assigned) : NULL, NULL, "false"};
-    if ((rc = desk_db_exec(x, "desk_request_set_status", 5, sp, NULL)) < 0)
+    if ((rc = desk_db_exec_timed(x, "desk_request_set_status", 5, sp)) < 0)
         goto out;
     json_t *ctx = json_pack("{sI sI ss ss ss}", "request_id", (json_int_t)request_id, "actor_id",
                             (json_int_t)m->from.id, "action", "cancel", "old_status",

@@ -80,11 +80,30 @@ void outbox_batch_truncate(struct outbox_batch *b, size_t keep)
         outbox_msg_clear(&b->msgs[--b->n]);
 }
 
+struct outbox_mark outbox_batch_mark(const struct outbox_batch *b)
+{
+    return (struct outbox_mark){.n = b->n, .nobs = b->nobs};
+}
+
+void outbox_batch_rewind(struct outbox_batch *b, struct outbox_mark m)
+{
+    outbox_batch_truncate(b, m.n);
+    if (b->nobs > m.nobs)
+        b->nobs = m.nobs;
+}
+
+void outbox_observe(struct outbox_batch *b, bool resolution, double seconds)
+{
+    if (b->nobs < OUTBOX_OBS_MAX && seconds >= 0)
+        b->obs[b->nobs++] = (struct outbox_obs){.resolution = resolution, .seconds = seconds};
+}
+
 void outbox_batch_clear(struct outbox_batch *b)
 {
     if (!b)
         return;
     outbox_batch_truncate(b, 0);
+    b->nobs = 0;
     free(b->msgs);
     b->msgs = NULL;
     b->cap = 0;

@@ -30,11 +30,30 @@ struct outbox_msg {
     char *payload;    /* JSON body of the Bot API call, owned */
 };
 
-/* The rows one transaction wrote, in order; handed to the sender after commit. */
+/* Support times a transaction measured, for the metrics once it commits. */
+#define OUTBOX_OBS_MAX 64
+struct outbox_obs {
+    bool resolution; /* else: a first response */
+    double seconds;  /* since the request was opened */
+};
+
+/*
+ * What one transaction produced for after its commit: the rows it wrote, in
+ * order (handed to the sender), and the support times it measured (recorded
+ * in the metrics) - neither may take effect if it rolls back.
+ */
 struct outbox_batch {
     struct outbox_msg *msgs;
     size_t n;
     size_t cap;
+    struct outbox_obs obs[OUTBOX_OBS_MAX];
+    size_t nobs;
+};
+
+/* A point to roll a batch back to (a savepoint's worth). */
+struct outbox_mark {
+    size_t n;
+    size_t nobs;
 };
 
 /* Statements outbox_add needs; registered with the pool. */
@@ -52,6 +71,13 @@ int outbox_add(struct pool_conn *c, struct outbox_batch *out, int64_t chat_id, c
 
 /* Drops the rows from index keep on (after a rolled-back savepoint). */
 void outbox_batch_truncate(struct outbox_batch *b, size_t keep);
+
+/* The batch's current end, and rolling back to it (rows and observations). */
+struct outbox_mark outbox_batch_mark(const struct outbox_batch *b);
+void outbox_batch_rewind(struct outbox_batch *b, struct outbox_mark m);
+
+/* Notes a support time (seconds since the request opened); beyond OUTBOX_OBS_MAX it is dropped. */
+void outbox_observe(struct outbox_batch *b, bool resolution, double seconds);
 
 /* Frees every message and the array; leaves b empty. Accepts NULL. */
 void outbox_batch_clear(struct outbox_batch *b);

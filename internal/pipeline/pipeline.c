@@ -43,7 +43,7 @@ struct item {
     struct tg_update update;
     bool parsed;
     bool done; /* status decided before the transaction (400, ignored) */
-    size_t outbox_mark;
+    struct outbox_mark mark;
 };
 
 static void finish(struct job *job, int status, const char *outcome)
@@ -132,7 +132,7 @@ static bool process_one(struct pipeline *p, struct pool_conn *c, struct item *it
     for (int attempt = 0;; attempt++) {
         if (!run(c, "savepoint", "SAVEPOINT u"))
             return false;
-        it->outbox_mark = out->n;
+        it->mark = outbox_batch_mark(out);
         char sqlstate[6] = "";
         int rc;
         if (desk_batch_wants(p->cfg, &it->update)) {
@@ -157,7 +157,7 @@ static bool process_one(struct pipeline *p, struct pool_conn *c, struct item *it
             return run(c, "release", "RELEASE SAVEPOINT u");
         }
 
-        outbox_batch_truncate(out, it->outbox_mark);
+        outbox_batch_rewind(out, it->mark);
         if (!run(c, "rollback_to", "ROLLBACK TO SAVEPOINT u"))
             return false;
         if (rc == -ENOMEM) {
@@ -281,11 +281,17 @@ static void commit_batch(struct pipeline *p, struct item **items, size_t n)
     }
     pool_release(p->pool, c);
 
-    if (ok && out.n > 0) {
-        if (p->sender)
+    if (ok) {
+        for (size_t i = 0; i < out.nobs; i++) {
+            if (out.obs[i].resolution)
+                metrics_resolution(out.obs[i].seconds);
+            else
+                metrics_first_response(out.obs[i].seconds);
+        }
+        if (out.n > 0 && p->sender)
             sender_submit(p->sender, &out);
-        outbox_batch_clear(&out);
     }
+    outbox_batch_clear(&out);
 }
 
 static double seconds_since(const struct timespec *t0)
