@@ -105,8 +105,8 @@ if [ "$prefill" -gt 0 ]; then
        INSERT INTO messages (request_id, sender_id, sender_type, message, chat_id, tg_message_id)
          SELECT r.id, r.user_id, 'user', r.issue, r.user_id, 1 FROM requests r WHERE r.user_id > 7000000000;
        INSERT INTO processed_updates (update_id, kind, received_at)
-         SELECT 8000000000000 + g, 'message', now() - interval '30 days' FROM generate_series(1, $prefill) g;
-       VACUUM ANALYZE;" >/dev/null
+         SELECT 8000000000000 + g, 'message', now() - interval '30 days' FROM generate_series(1, $prefill) g;" >/dev/null
+    q "VACUUM ANALYZE" >/dev/null
 fi
 
 lua=bench/new_conversation.lua
