@@ -314,19 +314,27 @@ static int run_one(PGconn *conn, const struct migration *m, bool up)
     return exec_params(conn, done_sql, 1, params, file);
 }
 
+/*
+ * With the lock held: makes sure schema_migrations exists, reads it and
+ * refuses dirty or changed migrations. Returns 0 or a negative code.
+ */
+static int load_checked(PGconn *conn, const struct migration *set, size_t n, struct state *st)
+{
+    int rc = prepare_table(conn);
+    if (rc == 0)
+        rc = state_load(conn, st);
+    if (rc == 0)
+        rc = state_check(st, set, n);
+    return rc;
+}
+
 int migrate_up(PGconn *conn, const struct migration *set, size_t n, int limit, FILE *out)
 {
     struct state st = {0};
     int rc = lock(conn);
     if (rc < 0)
         return rc;
-    rc = prepare_table(conn);
-    if (rc < 0)
-        goto out;
-    rc = state_load(conn, &st);
-    if (rc < 0)
-        goto out;
-    rc = state_check(&st, set, n);
+    rc = load_checked(conn, set, n, &st);
     if (rc < 0)
         goto out;
 
@@ -359,13 +367,7 @@ int migrate_down(PGconn *conn, const struct migration *set, size_t n, int steps,
     int rc = lock(conn);
     if (rc < 0)
         return rc;
-    rc = prepare_table(conn);
-    if (rc < 0)
-        goto out;
-    rc = state_load(conn, &st);
-    if (rc < 0)
-        goto out;
-    rc = state_check(&st, set, n);
+    rc = load_checked(conn, set, n, &st);
     if (rc < 0)
         goto out;
 
