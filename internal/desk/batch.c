@@ -70,9 +70,13 @@ static const char user_messages_sql[] =
     " AND u.user_id NOT IN (SELECT user_id FROM inserted)"
     " AND u.user_id NOT IN (SELECT user_id FROM updated)),"
     /* the active request of each user, or a new one from their first message */
+    /* (a correlated subquery: one index probe per user, whatever the
+     * statistics say - as a join, the generic plan walked every active
+     * request once the partial index outgrew its last ANALYZE) */
     " existing AS ("
-    " SELECT r.user_id, r.id FROM requests r WHERE r.user_id IN (SELECT user_id FROM latest)"
-    " AND r.status IN ('open', 'assigned')),"
+    " SELECT user_id, id FROM (SELECT l.user_id, (SELECT r.id FROM requests r"
+    " WHERE r.user_id = l.user_id AND r.status IN ('open', 'assigned')) AS id FROM latest l) e"
+    " WHERE id IS NOT NULL),"
     " opening AS ("
     " SELECT DISTINCT ON (f.user_id) f.* FROM fresh f"
     " WHERE f.user_id NOT IN (SELECT user_id FROM existing) ORDER BY f.user_id, f.ord),"
