@@ -100,12 +100,13 @@ struct sender {
 const struct db_stmt sender_statements[] = {
     /* Sent: store Telegram's message_id; a staff notification also maps
      * (chat, message) to its request, for replies to it. */
+    /* id = ANY(...) is an index scan whatever the statistics say; a join with
+     * unnest() could become a scan of the whole outbox under a stale plan. */
     {"outbox_mark_sent",
      "WITH s AS (UPDATE outbox o SET status = 'sent', sent_at = now(), attempts = o.attempts + 1,"
-     " tg_message_id = v.mid, last_error = NULL"
-     " FROM unnest($1::bigint[], $2::bigint[]) AS v(id, mid)"
-     " WHERE o.id = v.id AND o.status = 'pending'"
-     " RETURNING o.chat_id, o.purpose, o.request_id, v.mid)"
+     " tg_message_id = ($2::bigint[])[array_position($1::bigint[], o.id)], last_error = NULL"
+     " WHERE o.id = ANY($1::bigint[]) AND o.status = 'pending'"
+     " RETURNING o.chat_id, o.purpose, o.request_id, o.tg_message_id AS mid)"
      " INSERT INTO notifications (chat_id, message_id, request_id)"
      " SELECT chat_id, mid, request_id FROM s"
      " WHERE purpose = 'notify' AND request_id IS NOT NULL AND mid IS NOT NULL"
