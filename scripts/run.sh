@@ -70,7 +70,7 @@ if ! configured TELEGRAM_BOT_TOKEN; then
         grep -q 'listening' "$root/.local/sandbox.out" 2>/dev/null && break
         sleep 0.05
     done
-    export TELEGRAM_BOT_TOKEN=123456789:sandbox-token-for-the-local-fake-api
+    export TELEGRAM_BOT_TOKEN=123456789:sandbox-token-of-the-local-fake
     export TELEGRAM_API_URL=http://127.0.0.1:$sandbox_port
     configured ADMIN_IDS || export ADMIN_IDS=5550000001
     echo "run: no TELEGRAM_BOT_TOKEN: the bot talks to a local Telegram sandbox on port $sandbox_port"

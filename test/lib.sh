@@ -86,7 +86,7 @@ wait_http() {
 
 # ---- tgdesk with the fake Bot API -----------------------------------------
 
-TOKEN=123456789:AAtest-token-for-the-fake-bot-api-xyz
+TOKEN=123456789:test-token-of-the-fake-bot-api
 
 # pyq EXPR: evaluates EXPR on the JSON read from stdin (bound to d).
 pyq() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }

@@ -18,7 +18,7 @@
 #include "config.h"
 
 #define GOOD_DB    "postgresql://tgdesk@localhost/tgdesk"
-#define GOOD_TOKEN "123456789:AAEhBOweik6ad9r_QXMENQjcrGbqCr4K-ms"
+#define GOOD_TOKEN "123456789:fake-token-for-unit-tests-only"
 
 static char tmpdir[] = "/tmp/test_config.XXXXXX";
 

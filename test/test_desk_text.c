@@ -63,10 +63,11 @@ static void test_split_utf8(void **state)
 {
     /* 12 two-byte letters and 12 four-byte emoji, no spaces */
     char text[256] = "";
+    size_t len = 0;
     for (int i = 0; i < 12; i++)
-        strcat(text, "é");
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "%s", "é");
     for (int i = 0; i < 12; i++)
-        strcat(text, "📦");
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "%s", "📦");
     assert_int_equal(desk_text_codepoints(text, strlen(text)), 24);
     size_t n = desk_text_part_len(text, 10);
     assert_int_equal(n, 20); /* 10 × 2 bytes */
