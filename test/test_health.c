@@ -37,12 +37,6 @@
 #include "metrics/tgdesk_metrics.h"
 #include "testpg.h"
 
-static const char *g_root;
-static char g_dir[64];
-static char g_pgdir[128];
-static int g_port;
-static char g_conninfo[256];
-static bool g_cluster_up;
 static int g_stopped_pid;
 
 /* ---- helpers ---- */
@@ -186,65 +180,17 @@ static void test_verdict_and_body(void **state)
 
 /* ---- the private cluster ---- */
 
-static int pg_script(const char *action)
-{
-    char cmd[512];
-    if (strcmp(action, "start") == 0)
-        snprintf(cmd, sizeof(cmd), "bash '%s/scripts/pg.sh' start '%s' %d --fast >/dev/null",
-                 g_root, g_pgdir, g_port);
-    else
-        snprintf(cmd, sizeof(cmd), "bash '%s/scripts/pg.sh' stop '%s' >/dev/null", g_root, g_pgdir);
-    return system(cmd);
-}
-
-static void cluster_cleanup(void)
+/* A test that failed half-way may have left a backend frozen. */
+static void resume_frozen(void)
 {
     if (g_stopped_pid > 0)
         kill(g_stopped_pid, SIGCONT);
-    if (!g_cluster_up)
-        return;
-    g_cluster_up = false;
-    pg_script("stop");
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "test_health: could not remove %s\n", g_dir);
-}
-
-static void on_crash(int sig)
-{
-    cluster_cleanup();
-    signal(sig, SIG_DFL);
-    raise(sig);
 }
 
 static void cluster_start(void)
 {
-    snprintf(g_dir, sizeof(g_dir), "/tmp/tgdesk_health_XXXXXX");
-    if (!mkdtemp(g_dir) || chmod(g_dir, 0755) != 0) {
-        perror("test_health: mkdtemp");
-        exit(1);
-    }
-    snprintf(g_pgdir, sizeof(g_pgdir), "%s/pg", g_dir);
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "bash '%s/scripts/freeport.sh'", g_root);
-    FILE *f = popen(cmd, "r");
-    if (!f || fscanf(f, "%d", &g_port) != 1) {
-        fprintf(stderr, "test_health: freeport.sh failed\n");
-        exit(1);
-    }
-    pclose(f);
-    g_cluster_up = true;
-    atexit(cluster_cleanup);
-    signal(SIGABRT, on_crash);
-    signal(SIGSEGV, on_crash);
-    if (pg_script("start") != 0) {
-        fprintf(stderr, "test_health: pg.sh start failed\n");
-        exit(1);
-    }
-    snprintf(g_conninfo, sizeof(g_conninfo), "host=127.0.0.1 port=%d user=postgres dbname=postgres",
-             g_port);
-    PGconn *c = testpg_connect(g_conninfo);
+    testpg_cluster_start("health", resume_frozen);
+    PGconn *c = testpg_connect(testpg_cluster.conninfo);
     if (migrate_up(c, migrations_builtin, migrations_builtin_count, 0, NULL) < 0) {
         fprintf(stderr, "test_health: migrations failed\n");
         exit(1);
@@ -254,7 +200,7 @@ static void cluster_start(void)
 
 static int server_up(void **state)
 {
-    return pg_script("start") == 0 ? 0 : -1;
+    return testpg_cluster_ctl("start") == 0 ? 0 : -1;
 }
 
 struct thealth {
@@ -279,7 +225,7 @@ static void th_open(struct thealth *t, const struct health_options *extra)
 {
     memset(t, 0, sizeof(*t));
     t->cfg = (struct config){
-        .database_url = g_conninfo,
+        .database_url = testpg_cluster.conninfo,
         .db_pool_max = 4,
         .db_pool_timeout_ms = 5000,
         .db_pool_pre_ping = true,
@@ -385,7 +331,7 @@ static void test_database_down_and_back(void **state)
     th_open(&t, &(struct health_options){.stats_interval_ms = -1});
     assert_true(wait_status(&t, 200, 3000) >= 0);
 
-    assert_int_equal(pg_script("stop"), 0);
+    assert_int_equal(testpg_cluster_ctl("stop"), 0);
     int64_t down = wait_status(&t, 503, 5000);
     fprintf(stderr, "database stopped: 503 after %lld ms\n", (long long)down);
     assert_true(down >= 0 && down <= 2000);
@@ -394,7 +340,7 @@ static void test_database_down_and_back(void **state)
     assert_int_equal(r.db_status, HEALTH_FAIL);
     assert_true(r.db_error[0] != '\0');
 
-    assert_int_equal(pg_script("start"), 0);
+    assert_int_equal(testpg_cluster_ctl("start"), 0);
     int64_t up = wait_status(&t, 200, 10000);
     fprintf(stderr, "database started: 200 after %lld ms\n", (long long)up);
     assert_true(up >= 0 && up <= 2000);
@@ -408,7 +354,7 @@ static void test_hung_server(void **state)
     assert_true(wait_status(&t, 200, 3000) >= 0);
 
     /* Freeze the backend of the pooled connection: SELECT 1 will hang. */
-    PGconn *admin = testpg_connect(g_conninfo);
+    PGconn *admin = testpg_connect(testpg_cluster.conninfo);
     char *pid = testpg_value(admin, "SELECT pid FROM pg_stat_activity"
                                     " WHERE application_name = 'tgdesk' LIMIT 1");
     PQfinish(admin);
@@ -455,7 +401,7 @@ static void test_queue_and_draining(void **state)
 static void test_outbox_backlog(void **state)
 {
     assert_int_equal(metrics_init(), 0);
-    PGconn *admin = testpg_connect(g_conninfo);
+    PGconn *admin = testpg_connect(testpg_cluster.conninfo);
     assert_string_equal(testpg_exec(admin,
                                     "INSERT INTO outbox (chat_id, method, payload, created_at)"
                                     " SELECT 42, 'sendMessage', '{}', now() - interval '60 seconds'"
@@ -498,7 +444,7 @@ static void test_pool_metrics(void **state)
 {
     assert_int_equal(metrics_init(), 0);
     struct config cfg = {
-        .database_url = g_conninfo,
+        .database_url = testpg_cluster.conninfo,
         .db_pool_max = 1,
         .db_pool_timeout_ms = 50,
         .db_connect_timeout_s = 2,
@@ -533,12 +479,12 @@ static void test_pool_metrics(void **state)
 
 int main(void)
 {
-    g_root = getenv("TGDESK_SOURCE_ROOT");
+    const char *root = getenv("TGDESK_SOURCE_ROOT");
     const struct CMUnitTest pure[] = {
         cmocka_unit_test(test_verdict_and_body),
     };
     int failed = cmocka_run_group_tests_name("health verdict", pure, NULL, NULL);
-    if (!g_root || !getenv("TGDESK_TEST_PG")) {
+    if (!root || !getenv("TGDESK_TEST_PG")) {
         fprintf(stderr, "TGDESK_SOURCE_ROOT or TGDESK_TEST_PG not set: database tests skipped\n");
         return failed ? failed : 77;
     }
@@ -553,6 +499,5 @@ int main(void)
         cmocka_unit_test_setup(test_pool_metrics, server_up),
     };
     failed += cmocka_run_group_tests_name("health with PostgreSQL", db, NULL, NULL);
-    cluster_cleanup();
     return failed;
 }

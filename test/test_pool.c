@@ -29,13 +29,6 @@
 #include "log.h"
 #include "testpg.h"
 
-static const char *g_root;
-static char g_dir[64];
-static char g_pgdir[128];
-static int g_port;
-static char g_conninfo[256];
-static bool g_cluster_up;
-
 static const struct db_stmt stmts[] = {
     {"one", "SELECT 1", 0},
     {"echo", "SELECT $1::text", 1},
@@ -43,74 +36,10 @@ static const struct db_stmt stmts[] = {
 };
 #define NSTMTS (sizeof(stmts) / sizeof(stmts[0]))
 
-/* ---- the private cluster ---- */
-
-static int pg_script(const char *action)
-{
-    char cmd[512];
-    if (strcmp(action, "start") == 0)
-        snprintf(cmd, sizeof(cmd), "bash '%s/scripts/pg.sh' start '%s' %d --fast", g_root, g_pgdir,
-                 g_port);
-    else
-        snprintf(cmd, sizeof(cmd), "bash '%s/scripts/pg.sh' stop '%s'", g_root, g_pgdir);
-    return system(cmd);
-}
-
-static void cluster_cleanup(void)
-{
-    if (!g_cluster_up)
-        return;
-    g_cluster_up = false;
-    pg_script("stop");
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "test_pool: could not remove %s\n", g_dir);
-}
-
-/* A failed assertion that aborts must not leave a server running. */
-static void on_crash(int sig)
-{
-    cluster_cleanup();
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-static void cluster_start(void)
-{
-    snprintf(g_dir, sizeof(g_dir), "/tmp/tgdesk_pool_XXXXXX");
-    if (!mkdtemp(g_dir) || chmod(g_dir, 0755) != 0) {
-        perror("test_pool: mkdtemp");
-        exit(1);
-    }
-    snprintf(g_pgdir, sizeof(g_pgdir), "%s/pg", g_dir);
-
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "bash '%s/scripts/freeport.sh'", g_root);
-    FILE *f = popen(cmd, "r");
-    if (!f || fscanf(f, "%d", &g_port) != 1) {
-        fprintf(stderr, "test_pool: freeport.sh failed\n");
-        exit(1);
-    }
-    pclose(f);
-
-    g_cluster_up = true;
-    atexit(cluster_cleanup);
-    signal(SIGABRT, on_crash);
-    signal(SIGSEGV, on_crash);
-    if (pg_script("start") != 0) {
-        fprintf(stderr, "test_pool: pg.sh start failed\n");
-        exit(1);
-    }
-    /* TCP, not the socket: a stopped server must refuse at once. */
-    snprintf(g_conninfo, sizeof(g_conninfo), "host=127.0.0.1 port=%d user=postgres dbname=postgres",
-             g_port);
-}
-
 /* A test that failed half-way may have left the server stopped. */
 static int server_up(void **state)
 {
-    return pg_script("start") == 0 ? 0 : -1;
+    return testpg_cluster_ctl("start") == 0 ? 0 : -1;
 }
 
 /* ---- helpers ---- */
@@ -137,7 +66,7 @@ struct tpool {
 static void tpool_config(struct tpool *t, int max)
 {
     memset(t, 0, sizeof(*t));
-    t->cfg.database_url = g_conninfo;
+    t->cfg.database_url = testpg_cluster.conninfo;
     t->cfg.db_pool_max = max;
     t->cfg.db_pool_min = 0;
     t->cfg.db_pool_timeout_ms = 10000;
@@ -165,7 +94,7 @@ static void tpool_close(struct tpool *t)
 
 static PGconn *admin(void)
 {
-    return testpg_connect(g_conninfo);
+    return testpg_connect(testpg_cluster.conninfo);
 }
 
 static int64_t value_int(PGconn *conn, const char *sql)
@@ -447,7 +376,7 @@ static void test_server_stopped_fails_fast_then_recovers(void **state)
     pool_release(t.pool, a);
     pool_release(t.pool, b);
 
-    assert_int_equal(pg_script("stop"), 0);
+    assert_int_equal(testpg_cluster_ctl("stop"), 0);
 
     int64_t t0 = ms_now();
     assert_int_equal(pool_acquire(t.pool, -1, &c), -ECONNREFUSED);
@@ -468,7 +397,7 @@ static void test_server_stopped_fails_fast_then_recovers(void **state)
     assert_int_equal(st.size, 0);
     assert_int_equal(st.timeouts, 0);
 
-    assert_int_equal(pg_script("start"), 0);
+    assert_int_equal(testpg_cluster_ctl("start"), 0);
 
     /* Once the back-off window has passed the pool connects again. */
     int64_t deadline = ms_now() + 15000;
@@ -507,8 +436,8 @@ static void test_restart_replaces_idle_connections(void **state)
     assert_int_equal(before.idle, 4);
 
     /* pg_ctl restart: every idle connection of the pool is now dead. */
-    assert_int_equal(pg_script("stop"), 0);
-    assert_int_equal(pg_script("start"), 0);
+    assert_int_equal(testpg_cluster_ctl("stop"), 0);
+    assert_int_equal(testpg_cluster_ctl("start"), 0);
 
     for (int i = 0; i < 4; i++) {
         assert_int_equal(pool_acquire(t.pool, -1, &held[i]), 0);
@@ -987,13 +916,13 @@ static void test_slow_query_logged_without_parameters(void **state)
 
 int main(void)
 {
-    g_root = getenv("TGDESK_SOURCE_ROOT");
-    if (!g_root || !*g_root) {
+    const char *root = getenv("TGDESK_SOURCE_ROOT");
+    if (!root || !*root) {
         fprintf(stderr, "TGDESK_SOURCE_ROOT is not set: skipping\n");
         return 77;
     }
     log_init(LOG_WARN, LOG_FORMAT_JSON, 2);
-    cluster_start();
+    testpg_cluster_start("pool", NULL);
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_many_threads_never_exceed_max, server_up),

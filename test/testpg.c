@@ -1,9 +1,12 @@
 #include "testpg.h"
 
+#include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static _Atomic int counter;
@@ -100,4 +103,80 @@ const char *testpg_exec(PGconn *conn, const char *sql)
     }
     PQclear(r);
     return state;
+}
+
+/* ---- the private cluster ---- */
+
+struct testpg_cluster testpg_cluster;
+static bool cluster_up;
+static void (*cluster_hook)(void);
+
+int testpg_cluster_ctl(const char *action)
+{
+    const char *root = getenv("TGDESK_SOURCE_ROOT");
+    char cmd[512];
+    if (strcmp(action, "start") == 0)
+        snprintf(cmd, sizeof(cmd), "bash '%s/scripts/pg.sh' start '%s' %d --fast >/dev/null", root,
+                 testpg_cluster.pgdir, testpg_cluster.port);
+    else
+        snprintf(cmd, sizeof(cmd), "bash '%s/scripts/pg.sh' stop '%s' >/dev/null", root,
+                 testpg_cluster.pgdir);
+    return system(cmd);
+}
+
+static void cluster_cleanup(void)
+{
+    if (cluster_hook)
+        cluster_hook();
+    if (!cluster_up)
+        return;
+    cluster_up = false;
+    testpg_cluster_ctl("stop");
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", testpg_cluster.dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "testpg: could not remove %s\n", testpg_cluster.dir);
+}
+
+/* A failed assertion that aborts must not leave a server running. */
+static void on_crash(int sig)
+{
+    cluster_cleanup();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void testpg_cluster_start(const char *tag, void (*on_cleanup)(void))
+{
+    struct testpg_cluster *c = &testpg_cluster;
+    const char *root = getenv("TGDESK_SOURCE_ROOT");
+    snprintf(c->dir, sizeof(c->dir), "/tmp/tgdesk_%s_XXXXXX", tag);
+    if (!root || !mkdtemp(c->dir) || chmod(c->dir, 0755) != 0) {
+        perror("testpg: mkdtemp");
+        exit(1);
+    }
+    size_t dl = strnlen(c->dir, sizeof(c->dir) - 1); /* < sizeof(pgdir) - 4 */
+    memcpy(c->pgdir, c->dir, dl);
+    memcpy(c->pgdir + dl, "/pg", 4);
+
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "bash '%s/scripts/freeport.sh'", root);
+    FILE *f = popen(cmd, "r");
+    if (!f || fscanf(f, "%d", &c->port) != 1) {
+        fprintf(stderr, "testpg: freeport.sh failed\n");
+        exit(1);
+    }
+    pclose(f);
+
+    cluster_hook = on_cleanup;
+    cluster_up = true;
+    atexit(cluster_cleanup);
+    signal(SIGABRT, on_crash);
+    signal(SIGSEGV, on_crash);
+    if (testpg_cluster_ctl("start") != 0) {
+        fprintf(stderr, "testpg: pg.sh start failed\n");
+        exit(1);
+    }
+    snprintf(c->conninfo, sizeof(c->conninfo),
+             "host=127.0.0.1 port=%d user=postgres dbname=postgres", c->port);
 }
