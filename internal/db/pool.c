@@ -40,7 +40,7 @@ const double pool_hist_bounds[POOL_HIST_BUCKETS] = {
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 1000
 /* How long pool_release waits for a cancelled query's results. */
-#define DRAIN_TIMEOUT_MS  2000
+#define DRAIN_TIMEOUT_MS  4000
 #define DRAIN_MAX_RESULTS 1024
 /* db_exec_sql labels beyond the registered statements; more share "other". */
 #define LABELS_MAX     32
