@@ -19,6 +19,7 @@
 
 #include "db/conn.h"
 #include "metrics/tgdesk_metrics.h"
+#include "util/clock.h"
 
 #define STMT_INSERT    "logdb_insert"
 #define STMT_RETENTION "logdb_retention"
@@ -77,31 +78,6 @@ struct logdb {
     bool sink_installed;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double wall_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void deadline_ts(int64_t ms_from_now, struct timespec *ts)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms_from_now / 1000;
-    ts->tv_nsec += (ms_from_now % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 static void count_drop(struct logdb *l, bool audit, const char *reason, uint64_t n)
 {
     atomic_fetch_add(&l->dropped, n);
@@ -127,7 +103,7 @@ void logdb_push(struct logdb *l, enum log_level level, bool audit, const char *m
     }
     memcpy(mem, msg, ml + 1);
     memcpy(mem + ml + 1, context_json, cl + 1);
-    struct entry e = {.ts = wall_s(),
+    struct entry e = {.ts = clock_wall_s(),
                       .level = level,
                       .audit = audit,
                       .msg = mem,
@@ -366,7 +342,7 @@ int64_t logdb_retention_run(struct logdb *l)
 static void report_drops(struct logdb *l, uint64_t *seen, uint64_t *seen_audit, int64_t *last)
 {
     uint64_t d = atomic_load(&l->dropped), da = atomic_load(&l->dropped_audit);
-    if (d == *seen || now_ms() - *last < DROP_REPORT_MS)
+    if (d == *seen || clock_mono_ms() - *last < DROP_REPORT_MS)
         return;
     LOG(LOG_ERROR, "log events could not be stored in the logs table",
         LOG_INT("dropped", (int64_t)(d - *seen)),
@@ -374,7 +350,7 @@ static void report_drops(struct logdb *l, uint64_t *seen, uint64_t *seen_audit, 
         LOG_INT("dropped_total", (int64_t)d));
     *seen = d;
     *seen_audit = da;
-    *last = now_ms();
+    *last = clock_mono_ms();
 }
 
 static void *writer_main(void *arg)
@@ -383,7 +359,7 @@ static void *writer_main(void *arg)
     size_t max = l->opt.batch_rows;
     struct entry *batch = calloc(max, sizeof(*batch));
     int64_t retry_ms = 0, retry_at = 0;
-    int64_t next_retention = now_ms() + l->opt.retention_interval_ms / 10;
+    int64_t next_retention = clock_mono_ms() + l->opt.retention_interval_ms / 10;
     uint64_t seen = 0, seen_audit = 0;
     int64_t last_report = 0;
     bool was_down = false;
@@ -391,7 +367,7 @@ static void *writer_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&l->mu);
         for (;;) {
-            int64_t now = now_ms();
+            int64_t now = clock_mono_ms();
             bool can_write = l->count > 0 && now >= retry_at;
             if (l->stop && (l->count == 0 || now >= l->stop_deadline_ms))
                 break;
@@ -403,9 +379,9 @@ static void *writer_main(void *arg)
             if (l->stop && l->stop_deadline_ms - now < wait)
                 wait = l->stop_deadline_ms - now > 0 ? l->stop_deadline_ms - now : 1;
             struct timespec ts;
-            deadline_ts(wait, &ts);
+            ts = clock_deadline(CLOCK_REALTIME, wait);
             if (pthread_cond_timedwait(&l->wake, &l->mu, &ts) == ETIMEDOUT) {
-                now = now_ms();
+                now = clock_mono_ms();
                 if (l->count > 0 && now >= retry_at)
                     break; /* the flush interval passed */
                 if (now >= next_retention)
@@ -413,7 +389,7 @@ static void *writer_main(void *arg)
             }
         }
         bool stopping = l->stop;
-        if (stopping && (l->count == 0 || now_ms() >= l->stop_deadline_ms)) {
+        if (stopping && (l->count == 0 || clock_mono_ms() >= l->stop_deadline_ms)) {
             pthread_mutex_unlock(&l->mu);
             break;
         }
@@ -423,7 +399,7 @@ static void *writer_main(void *arg)
         l->flush_wanted = false;
         pthread_mutex_unlock(&l->mu);
 
-        if (n > 0 && batch && now_ms() >= retry_at) {
+        if (n > 0 && batch && clock_mono_ms() >= retry_at) {
             if (write_batch(l, batch, n)) {
                 advance(l, n);
                 retry_ms = 0;
@@ -435,15 +411,15 @@ static void *writer_main(void *arg)
                 retry_ms = retry_ms ? retry_ms * 2 : RETRY_MIN_MS;
                 if (retry_ms > RETRY_MAX_MS)
                     retry_ms = RETRY_MAX_MS;
-                retry_at = now_ms() + retry_ms;
+                retry_at = clock_mono_ms() + retry_ms;
                 if (!was_down)
                     LOG(LOG_WARN, "cannot write to the logs table: keeping events buffered",
                         LOG_INT("retry_ms", retry_ms));
                 was_down = true;
             }
         }
-        if (!stopping && now_ms() >= next_retention) {
-            next_retention = now_ms() + l->opt.retention_interval_ms;
+        if (!stopping && clock_mono_ms() >= next_retention) {
+            next_retention = clock_mono_ms() + l->opt.retention_interval_ms;
             logdb_retention_run(l);
         }
         report_drops(l, &seen, &seen_audit, &last_report);
@@ -523,7 +499,7 @@ void logdb_stop(struct logdb *l, int64_t deadline_ms)
     }
     pthread_mutex_lock(&l->mu);
     l->stop = true;
-    l->stop_deadline_ms = now_ms() + (deadline_ms > 0 ? deadline_ms : 0);
+    l->stop_deadline_ms = clock_mono_ms() + (deadline_ms > 0 ? deadline_ms : 0);
     pthread_cond_signal(&l->wake);
     pthread_mutex_unlock(&l->mu);
     pthread_join(l->thread, NULL);
@@ -539,20 +515,20 @@ void logdb_stop(struct logdb *l, int64_t deadline_ms)
 
 int logdb_flush(struct logdb *l, int64_t timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
     int rc = 0;
     pthread_mutex_lock(&l->mu);
     uint64_t target = l->appended;
     l->flush_wanted = true;
     pthread_cond_signal(&l->wake);
     while (l->taken < target) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - clock_mono_ms();
         if (left <= 0) {
             rc = -ETIMEDOUT;
             break;
         }
         struct timespec ts;
-        deadline_ts(left < 50 ? left : 50, &ts);
+        ts = clock_deadline(CLOCK_REALTIME, left < 50 ? left : 50);
         pthread_cond_timedwait(&l->done, &l->mu, &ts);
         if (l->taken < target) {
             l->flush_wanted = true;

@@ -45,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/strnum.h"
 
 /* Largest request body accepted (Telegram's JSON limit is of this order). */
@@ -132,36 +133,12 @@ struct req {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double wall_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void deadline_ts(int64_t ms, struct timespec *ret)
-{
-    clock_gettime(CLOCK_MONOTONIC, ret);
-    ret->tv_sec += ms / 1000;
-    ret->tv_nsec += (ms % 1000) * 1000000;
-    if (ret->tv_nsec >= 1000000000) {
-        ret->tv_sec++;
-        ret->tv_nsec -= 1000000000;
-    }
-}
-
 /* Sleeps ms milliseconds in short slices, returning early on stop. */
 static void sleep_ms(struct fake *f, int64_t ms)
 {
-    int64_t end = mono_ms() + ms;
-    for (int64_t now = mono_ms(); now < end && !atomic_load(&f->stop); now = mono_ms()) {
+    int64_t end = clock_mono_ms() + ms;
+    for (int64_t now = clock_mono_ms(); now < end && !atomic_load(&f->stop);
+         now = clock_mono_ms()) {
         int64_t slice = end - now < 50 ? end - now : 50;
         struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)slice * 1000000};
         nanosleep(&ts, NULL);
@@ -380,7 +357,7 @@ static void record_call(struct fake *f, const char *token, const char *method, c
                         int status)
 {
     json_t *j = json_object();
-    json_object_set_new(j, "ts", json_real(wall_seconds()));
+    json_object_set_new(j, "ts", json_real(clock_wall_s()));
     json_object_set_new(j, "token", json_string(token));
     json_object_set_new(j, "method", json_string(method));
     json_object_set(j, "body", body ? (json_t *)body : json_null());
@@ -952,7 +929,7 @@ static int m_get_updates(struct fake *f, const char *token, json_t *p, json_t **
     if (offset != 0)
         confirm_updates(f, offset);
     struct timespec until;
-    deadline_ts(timeout * 1000, &until);
+    until = clock_deadline(CLOCK_MONOTONIC, timeout * 1000);
     while (json_array_size(f->updates) == 0 && timeout > 0 && !atomic_load(&f->stop)) {
         if (pthread_cond_timedwait(&f->changed, &f->mu, &until) == ETIMEDOUT)
             break;
@@ -1059,8 +1036,8 @@ static void hang(struct fake *f, struct MHD_Connection *c)
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     int fd = ci ? ci->connect_fd : -1;
-    int64_t end = mono_ms() + WAIT_MAX_MS;
-    while (!atomic_load(&f->stop) && mono_ms() < end) {
+    int64_t end = clock_mono_ms() + WAIT_MAX_MS;
+    while (!atomic_load(&f->stop) && clock_mono_ms() < end) {
         if (fd < 0) {
             sleep_ms(f, 100);
             continue;
@@ -1309,7 +1286,7 @@ static enum MHD_Result control_count(struct fake *f, struct MHD_Connection *c, c
         return control_error(c, 400, bad);
 
     struct timespec until;
-    deadline_ts(timeout_ms, &until);
+    until = clock_deadline(CLOCK_MONOTONIC, timeout_ms);
     int64_t count = 0;
     size_t scanned = 0;
     pthread_mutex_lock(&f->mu);

@@ -36,17 +36,11 @@
 #include "log.h"
 #include "metrics/tgdesk_metrics.h"
 #include "testpg.h"
+#include "util/clock.h"
 
 static int g_stopped_pid;
 
 /* ---- helpers ---- */
-
-static int64_t ms_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(int64_t ms)
 {
@@ -266,10 +260,10 @@ static int status_now(struct thealth *t)
 /* Polls until the status is want; returns how long it took, or -1 after limit_ms. */
 static int64_t wait_status(struct thealth *t, int want, int64_t limit_ms)
 {
-    int64_t t0 = ms_now();
-    while (ms_now() - t0 <= limit_ms) {
+    int64_t t0 = clock_mono_ms();
+    while (clock_mono_ms() - t0 <= limit_ms) {
         if (status_now(t) == want)
-            return ms_now() - t0;
+            return clock_mono_ms() - t0;
         sleep_ms(10);
     }
     return -1;
@@ -303,13 +297,13 @@ static void test_polling_costs_one_query_a_second(void **state)
     assert_true(wait_status(&t, 200, 3000) >= 0);
 
     uint64_t before = pings(t.pool);
-    int64_t t0 = ms_now(), slowest = 0;
+    int64_t t0 = clock_mono_ms(), slowest = 0;
     int polls = 0, ok = 0;
-    while (ms_now() - t0 < 2000) {
-        int64_t a = ms_now();
+    while (clock_mono_ms() - t0 < 2000) {
+        int64_t a = clock_mono_ms();
         struct health_report r;
         health_report(t.health, &r);
-        int64_t took = ms_now() - a;
+        int64_t took = clock_mono_ms() - a;
         slowest = took > slowest ? took : slowest;
         ok += health_http_status(&r) == 200;
         polls++;
@@ -363,14 +357,14 @@ static void test_hung_server(void **state)
     free(pid);
     assert_int_equal(kill(g_stopped_pid, SIGSTOP), 0);
 
-    int64_t t0 = ms_now(), slowest = 0;
+    int64_t t0 = clock_mono_ms(), slowest = 0;
     int64_t failed_after = -1;
-    while (ms_now() - t0 < 3000 && failed_after < 0) {
-        int64_t a = ms_now();
+    while (clock_mono_ms() - t0 < 3000 && failed_after < 0) {
+        int64_t a = clock_mono_ms();
         int st = status_now(&t);
-        slowest = ms_now() - a > slowest ? ms_now() - a : slowest;
+        slowest = clock_mono_ms() - a > slowest ? clock_mono_ms() - a : slowest;
         if (st == 503)
-            failed_after = ms_now() - t0;
+            failed_after = clock_mono_ms() - t0;
         sleep_ms(5);
     }
     kill(g_stopped_pid, SIGCONT);
@@ -413,12 +407,12 @@ static void test_outbox_backlog(void **state)
 
     struct thealth t;
     th_open(&t, &(struct health_options){.stats_interval_ms = 100, .outbox_warn_pending = 3});
-    int64_t t0 = ms_now();
+    int64_t t0 = clock_mono_ms();
     struct health_report r;
     do {
         sleep_ms(20);
         health_report(t.health, &r);
-    } while ((!r.outbox_known || !r.db_known) && ms_now() - t0 < 3000);
+    } while ((!r.outbox_known || !r.db_known) && clock_mono_ms() - t0 < 3000);
     assert_true(r.outbox_known);
     assert_int_equal(r.outbox_pending, 5);
     assert_true(r.outbox_oldest_s >= 59 && r.outbox_oldest_s < 120);

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "logdb.h"
 #include "testpg.h"
+#include "util/clock.h"
 
 struct fixture {
     char *conninfo;
@@ -36,13 +37,6 @@ struct fixture {
     struct db_params *params;
     struct pool *pool;
 };
-
-static int64_t ms_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void open_pool(struct fixture *f, const char *conninfo)
 {
@@ -231,10 +225,10 @@ static void test_full_buffer_drops_and_never_blocks(void **state)
     assert_int_equal(st.dropped_audit, 3);
 
     /* Never blocks: 200k events into a full buffer take well under a second. */
-    int64_t t0 = ms_now();
+    int64_t t0 = clock_mono_ms();
     for (int i = 0; i < 200000; i++)
         logdb_push(l, LOG_WARN, i % 2 == 0, "flood", "{}");
-    int64_t took = ms_now() - t0;
+    int64_t took = clock_mono_ms() - t0;
     fprintf(stderr, "200000 pushes into a full buffer: %lld ms\n", (long long)took);
     assert_true(took < 2000);
     logdb_stats(l, &st);
@@ -242,9 +236,9 @@ static void test_full_buffer_drops_and_never_blocks(void **state)
     assert_int_equal(st.dropped_audit, 3 + 100000);
 
     /* Stop with a short deadline: what is left is dropped and counted. */
-    int64_t t1 = ms_now();
+    int64_t t1 = clock_mono_ms();
     logdb_stop(l, 300);
-    assert_true(ms_now() - t1 < 3000);
+    assert_true(clock_mono_ms() - t1 < 3000);
     pool_free(dead.pool);
     db_params_free(dead.params);
     (void)f;

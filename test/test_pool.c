@@ -28,6 +28,7 @@
 #include "db/pool.h"
 #include "log.h"
 #include "testpg.h"
+#include "util/clock.h"
 
 static const struct db_stmt stmts[] = {
     {"one", "SELECT 1", 0},
@@ -43,13 +44,6 @@ static int server_up(void **state)
 }
 
 /* ---- helpers ---- */
-
-static int64_t ms_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(int64_t ms)
 {
@@ -115,9 +109,9 @@ static int64_t tgdesk_backends(PGconn *conn)
 /* Waits until the server shows n tgdesk backends; backends exit asynchronously. */
 static void wait_backends(PGconn *conn, int64_t n)
 {
-    int64_t deadline = ms_now() + 10000;
+    int64_t deadline = clock_mono_ms() + 10000;
     while (tgdesk_backends(conn) != n) {
-        assert_true(ms_now() < deadline);
+        assert_true(clock_mono_ms() < deadline);
         sleep_ms(20);
     }
 }
@@ -132,9 +126,9 @@ static struct pool_stats stats(struct pool *p)
 /* The background maintenance thread may be between steps: wait for size n. */
 static void wait_size(struct pool *p, int n)
 {
-    int64_t deadline = ms_now() + 5000;
+    int64_t deadline = clock_mono_ms() + 5000;
     while (stats(p).size != n) {
-        assert_true(ms_now() < deadline);
+        assert_true(clock_mono_ms() < deadline);
         sleep_ms(10);
     }
 }
@@ -317,9 +311,9 @@ static void test_exhausted_pool_times_out(void **state)
     assert_int_equal(pool_acquire(t.pool, -1, &a), 0);
     assert_int_equal(pool_acquire(t.pool, -1, &b), 0);
 
-    int64_t t0 = ms_now();
+    int64_t t0 = clock_mono_ms();
     assert_int_equal(pool_acquire(t.pool, -1, &c), -ETIMEDOUT);
-    int64_t waited = ms_now() - t0;
+    int64_t waited = clock_mono_ms() - t0;
     assert_null(c);
     assert_true(waited >= 250);
     assert_true(waited < 2000);
@@ -329,18 +323,18 @@ static void test_exhausted_pool_times_out(void **state)
     assert_int_equal(st.waiting, 0);
 
     /* timeout 0: do not wait at all. */
-    t0 = ms_now();
+    t0 = clock_mono_ms();
     assert_int_equal(pool_acquire(t.pool, 0, &c), -ETIMEDOUT);
-    assert_true(ms_now() - t0 < 100);
+    assert_true(clock_mono_ms() - t0 < 100);
     assert_int_equal(stats(t.pool).timeouts, 2);
 
     /* A waiter gets the connection that comes back. */
     struct waiter_arg w = {.pool = t.pool, .rc = 1};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, waiting_acquire, &w), 0);
-    int64_t deadline = ms_now() + 5000;
+    int64_t deadline = clock_mono_ms() + 5000;
     while (stats(t.pool).waiting != 1) {
-        assert_true(ms_now() < deadline);
+        assert_true(clock_mono_ms() < deadline);
         sleep_ms(5);
     }
     pool_release(t.pool, a);
@@ -378,14 +372,14 @@ static void test_server_stopped_fails_fast_then_recovers(void **state)
 
     assert_int_equal(testpg_cluster_ctl("stop"), 0);
 
-    int64_t t0 = ms_now();
+    int64_t t0 = clock_mono_ms();
     assert_int_equal(pool_acquire(t.pool, -1, &c), -ECONNREFUSED);
-    int64_t took = ms_now() - t0;
+    int64_t took = clock_mono_ms() - t0;
     assert_true(took < 1000);
     /* Within the back-off window: no connect attempt at all. */
-    t0 = ms_now();
+    t0 = clock_mono_ms();
     assert_int_equal(pool_acquire(t.pool, -1, &c), -ECONNREFUSED);
-    assert_true(ms_now() - t0 < 1000);
+    assert_true(clock_mono_ms() - t0 < 1000);
     assert_int_equal(pool_acquire(t.pool, -1, &c), -ECONNREFUSED);
     assert_null(c);
 
@@ -400,11 +394,11 @@ static void test_server_stopped_fails_fast_then_recovers(void **state)
     assert_int_equal(testpg_cluster_ctl("start"), 0);
 
     /* Once the back-off window has passed the pool connects again. */
-    int64_t deadline = ms_now() + 15000;
+    int64_t deadline = clock_mono_ms() + 15000;
     int rc;
     while ((rc = pool_acquire(t.pool, -1, &c)) != 0) {
         assert_int_equal(rc, -ECONNREFUSED);
-        assert_true(ms_now() < deadline);
+        assert_true(clock_mono_ms() < deadline);
         sleep_ms(50);
     }
     assert_echo(c, "back");
@@ -651,10 +645,10 @@ static void test_dirty_checkin_is_cleaned(void **state)
 
     /* Returned with a statement still running: cancelled, not waited for. */
     assert_int_equal(PQsendQuery(pool_conn_pg(c), "SELECT pg_sleep(5)"), 1);
-    int64_t t0 = ms_now();
+    int64_t t0 = clock_mono_ms();
     pool_release(t.pool, c);
     /* (a cancel needs a fresh backend for the request: slow on a loaded machine) */
-    assert_true(ms_now() - t0 < 4500);
+    assert_true(clock_mono_ms() - t0 < 4500);
     assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
     assert_int_equal(PQbackendPID(pool_conn_pg(c)), pid);
     assert_echo(c, "after cancel");
@@ -697,9 +691,9 @@ static void test_statement_timeout(void **state)
     struct pool_conn *c;
     assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
     const char *params[] = {"2"};
-    int64_t t0 = ms_now();
+    int64_t t0 = clock_mono_ms();
     PGresult *r = db_exec(c, "sleep", 1, params);
-    int64_t took = ms_now() - t0;
+    int64_t took = clock_mono_ms() - t0;
     assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
     assert_string_equal(PQresultErrorField(r, PG_DIAG_SQLSTATE), "57014");
     assert_non_null(strstr(PQresultErrorMessage(r), "statement timeout"));

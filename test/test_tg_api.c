@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "tg/api.h"
+#include "util/clock.h"
 #include "util/strnum.h"
 
 #define TOKEN     "123456:TEST-sekret_token"
@@ -49,13 +50,6 @@ struct fake {
 static struct fake g_fake;
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * Starts fake-tg with extra arguments (NULL-terminated) on a free port and
@@ -90,10 +84,10 @@ static int fake_start(struct fake *f, const char *const *extra)
     close(p[1]);
     char line[256];
     size_t len = 0;
-    int64_t end = now_ms() + 10000;
+    int64_t end = clock_mono_ms() + 10000;
     while (len + 1 < sizeof(line) && (len == 0 || line[len - 1] != '\n')) {
         struct pollfd pfd = {.fd = p[0], .events = POLLIN};
-        int64_t left = end - now_ms();
+        int64_t left = end - clock_mono_ms();
         if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
             break;
         ssize_t r = read(p[0], line + len, sizeof(line) - 1 - len);
@@ -428,9 +422,9 @@ static void test_hang_times_out(void **state)
     struct tg_api *a = new_api(300);
     struct tg_api_result r;
     ctl("/control/fail", "{\"method\":\"sendMessage\",\"mode\":\"hang\"}");
-    int64_t t0 = now_ms();
+    int64_t t0 = clock_mono_ms();
     assert_int_equal(call(a, "sendMessage", "{\"chat_id\":1,\"text\":\"hi\"}", &r), 0);
-    int64_t took = now_ms() - t0;
+    int64_t took = clock_mono_ms() - t0;
     assert_true(took >= 250);
     assert_true(took < 1000);
     assert_string_equal(tg_outcome_name(r.outcome), "retry");
@@ -656,9 +650,9 @@ static void test_get_updates(void **state)
 
     /* Nothing left: the long poll lasts its timeout, then answers []. */
     snprintf(body, sizeof(body), "{\"offset\":%lld,\"timeout\":1}", (long long)(id2 + 1));
-    int64_t t0 = now_ms();
+    int64_t t0 = clock_mono_ms();
     assert_int_equal(call(a, "getUpdates", body, &r), 0);
-    int64_t took = now_ms() - t0;
+    int64_t took = clock_mono_ms() - t0;
     assert_int_equal(r.outcome, TG_SENT);
     assert_true(json_is_array(r.result));
     assert_int_equal(json_array_size(r.result), 0);
@@ -668,9 +662,9 @@ static void test_get_updates(void **state)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, post_update_later, NULL), 0);
     snprintf(body, sizeof(body), "{\"offset\":%lld,\"timeout\":5}", (long long)(id2 + 1));
-    t0 = now_ms();
+    t0 = clock_mono_ms();
     assert_int_equal(call(a, "getUpdates", body, &r), 0);
-    took = now_ms() - t0;
+    took = clock_mono_ms() - t0;
     pthread_join(th, NULL);
     assert_int_equal(json_array_size(r.result), 1);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(r.result, 0), "update_id")),
@@ -726,13 +720,13 @@ static void *parallel_call(void *arg)
     struct par *p = arg;
     struct tg_api *a = tg_api_new(g_fake.base, TOKEN, 5000);
     struct tg_api_result r;
-    int64_t t0 = now_ms();
+    int64_t t0 = clock_mono_ms();
     const char *body = "{\"chat_id\":3,\"text\":\"x\"}";
     if (a && tg_api_call(a, "sendMessage", body, strlen(body), &r) == 0)
         p->outcome = r.outcome;
     else
         p->outcome = TG_PERMANENT;
-    p->took = now_ms() - t0;
+    p->took = clock_mono_ms() - t0;
     tg_api_free(a);
     return NULL;
 }
@@ -742,12 +736,12 @@ static void test_latency_does_not_serialise(void **state)
     ctl("/control/latency", "{\"ms\":400}");
     pthread_t th[6];
     struct par p[6];
-    int64_t t0 = now_ms();
+    int64_t t0 = clock_mono_ms();
     for (int i = 0; i < 6; i++)
         assert_int_equal(pthread_create(&th[i], NULL, parallel_call, &p[i]), 0);
     for (int i = 0; i < 6; i++)
         pthread_join(th[i], NULL);
-    int64_t took = now_ms() - t0;
+    int64_t took = clock_mono_ms() - t0;
     for (int i = 0; i < 6; i++) {
         assert_int_equal(p[i].outcome, TG_SENT);
         assert_true(p[i].took >= 350);
@@ -803,10 +797,10 @@ static void test_fake_raw_requests(void **state)
     json_decref(j);
 
     /* count with min waits for calls still to come, and gives up at timeout_ms. */
-    int64_t t0 = now_ms();
+    int64_t t0 = clock_mono_ms();
     j = ctl_get("/control/count?method=sendMessage&min=5&timeout_ms=300");
     assert_int_equal(json_integer_value(json_object_get(j, "count")), 2);
-    assert_true(now_ms() - t0 >= 250);
+    assert_true(clock_mono_ms() - t0 >= 250);
     json_decref(j);
 }
 

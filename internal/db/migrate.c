@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "log.h"
 #include "sqlsplit.h"
+#include "util/clock.h"
 #include "util/strnum.h"
 
 /* Longest wait for another instance's migration run. */
@@ -28,13 +29,6 @@ struct state {
     struct applied *rows;
     size_t n;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Runs a statement without parameters; logs and returns -EIO on failure. */
 static int exec_simple(PGconn *conn, const char *sql, const char *what)
@@ -82,7 +76,7 @@ static int lock(PGconn *conn)
 {
     char sql[96];
     snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%" PRId64 ")", MIGRATE_LOCK_KEY);
-    int64_t start = now_ms(), logged = start;
+    int64_t start = clock_mono_ms(), logged = start;
     for (;;) {
         PGresult *res = PQexec(conn, sql);
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -96,7 +90,7 @@ static int lock(PGconn *conn)
         PQclear(res);
         if (got)
             break;
-        int64_t now = now_ms();
+        int64_t now = clock_mono_ms();
         if (now - start > MIGRATE_LOCK_WAIT_MS) {
             LOG(LOG_ERROR, "gave up waiting for another instance's migration",
                 LOG_INT("waited_ms", now - start));
@@ -343,11 +337,11 @@ int migrate_up(PGconn *conn, const struct migration *set, size_t n, int limit, F
         const struct migration *m = &set[i];
         if (find_applied(&st, m->version))
             continue;
-        int64_t t0 = now_ms();
+        int64_t t0 = clock_mono_ms();
         rc = run_one(conn, m, true);
         if (rc < 0)
             goto out;
-        int64_t ms = now_ms() - t0;
+        int64_t ms = clock_mono_ms() - t0;
         LOG(LOG_INFO, "migration applied", LOG_INT("version", m->version), LOG_STR("name", m->name),
             LOG_INT("duration_ms", ms));
         if (out)
@@ -381,11 +375,11 @@ int migrate_down(PGconn *conn, const struct migration *set, size_t n, int steps,
             rc = -ENOTSUP;
             goto out;
         }
-        int64_t t0 = now_ms();
+        int64_t t0 = clock_mono_ms();
         rc = run_one(conn, m, false);
         if (rc < 0)
             goto out;
-        int64_t ms = now_ms() - t0;
+        int64_t ms = clock_mono_ms() - t0;
         LOG(LOG_INFO, "migration reverted", LOG_INT("version", m->version),
             LOG_STR("name", m->name), LOG_INT("duration_ms", ms));
         if (out)

@@ -29,6 +29,7 @@
 #include "config.h"
 #include "db/conn.h"
 #include "log.h"
+#include "util/clock.h"
 
 const double pool_hist_bounds[POOL_HIST_BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
@@ -142,18 +143,6 @@ struct pool {
     bool maint_stop;
     pthread_cond_t maint_cond;
 };
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t now_ms(void)
-{
-    return now_ns() / 1000000;
-}
 
 static struct timespec deadline_at(int64_t ns)
 {
@@ -296,14 +285,14 @@ static void conn_put_locked(struct pool *p, struct pool_conn *c)
 static void slot_free_locked(struct pool *p, struct pool_conn *c)
 {
     c->pg = NULL;
-    if (p->wait_head && !down_locked(p, now_ms()) && !p->shutdown) {
+    if (p->wait_head && !down_locked(p, clock_mono_ms()) && !p->shutdown) {
         set_state_locked(p, c, SLOT_PENDING);
         waiter_wake_locked(waiter_pop_locked(p), 0, c);
         return;
     }
     set_state_locked(p, c, SLOT_FREE);
     p->free_slots[p->nfree++] = c->index;
-    if (down_locked(p, now_ms()))
+    if (down_locked(p, clock_mono_ms()))
         fail_waiters_locked(p, -ECONNREFUSED);
 }
 
@@ -371,7 +360,7 @@ static int connect_slot(struct pool *p, struct pool_conn *c, bool for_caller)
 {
     pthread_mutex_lock(&p->mu);
     set_state_locked(p, c, SLOT_PENDING);
-    if (p->shutdown || down_locked(p, now_ms())) {
+    if (p->shutdown || down_locked(p, clock_mono_ms())) {
         int rc = p->shutdown ? -ESHUTDOWN : -ECONNREFUSED;
         if (for_caller && rc == -ECONNREFUSED)
             p->unavailable++;
@@ -382,7 +371,7 @@ static int connect_slot(struct pool *p, struct pool_conn *c, bool for_caller)
     pthread_mutex_unlock(&p->mu);
 
     PGconn *pg = conn_open(p);
-    int64_t now = now_ms();
+    int64_t now = clock_mono_ms();
 
     pthread_mutex_lock(&p->mu);
     if (!pg) {
@@ -470,7 +459,7 @@ static int take_locked(struct pool *p, int64_t timeout_ms, int64_t start_ns, str
         *ret = c;
         return 0;
     }
-    if (down_locked(p, now_ms())) {
+    if (down_locked(p, clock_mono_ms())) {
         p->unavailable++;
         return -ECONNREFUSED;
     }
@@ -520,7 +509,7 @@ static const char *acquire_error_name(int rc)
 
 int pool_acquire(struct pool *p, int64_t timeout_ms, struct pool_conn **ret_conn)
 {
-    int64_t start = now_ns();
+    int64_t start = clock_mono_ns();
     if (timeout_ms < 0)
         timeout_ms = p->timeout_ms;
 
@@ -530,13 +519,13 @@ int pool_acquire(struct pool *p, int64_t timeout_ms, struct pool_conn **ret_conn
     pthread_mutex_unlock(&p->mu);
     if (rc < 0) {
         LOG(LOG_DEBUG, "db checkout failed", LOG_STR("error", acquire_error_name(rc)),
-            LOG_INT("wait_us", (now_ns() - start) / 1000));
+            LOG_INT("wait_us", (clock_mono_ns() - start) / 1000));
         return rc;
     }
 
     /* A connection too old or dead is replaced in place, in the same slot. */
     if (c->pg) {
-        int64_t now = now_ms();
+        int64_t now = clock_mono_ms();
         if (now >= c->expires_ms) {
             conn_close(p, c, CLOSE_LIFETIME);
         } else if (!conn_usable(p, c, now)) {
@@ -549,14 +538,14 @@ int pool_acquire(struct pool *p, int64_t timeout_ms, struct pool_conn **ret_conn
         rc = connect_slot(p, c, true);
         if (rc < 0) {
             LOG(LOG_DEBUG, "db checkout failed", LOG_STR("error", acquire_error_name(rc)),
-                LOG_INT("wait_us", (now_ns() - start) / 1000));
+                LOG_INT("wait_us", (clock_mono_ns() - start) / 1000));
             return rc;
         }
     }
 
     c->broken = false;
     c->tx_sqlstate[0] = '\0';
-    int64_t waited = now_ns() - start;
+    int64_t waited = clock_mono_ns() - start;
     atomic_fetch_add_explicit(&p->acquires, 1, memory_order_relaxed);
     hist_observe(&p->acquire_hist, waited);
     LOG(LOG_DEBUG, "db checkout", LOG_INT("conn", c->index), LOG_INT("pid", PQbackendPID(c->pg)),
@@ -587,10 +576,10 @@ static bool conn_drain(PGconn *pg)
         return false;
     if (PQisBusy(pg))
         cancel_query(pg);
-    int64_t deadline = now_ms() + DRAIN_TIMEOUT_MS;
+    int64_t deadline = clock_mono_ms() + DRAIN_TIMEOUT_MS;
     for (int i = 0; i < DRAIN_MAX_RESULTS; i++) {
         while (PQisBusy(pg)) {
-            int64_t left = deadline - now_ms();
+            int64_t left = deadline - clock_mono_ms();
             if (left <= 0)
                 return false;
             struct pollfd pfd = {.fd = PQsocket(pg), .events = POLLIN};
@@ -659,7 +648,7 @@ void pool_release(struct pool *p, struct pool_conn *c)
         return;
     enum close_reason why = CLOSE_BROKEN;
     int cleaned = c->broken ? -1 : conn_clean(c->pg, &why);
-    int64_t now = now_ms();
+    int64_t now = clock_mono_ms();
     if (cleaned >= 0 && now >= c->expires_ms) {
         why = CLOSE_LIFETIME;
         cleaned = -1;
@@ -751,7 +740,7 @@ static bool result_ok(ExecStatusType st)
 static void query_done(struct pool_conn *c, struct qstat *q, const PGresult *r, int64_t start)
 {
     struct pool *p = c->pool;
-    int64_t ns = now_ns() - start;
+    int64_t ns = clock_mono_ns() - start;
     hist_observe(&q->h, ns);
     if (!r || !result_ok(PQresultStatus(r))) {
         atomic_fetch_add_explicit(&q->errors, 1, memory_order_relaxed);
@@ -771,7 +760,7 @@ PGresult *db_exec(struct pool_conn *c, const char *name, int nparams, const char
         LOG(LOG_ERROR, "db_exec: unknown prepared statement", LOG_STR("query", name));
         return NULL;
     }
-    int64_t start = now_ns();
+    int64_t start = clock_mono_ns();
     PGresult *r = PQexecPrepared(c->pg, q->name, nparams, values, NULL, NULL, 0);
     query_done(c, q, r, start);
     return r;
@@ -780,7 +769,7 @@ PGresult *db_exec(struct pool_conn *c, const char *name, int nparams, const char
 PGresult *db_exec_sql(struct pool_conn *c, const char *name, const char *sql)
 {
     struct qstat *q = label_find(c->pool, name);
-    int64_t start = now_ns();
+    int64_t start = clock_mono_ns();
     PGresult *r = PQexec(c->pg, sql);
     query_done(c, q, r, start);
     return r;
@@ -802,7 +791,7 @@ int db_exec_steps(struct pool_conn *c, const struct db_step *steps, size_t n, PG
             return -EINVAL;
         }
     }
-    int64_t start = now_ns();
+    int64_t start = clock_mono_ns();
     if (!PQenterPipelineMode(pg))
         goto broken;
     for (size_t i = 0; i < n; i++) {
@@ -860,7 +849,7 @@ static void tx_pause(int attempt)
 {
     static _Thread_local uint64_t rng;
     if (!rng)
-        rng = (uint64_t)now_ns() ^ (uint64_t)(uintptr_t)&rng;
+        rng = (uint64_t)clock_mono_ns() ^ (uint64_t)(uintptr_t)&rng;
     int64_t cap = TX_PAUSE_BASE_MS;
     for (int i = 0; i < attempt && cap < TX_PAUSE_MAX_MS; i++)
         cap *= 2;
@@ -994,7 +983,7 @@ void pool_maintain(struct pool *p)
     for (;;) {
         enum close_reason why = CLOSE_IDLE;
         pthread_mutex_lock(&p->mu);
-        struct pool_conn *c = p->shutdown ? NULL : pick_expired_locked(p, now_ms(), &why);
+        struct pool_conn *c = p->shutdown ? NULL : pick_expired_locked(p, clock_mono_ms(), &why);
         pthread_mutex_unlock(&p->mu);
         if (!c)
             break;
@@ -1011,7 +1000,7 @@ void pool_maintain(struct pool *p)
     for (;;) {
         struct pool_conn *c = NULL;
         pthread_mutex_lock(&p->mu);
-        if (!p->shutdown && p->nfree > 0 && !down_locked(p, now_ms()) &&
+        if (!p->shutdown && p->nfree > 0 && !down_locked(p, clock_mono_ms()) &&
             p->nidle + p->nbusy + p->npending < p->min) {
             c = &p->conns[p->free_slots[--p->nfree]];
             set_state_locked(p, c, SLOT_PENDING);
@@ -1030,7 +1019,8 @@ static void *maint_main(void *arg)
         pthread_mutex_unlock(&p->mu);
         pool_maintain(p);
         pthread_mutex_lock(&p->mu);
-        struct timespec deadline = deadline_at(now_ns() + (int64_t)MAINTAIN_INTERVAL_MS * 1000000);
+        struct timespec deadline =
+            deadline_at(clock_mono_ns() + (int64_t)MAINTAIN_INTERVAL_MS * 1000000);
         while (!p->maint_stop &&
                pthread_cond_timedwait(&p->maint_cond, &p->mu, &deadline) != ETIMEDOUT)
             ;
@@ -1057,7 +1047,7 @@ struct pool *pool_new(const struct config *cfg, const struct db_params *params,
     p->params = params;
     p->stmts = stmts;
     p->nstmts = n;
-    p->rng = (uint64_t)now_ns() ^ (uint64_t)(uintptr_t)p;
+    p->rng = (uint64_t)clock_mono_ns() ^ (uint64_t)(uintptr_t)p;
     p->other.name = "other";
 
     p->conns = calloc((size_t)p->max, sizeof(*p->conns));

@@ -16,6 +16,7 @@
 #include "db/pool.h"
 #include "log.h"
 #include "metrics/tgdesk_metrics.h"
+#include "util/clock.h"
 #include "util/strnum.h"
 
 #define SQL_PING "SELECT 1"
@@ -59,20 +60,6 @@ struct health {
     bool stats_started;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void options_defaults(struct health_options *o)
 {
     if (o->check_interval_ms <= 0)
@@ -95,16 +82,8 @@ static void options_defaults(struct health_options *o)
 static bool wait_until(struct health *h, int64_t deadline)
 {
     pthread_mutex_lock(&h->mu);
-    while (!h->stop && now_ms() < deadline) {
-        int64_t left = deadline - now_ms();
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (left % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+    while (!h->stop && clock_mono_ms() < deadline) {
+        struct timespec ts = clock_deadline(CLOCK_REALTIME, deadline - clock_mono_ms());
         pthread_cond_timedwait(&h->cond, &h->mu, &ts);
     }
     bool go_on = !h->stop;
@@ -130,10 +109,10 @@ static const char *acquire_error(int rc)
 static void check_once(struct health *h)
 {
     char err[160] = "";
-    double t0 = now_s();
+    double t0 = (double)clock_mono_ns() / 1e9;
 
     pthread_mutex_lock(&h->mu);
-    h->db_started_ms = now_ms();
+    h->db_started_ms = clock_mono_ms();
     pthread_mutex_unlock(&h->mu);
 
     struct pool_conn *c = NULL;
@@ -149,7 +128,7 @@ static void check_once(struct health *h)
         PQclear(r);
         pool_release(h->pool, c);
     }
-    double ms = (now_s() - t0) * 1000.0;
+    double ms = ((double)clock_mono_ns() / 1e9 - t0) * 1000.0;
     if (ok && ms > (double)h->opt.check_timeout_ms) {
         ok = false;
         snprintf(err, sizeof(err), "SELECT 1 took %lld ms, more than %lld ms", (long long)ms,
@@ -161,7 +140,7 @@ static void check_once(struct health *h)
     h->db_known = true;
     h->db_ok = ok;
     h->db_ms = ms;
-    h->db_done_ms = now_ms();
+    h->db_done_ms = clock_mono_ms();
     h->db_started_ms = 0;
     memcpy(h->db_error, err, sizeof(err));
     pthread_mutex_unlock(&h->mu);
@@ -176,9 +155,9 @@ static void check_once(struct health *h)
 static void *checker_main(void *arg)
 {
     struct health *h = arg;
-    int64_t next = now_ms();
+    int64_t next = clock_mono_ms();
     while (wait_until(h, next)) {
-        next = now_ms() + h->opt.check_interval_ms;
+        next = clock_mono_ms() + h->opt.check_interval_ms;
         check_once(h);
     }
     return NULL;
@@ -233,9 +212,9 @@ static void stats_once(struct health *h, bool slow)
 static void *stats_main(void *arg)
 {
     struct health *h = arg;
-    int64_t next = now_ms(), next_slow = next;
+    int64_t next = clock_mono_ms(), next_slow = next;
     while (wait_until(h, next)) {
-        int64_t now = now_ms();
+        int64_t now = clock_mono_ms();
         bool slow = now >= next_slow;
         next = now + h->opt.stats_interval_ms;
         if (slow)
@@ -303,7 +282,7 @@ void health_set_draining(struct health *h)
 void health_report(struct health *h, struct health_report *ret)
 {
     struct health_report r = {.version = h->version};
-    int64_t now = now_ms();
+    int64_t now = clock_mono_ms();
 
     pthread_mutex_lock(&h->mu);
     r.draining = h->draining;

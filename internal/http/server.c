@@ -21,6 +21,7 @@
 #include "metrics/metrics.h"
 #include "metrics/tgdesk_metrics.h"
 #include "pipeline/pipeline.h"
+#include "util/clock.h"
 #include "util/strnum.h"
 
 /* Largest certificate or key file accepted for HTTPS. */
@@ -96,20 +97,13 @@ struct route {
 /* Marks a connection whose request was answered without keeping state. */
 static char no_state;
 
-static double since(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 /* The route being answered, for the HTTP metrics (one event-loop thread). */
 static const char *current_route = "other";
 
 static enum MHD_Result queue_counted(struct MHD_Connection *conn, unsigned status,
                                      struct MHD_Response *r, const struct timespec *t0)
 {
-    metrics_http(current_route, (int)status, t0 ? since(t0) : 0.0);
+    metrics_http(current_route, (int)status, t0 ? clock_since_s(t0) : 0.0);
     return MHD_queue_response(conn, status, r);
 }
 

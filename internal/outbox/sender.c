@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics/tgdesk_metrics.h"
 #include "tg/api.h"
+#include "util/clock.h"
 #include "util/strnum.h"
 
 #define NSHARDS 4
@@ -150,13 +151,6 @@ const struct db_stmt sender_statements[] = {
 };
 const size_t sender_statements_count = sizeof(sender_statements) / sizeof(sender_statements[0]);
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint64_t next_rand(uint64_t *state)
 {
     /* xorshift64*: jitter only, no need for quality beyond that. */
@@ -255,7 +249,7 @@ static struct chat *chat_get(struct shard *sh, int64_t id, bool create)
         return NULL;
     c->chat_id = id;
     c->tokens = CHAT_BURST;
-    c->tokens_at = now_ms();
+    c->tokens_at = clock_mono_ms();
     c->next_bucket = sh->buckets[b];
     sh->buckets[b] = c;
     sh->nchats++;
@@ -467,7 +461,7 @@ static enum verdict deliver(struct shard *sh, struct tg_api *api, struct outbox_
     struct sender *s = sh->s;
     struct tg_api_result r;
     memset(&r, 0, sizeof(r));
-    int64_t t0 = now_ms();
+    int64_t t0 = clock_mono_ms();
     int rc = tg_api_call(api, m->method, m->payload, strlen(m->payload), &r);
     if (rc < 0) {
         /* A call that cannot even be built: out of memory is worth a retry. */
@@ -475,7 +469,8 @@ static enum verdict deliver(struct shard *sh, struct tg_api *api, struct outbox_
         snprintf(r.description, sizeof(r.description), "%s",
                  rc == -ENOMEM ? "out of memory" : "invalid method or body");
     }
-    metrics_api_call(m->method, tg_outcome_name(r.outcome), (double)(now_ms() - t0) / 1000.0);
+    metrics_api_call(m->method, tg_outcome_name(r.outcome),
+                     (double)(clock_mono_ms() - t0) / 1000.0);
     int attempt = m->attempts + 1;
     char id[24], err[320];
     snprintf(id, sizeof(id), "%" PRId64, m->id);
@@ -598,7 +593,7 @@ static void *shard_main(void *arg)
 
     pthread_mutex_lock(&sh->lock);
     for (;;) {
-        int64_t now = now_ms();
+        int64_t now = clock_mono_ms();
         while (sh->nheap > 0 && sh->heap[0]->ready_at <= now)
             ready_push(sh, heap_pop(sh));
         if (now - sh->last_gc > 10000) {
@@ -621,14 +616,7 @@ static void *shard_main(void *arg)
                 wait = atomic_load(&s->deadline) - now;
             if (wait < 1)
                 wait = 1;
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += wait / 1000;
-            ts.tv_nsec += (wait % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            struct timespec ts = clock_deadline(CLOCK_MONOTONIC, wait);
             pthread_cond_timedwait(&sh->cond, &sh->lock, &ts);
             continue;
         }
@@ -662,7 +650,7 @@ static void *shard_main(void *arg)
         enum verdict v = deliver(sh, api, &n->m, &mid, &delay);
 
         pthread_mutex_lock(&sh->lock);
-        now = now_ms();
+        now = clock_mono_ms();
         c->in_flight_id = 0;
         c->last_used = now;
         if (v == V_RETRY || v == V_RESEND) {
@@ -682,7 +670,7 @@ static void *shard_main(void *arg)
         schedule(sh, c, now);
         maybe_flush(sh, now, false);
     }
-    maybe_flush(sh, now_ms(), true);
+    maybe_flush(sh, clock_mono_ms(), true);
     pthread_mutex_unlock(&sh->lock);
     tg_api_free(api);
     return NULL;
@@ -767,7 +755,7 @@ static int claim_due(struct sender *s)
 static void *recovery_main(void *arg)
 {
     struct sender *s = arg;
-    int64_t last_renew = now_ms();
+    int64_t last_renew = clock_mono_ms();
     pthread_mutex_lock(&s->stop_lock);
     while (!atomic_load(&s->stopping)) {
         pthread_mutex_unlock(&s->stop_lock);
@@ -776,16 +764,14 @@ static void *recovery_main(void *arg)
             claimed = claim_due(s);
         } while (claimed == CLAIM_BATCH && !atomic_load(&s->stopping) &&
                  atomic_load(&s->backlog) < BACKLOG_MAX / 2);
-        if (now_ms() - last_renew >= LEASE_RENEW_MS) {
+        if (clock_mono_ms() - last_renew >= LEASE_RENEW_MS) {
             leases(s, "outbox_renew_leases");
-            last_renew = now_ms();
+            last_renew = clock_mono_ms();
         }
         pthread_mutex_lock(&s->stop_lock);
         if (atomic_load(&s->stopping))
             break;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += 1;
+        struct timespec ts = clock_deadline(CLOCK_MONOTONIC, 1000);
         pthread_cond_timedwait(&s->stop_cond, &s->stop_lock, &ts);
     }
     pthread_mutex_unlock(&s->stop_lock);
@@ -799,7 +785,7 @@ void sender_submit(struct sender *s, struct outbox_batch *b)
     /* One lock and one wake-up per shard and batch, not per message: on two
      * cores the context switches cost more than the work. Order within a
      * chat is kept because a chat always maps to the same shard. */
-    int64_t now = now_ms();
+    int64_t now = clock_mono_ms();
     for (int k = 0; k < NSHARDS; k++) {
         struct shard *sh = &s->shards[k];
         bool any = false;
@@ -860,7 +846,7 @@ struct sender *sender_start(const struct config *cfg, struct pool *pool)
     s->cfg = cfg;
     s->pool = pool;
     s->global_tokens = cfg->telegram_global_rps;
-    s->global_at = now_ms();
+    s->global_at = clock_mono_ms();
     pthread_mutex_init(&s->rate_lock, NULL);
     pthread_mutex_init(&s->stop_lock, NULL);
     pthread_condattr_t attr;
@@ -870,7 +856,7 @@ struct sender *sender_start(const struct config *cfg, struct pool *pool)
     for (int i = 0; i < NSHARDS; i++) {
         struct shard *sh = &s->shards[i];
         sh->s = s;
-        sh->rng = (uint64_t)now_ms() * 2654435761u + (uint64_t)i + 1;
+        sh->rng = (uint64_t)clock_mono_ms() * 2654435761u + (uint64_t)i + 1;
         pthread_mutex_init(&sh->lock, NULL);
         pthread_cond_init(&sh->cond, &attr);
         sh->nbuckets = 4096;
@@ -899,7 +885,7 @@ void sender_stop(struct sender *s, int64_t deadline_ms)
 {
     if (!s)
         return;
-    atomic_store(&s->deadline, now_ms() + deadline_ms);
+    atomic_store(&s->deadline, clock_mono_ms() + deadline_ms);
     pthread_mutex_lock(&s->stop_lock);
     atomic_store(&s->stopping, true);
     pthread_cond_broadcast(&s->stop_cond);

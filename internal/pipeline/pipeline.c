@@ -19,6 +19,7 @@
 #include "outbox/sender.h"
 #include "queue.h"
 #include "tg/update.h"
+#include "util/clock.h"
 
 /* Most updates one transaction carries. */
 #define BATCH_MAX 64
@@ -294,13 +295,6 @@ static void commit_batch(struct pipeline *p, struct item **items, size_t n)
     outbox_batch_clear(&out);
 }
 
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static void handle_batch(struct pipeline *p, struct job **jobs, size_t n)
 {
     struct timespec popped;
@@ -336,7 +330,7 @@ static void handle_batch(struct pipeline *p, struct job **jobs, size_t n)
         commit_batch(p, db, ndb);
     }
 
-    double seconds = seconds_since(&popped);
+    double seconds = clock_since_s(&popped);
     for (size_t i = 0; i < n; i++) {
         struct job *job = items[i].job;
         if (items[i].parsed)

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "util/clock.h"
+
 struct queue {
     pthread_mutex_t lock;
     pthread_cond_t nonempty;
@@ -67,16 +69,9 @@ int queue_push(struct queue *q, void *item)
 
 size_t queue_pop_batch(struct queue *q, void **items, size_t max, int64_t timeout_ms)
 {
-    struct timespec deadline;
-    if (timeout_ms >= 0) {
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-    }
+    struct timespec deadline = {0};
+    if (timeout_ms >= 0)
+        deadline = clock_deadline(CLOCK_MONOTONIC, timeout_ms);
 
     pthread_mutex_lock(&q->lock);
     while (q->len == 0 && !q->closed) {
