@@ -14,21 +14,8 @@ scripts/deps.sh bench
 [ -f build/callgrind/build.ninja ] || meson setup build/callgrind -Dbuildtype=debugoptimized >/dev/null
 meson compile -C build/callgrind tgdesk test/fake-tg >/dev/null
 
-work=$(mktemp -d /tmp/tgdesk-callgrind.XXXXXX)
-chmod 755 "$work"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    scripts/pg.sh stop "$work" || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-pgport=$(scripts/freeport.sh)
-scripts/pg.sh start "$work" "$pgport" --fast
-db="host=127.0.0.1 port=$pgport user=postgres dbname=tgdesk"
-psql "host=127.0.0.1 port=$pgport user=postgres dbname=postgres" -qc "CREATE DATABASE tgdesk"
+. bench/lib.sh
+bench_cluster callgrind --fast
 DATABASE_URL="$db" build/callgrind/tgdesk migrate up >/dev/null 2>&1
 
 fport=$(scripts/freeport.sh)

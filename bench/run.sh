@@ -60,22 +60,8 @@ meson compile -C build/bench tgdesk test/fake-tg bench/bench-trivial >build/benc
     { cat build/bench-compile.log; exit 1; }
 bin=$root/build/bench
 
-work=$(mktemp -d /tmp/tgdesk-bench.XXXXXX)
-chmod 755 "$work"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    scripts/pg.sh stop "$work" || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-pgport=$(scripts/freeport.sh)
-scripts/pg.sh start "$work" "$pgport"
-pg="host=127.0.0.1 port=$pgport user=postgres"
-psql "$pg dbname=postgres" -qc "CREATE DATABASE tgdesk" >/dev/null
-db="$pg dbname=tgdesk"
+. bench/lib.sh
+bench_cluster bench
 q() { psql "$db" -qAtX -c "$1"; }
 # A fresh cluster has to create (and zero-fill) every WAL segment it writes,
 # which stalls commits; a running server recycles them. Write ~400 MB of WAL
