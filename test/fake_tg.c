@@ -11,7 +11,8 @@
  * arguments), answered the way Telegram answers: {"ok":true,"result":...} or
  * {"ok":false,"error_code":N,"description":"..."}. Every call is recorded in
  * memory (and appended as one JSON line to --record FILE):
- *   {"seq":n,"ts":unix_seconds,"token":"...","method":"...","body":{...}|null,"status":http}
+ *   {"seq":n,"ts":unix_seconds,"token":"...","method":"...","body":{...}|null,"status":http,
+ *    "message_id":n (when the answer was a message)}
  * status 0 means no answer was sent (modes "hang" and "close").
  *
  * Control API (tests): see usage() below or GET /control; each answer is JSON.
@@ -354,7 +355,7 @@ static void clear_calls(struct fake *f)
  * order of the in-memory list and of the --record file.
  */
 static void record_call(struct fake *f, const char *token, const char *method, const json_t *body,
-                        int status)
+                        int status, const json_t *result)
 {
     json_t *j = json_object();
     json_object_set_new(j, "ts", json_real(clock_wall_s()));
@@ -362,6 +363,9 @@ static void record_call(struct fake *f, const char *token, const char *method, c
     json_object_set_new(j, "method", json_string(method));
     json_object_set(j, "body", body ? (json_t *)body : json_null());
     json_object_set_new(j, "status", json_integer(status));
+    json_t *mid = json_is_object(result) ? json_object_get(result, "message_id") : NULL;
+    if (mid)
+        json_object_set(j, "message_id", mid);
     char *tail = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(j);
     if (!tail)
@@ -1099,7 +1103,7 @@ static enum MHD_Result handle_bot(struct fake *f, struct MHD_Connection *c, stru
     }
 
     if (failing && (rule.kind == FAIL_HANG || rule.kind == FAIL_CLOSE)) {
-        record_call(f, token, mname, body, 0);
+        record_call(f, token, mname, body, 0, NULL);
         json_decref(body);
         json_decref(params);
         if (rule.kind == FAIL_HANG)
@@ -1150,7 +1154,7 @@ static enum MHD_Result handle_bot(struct fake *f, struct MHD_Connection *c, stru
     if (latency > 0)
         sleep_ms(f, latency);
 
-    record_call(f, token, mname, body, status);
+    record_call(f, token, mname, body, status, status == 200 ? result : NULL);
     json_decref(body);
 
     if (failing && rule.kind == FAIL_STATUS && (status == 502 || status == 504) &&

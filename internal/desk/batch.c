@@ -54,21 +54,22 @@ static const char user_messages_sql[] =
     " inserted AS ("
     " INSERT INTO users (user_id, username, first_name, last_name, language_code)"
     " SELECT user_id, username, first_name, last_name, language_code FROM latest ORDER BY user_id"
-    " ON CONFLICT (user_id) DO NOTHING RETURNING user_id, is_banned),"
-    /* an unchanged user is not even locked (see user_upsert in db.c) */
+    " ON CONFLICT (user_id) DO NOTHING),"
+    /* an unchanged user is not even locked (see user_upsert in db.c); users
+     * are found by key, never by a join: a generic plan made while the table
+     * was small joined by scanning all of it, and kept doing so as it grew */
     " updated AS ("
     " UPDATE users u SET username = l.username, first_name = l.first_name,"
     " last_name = l.last_name, language_code = l.language_code, is_unreachable = false,"
-    " unreachable_reason = NULL FROM latest l WHERE u.user_id = l.user_id"
+    " unreachable_reason = NULL FROM latest l"
+    " WHERE u.user_id = ANY(ARRAY(SELECT user_id FROM latest)) AND u.user_id = l.user_id"
     " AND ((u.username, u.first_name, u.last_name, u.language_code) IS DISTINCT FROM"
     " (l.username, l.first_name, l.last_name, l.language_code) OR u.is_unreachable)"
-    " RETURNING u.user_id, u.is_banned),"
+    "),"
+    /* a user this statement created is not visible to it, and not banned */
     " people AS ("
-    " SELECT user_id, is_banned FROM inserted UNION ALL SELECT user_id, is_banned FROM updated"
-    " UNION ALL SELECT u.user_id, u.is_banned FROM users u"
-    " WHERE u.user_id IN (SELECT user_id FROM latest)"
-    " AND u.user_id NOT IN (SELECT user_id FROM inserted)"
-    " AND u.user_id NOT IN (SELECT user_id FROM updated)),"
+    " SELECT l.user_id, coalesce((SELECT u.is_banned FROM users u WHERE u.user_id = l.user_id),"
+    " false) AS is_banned FROM latest l),"
     /* the active request of each user, or a new one from their first message */
     /* (a correlated subquery: one index probe per user, whatever the
      * statistics say - as a join, the generic plan walked every active

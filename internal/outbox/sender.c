@@ -99,28 +99,31 @@ struct sender {
 #define LEASE_SQL "interval '" STR(OUTBOX_LEASE_S) " seconds'"
 
 const struct db_stmt sender_statements[] = {
-    /* Sent: store Telegram's message_id; a staff notification also maps
-     * (chat, message) to its request, for replies to it. */
-    /* id = ANY(...) is an index scan whatever the statistics say; a join with
-     * unnest() could become a scan of the whole outbox under a stale plan. */
+    /* Sent: the row is done and goes; a staff notification first maps
+     * (chat, Telegram's message_id) to its request, for replies to it.
+     * A delete writes no new row version and no index entry (an update to
+     * status 'sent' wrote both, and kept every message ever sent).
+     * Rows are found by id alone: with "status = 'pending'" added, the
+     * planner may walk the partial outbox_due_at index - every entry, dead
+     * ones included - instead of probing the primary key. */
     {"outbox_mark_sent",
-     "WITH s AS (UPDATE outbox o SET status = 'sent', sent_at = now(), attempts = o.attempts + 1,"
-     " tg_message_id = ($2::bigint[])[array_position($1::bigint[], o.id)], last_error = NULL"
-     " WHERE o.id = ANY($1::bigint[]) AND o.status = 'pending'"
-     " RETURNING o.chat_id, o.purpose, o.request_id, o.tg_message_id AS mid)"
+     "WITH s AS (DELETE FROM outbox WHERE id = ANY($1::bigint[])"
+     " RETURNING id, chat_id, purpose, request_id)"
      " INSERT INTO notifications (chat_id, message_id, request_id)"
-     " SELECT chat_id, mid, request_id FROM s"
-     " WHERE purpose = 'notify' AND request_id IS NOT NULL AND mid IS NOT NULL"
+     " SELECT s.chat_id, k.mid, s.request_id FROM s"
+     " JOIN unnest($1::bigint[], $2::bigint[]) AS k(id, mid) USING (id)"
+     " WHERE s.purpose = 'notify' AND s.request_id IS NOT NULL AND k.mid IS NOT NULL"
      " ON CONFLICT DO NOTHING",
      2},
+    /* (status <> 'failed', not status = 'pending': the same reason) */
     {"outbox_mark_retry",
      "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"
      " next_attempt_at = now() + make_interval(secs => $3::double precision) + " LEASE_SQL
-     " WHERE id = $1 AND status = 'pending'",
+     " WHERE id = $1 AND status <> 'failed'",
      3},
     {"outbox_mark_failed",
      "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2"
-     " WHERE id = $1 AND status = 'pending'",
+     " WHERE id = $1 AND status <> 'failed'",
      2},
     {"outbox_move_chat", "UPDATE outbox SET chat_id = $2, payload = $3::jsonb WHERE id = $1", 3},
     {"chat_migrated",
@@ -141,12 +144,12 @@ const struct db_stmt sender_statements[] = {
      1},
     {"outbox_renew_leases",
      "UPDATE outbox SET next_attempt_at = greatest(next_attempt_at, now() + " LEASE_SQL ")"
-     " WHERE id = ANY($1::bigint[]) AND status = 'pending'",
+     " WHERE id = ANY($1::bigint[]) AND status <> 'failed'",
      1},
     /* At stop: what we held goes back to the recovery path at once. */
     {"outbox_release_leases",
      "UPDATE outbox SET next_attempt_at = now() WHERE id = ANY($1::bigint[])"
-     " AND status = 'pending'",
+     " AND status <> 'failed'",
      1},
 };
 const size_t sender_statements_count = sizeof(sender_statements) / sizeof(sender_statements[0]);
