@@ -37,6 +37,18 @@ const double pool_hist_bounds[POOL_HIST_BUCKETS] = {
 
 /* A connection idle for longer than this is pinged before it is handed out. */
 #define PING_IDLE_MS 1000
+/*
+ * Generic plans (plan_cache_mode=force_generic_plan) are made once and kept
+ * until the server invalidates them, which (auto)analyze does - a minute
+ * apart at best (autovacuum_naptime), then only after a tenth of a table
+ * changed. A plan made while a table was small scans it whole, and kept
+ * doing so as the table grew. So a connection drops its plans ("DISCARD
+ * PLANS", in place of the ping) 1 s after it opened, then after 2, 4 and 8 s
+ * (young tables grow fastest), then every 10 s; the next use plans again,
+ * from the tables' current sizes.
+ */
+#define PLAN_FIRST_AGE_MS 1000
+#define PLAN_MAX_AGE_MS   10000
 /* Back-off after a failed connect: doubles per consecutive failure. */
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 1000
@@ -70,6 +82,8 @@ struct pool_conn {
     int64_t created_ms;
     int64_t expires_ms;   /* INT64_MAX: never recycled for age */
     int64_t last_used_ms; /* last check-in */
+    int64_t planned_ms;   /* plans dropped (or the connection opened) */
+    int64_t plan_age_ms;  /* when they are dropped next */
     bool broken;          /* a statement found the connection dead */
     char tx_sqlstate[6];  /* set by db_tx_fail() */
 };
@@ -391,6 +405,8 @@ static int connect_slot(struct pool *p, struct pool_conn *c, bool for_caller)
     c->created_ms = now;
     c->expires_ms = expiry_locked(p, now);
     c->last_used_ms = now;
+    c->planned_ms = now;
+    c->plan_age_ms = PLAN_FIRST_AGE_MS;
     c->broken = false;
     if (for_caller)
         set_state_locked(p, c, SLOT_BUSY);
@@ -431,14 +447,20 @@ static bool conn_usable(struct pool *p, struct pool_conn *c, int64_t now)
     PGconn *pg = c->pg;
     if (PQstatus(pg) != CONNECTION_OK || PQtransactionStatus(pg) != PQTRANS_IDLE)
         return false;
-    bool ping = p->pre_ping && now - c->last_used_ms > PING_IDLE_MS;
+    bool replan = now - c->planned_ms > c->plan_age_ms;
+    bool ping = replan || (p->pre_ping && now - c->last_used_ms > PING_IDLE_MS);
     if (!ping && socket_readable(pg))
         ping = true;
     if (!ping)
         return true;
-    PGresult *r = PQexec(pg, "");
-    bool ok = PQresultStatus(r) == PGRES_EMPTY_QUERY;
+    PGresult *r = PQexec(pg, replan ? "DISCARD PLANS" : "");
+    bool ok = PQresultStatus(r) == (replan ? PGRES_COMMAND_OK : PGRES_EMPTY_QUERY);
     PQclear(r);
+    if (ok && replan) {
+        c->planned_ms = now;
+        c->plan_age_ms =
+            c->plan_age_ms * 2 < PLAN_MAX_AGE_MS ? c->plan_age_ms * 2 : PLAN_MAX_AGE_MS;
+    }
     return ok && PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) == PQTRANS_IDLE;
 }
 
