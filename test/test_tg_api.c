@@ -231,6 +231,7 @@ static struct tg_api *new_api(long timeout_ms)
 {
     struct tg_api *a = tg_api_new(g_fake.base, TOKEN, timeout_ms);
     assert_non_null(a);
+    tg_api_want_result(a, true);
     return a;
 }
 
@@ -289,8 +290,17 @@ static void test_send_message(void **state)
     assert_int_equal(r.outcome, TG_SENT);
     assert_int_equal(r.message_id, first + 1);
 
+    /* Without a tree (the sender's way): the same fields, no result. */
+    tg_api_want_result(a, false);
+    assert_int_equal(call(a, "sendMessage", s, &r), 0);
+    assert_int_equal(r.outcome, TG_SENT);
+    assert_true(r.ok);
+    assert_int_equal(r.message_id, first + 2);
+    assert_null(r.result);
+    tg_api_want_result(a, true);
+
     json_t *calls = ctl_get("/control/calls?method=sendMessage");
-    assert_int_equal(json_array_size(calls), 2);
+    assert_int_equal(json_array_size(calls), 3);
     json_t *c0 = json_array_get(calls, 0), *c1 = json_array_get(calls, 1);
     assert_string_equal(json_string_value(json_object_get(c0, "method")), "sendMessage");
     assert_string_equal(json_string_value(json_object_get(c0, "token")), TOKEN);
@@ -304,7 +314,7 @@ static void test_send_message(void **state)
     json_decref(calls);
 
     json_t *count = ctl_get("/control/count?method=sendMessage&status=200");
-    assert_int_equal(json_integer_value(json_object_get(count, "count")), 2);
+    assert_int_equal(json_integer_value(json_object_get(count, "count")), 3);
     json_decref(count);
 
     free(s);

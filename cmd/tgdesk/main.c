@@ -513,6 +513,8 @@ static int cmd_webhook(const struct config *cfg, int argc, char **argv)
     struct tg_api *api = tg_api_new(cfg->telegram_api_url, cfg->telegram_bot_token,
                                     (long)cfg->telegram_api_timeout_ms);
     int rc = -EIO;
+    if (api)
+        tg_api_want_result(api, true); /* getWebhookInfo's answer is printed */
     if (!api) {
         fprintf(stderr, "tgdesk: cannot create a Bot API client for TELEGRAM_API_URL\n");
     } else if (is_set) {

@@ -228,19 +228,47 @@ static void flush_sent(struct sender *s, int64_t *ids, int64_t *mids, size_t n)
 
 /* ---- Shards: chats, ready list, timers -------------------------------- */
 
+/* Bucket of a chat in a shard's table. Not the bits that chose the shard:
+ * with those, a shard used only every NSHARDS-th bucket. */
 static size_t chat_hash(int64_t id, size_t n)
 {
-    uint64_t x = (uint64_t)id * UINT64_C(0x9E3779B97F4A7C15);
+    uint64_t x = (uint64_t)id * UINT64_C(0xC2B2AE3D27D4EB4F);
     return (size_t)(x >> 32) % n;
 }
 
 static struct shard *shard_of(struct sender *s, int64_t chat_id)
 {
-    return &s->shards[chat_hash(chat_id, NSHARDS * 7919) % NSHARDS];
+    uint64_t x = (uint64_t)chat_id * UINT64_C(0x9E3779B97F4A7C15);
+    return &s->shards[(x >> 32) % NSHARDS];
+}
+
+/* Doubles the chat table once it holds two chats a bucket (best effort:
+ * without memory it stays as it is, only slower). */
+static void chats_grow(struct shard *sh)
+{
+    size_t n = sh->nbuckets * 2;
+    struct chat **b = calloc(n, sizeof(*b));
+    if (!b)
+        return;
+    for (size_t i = 0; i < sh->nbuckets; i++) {
+        struct chat *c = sh->buckets[i];
+        while (c) {
+            struct chat *next = c->next_bucket;
+            size_t k = chat_hash(c->chat_id, n);
+            c->next_bucket = b[k];
+            b[k] = c;
+            c = next;
+        }
+    }
+    free(sh->buckets);
+    sh->buckets = b;
+    sh->nbuckets = n;
 }
 
 static struct chat *chat_get(struct shard *sh, int64_t id, bool create)
 {
+    if (create && sh->nchats > 2 * sh->nbuckets)
+        chats_grow(sh);
     size_t b = chat_hash(id, sh->nbuckets);
     for (struct chat *c = sh->buckets[b]; c; c = c->next_bucket)
         if (c->chat_id == id)

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "util/jscan.h"
 #include "util/strnum.h"
 #include "version.h"
 
@@ -35,7 +36,8 @@ struct tg_api {
     bool body_too_big;
     int64_t header_retry_after;
 
-    json_t *answer; /* the last parsed answer: ret->result points into it */
+    bool want_result; /* tg_api_want_result() */
+    json_t *answer;   /* the last "result" value parsed for the caller */
     char errbuf[CURL_ERROR_SIZE];
     atomic_bool *cancel; /* tg_api_set_cancel(); NULL when none */
 };
@@ -347,35 +349,50 @@ int64_t tg_backoff_ms(int attempt, uint64_t random)
 }
 
 /*
- * Reads the parsed answer into r; the caller keeps owning answer. Returns
- * false, r untouched, when it is not Telegram's (no boolean "ok").
+ * Reads an answer into r, and its "result" as *result. Returns false, r
+ * untouched, when it is not Telegram's (not JSON, or no boolean "ok").
+ * Scanned, not parsed into a tree: the sender reads a few fields of every
+ * answer, and building (and freeing) all of a Message cost far more.
  */
-static bool read_answer(const json_t *answer, struct tg_api_result *r)
+static bool read_answer(const char *body, size_t len, struct tg_api_result *r,
+                        struct js_span *result)
 {
-    json_t *ok = json_object_get(answer, "ok");
-    if (!json_is_boolean(ok))
+    enum { OK, ERROR_CODE, DESCRIPTION, PARAMETERS, RESULT, NKEYS };
+    static const char *const keys[NKEYS] = {"ok", "error_code", "description", "parameters",
+                                            "result"};
+    struct js_span doc, v[NKEYS];
+    if (!js_valid(body, len, &doc) || !js_members(doc, keys, NKEYS, v))
         return false;
-    r->ok = json_is_true(ok);
-    json_t *v = json_object_get(answer, "error_code");
-    if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 999)
-        r->error_code = (int)json_integer_value(v);
-    const char *desc = json_string_value(json_object_get(answer, "description"));
-    if (desc)
+    enum js_type ok = js_type(v[OK]);
+    if (ok != JS_TRUE && ok != JS_FALSE)
+        return false;
+    r->ok = ok == JS_TRUE;
+    int64_t x;
+    if (js_int64(v[ERROR_CODE], &x) && x >= 0 && x <= 999)
+        r->error_code = (int)x;
+    char desc[1024];
+    if (js_string(v[DESCRIPTION], desc, sizeof(desc)) >= 0)
         copy_utf8(r->description, sizeof(r->description), desc);
-    json_t *params = json_object_get(answer, "parameters");
-    v = json_object_get(params, "retry_after");
-    if (json_is_integer(v) && json_integer_value(v) >= 0)
-        r->retry_after = json_integer_value(v);
-    v = json_object_get(params, "migrate_to_chat_id");
-    if (json_is_integer(v))
-        r->migrate_to_chat_id = json_integer_value(v);
-    json_t *result = json_object_get(answer, "result");
-    r->result = result;
-    r->result_true = json_is_true(result);
-    v = json_object_get(result, "message_id");
-    if (json_is_integer(v))
-        r->message_id = json_integer_value(v);
+    static const char *const pkeys[] = {"retry_after", "migrate_to_chat_id"};
+    struct js_span pv[2];
+    js_members(v[PARAMETERS], pkeys, 2, pv);
+    if (js_int64(pv[0], &x) && x >= 0)
+        r->retry_after = x;
+    if (js_int64(pv[1], &x))
+        r->migrate_to_chat_id = x;
+    r->result_true = js_type(v[RESULT]) == JS_TRUE;
+    static const char *const rkeys[] = {"message_id"};
+    struct js_span mid;
+    js_members(v[RESULT], rkeys, 1, &mid);
+    if (js_int64(mid, &x))
+        r->message_id = x;
+    *result = v[RESULT];
     return true;
+}
+
+void tg_api_want_result(struct tg_api *a, bool want)
+{
+    a->want_result = want;
 }
 
 int tg_api_call(struct tg_api *a, const char *method, const char *json_body, size_t len,
@@ -413,9 +430,11 @@ int tg_api_call(struct tg_api *a, const char *method, const char *json_body, siz
     r.curl_code = (int)code;
 
     if (code == CURLE_OK) {
-        a->answer = json_loadb(a->body ? a->body : "", a->body_len, 0, NULL);
-        if (!json_is_object(a->answer) || !read_answer(a->answer, &r))
+        struct js_span result = {NULL, 0};
+        if (!read_answer(a->body ? a->body : "", a->body_len, &r, &result))
             snprintf(r.error, sizeof(r.error), "HTTP %d answer is not Bot API JSON", r.http_status);
+        else if (a->want_result && result.p)
+            r.result = a->answer = json_loadb(result.p, result.n, JSON_DECODE_ANY, NULL);
         if (r.retry_after == 0)
             r.retry_after = a->header_retry_after;
     } else if (a->body_too_big || code == CURLE_FILESIZE_EXCEEDED) {

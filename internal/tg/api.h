@@ -54,9 +54,10 @@ struct tg_api_result {
     int curl_code;              /* CURLcode of a transport failure, else 0 (CURLE_OK) */
     char error[256];            /* transport failure or unusable answer, without URL or token */
     /*
-     * The parsed "result" value, NULL when absent. Borrowed: owned by the
-     * struct tg_api and valid until its next tg_api_call() or tg_api_free();
-     * take a json_incref() to keep it longer.
+     * The parsed "result" value after tg_api_want_result(a, true), else (or
+     * when absent) NULL. Borrowed: owned by the struct tg_api and valid until
+     * its next tg_api_call() or tg_api_free(); take a json_incref() to keep
+     * it longer.
      */
     json_t *result;
 };
@@ -96,6 +97,12 @@ int tg_api_set_cancel(struct tg_api *a, atomic_bool *flag);
 
 /* Frees the client and closes its connections. Accepts NULL. */
 void tg_api_free(struct tg_api *a);
+
+/*
+ * Whether tg_api_call() builds result as a jansson tree (getUpdates,
+ * getWebhookInfo...). Off by default: the other fields of struct tg_api_result need none.
+ */
+void tg_api_want_result(struct tg_api *a, bool want);
 
 /*
  * Calls method (letters and digits only, e.g. "sendMessage") with json_body

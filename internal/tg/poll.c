@@ -212,6 +212,7 @@ int tg_poll_run(const struct config *cfg, struct pool *pool, struct pipeline *pi
         tg_api_free(api);
         return -ENOMEM;
     }
+    tg_api_want_result(api, true); /* the updates */
 
     int64_t offset = 0;
     while (!atomic_load(stop) && load_offset(pool, &offset) < 0) {
