@@ -8,7 +8,9 @@
 /* clang-format on */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "util/strnum.h"
 
@@ -89,12 +91,47 @@ static void test_bool(void **state)
     assert_true(b);
 }
 
+/* What snprintf("%" PRId64) writes, for the edges and a spread between. */
+static void test_fmt_i64(void **state)
+{
+    (void)state;
+    int64_t vals[] = {0,
+                      1,
+                      -1,
+                      9,
+                      10,
+                      -10,
+                      99,
+                      100,
+                      123456789,
+                      -987654321,
+                      INT64_MAX,
+                      INT64_MIN,
+                      INT64_MAX - 1,
+                      INT64_MIN + 1,
+                      INT64_C(6123456789),
+                      INT64_C(-1001234567890)};
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        char want[32], got[STRNUM_I64_MAX];
+        int n = snprintf(want, sizeof(want), "%" PRId64, vals[i]);
+        assert_int_equal(strnum_fmt_i64(got, vals[i]), (size_t)n);
+        assert_string_equal(got, want);
+    }
+    for (int64_t v = -100000; v <= 100000; v += 7) {
+        char want[32], got[STRNUM_I64_MAX];
+        snprintf(want, sizeof(want), "%" PRId64, v);
+        strnum_fmt_i64(got, v);
+        assert_string_equal(got, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_i64),
         cmocka_unit_test(test_seconds),
         cmocka_unit_test(test_bool),
+        cmocka_unit_test(test_fmt_i64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

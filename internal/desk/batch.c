@@ -189,10 +189,11 @@ static void arr_text(struct desk_buf *b, const char *s)
 static void arr_int(struct desk_buf *b, int64_t v, bool null)
 {
     arr_sep(b);
+    char num[STRNUM_I64_MAX];
     if (null)
         desk_buf_add(b, "NULL");
     else
-        desk_buf_addf(b, "%" PRId64, v);
+        desk_buf_addn(b, num, strnum_fmt_i64(num, v));
 }
 
 static const char *arr_done(struct desk_buf *b)

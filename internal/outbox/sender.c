@@ -207,8 +207,11 @@ static char *id_array(const int64_t *ids, size_t n)
         return NULL;
     size_t len = 0;
     buf[len++] = '{';
-    for (size_t i = 0; i < n; i++)
-        len += (size_t)snprintf(buf + len, cap - len, "%s%" PRId64, i ? "," : "", ids[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf[len++] = ',';
+        len += strnum_fmt_i64(buf + len, ids[i]);
+    }
     buf[len++] = '}';
     buf[len] = '\0';
     return buf;

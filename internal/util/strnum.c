@@ -100,3 +100,21 @@ int strnum_bool(const char *s, bool *ret)
     }
     return -EINVAL;
 }
+
+size_t strnum_fmt_i64(char buf[STRNUM_I64_MAX], int64_t v)
+{
+    char tmp[STRNUM_I64_MAX];
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    size_t len = 0;
+    if (v < 0)
+        buf[len++] = '-';
+    while (n > 0)
+        buf[len++] = tmp[--n];
+    buf[len] = '\0';
+    return len;
+}

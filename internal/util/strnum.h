@@ -9,6 +9,7 @@
 #define TGDESK_STRNUM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -29,5 +30,15 @@ int strnum_seconds_ms(const char *s, int64_t min_ms, int64_t max_ms, int64_t *re
  * Returns 0 or -EINVAL.
  */
 int strnum_bool(const char *s, bool *ret);
+
+/* Longest decimal int64_t, with its sign and terminator. */
+#define STRNUM_I64_MAX 21
+
+/*
+ * Writes v in decimal into buf (NUL-terminated) and returns its length: what
+ * snprintf("%" PRId64) writes, without the cost of a format string (it ran
+ * for every id of every batch).
+ */
+size_t strnum_fmt_i64(char buf[STRNUM_I64_MAX], int64_t v);
 
 #endif
