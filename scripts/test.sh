@@ -57,7 +57,7 @@ for b in "${builds[@]}"; do
         status=1
 done
 
-# The update parser under libFuzzer for a bounded time (clang).
+# The update parser and the JSON scanner under libFuzzer for a bounded time (clang).
 fuzz_seconds=${TGDESK_FUZZ_SECONDS:-60}
 fuzz=skip
 if [ ${#extra[@]} -eq 0 ] && [ "$fuzz_seconds" -gt 0 ]; then

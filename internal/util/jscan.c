@@ -323,6 +323,97 @@ static const char *skip_value(const char *p, const char *end)
     return p;
 }
 
+/* Encodes code point cp as UTF-8 into out; returns how many bytes. */
+static size_t utf8_encode(unsigned long cp, char out[4])
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/*
+ * Unescapes what starts at *p, inside a string of valid text that ends at
+ * end (its closing quote), into out: one byte as it is, or the UTF-8 of one
+ * escape (a surrogate pair is one). Returns how many bytes; moves *p on.
+ */
+static size_t unescape(const char **p, const char *end, char out[4])
+{
+    const char *q = *p;
+    if (*q != '\\') {
+        *p = q + 1;
+        out[0] = *q;
+        return 1;
+    }
+    char e = q[1];
+    *p = q + 2;
+    switch (e) {
+    case 'b':
+        out[0] = '\b';
+        return 1;
+    case 'f':
+        out[0] = '\f';
+        return 1;
+    case 'n':
+        out[0] = '\n';
+        return 1;
+    case 'r':
+        out[0] = '\r';
+        return 1;
+    case 't':
+        out[0] = '\t';
+        return 1;
+    case 'u': {
+        unsigned long cp = (unsigned long)hex4(q + 2);
+        q += 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF && end - q >= 6) {
+            unsigned long lo = (unsigned long)hex4(q + 2);
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            q += 6;
+        }
+        *p = q;
+        return utf8_encode(cp, out);
+    }
+    default: /* " \ / */
+        out[0] = e;
+        return 1;
+    }
+}
+
+/* Whether the string k of valid text (quotes included) unescapes to the len
+ * bytes at key; names of any length, compared without a buffer. */
+static bool name_is(struct js_span k, const char *key, size_t len)
+{
+    const char *p = k.p + 1, *end = k.p + k.n - 1; /* between the quotes */
+    if (!memchr(p, '\\', (size_t)(end - p)))
+        return (size_t)(end - p) == len && memcmp(p, key, len) == 0;
+    size_t i = 0;
+    while (p < end) {
+        char c[4];
+        size_t m = unescape(&p, end, c);
+        if (m > len - i || memcmp(key + i, c, m) != 0)
+            return false;
+        i += m;
+    }
+    return i == len;
+}
+
 bool js_members(struct js_span v, const char *const *keys, size_t nkeys, struct js_span *out)
 {
     for (size_t i = 0; i < nkeys; i++)
@@ -343,22 +434,9 @@ bool js_members(struct js_span v, const char *const *keys, size_t nkeys, struct 
         const char *vstart = s.p;
         s.p = skip_value(s.p, s.end);
         struct js_span val = {vstart, (size_t)(s.p - vstart)};
-        /* Names are compared unescaped; the ones asked for are short. */
-        char name[64];
-        long len;
-        if (memchr(k.p, '\\', k.n)) {
-            len = js_string(k, name, sizeof(name));
-        } else {
-            len = (long)k.n - 2;
-            if ((size_t)len < sizeof(name)) {
-                memcpy(name, k.p + 1, (size_t)len);
-                name[len] = '\0';
-            }
-        }
-        if (len >= 0 && (size_t)len < sizeof(name))
-            for (size_t i = 0; i < nkeys; i++)
-                if (strlen(keys[i]) == (size_t)len && memcmp(keys[i], name, (size_t)len) == 0)
-                    out[i] = val;
+        for (size_t i = 0; i < nkeys; i++)
+            if (name_is(k, keys[i], strlen(keys[i])))
+                out[i] = val;
         ws(&s);
         if (s.p >= s.end || *s.p != ',')
             return true;
@@ -390,33 +468,6 @@ bool js_int64(struct js_span v, int64_t *ret)
     return true;
 }
 
-/* Appends byte c at buf[*len] while it fits (the terminator keeps a byte). */
-static void put(char *buf, size_t cap, size_t *len, char c)
-{
-    if (*len + 1 < cap)
-        buf[*len] = c;
-    (*len)++;
-}
-
-static void put_utf8(char *buf, size_t cap, size_t *len, unsigned long cp)
-{
-    if (cp < 0x80) {
-        put(buf, cap, len, (char)cp);
-    } else if (cp < 0x800) {
-        put(buf, cap, len, (char)(0xC0 | (cp >> 6)));
-        put(buf, cap, len, (char)(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-        put(buf, cap, len, (char)(0xE0 | (cp >> 12)));
-        put(buf, cap, len, (char)(0x80 | ((cp >> 6) & 0x3F)));
-        put(buf, cap, len, (char)(0x80 | (cp & 0x3F)));
-    } else {
-        put(buf, cap, len, (char)(0xF0 | (cp >> 18)));
-        put(buf, cap, len, (char)(0x80 | ((cp >> 12) & 0x3F)));
-        put(buf, cap, len, (char)(0x80 | ((cp >> 6) & 0x3F)));
-        put(buf, cap, len, (char)(0x80 | (cp & 0x3F)));
-    }
-}
-
 long js_string(struct js_span v, char *buf, size_t cap)
 {
     if (js_type(v) != JS_STRING)
@@ -424,42 +475,12 @@ long js_string(struct js_span v, char *buf, size_t cap)
     size_t len = 0;
     const char *p = v.p + 1, *end = v.p + v.n - 1; /* between the quotes */
     while (p < end) {
-        if (*p != '\\') {
-            put(buf, cap, &len, *p++);
-            continue;
-        }
-        char e = p[1];
-        p += 2;
-        switch (e) {
-        case 'b':
-            put(buf, cap, &len, '\b');
-            break;
-        case 'f':
-            put(buf, cap, &len, '\f');
-            break;
-        case 'n':
-            put(buf, cap, &len, '\n');
-            break;
-        case 'r':
-            put(buf, cap, &len, '\r');
-            break;
-        case 't':
-            put(buf, cap, &len, '\t');
-            break;
-        case 'u': {
-            unsigned long cp = (unsigned long)hex4(p);
-            p += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6) {
-                unsigned long lo = (unsigned long)hex4(p + 2);
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                p += 6;
-            }
-            put_utf8(buf, cap, &len, cp);
-            break;
-        }
-        default: /* " \ / */
-            put(buf, cap, &len, e);
-        }
+        char c[4];
+        size_t m = unescape(&p, end, c);
+        /* Bytes that fit before the terminator. */
+        for (size_t i = 0; i < m; i++, len++)
+            if (len + 1 < cap)
+                buf[len] = c[i];
     }
     if (cap > 0)
         buf[len < cap ? len : cap - 1] = '\0';

@@ -1,0 +1,217 @@
+/*
+ * fuzz_jscan.c - differential libFuzzer target: util/jscan against jansson.
+ *
+ * jscan must accept exactly what json_loadb(..., JSON_DECODE_ANY, NULL)
+ * accepts, except for nesting deeper than JS_MAX_DEPTH (jscan refuses, jansson
+ * goes on to 2048): such inputs are skipped. And jansson 2.14 loses a NUL
+ * byte right after a number or a literal ("[1\0]" loads as [1]: its lexer
+ * puts the NUL back, and stream_get() then takes it for an empty buffer),
+ * where jscan refuses every NUL outside a string: for an input with NULs,
+ * js_valid() must refuse it and, when jansson accepts it, accept it without
+ * the NULs, which is then compared. For an accepted text every value
+ * of every object (the top level and each object nested in it) is compared
+ * with jansson's: its type, an integer's value, a string's length and bytes
+ * (also cut with a small buffer), and members that are not there. Any
+ * disagreement aborts.
+ */
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/jscan.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Deepest nesting of [ and { outside strings; exact for the text up to where
+ * a parser would stop, which is all that matters for the depth limit. */
+static size_t nesting(const char *p, size_t n)
+{
+    size_t depth = 0, max = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max)
+                max = depth;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return max;
+}
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static enum js_type expected_type(const json_t *j)
+{
+    switch (json_typeof(j)) {
+    case JSON_OBJECT:
+        return JS_OBJECT;
+    case JSON_ARRAY:
+        return JS_ARRAY;
+    case JSON_STRING:
+        return JS_STRING;
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return JS_NUMBER;
+    case JSON_TRUE:
+        return JS_TRUE;
+    case JSON_FALSE:
+        return JS_FALSE;
+    case JSON_NULL:
+        return JS_NULL;
+    }
+    abort();
+}
+
+static void check_string(struct js_span v, const json_t *j)
+{
+    size_t n = json_string_length(j);
+    const char *s = json_string_value(j);
+    char *buf = malloc(n + 1);
+    char small[8];
+    size_t cut = n / 2 + 1 < sizeof(small) ? n / 2 + 1 : sizeof(small);
+
+    if (!buf)
+        abort();
+    memset(buf, 0x5A, n + 1);
+    if (js_string(v, buf, n + 1) != (long)n || memcmp(buf, s, n) != 0 || buf[n] != '\0')
+        abort();
+    free(buf);
+    /* Cut short: still NUL-terminated, the full length returned. */
+    memset(small, 0x5A, sizeof(small));
+    if (js_string(v, small, cut) != (long)n || small[cut - 1] != '\0' ||
+        memcmp(small, s, cut - 1) != 0)
+        abort();
+    if (cut < sizeof(small) && small[cut] != 0x5A)
+        abort();
+    memset(small, 0x5A, sizeof(small));
+    if (js_string(v, small, 0) != (long)n || small[0] != 0x5A)
+        abort();
+}
+
+static void check_value(struct js_span v, const json_t *j);
+
+/* Every member of object j through one js_members() call, plus names that
+ * that may not be members. */
+static void check_object(struct js_span v, const json_t *j)
+{
+    static const char *const probes[] = {"ok", "result", "", "message_id", "\xc3\xa9"};
+    size_t nprobes = sizeof(probes) / sizeof(probes[0]);
+    size_t n = json_object_size(j) + nprobes, i = 0;
+    const char **keys = malloc(n * sizeof(*keys));
+    struct js_span *out = malloc(n * sizeof(*out));
+    const char *key;
+    json_t *member;
+
+    if (!keys || !out)
+        abort();
+    json_object_foreach((json_t *)j, key, member) keys[i++] = key;
+    for (size_t k = 0; k < nprobes; k++)
+        keys[i++] = probes[k];
+    memset(out, 0x5A, n * sizeof(*out));
+    if (!js_members(v, keys, n, out))
+        abort();
+    for (i = 0; i < n; i++) {
+        member = json_object_get(j, keys[i]);
+        if (!member) {
+            if (out[i].p != NULL || out[i].n != 0 || js_type(out[i]) != JS_NONE)
+                abort();
+            continue;
+        }
+        if (!out[i].p || out[i].p < v.p || out[i].p + out[i].n > v.p + v.n)
+            abort();
+        check_value(out[i], member);
+    }
+    free(keys);
+    free(out);
+}
+
+static void check_value(struct js_span v, const json_t *j)
+{
+    enum js_type t = js_type(v);
+    int64_t x = INT64_C(0x5A5A5A5A);
+
+    if (t != expected_type(j))
+        abort();
+    if (js_int64(v, &x) != json_is_integer(j))
+        abort();
+    if (json_is_integer(j) && x != json_integer_value(j))
+        abort();
+    if (!json_is_integer(j) && x != INT64_C(0x5A5A5A5A))
+        abort();
+    if (json_is_string(j))
+        check_string(v, j);
+    else if (js_string(v, (char[1]){'x'}, 1) != -1)
+        abort();
+    if (json_is_object(j)) {
+        check_object(v, j);
+    } else {
+        const char *key = "ok";
+        struct js_span out = {"x", 1};
+        if (js_members(v, &key, 1, &out) || out.p != NULL || out.n != 0)
+            abort();
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *p = (const char *)data;
+    char *stripped = NULL;
+    struct js_span doc = {NULL, 0};
+    json_t *j;
+    bool valid;
+
+    if (nesting(p, size) > JS_MAX_DEPTH)
+        return 0;
+    valid = js_valid(p, size, &doc);
+    j = json_loadb(p, size, JSON_DECODE_ANY, NULL);
+    if (memchr(p, '\0', size)) {
+        size_t n = 0;
+        if (valid)
+            abort();
+        if (!j)
+            return 0;
+        /* jansson dropped the NULs: compare the text without them. */
+        stripped = malloc(size);
+        if (!stripped)
+            abort();
+        for (size_t i = 0; i < size; i++)
+            if (p[i] != '\0')
+                stripped[n++] = p[i];
+        p = stripped;
+        size = n;
+        valid = js_valid(p, size, &doc);
+    }
+    if (valid != (j != NULL))
+        abort();
+    if (!j)
+        return 0;
+    /* doc is the value without the whitespace around it. */
+    if (!doc.p || doc.n == 0 || doc.p < p || doc.p + doc.n > p + size || is_ws(doc.p[0]) ||
+        is_ws(doc.p[doc.n - 1]))
+        abort();
+    for (const char *q = p; q < doc.p; q++)
+        if (!is_ws(*q))
+            abort();
+    for (const char *q = doc.p + doc.n; q < p + size; q++)
+        if (!is_ws(*q))
+            abort();
+    check_value(doc, j);
+    json_decref(j);
+    free(stripped);
+    return 0;
+}
