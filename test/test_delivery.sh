@@ -90,6 +90,21 @@ span=$(fake_calls sendMessage | pyq "(lambda t: round(t[-1] - t[0], 2))([c['ts']
 if /usr/bin/python3 -c "import sys; sys.exit(0 if $span >= 1.7 else 1)"; then ok "per-chat limit: 5 messages took ${span}s"; else
     not_ok "per-chat limit: 5 messages to one chat take about 2 s" "took ${span}s"; fi
 
+# More than one chat holds in memory (8: its burst and half a lease at one a
+# second): the rest wait in the database, due when the chat can take them,
+# and still arrive in order at the chat's pace.
+for i in $(seq 1 16); do say 4000000010 $((700040 + i)) "/$([ $((i % 4)) = 0 ] && echo status || echo start)" >/dev/null; done
+sleep 0.3
+deferred=$(sql "$db" "SELECT count(*) FROM outbox WHERE chat_id = 4000000010 AND next_attempt_at > now() + interval '10.5 seconds'")
+if [ "$deferred" -ge 3 ]; then ok "deferred: rows beyond what the chat holds are due later ($deferred)"; else
+    not_ok "deferred: rows beyond what the chat holds are due later" "$deferred rows"; fi
+wait_for 30 sql_is "$db" "SELECT count(*) FROM outbox WHERE chat_id = 4000000010" 0 || true
+expect_eq "deferred: all sixteen delivered, in order" "SSSTSSSTSSSTSSST" \
+    "$(fake_calls sendMessage | pyq "''.join('S' if c['body']['text'].startswith('Hello') else 'T' for c in d if c['body'].get('chat_id') == 4000000010 and c['status'] == 200)")"
+span=$(fake_calls sendMessage | pyq "(lambda t: round(t[-1] - t[0], 2))([c['ts'] for c in d if c['body'].get('chat_id') == 4000000010])")
+if /usr/bin/python3 -c "import sys; sys.exit(0 if $span >= 12 else 1)"; then ok "deferred: still one a second after the burst (${span}s)"; else
+    not_ok "deferred: 16 messages to one chat take about 13 s" "took ${span}s"; fi
+
 stop_tgdesk TERM
 expect_eq "SIGTERM: exit 0" 0 "$stop_rc"
 

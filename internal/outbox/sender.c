@@ -35,6 +35,18 @@
 #define CHAT_BURST          3
 #define PRIVATE_INTERVAL_MS 1000
 #define GROUP_INTERVAL_MS   3000
+/*
+ * Messages one chat holds in memory: what its rate lets through in half a
+ * lease, plus its burst. A chat that is sent more (one staff chat notified of
+ * every user message, at one message a second) does not hold its whole
+ * backlog: each further message is deferred - its row left in the database
+ * with next_attempt_at set to when the chat can take it - and the recovery
+ * pass brings it back when due. Held rows have their leases renewed every few
+ * seconds; a backlog of 30,000 held in one chat made that 10,000 row updates
+ * a second, and queueing behind it cost a walk of the whole queue.
+ */
+#define CHAT_HOLD(c) (CHAT_BURST + OUTBOX_LEASE_S * 1000 / 2 / chat_interval_ms(c))
+
 /* Idle chats are looked for this often; one is forgotten once its bucket is
  * full again (a new one starts full), not kept for a fixed time: at 7,000
  * new chats a second, a minute of them was 40 MB. */
@@ -52,7 +64,9 @@ struct chat {
     int64_t ready_at;     /* not before this (rate limit, back-off) */
     double tokens;
     int64_t tokens_at;
-    bool queued; /* in the ready list or the timer heap */
+    int64_t deferred_until; /* rows deferred to the database are due until then */
+    size_t held;            /* messages queued here, not counting in flight */
+    bool queued;            /* in the ready list or the timer heap */
     struct chat *next_ready;
     struct chat *next_bucket;
 };
@@ -73,7 +87,10 @@ struct shard {
     /* sent, not yet recorded */
     int64_t *sent_ids, *sent_mids;
     size_t nsent, capsent;
-    int64_t first_sent_at;
+    int64_t first_sent_at, first_defer_at;
+    /* deferred, not yet recorded: ids and how many ms from now they are due */
+    int64_t *defer_ids, *defer_ms;
+    size_t ndefer, capdefer;
     int64_t last_gc;
     uint64_t rng;
 };
@@ -115,6 +132,13 @@ const struct db_stmt sender_statements[] = {
      " JOIN unnest($1::bigint[], $2::bigint[]) AS k(id, mid) USING (id)"
      " WHERE s.purpose = 'notify' AND s.request_id IS NOT NULL AND k.mid IS NOT NULL"
      " ON CONFLICT DO NOTHING",
+     2},
+    /* Deferred: due when the chat can take them ("o.id = ANY" keeps the
+     * join to an index probe per id, whatever the statistics say). */
+    {"outbox_defer",
+     "UPDATE outbox o SET next_attempt_at = now() + d.ms * interval '1 millisecond'"
+     " FROM unnest($1::bigint[], $2::bigint[]) AS d(id, ms)"
+     " WHERE o.id = ANY($1::bigint[]) AND o.id = d.id AND o.status <> 'failed'",
      2},
     /* (status <> 'failed', not status = 'pending': the same reason) */
     {"outbox_mark_retry",
@@ -218,14 +242,16 @@ static char *id_array(const int64_t *ids, size_t n)
     return buf;
 }
 
-/* Records the sent messages of a shard. Called without the shard lock. */
-static void flush_sent(struct sender *s, int64_t *ids, int64_t *mids, size_t n)
+/* Runs statement (outbox_mark_sent or outbox_defer) for ids with their
+ * second array. Called without the shard lock. */
+static void flush_ids(struct sender *s, const char *statement, int64_t *ids, int64_t *vals,
+                      size_t n)
 {
-    char *a = id_array(ids, n), *b = id_array(mids, n);
+    char *a = id_array(ids, n), *b = id_array(vals, n);
     const char *p[2] = {a, b};
-    if (!a || !b || !db_run(s, "outbox_mark_sent", 2, p, NULL))
-        LOG(LOG_WARN, "could not record sent messages; they stay pending and may be resent",
-            LOG_INT("messages", (int64_t)n));
+    if (!a || !b || !db_run(s, statement, 2, p, NULL))
+        LOG(LOG_WARN, "could not record outbox rows; they come back once their lease runs out",
+            LOG_STR("statement", statement), LOG_INT("messages", (int64_t)n));
     free(a);
     free(b);
 }
@@ -421,7 +447,7 @@ static void gc_chats(struct shard *sh, int64_t now)
         struct chat **pp = &sh->buckets[b];
         while (*pp) {
             struct chat *c = *pp;
-            if (!c->head && !c->in_flight_id && !c->queued &&
+            if (!c->head && !c->in_flight_id && !c->queued && c->deferred_until <= now &&
                 now - c->tokens_at >= CHAT_BURST * chat_interval_ms(c) && c->ready_at <= now) {
                 *pp = c->next_bucket;
                 free(c);
@@ -444,13 +470,48 @@ static bool chat_holds(const struct chat *c, int64_t id)
     return false;
 }
 
+/* Adds a row to the shard's deferred list (best effort: a row left out
+ * keeps its lease and comes back through recovery when it runs out). */
+static void defer(struct shard *sh, int64_t id, int64_t ms)
+{
+    if (sh->ndefer == sh->capdefer) {
+        size_t cap = sh->capdefer ? sh->capdefer * 2 : 64;
+        int64_t *a = realloc(sh->defer_ids, cap * sizeof(*a));
+        if (a)
+            sh->defer_ids = a;
+        int64_t *b = a ? realloc(sh->defer_ms, cap * sizeof(*b)) : NULL;
+        if (b)
+            sh->defer_ms = b;
+        if (!a || !b)
+            return;
+        sh->capdefer = cap;
+    }
+    if (sh->ndefer == 0)
+        sh->first_defer_at = clock_mono_ms();
+    sh->defer_ids[sh->ndefer] = id;
+    sh->defer_ms[sh->ndefer] = ms;
+    sh->ndefer++;
+}
+
 /* Queues one message (takes it). Called with the shard lock held. */
-static void enqueue(struct shard *sh, struct outbox_msg *m, int64_t now)
+static void enqueue(struct shard *sh, struct outbox_msg *m, int64_t now, bool recovered)
 {
     struct sender *s = sh->s;
     struct chat *c = chat_get(sh, m->chat_id, true);
-    if (!c || (c && chat_holds(c, m->id)) || atomic_load(&s->backlog) >= BACKLOG_MAX) {
+    if (!c || chat_holds(c, m->id) || atomic_load(&s->backlog) >= BACKLOG_MAX) {
         /* Left leased in the database: recovered once the lease runs out. */
+        outbox_msg_clear(m);
+        return;
+    }
+    /* Behind rows already deferred, or beyond what the chat holds: due one
+     * interval after the last one the chat will have sent. A recovered row
+     * is held whatever the count: it is a deferred one come due (deferring
+     * it again would put it behind rows newer than it), or an older one. */
+    if (!recovered && (c->deferred_until > now || c->held >= (size_t)CHAT_HOLD(c))) {
+        int64_t interval = chat_interval_ms(c);
+        int64_t after = now + (int64_t)(c->held + 1) * interval;
+        c->deferred_until = (c->deferred_until > after ? c->deferred_until : after) + interval;
+        defer(sh, m->id, c->deferred_until - now);
         outbox_msg_clear(m);
         return;
     }
@@ -466,6 +527,7 @@ static void enqueue(struct shard *sh, struct outbox_msg *m, int64_t now)
     else
         c->head = n;
     c->tail = n;
+    c->held++;
     sh->backlog++;
     atomic_fetch_add(&s->backlog, 1);
     schedule(sh, c, now);
@@ -578,22 +640,38 @@ static enum verdict deliver(struct shard *sh, struct tg_api *api, struct outbox_
     return V_FAILED;
 }
 
-/* Records sent results when the batch is full or old enough. Lock held on entry and exit. */
+/* Whether a batch of n records started at first is due to be written. */
+static bool batch_due(size_t n, int64_t first, int64_t now, bool force)
+{
+    return n > 0 && (force || n >= SENT_BATCH || now - first >= SENT_FLUSH_MS);
+}
+
+/* Records sent and deferred rows when their batch is full or old enough.
+ * Lock held on entry and exit. */
 static void maybe_flush(struct shard *sh, int64_t now, bool force)
 {
-    if (sh->nsent == 0)
-        return;
-    if (!force && sh->nsent < SENT_BATCH && now - sh->first_sent_at < SENT_FLUSH_MS)
-        return;
-    int64_t *ids = sh->sent_ids, *mids = sh->sent_mids;
-    size_t n = sh->nsent;
-    sh->sent_ids = sh->sent_mids = NULL;
-    sh->nsent = sh->capsent = 0;
-    pthread_mutex_unlock(&sh->lock);
-    flush_sent(sh->s, ids, mids, n);
-    free(ids);
-    free(mids);
-    pthread_mutex_lock(&sh->lock);
+    if (batch_due(sh->ndefer, sh->first_defer_at, now, force)) {
+        int64_t *ids = sh->defer_ids, *ms = sh->defer_ms;
+        size_t n = sh->ndefer;
+        sh->defer_ids = sh->defer_ms = NULL;
+        sh->ndefer = sh->capdefer = 0;
+        pthread_mutex_unlock(&sh->lock);
+        flush_ids(sh->s, "outbox_defer", ids, ms, n);
+        free(ids);
+        free(ms);
+        pthread_mutex_lock(&sh->lock);
+    }
+    if (batch_due(sh->nsent, sh->first_sent_at, now, force)) {
+        int64_t *ids = sh->sent_ids, *mids = sh->sent_mids;
+        size_t n = sh->nsent;
+        sh->sent_ids = sh->sent_mids = NULL;
+        sh->nsent = sh->capsent = 0;
+        pthread_mutex_unlock(&sh->lock);
+        flush_ids(sh->s, "outbox_mark_sent", ids, mids, n);
+        free(ids);
+        free(mids);
+        pthread_mutex_lock(&sh->lock);
+    }
 }
 
 static void record_sent(struct shard *sh, int64_t id, int64_t mid, int64_t now)
@@ -651,6 +729,8 @@ static void *shard_main(void *arg)
                 wait = sh->heap[0]->ready_at - now;
             if (sh->nsent > 0 && sh->first_sent_at + SENT_FLUSH_MS - now < wait)
                 wait = sh->first_sent_at + SENT_FLUSH_MS - now;
+            if (sh->ndefer > 0 && sh->first_defer_at + SENT_FLUSH_MS - now < wait)
+                wait = sh->first_defer_at + SENT_FLUSH_MS - now;
             if (atomic_load(&s->stopping) && atomic_load(&s->deadline) - now < wait)
                 wait = atomic_load(&s->deadline) - now;
             if (wait < 1)
@@ -682,6 +762,7 @@ static void *shard_main(void *arg)
         c->head = n->next;
         if (!c->head)
             c->tail = NULL;
+        c->held--;
         c->in_flight_id = n->m.id;
         pthread_mutex_unlock(&sh->lock);
 
@@ -697,6 +778,7 @@ static void *shard_main(void *arg)
             c->head = n;
             if (!c->tail)
                 c->tail = n;
+            c->held++;
             c->ready_at = now + delay;
         } else {
             if (v == V_SENT)
@@ -715,6 +797,8 @@ static void *shard_main(void *arg)
 }
 
 /* ---- Recovery and leases ---------------------------------------------- */
+
+static void submit(struct sender *s, struct outbox_batch *b, bool recovered);
 
 /* Ids of every row held in memory (queued or in flight). Caller frees. */
 static int64_t *held_ids(struct sender *s, size_t *ret_n)
@@ -785,7 +869,7 @@ static int claim_due(struct sender *s)
     b.cap = (size_t)rows;
     if (b.n > 0)
         LOG(LOG_INFO, "outbox recovery picked up due messages", LOG_INT("messages", (int64_t)b.n));
-    sender_submit(s, &b);
+    submit(s, &b, true);
     outbox_batch_clear(&b);
     return rows;
 }
@@ -818,7 +902,7 @@ static void *recovery_main(void *arg)
 
 /* ---- Life cycle -------------------------------------------------------- */
 
-void sender_submit(struct sender *s, struct outbox_batch *b)
+static void submit(struct sender *s, struct outbox_batch *b, bool recovered)
 {
     /* One lock and one wake-up per shard and batch, not per message: on two
      * cores the context switches cost more than the work. Order within a
@@ -835,7 +919,7 @@ void sender_submit(struct sender *s, struct outbox_batch *b)
                 pthread_mutex_lock(&sh->lock);
                 any = true;
             }
-            enqueue(sh, m, now);
+            enqueue(sh, m, now, recovered);
         }
         if (any) {
             pthread_cond_signal(&sh->cond);
@@ -845,6 +929,11 @@ void sender_submit(struct sender *s, struct outbox_batch *b)
     for (size_t i = 0; i < b->n; i++)
         outbox_msg_clear(&b->msgs[i]);
     b->n = 0;
+}
+
+void sender_submit(struct sender *s, struct outbox_batch *b)
+{
+    submit(s, b, false);
 }
 
 size_t sender_backlog(struct sender *s)
@@ -872,6 +961,8 @@ static void shard_free(struct shard *sh)
     free(sh->heap);
     free(sh->sent_ids);
     free(sh->sent_mids);
+    free(sh->defer_ids);
+    free(sh->defer_ms);
     pthread_cond_destroy(&sh->cond);
     pthread_mutex_destroy(&sh->lock);
 }
