@@ -71,6 +71,13 @@ struct chat {
     struct chat *next_bucket;
 };
 
+/* Outbox rows to record in one statement: ids and a value for each. */
+struct rows {
+    int64_t *ids, *vals;
+    size_t n, cap;
+    int64_t first_at; /* when the first was added */
+};
+
 struct shard {
     struct sender *s;
     pthread_mutex_t lock;
@@ -84,13 +91,9 @@ struct shard {
     struct chat **heap; /* timers: chats waiting for ready_at */
     size_t nheap, capheap;
     size_t backlog;
-    /* sent, not yet recorded */
-    int64_t *sent_ids, *sent_mids;
-    size_t nsent, capsent;
-    int64_t first_sent_at, first_defer_at;
-    /* deferred, not yet recorded: ids and how many ms from now they are due */
-    int64_t *defer_ids, *defer_ms;
-    size_t ndefer, capdefer;
+    /* sent and deferred, not yet recorded */
+    struct rows sent;     /* and Telegram's message_ids */
+    struct rows deferred; /* and in how many ms they are due */
     int64_t last_gc;
     uint64_t rng;
 };
@@ -470,27 +473,27 @@ static bool chat_holds(const struct chat *c, int64_t id)
     return false;
 }
 
-/* Adds a row to the shard's deferred list (best effort: a row left out
- * keeps its lease and comes back through recovery when it runs out). */
-static void defer(struct shard *sh, int64_t id, int64_t ms)
+/* Adds a row to a batch (best effort: a row left out keeps its lease, stays
+ * pending and comes back through recovery, at least once). */
+static void rows_add(struct rows *r, int64_t id, int64_t val, int64_t now)
 {
-    if (sh->ndefer == sh->capdefer) {
-        size_t cap = sh->capdefer ? sh->capdefer * 2 : 64;
-        int64_t *a = realloc(sh->defer_ids, cap * sizeof(*a));
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        int64_t *a = realloc(r->ids, cap * sizeof(*a));
         if (a)
-            sh->defer_ids = a;
-        int64_t *b = a ? realloc(sh->defer_ms, cap * sizeof(*b)) : NULL;
+            r->ids = a;
+        int64_t *b = a ? realloc(r->vals, cap * sizeof(*b)) : NULL;
         if (b)
-            sh->defer_ms = b;
+            r->vals = b;
         if (!a || !b)
             return;
-        sh->capdefer = cap;
+        r->cap = cap;
     }
-    if (sh->ndefer == 0)
-        sh->first_defer_at = clock_mono_ms();
-    sh->defer_ids[sh->ndefer] = id;
-    sh->defer_ms[sh->ndefer] = ms;
-    sh->ndefer++;
+    if (r->n == 0)
+        r->first_at = now;
+    r->ids[r->n] = id;
+    r->vals[r->n] = val;
+    r->n++;
 }
 
 /* Queues one message (takes it). Called with the shard lock held. */
@@ -511,7 +514,7 @@ static void enqueue(struct shard *sh, struct outbox_msg *m, int64_t now, bool re
         int64_t interval = chat_interval_ms(c);
         int64_t after = now + (int64_t)(c->held + 1) * interval;
         c->deferred_until = (c->deferred_until > after ? c->deferred_until : after) + interval;
-        defer(sh, m->id, c->deferred_until - now);
+        rows_add(&sh->deferred, m->id, c->deferred_until - now, now);
         outbox_msg_clear(m);
         return;
     }
@@ -640,59 +643,34 @@ static enum verdict deliver(struct shard *sh, struct tg_api *api, struct outbox_
     return V_FAILED;
 }
 
-/* Whether a batch of n records started at first is due to be written. */
-static bool batch_due(size_t n, int64_t first, int64_t now, bool force)
+/* Writes a batch with statement when it is full or old enough (or force).
+ * Shard lock held on entry and exit, released while writing. */
+static void rows_flush(struct shard *sh, struct rows *r, const char *statement, int64_t now,
+                       bool force)
 {
-    return n > 0 && (force || n >= SENT_BATCH || now - first >= SENT_FLUSH_MS);
+    if (r->n == 0 || (!force && r->n < SENT_BATCH && now - r->first_at < SENT_FLUSH_MS))
+        return;
+    struct rows taken = *r;
+    *r = (struct rows){0};
+    pthread_mutex_unlock(&sh->lock);
+    flush_ids(sh->s, statement, taken.ids, taken.vals, taken.n);
+    free(taken.ids);
+    free(taken.vals);
+    pthread_mutex_lock(&sh->lock);
 }
 
-/* Records sent and deferred rows when their batch is full or old enough.
- * Lock held on entry and exit. */
+/* Records deferred and sent rows when their batch is due. */
 static void maybe_flush(struct shard *sh, int64_t now, bool force)
 {
-    if (batch_due(sh->ndefer, sh->first_defer_at, now, force)) {
-        int64_t *ids = sh->defer_ids, *ms = sh->defer_ms;
-        size_t n = sh->ndefer;
-        sh->defer_ids = sh->defer_ms = NULL;
-        sh->ndefer = sh->capdefer = 0;
-        pthread_mutex_unlock(&sh->lock);
-        flush_ids(sh->s, "outbox_defer", ids, ms, n);
-        free(ids);
-        free(ms);
-        pthread_mutex_lock(&sh->lock);
-    }
-    if (batch_due(sh->nsent, sh->first_sent_at, now, force)) {
-        int64_t *ids = sh->sent_ids, *mids = sh->sent_mids;
-        size_t n = sh->nsent;
-        sh->sent_ids = sh->sent_mids = NULL;
-        sh->nsent = sh->capsent = 0;
-        pthread_mutex_unlock(&sh->lock);
-        flush_ids(sh->s, "outbox_mark_sent", ids, mids, n);
-        free(ids);
-        free(mids);
-        pthread_mutex_lock(&sh->lock);
-    }
+    rows_flush(sh, &sh->deferred, "outbox_defer", now, force);
+    rows_flush(sh, &sh->sent, "outbox_mark_sent", now, force);
 }
 
-static void record_sent(struct shard *sh, int64_t id, int64_t mid, int64_t now)
+/* Milliseconds until a batch is due, at most cap. */
+static int64_t rows_wait(const struct rows *r, int64_t now, int64_t cap)
 {
-    if (sh->nsent == sh->capsent) {
-        size_t cap = sh->capsent ? sh->capsent * 2 : 64;
-        int64_t *a = realloc(sh->sent_ids, cap * sizeof(*a));
-        if (a)
-            sh->sent_ids = a;
-        int64_t *b = a ? realloc(sh->sent_mids, cap * sizeof(*b)) : NULL;
-        if (b)
-            sh->sent_mids = b;
-        if (!a || !b)
-            return; /* stays pending: at-least-once */
-        sh->capsent = cap;
-    }
-    if (sh->nsent == 0)
-        sh->first_sent_at = now;
-    sh->sent_ids[sh->nsent] = id;
-    sh->sent_mids[sh->nsent] = mid;
-    sh->nsent++;
+    return r->n > 0 && r->first_at + SENT_FLUSH_MS - now < cap ? r->first_at + SENT_FLUSH_MS - now
+                                                               : cap;
 }
 
 static void *shard_main(void *arg)
@@ -727,10 +705,7 @@ static void *shard_main(void *arg)
             int64_t wait = 1000;
             if (sh->nheap > 0 && sh->heap[0]->ready_at - now < wait)
                 wait = sh->heap[0]->ready_at - now;
-            if (sh->nsent > 0 && sh->first_sent_at + SENT_FLUSH_MS - now < wait)
-                wait = sh->first_sent_at + SENT_FLUSH_MS - now;
-            if (sh->ndefer > 0 && sh->first_defer_at + SENT_FLUSH_MS - now < wait)
-                wait = sh->first_defer_at + SENT_FLUSH_MS - now;
+            wait = rows_wait(&sh->sent, now, rows_wait(&sh->deferred, now, wait));
             if (atomic_load(&s->stopping) && atomic_load(&s->deadline) - now < wait)
                 wait = atomic_load(&s->deadline) - now;
             if (wait < 1)
@@ -782,7 +757,7 @@ static void *shard_main(void *arg)
             c->ready_at = now + delay;
         } else {
             if (v == V_SENT)
-                record_sent(sh, n->m.id, mid, now);
+                rows_add(&sh->sent, n->m.id, mid, now);
             node_free(n);
             sh->backlog--;
             atomic_fetch_sub(&s->backlog, 1);
@@ -959,10 +934,10 @@ static void shard_free(struct shard *sh)
     }
     free(sh->buckets);
     free(sh->heap);
-    free(sh->sent_ids);
-    free(sh->sent_mids);
-    free(sh->defer_ids);
-    free(sh->defer_ms);
+    free(sh->sent.ids);
+    free(sh->sent.vals);
+    free(sh->deferred.ids);
+    free(sh->deferred.vals);
     pthread_cond_destroy(&sh->cond);
     pthread_mutex_destroy(&sh->lock);
 }
