@@ -207,21 +207,45 @@ static void node_free(struct node *n)
 static bool db_run(struct sender *s, const char *name, int n, const char *const *params,
                    PGresult **ret)
 {
+    /*
+     * Bookkeeping commits without waiting for the WAL to reach the disk
+     * (synchronous_commit off for this transaction only). Losing one in a
+     * crash loses nothing: the rows stay pending and are sent again, which
+     * at-least-once delivery allows anyway. Waiting cost a WAL flush per
+     * batch of sent rows - a quarter of all commits - and stalled delivery
+     * whenever the disk did.
+     */
+    const struct db_step steps[] = {
+        {.name = "outbox_tx", .sql = "BEGIN"},
+        {.name = "outbox_tx", .sql = "SET LOCAL synchronous_commit = off"},
+        {.name = name, .nparams = n, .values = params},
+        {.name = "outbox_tx", .sql = "COMMIT"},
+    };
+    enum { NSTEPS = sizeof(steps) / sizeof(steps[0]), STMT = 2 };
     struct pool_conn *c = NULL;
     if (pool_acquire(s->pool, 2000, &c) < 0)
         return false;
-    PGresult *res = db_exec(c, name, n, params);
-    ExecStatusType st = PQresultStatus(res);
-    bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    PGresult *res[NSTEPS] = {NULL};
+    bool ok = db_exec_steps(c, steps, NSTEPS, res) == 0;
+    for (size_t i = 0; ok && i < NSTEPS; i++) {
+        ExecStatusType st = PQresultStatus(res[i]);
+        ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    }
     if (!ok) {
         char err[256];
+        PGresult *bad = res[STMT];
+        for (size_t i = 0; i < NSTEPS; i++)
+            if (res[i] && PQresultStatus(res[i]) == PGRES_FATAL_ERROR)
+                bad = res[i];
         LOG(LOG_WARN, "outbox bookkeeping failed", LOG_STR("statement", name),
-            LOG_STR("error", db_errmsg(pool_conn_pg(c), res, err, sizeof(err))));
+            LOG_STR("error", db_errmsg(pool_conn_pg(c), bad, err, sizeof(err))));
     }
-    if (ok && ret)
-        *ret = res;
-    else
-        PQclear(res);
+    if (ok && ret) {
+        *ret = res[STMT];
+        res[STMT] = NULL;
+    }
+    for (size_t i = 0; i < NSTEPS; i++)
+        PQclear(res[i]);
     pool_release(s->pool, c);
     return ok;
 }
