@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets for a bounded time, SECONDS in all:
 #   scripts/fuzz.sh [SECONDS]   (default 60)
-# two thirds of it on fuzz_update (the update parser), the rest on fuzz_jscan
-# (util/jscan against jansson); a target left 0 seconds only runs its seeds.
+# a third each on fuzz_update (the update parser), fuzz_update_diff (the
+# parser against the jansson-based one it replaced, test/fuzz/update_ref.c)
+# and fuzz_jscan (util/jscan against jansson); a target left 0 seconds only
+# runs its seeds.
 # Builds build/fuzz with clang, -Dfuzzing_engine=libfuzzer and ASan+UBSan,
 # seeds a fresh corpus per target under build/fuzz with the fixtures, and
 # fuzzes one target after the other. Exits non-zero when a fuzzer finds a
@@ -20,7 +22,8 @@ case $seconds in
     ;;
 esac
 jscan_seconds=$((seconds / 3))
-update_seconds=$((seconds - jscan_seconds))
+diff_seconds=$((seconds / 3))
+update_seconds=$((seconds - jscan_seconds - diff_seconds))
 
 dir=build/fuzz
 if [ -f "$dir/build.ninja" ]; then
@@ -29,7 +32,8 @@ else
     CC=clang meson setup "$dir" -Dfuzzing_engine=libfuzzer -Db_sanitize=address,undefined \
         -Db_lundef=false >/dev/null
 fi
-meson compile -C "$dir" test/fuzz/fuzz_update test/fuzz/fuzz_jscan >/dev/null
+meson compile -C "$dir" test/fuzz/fuzz_update test/fuzz/fuzz_update_diff test/fuzz/fuzz_jscan \
+    >/dev/null
 mkdir -p "$dir/artifacts"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
@@ -51,4 +55,5 @@ fuzz() { # TARGET SECONDS DICT
 # the scanner too.
 # set -e stops at the first failure, a finding or not.
 fuzz update "$update_seconds" test/fuzz/update.dict
+fuzz update_diff "$diff_seconds" test/fuzz/update.dict
 fuzz jscan "$jscan_seconds" test/fuzz/update.dict

@@ -321,6 +321,8 @@ static const char *show(const char *p, size_t n)
     return buf;
 }
 
+static void check_like_jansson(const char *what, const char *text, size_t len, unsigned flags);
+
 static bool jansson_valid(const char *p, size_t n)
 {
     json_t *j = json_loadb(p, n, JSON_DECODE_ANY, NULL);
@@ -470,6 +472,7 @@ static void test_long_numbers(void **state)
         if (js != jansson || jansson != cases[i].valid)
             fail_msg("long number %zu: js_valid %d, jansson %d, expected %d", i, js, jansson,
                      cases[i].valid);
+        check_like_jansson("long number", s, n, JS_DECODE_ANY);
     }
 }
 
@@ -880,6 +883,337 @@ static void test_members_of_non_objects(void **state)
     assert_null(out[1].p);
 }
 
+/* ---- js_check(): jansson's verdict ---------------------------------------- */
+
+/* The flag sets tried, and jansson's flags for each. */
+static const unsigned check_flags[] = {
+    0,
+    JS_DECODE_ANY,
+    JS_ALLOW_NUL | JS_REJECT_DUPLICATES,
+    JS_DECODE_ANY | JS_ALLOW_NUL | JS_REJECT_DUPLICATES,
+};
+
+static size_t jansson_flags(unsigned flags)
+{
+    return (flags & JS_DECODE_ANY ? JSON_DECODE_ANY : 0) |
+           (flags & JS_ALLOW_NUL ? JSON_ALLOW_NUL : 0) |
+           (flags & JS_REJECT_DUPLICATES ? JSON_REJECT_DUPLICATES : 0);
+}
+
+/* jansson's error code as js_check() names it. */
+static enum js_error jansson_error(const json_error_t *e)
+{
+    switch (json_error_code(e)) {
+    case json_error_invalid_syntax:
+        return JS_ESYNTAX;
+    case json_error_premature_end_of_input:
+        return JS_ETRUNCATED;
+    case json_error_end_of_input_expected:
+        return JS_ETRAILING;
+    case json_error_invalid_utf8:
+        return JS_EUTF8;
+    case json_error_stack_overflow:
+        return JS_EDEPTH;
+    case json_error_numeric_overflow:
+        return JS_ERANGE;
+    case json_error_duplicate_key:
+        return JS_EDUPLICATE;
+    case json_error_null_byte_in_key:
+        return JS_ENULKEY;
+    case json_error_null_character:
+        return JS_ENUL;
+    case json_error_out_of_memory:
+        return JS_ENOMEM;
+    case json_error_invalid_argument:
+        return JS_EARGUMENT;
+    default:
+        fail_msg("jansson error code %d", (int)json_error_code(e));
+    }
+    return JS_OK;
+}
+
+/* js_check() says what jansson says of text: the error and its position. */
+static void check_like_jansson(const char *what, const char *text, size_t len, unsigned flags)
+{
+    /* Copied, so that ASan sees any read past the length given. */
+    char *copy = malloc(len ? len : 1);
+    json_error_t je;
+    size_t pos = 12345;
+
+    assert_non_null(copy);
+    memcpy(copy, text, len);
+    json_t *j = json_loadb(copy, len, jansson_flags(flags), &je);
+    enum js_error e = js_check(copy, len, flags, NULL, &pos);
+    enum js_error want = j ? JS_OK : jansson_error(&je);
+    if (e != want || pos != (size_t)je.position)
+        fail_msg("%s '%s', flags %u: js_check %d at %zu, jansson %d at %d (%s)", what,
+                 show(text, len), flags, e, pos, want, je.position, j ? "ok" : je.text);
+    json_decref(j);
+    free(copy);
+}
+
+static void test_check_like_jansson(void **state)
+{
+    for (size_t f = 0; f < sizeof(check_flags) / sizeof(check_flags[0]); f++) {
+        for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++)
+            check_like_jansson("docs[]", docs[i].text, docs[i].len, check_flags[f]);
+    }
+    size_t pos = 1;
+    assert_int_equal(js_check(NULL, 0, 0, NULL, &pos), JS_EARGUMENT);
+    assert_int_equal(pos, 0);
+}
+
+/* What jansson says of these is written out too, so that a change shows. */
+static void test_check_errors(void **state)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+        unsigned flags;
+        enum js_error e;
+        size_t pos;
+    } cases[] = {
+#define CASE(s, f, e, pos) {s, sizeof(s) - 1, f, e, pos}
+        /* the top level: an object or an array unless JS_DECODE_ANY */
+        CASE("", 0, JS_ETRUNCATED, 0),
+        CASE("  ", 0, JS_ETRUNCATED, 2),
+        CASE("1", 0, JS_ESYNTAX, 1),
+        CASE("1", JS_DECODE_ANY, JS_OK, 1),
+        CASE("\"a\"", 0, JS_ESYNTAX, 3),
+        CASE("null x", JS_DECODE_ANY, JS_ETRAILING, 6),
+        CASE("{} x", 0, JS_ETRAILING, 4),
+        CASE("{}]", 0, JS_ETRAILING, 3),
+        CASE("\0", 0, JS_ETRUNCATED, 1), /* a NUL token has no text for jansson */
+        CASE("[\0]", 0, JS_ETRUNCATED, 2),
+        CASE("[1,", 0, JS_ETRUNCATED, 3),
+        CASE("[1,]", 0, JS_ESYNTAX, 4),
+        CASE("{\"a\"", 0, JS_ETRUNCATED, 4),
+        CASE("{\"a\" 1}", 0, JS_ESYNTAX, 6),
+        CASE("{1:2}", 0, JS_ESYNTAX, 2),
+        CASE("[-]", 0, JS_ESYNTAX, 2),
+        CASE("[01]", 0, JS_ESYNTAX, 2),
+        CASE("[1.]", 0, JS_ESYNTAX, 3),
+        CASE("[1e+]", 0, JS_ESYNTAX, 4),
+        CASE("[truex]", 0, JS_ESYNTAX, 6),
+        CASE("[nul]", 0, JS_ESYNTAX, 4),
+        /* a NUL right after a number or a literal is lost, and not counted */
+        CASE("[1\0]", 0, JS_OK, 3),
+        CASE("[1\0,true\0,null\0]", 0, JS_OK, 13),
+        CASE("{\"a\":-1.5e3\0}", 0, JS_OK, 12),
+        CASE("1\0", JS_DECODE_ANY, JS_OK, 1),
+        CASE("[1\0\0]", 0, JS_ETRUNCATED, 3),
+        CASE("[1\0x]", 0, JS_ESYNTAX, 3),
+        CASE("[\"a\"\0]", 0, JS_ETRUNCATED, 5),
+        CASE("[-\0]", 0, JS_ESYNTAX, 2),
+        CASE("[1.\0]", 0, JS_ESYNTAX, 3),
+        /* strings */
+        CASE("[\"a", 0, JS_ETRUNCATED, 3),
+        CASE("[\"a\x01\"]", 0, JS_ESYNTAX, 3),
+        CASE("[\"a\0\"]", 0, JS_ESYNTAX, 3),
+        CASE("[\"\\x\"]", 0, JS_ESYNTAX, 4),
+        CASE("[\"\\u12x4\"]", 0, JS_ESYNTAX, 7),
+        CASE("[\"\\ud800\"]", 0, JS_ESYNTAX, 9),
+        CASE("[\"\\ud800\\u0041\"]", 0, JS_ESYNTAX, 15),
+        CASE("[\"\\udc00\"]", 0, JS_ESYNTAX, 9),
+        CASE("[\"\\u0000\"]", 0, JS_ENUL, 9),
+        CASE("[\"\\u0000\"]", JS_ALLOW_NUL, JS_OK, 10),
+        CASE("{\"\\u0000\":1}", JS_ALLOW_NUL, JS_ENULKEY, 9),
+        /* UTF-8, checked as it is read */
+        CASE("\xff", 0, JS_EUTF8, 0),
+        CASE("[1,\xc3\xa9]", 0, JS_ESYNTAX, 5),
+        CASE("[1\xc3\xa9]", 0, JS_ESYNTAX, 4),
+        CASE("[\"\xc3(\"]", 0, JS_EUTF8, 2),
+        CASE("[\"\xe2\x82\"]", 0, JS_EUTF8, 2),
+        CASE("[1 x \xff]", 0, JS_ESYNTAX, 4),
+        CASE("[1 \xff x]", 0, JS_EUTF8, 3),
+        CASE("[1\xff]", 0, JS_EUTF8, 2),
+        CASE("{}\xff", 0, JS_EUTF8, 2),
+        /* numbers jansson cannot hold */
+        CASE("[9223372036854775807]", 0, JS_OK, 21),
+        CASE("[9223372036854775808]", 0, JS_ERANGE, 20),
+        CASE("[-9223372036854775809]", 0, JS_ERANGE, 21),
+        CASE("[1e309]", 0, JS_ERANGE, 6),
+        /* names */
+        CASE("{\"a\":1,\"a\":2}", 0, JS_OK, 13),
+        CASE("{\"a\":1,\"a\":2}", JS_REJECT_DUPLICATES, JS_EDUPLICATE, 10),
+        CASE("{\"a\":1,\"\\u0061\":2}", JS_REJECT_DUPLICATES, JS_EDUPLICATE, 15),
+        CASE("{\"a\":{\"a\":{\"a\":1}},\"b\":{\"a\":2}}", JS_REJECT_DUPLICATES, JS_OK, 31),
+        CASE("[{\"a\":1},{\"a\":2}]", JS_REJECT_DUPLICATES, JS_OK, 17),
+        CASE("{\"a\":{\"b\":1},\"b\":2,\"a\":3}", JS_REJECT_DUPLICATES, JS_EDUPLICATE, 22),
+#undef CASE
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t pos = 12345;
+        check_like_jansson("cases[]", cases[i].text, cases[i].len, cases[i].flags);
+        enum js_error e = js_check(cases[i].text, cases[i].len, cases[i].flags, NULL, &pos);
+        if (e != cases[i].e || pos != cases[i].pos)
+            fail_msg("cases[%zu] '%s': %d at %zu, expected %d at %zu", i,
+                     show(cases[i].text, cases[i].len), e, pos, cases[i].e, cases[i].pos);
+    }
+}
+
+/* jansson's depth: every value counts, and it stops at 2048. */
+static void test_check_depth(void **state)
+{
+    for (int objects = 0; objects <= 1; objects++) {
+        for (int levels = JS_CHECK_MAX_DEPTH - 2; levels <= JS_CHECK_MAX_DEPTH + 1; levels++) {
+            for (int closed = 0; closed <= 1; closed++) {
+                char *s = nested(levels, objects, closed);
+                check_like_jansson("nested", s, strlen(s), 0);
+                /* the innermost container empty: one value less deep */
+                s[strlen(s) - (size_t)(levels - !closed) - 1] = ' ';
+                check_like_jansson("nested, empty", s, strlen(s), 0);
+                free(s);
+            }
+        }
+    }
+    char *s = nested(JS_CHECK_MAX_DEPTH - 1, false, true);
+    size_t pos;
+    assert_int_equal(js_check(s, strlen(s), 0, NULL, &pos), JS_OK);
+    free(s);
+    s = nested(JS_CHECK_MAX_DEPTH, false, true);
+    assert_int_equal(js_check(s, strlen(s), 0, NULL, &pos), JS_EDEPTH);
+    assert_int_equal(pos, JS_CHECK_MAX_DEPTH + 1); /* the '1' is read */
+    free(s);
+    s = nested(100000, true, true);
+    assert_int_equal(js_check(s, strlen(s), 0, NULL, &pos), JS_EDEPTH); /* no recursion */
+    free(s);
+}
+
+/* Names compared unescaped, per object, also past what is held on the stack. */
+static void test_check_duplicates(void **state)
+{
+    static const char *const texts[] = {
+        "{\"\\/\":1,\"/\":2}",
+        "{\"\\ud83d\\ude00\":1,\"\xf0\x9f\x98\x80\":2}",
+        "{\"\\u00e9\":1,\"\xc3\xa9\":2}",
+        "{\"\\\"\":1,\"\\u0022\":2}",
+        "{\"ab\":1,\"a\":2,\"abc\":3,\"\":4,\"b\":5}",
+        "{\"\":1,\"\":2}",
+        "{\"x\":[{\"x\":1,\"y\":{\"x\":2}}],\"y\":{\"x\":3},\"z\":[{\"x\":4},{\"x\":5,\"x\":6}]}",
+        "{\"k\\u0000\":1}",
+    };
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        check_like_jansson("texts[]", texts[i], strlen(texts[i]), JS_REJECT_DUPLICATES);
+        check_like_jansson("texts[]", texts[i], strlen(texts[i]), JS_ALLOW_NUL);
+    }
+
+    /* Many names in one object, and in objects nested in it. */
+    size_t cap = 400000;
+    char *big = malloc(cap);
+    assert_non_null(big);
+    for (int variant = 0; variant < 4; variant++) {
+        size_t n = 0;
+        big[n++] = '{';
+        for (int k = 0; k < 5000; k++) {
+            /* escaped, some of them: the same names all the same */
+            n += (size_t)snprintf(big + n, cap - n, k % 7 ? "\"k%d\":" : "\"\\u006b%d\":", k);
+            if (k % 1000 == 500)
+                n += (size_t)snprintf(big + n, cap - n, "{\"k1\":1,\"k%d\":[{\"k1\":2}]},", k);
+            else
+                n += (size_t)snprintf(big + n, cap - n, "%d,", k);
+        }
+        if (variant == 1)
+            n += (size_t)snprintf(big + n, cap - n, "\"k4999x\":0,\"k0\":1,");
+        if (variant == 2)
+            n += (size_t)snprintf(big + n, cap - n, "\"k4998\":1,");
+        if (variant == 3)
+            n += (size_t)snprintf(big + n, cap - n, "\"x\":{\"a\":1,\"a\":2},");
+        big[n - 1] = '}';
+        check_like_jansson("many names", big, n, JS_REJECT_DUPLICATES);
+        size_t pos;
+        assert_int_equal(js_check(big, n, JS_REJECT_DUPLICATES, NULL, &pos),
+                         variant == 0 ? JS_OK : JS_EDUPLICATE);
+    }
+    free(big);
+}
+
+/* The value without the whitespace around it, nor a NUL jansson lost. */
+static void test_check_span(void **state)
+{
+    struct js_span v = {NULL, 0};
+    const char *text = " \t\r\n[ 1 , 2 ]\n ";
+    assert_int_equal(js_check(text, strlen(text), 0, &v, NULL), JS_OK);
+    assert_ptr_equal(v.p, text + 4);
+    assert_int_equal(v.n, strlen("[ 1 , 2 ]"));
+    assert_int_equal(js_check("-12.5e3\0 ", 9, JS_DECODE_ANY, &v, NULL), JS_OK);
+    assert_int_equal(v.n, 7);
+    assert_int_equal(js_check(" true\0", 6, JS_DECODE_ANY, &v, NULL), JS_OK);
+    assert_int_equal(v.n, 4);
+    assert_int_equal(js_type(v), JS_TRUE);
+    v = (struct js_span){"x", 1};
+    assert_int_equal(js_check(" [1", 3, 0, &v, NULL), JS_ETRUNCATED);
+    assert_memory_equal(v.p, "x", 1); /* untouched */
+}
+
+/* The readers take what js_check() accepts: NULs after numbers and literals. */
+static void test_read_checked(void **state)
+{
+    static const char text[] = "{\"a\":1\0,\"b\":[true\0,-2\0 ,{\"c\":null\0}],\"d\":\"x\"}";
+    struct js_span doc, v[4], it = {NULL, 0};
+    const char *const keys[] = {"a", "b", "c", "d"};
+    int64_t x = 0;
+
+    assert_int_equal(js_check(text, sizeof(text) - 1, 0, &doc, NULL), JS_OK);
+    assert_true(js_members(doc, keys, 4, v));
+    assert_true(js_int64(v[0], &x));
+    assert_int_equal(x, 1);
+    assert_null(v[2].p);
+    assert_int_equal(js_string(v[3], NULL, 0), 1);
+    assert_true(js_next(v[1], &it));
+    assert_int_equal(js_type(it), JS_TRUE);
+    assert_int_equal(it.n, 4);
+    assert_true(js_next(v[1], &it));
+    assert_true(js_int64(it, &x));
+    assert_int_equal(x, -2);
+    assert_true(js_next(v[1], &it));
+    assert_int_equal(js_type(member(it, "c")), JS_NULL);
+    assert_int_equal(member(it, "c").n, 4);
+    assert_false(js_next(v[1], &it));
+    assert_null(it.p);
+}
+
+static void test_next(void **state)
+{
+    static const struct {
+        const char *json;
+        const char *elements[4];
+    } cases[] = {
+        {"[]", {NULL}},
+        {"[ ]", {NULL}},
+        {"[1]", {"1"}},
+        {" [ 1 , \"a,]\" ,{\"x\":[1,2]} , [3] ] ", {"1", "\"a,]\"", "{\"x\":[1,2]}", "[3]"}},
+        {"[[],{},\"\\\"]\",null]", {"[]", "{}", "\"\\\"]\"", "null"}},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct js_span v, it = {NULL, 0};
+        size_t k = 0;
+        assert_true(js_valid(cases[i].json, strlen(cases[i].json), &v));
+        while (js_next(v, &it)) {
+            assert_true(k < 4);
+            assert_non_null(cases[i].elements[k]);
+            assert_int_equal(it.n, strlen(cases[i].elements[k]));
+            assert_memory_equal(it.p, cases[i].elements[k], it.n);
+            k++;
+        }
+        assert_true(k == 4 || cases[i].elements[k] == NULL);
+        assert_null(it.p);
+        assert_int_equal(it.n, 0);
+    }
+    /* Not an array: no elements. */
+    const char *texts[] = {"{\"a\":[1]}", "\"[1]\"", "1", "null"};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        struct js_span v, it = {"x", 1};
+        assert_true(js_valid(texts[i], strlen(texts[i]), &v));
+        assert_false(js_next(v, &it));
+        assert_null(it.p);
+    }
+    struct js_span it = {"x", 1};
+    assert_false(js_next((struct js_span){NULL, 0}, &it));
+    assert_null(it.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -898,6 +1232,13 @@ int main(void)
         cmocka_unit_test(test_int64),
         cmocka_unit_test(test_types),
         cmocka_unit_test(test_members_of_non_objects),
+        cmocka_unit_test(test_check_like_jansson),
+        cmocka_unit_test(test_check_errors),
+        cmocka_unit_test(test_check_depth),
+        cmocka_unit_test(test_check_duplicates),
+        cmocka_unit_test(test_check_span),
+        cmocka_unit_test(test_read_checked),
+        cmocka_unit_test(test_next),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

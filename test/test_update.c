@@ -4,10 +4,12 @@
  * The shared fixtures ($TGDESK_FIXTURES/updates and .../bad) are parsed and
  * every value a support desk reads is compared with what the JSON says; hand
  * written bodies cover the edges (id ranges, forged entities, hostile text,
- * media choice). The UTF-8 cleaner cannot be reached through jansson, which
- * never yields invalid UTF-8, so it is tested directly: this file includes
- * update.c to see its static functions (the copy in the internal library is
- * then never linked in).
+ * media choice). The UTF-8 cleaner cannot be reached through util/jscan,
+ * which (as jansson did) never yields invalid UTF-8, so it is tested
+ * directly: this file includes update.c to see its static functions (the
+ * copy in the internal library is then never linked in). test/fuzz/
+ * test_update_diff.c holds every fixture against the jansson-based parser
+ * this one replaced.
  */
 /* cmocka.h needs these first, in this order. */
 /* clang-format off */
@@ -110,6 +112,14 @@ static void expect_ok(const char *json, struct tg_update *u)
     "{\"update_id\":1,\"message\":{\"message_id\":7,\"date\":1," \
     "\"chat\":{\"id\":42,\"type\":\"private\"}" extra "}}"
 
+/* s is a copy in the arena of u (strings end to end, the fixtures are small). */
+static void assert_in_arena(const struct tg_update *u, const char *s)
+{
+    assert_non_null(u->priv_arena);
+    assert_non_null(s);
+    assert_true(s >= u->priv_arena && s < u->priv_arena + 4096);
+}
+
 static void assert_not_command(const struct tg_message *m)
 {
     assert_string_equal(m->command, "");
@@ -152,11 +162,13 @@ static void test_private_text(void **state)
     assert_null(u.message.media_group_id);
     assert_false(u.message.has_reply_to);
     assert_int_equal(u.message.migrate_to_chat_id, 0);
-    /* a clean update borrows every string: no allocation of its own */
-    assert_null(u.priv_arena);
-    assert_non_null(u.priv_json);
+    /* every string is a copy in the one allocation (the body is freed already) */
+    assert_in_arena(&u, u.message.from.first_name);
+    assert_in_arena(&u, u.message.from.language_code);
+    assert_in_arena(&u, u.message.chat.username);
+    assert_in_arena(&u, u.message.text);
     tg_update_free(&u);
-    assert_null(u.priv_json);
+    assert_null(u.priv_arena);
 }
 
 static void test_edited_message(void **state)
@@ -190,7 +202,8 @@ static void test_command_start(void **state)
     assert_string_equal(u.message.command, "start");
     assert_null(u.message.command_bot);
     assert_string_equal(u.message.command_args, "");
-    assert_null(u.priv_arena);
+    assert_in_arena(&u, u.message.text);
+    assert_ptr_equal(u.message.command_args, u.message.text + 6);
     tg_update_free(&u);
 }
 
@@ -225,8 +238,10 @@ static void test_command_with_botname(void **state)
     assert_string_equal(u.message.command, "ticket");
     assert_string_equal(u.message.command_bot, "acme_support_bot");
     assert_string_equal(u.message.command_args, "refund please");
-    /* the bot name is the only copy */
-    assert_ptr_equal(u.message.command_bot, u.priv_arena);
+    /* the bot name follows the strings in the arena; the arguments are in the text */
+    assert_in_arena(&u, u.message.command_bot);
+    assert_true(u.message.command_bot > u.message.text);
+    assert_ptr_equal(u.message.command_args, u.message.text + 25);
     tg_update_free(&u);
 }
 
@@ -364,9 +379,9 @@ static void test_nul_and_rtl(void **state)
     assert_memory_equal(u.message.text, want, sizeof(want)); /* with the terminator */
     assert_true(u.message.text_was_cleaned);
     assert_string_equal(u.message.from.language_code, "ar");
-    /* the cleaned copy is in the arena; the clean names stay borrowed */
-    assert_ptr_equal(u.message.text, u.priv_arena);
-    assert_ptr_not_equal(u.message.from.first_name, u.priv_arena);
+    /* the cleaned copy is in the arena with the clean ones */
+    assert_in_arena(&u, u.message.text);
+    assert_in_arena(&u, u.message.from.first_name);
     assert_not_command(&u.message);
     tg_update_free(&u);
 }
@@ -1009,7 +1024,7 @@ static void test_long_text(void **state)
     free(body);
 }
 
-/* The cleaner itself, with input jansson would never produce. */
+/* The cleaner itself, with input jscan would never produce. */
 static void expect_clean(const char *in, size_t len, const char *want, bool want_dirty)
 {
     char out[64];
@@ -1064,7 +1079,6 @@ static void test_free_update(void **state)
     tg_update_free(&u);
     parse_fixture("text_with_nul_and_rtl.json", &u);
     tg_update_free(&u);
-    assert_null(u.priv_json);
     assert_null(u.priv_arena);
     tg_update_free(&u); /* the struct is zeroed: a second free is harmless */
 }

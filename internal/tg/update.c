@@ -1,25 +1,31 @@
 /*
  * update.c - Telegram Update parsing (see update.h).
  *
- * One walk over the jansson document fills a struct tg_update on the stack.
- * A string that is already clean (no NUL byte, valid UTF-8) is borrowed from
- * the document. Any other string is recorded as pending together with the
- * size of its cleaned copy; after the walk one allocation, the arena,
- * receives every cleaned copy plus the bot name of a "/cmd@bot" command. A
- * well-behaved update thus costs no allocation beyond jansson's own, and a
- * hostile one costs exactly one more.
+ * util/jscan judges the body as jansson's json_loadb() with JSON_ALLOW_NUL |
+ * JSON_REJECT_DUPLICATES did, to the error and its byte, and then the walk
+ * reads the members it needs straight out of the text: no tree is built and
+ * freed for the ten or so values a desk reads. (jansson cost ~59,000
+ * instructions per update, almost all building and freeing its tree.)
+ *
+ * Strings in the body are escaped and not terminated, so every one exposed is
+ * copied: the walk records them as pending, and after it one allocation, the
+ * arena, receives each unescaped and cleaned (NUL bytes removed, invalid
+ * UTF-8 replaced by U+FFFD), plus the bot name of a "/cmd@bot" command.
  *
  * Known fields of the wrong type make the update malformed; entities are only
  * hints for finding a command, so malformed entities are skipped instead.
+ * The checks run in a fixed order, which decides the reason given when an
+ * update has several faults.
  */
 #include "update.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/jscan.h"
 
 /* Telegram's update ids are below 2^53 (they must survive a JavaScript double). */
 #define UPDATE_ID_MAX (INT64_C(1) << 53)
@@ -28,11 +34,12 @@
 /* More than the strings any one kind exposes (a message exposes 9). */
 #define PENDING_MAX 16
 
-/* A string that needs a cleaned copy in the arena. */
+/* A string to copy into the arena. */
 struct pending {
     const char **field;
-    const char *src;
-    size_t len;
+    struct js_span v;
+    bool esc;    /* has escapes: unescaped into scratch space, then cleaned */
+    bool *dirty; /* where to note that cleaning changed it, or NULL */
 };
 
 struct parse_ctx {
@@ -41,11 +48,11 @@ struct parse_ctx {
     size_t cap;
     struct pending pending[PENDING_MAX];
     size_t npending;
-    size_t arena_size;
-    /* the message text (or caption) and what is needed to find a command */
+    size_t arena_size;   /* room for the pending strings, each terminated */
+    size_t scratch_size; /* room to unescape the longest one with escapes */
+    /* the message text (or caption) and the entities to find a command by */
     bool has_text;
-    size_t text_len; /* valid while the text is borrowed */
-    const json_t *entities;
+    struct js_span entities;
 };
 
 /* A bot command found at the start of a text; offsets are bytes. */
@@ -87,43 +94,43 @@ static int malformed(struct parse_ctx *c, const char *obj, const char *key, cons
     return -EINVAL;
 }
 
-/* Maps a jansson load error to a fixed reason (jansson's own text quotes input). */
-static int load_error(struct parse_ctx *c, const json_error_t *jerr)
+/* Maps a load error to a fixed reason, with the byte jansson would name. */
+static int load_error(struct parse_ctx *c, enum js_error e, size_t pos)
 {
     const char *what;
     int r = -EINVAL;
 
-    switch (json_error_code(jerr)) {
-    case json_error_out_of_memory:
+    switch (e) {
+    case JS_ENOMEM:
         what = "out of memory";
         r = -ENOMEM;
         break;
-    case json_error_stack_overflow:
+    case JS_EDEPTH:
         what = "JSON nested too deeply";
         break;
-    case json_error_invalid_utf8:
+    case JS_EUTF8:
         what = "invalid UTF-8";
         break;
-    case json_error_premature_end_of_input:
+    case JS_ETRUNCATED:
         what = "truncated JSON";
         break;
-    case json_error_end_of_input_expected:
+    case JS_ETRAILING:
         what = "data after the JSON value";
         break;
-    case json_error_duplicate_key:
+    case JS_EDUPLICATE:
         what = "duplicate object key";
         break;
-    case json_error_numeric_overflow:
+    case JS_ERANGE:
         what = "number out of range";
         break;
-    case json_error_null_byte_in_key:
+    case JS_ENULKEY:
         what = "NUL byte in an object key";
         break;
     default:
         what = "not JSON";
         break;
     }
-    set_err(c, "%s (byte %d)", what, jerr->position);
+    set_err(c, "%s (byte %zu)", what, pos);
     return r;
 }
 
@@ -197,177 +204,187 @@ static size_t clean_utf8(const char *src, size_t len, char *dst, bool *ret_dirty
     return out;
 }
 
-/*
- * Points *field at the string v: borrowed when clean, else recorded for a
- * cleaned copy in the arena (*field stays NULL until then).
- */
-static int take_string(struct parse_ctx *c, const json_t *v, const char **field, bool *ret_dirty)
+/* Records the string v for a copy in the arena; *field is set then. */
+static int take_string(struct parse_ctx *c, struct js_span v, const char **field, bool *dirty)
 {
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
-    bool dirty;
-    size_t out = clean_utf8(s, len, NULL, &dirty);
+    size_t room = v.n - 1; /* unescaping never lengthens the text between the quotes */
+    bool esc = memchr(v.p + 1, '\\', v.n - 2) != NULL;
 
-    if (ret_dirty)
-        *ret_dirty = dirty;
-    if (!dirty) {
-        *field = s;
-        return 0;
-    }
     if (c->npending == PENDING_MAX)
         return malformed(c, "", "", "too many strings to clean"); /* a bug, not bad input */
-    c->pending[c->npending++] = (struct pending){.field = field, .src = s, .len = len};
-    c->arena_size += out + 1;
+    c->pending[c->npending++] =
+        (struct pending){.field = field, .v = v, .esc = esc, .dirty = dirty};
+    c->arena_size += room;
+    if (esc && room > c->scratch_size)
+        c->scratch_size = room;
     return 0;
 }
 
 /* true when v is a JSON string equal to lit (embedded NUL bytes never match). */
-static bool json_str_eq(const json_t *v, const char *lit)
+static bool str_eq(struct js_span v, const char *lit)
 {
     size_t n = strlen(lit);
-    return json_is_string(v) && json_string_length(v) == n &&
-           memcmp(json_string_value(v), lit, n) == 0;
+    char buf[16];
+
+    if (js_type(v) != JS_STRING || v.n - 2 < n)
+        return false;
+    if (v.n - 2 == n && memcmp(v.p + 1, lit, n) == 0)
+        return true;
+    /* escaped: "\u0070rivate" is "private"; an escape is at most 6 bytes */
+    if (n >= sizeof(buf) || v.n - 2 > 6 * n || !memchr(v.p + 1, '\\', v.n - 2))
+        return false;
+    return js_string(v, buf, sizeof(buf)) == (long)n && memcmp(buf, lit, n) == 0;
 }
 
 /* ---- typed members ------------------------------------------------------ */
 
-/* Member key of obj, or NULL when absent or JSON null. */
-static json_t *member(const json_t *obj, const char *key)
+/*
+ * The members keys[] of obj into out[], absent (p NULL) when missing or JSON
+ * null; all absent when obj is absent. obj was checked to be an object.
+ */
+static void members(struct js_span obj, const char *const *keys, size_t n, struct js_span *out)
 {
-    json_t *v = json_object_get(obj, key);
-    return json_is_null(v) ? NULL : v;
+    size_t i;
+
+    js_members(obj, keys, n, out);
+    for (i = 0; i < n; i++)
+        if (js_type(out[i]) == JS_NULL)
+            out[i] = (struct js_span){NULL, 0};
 }
 
-static int get_int(struct parse_ctx *c, const json_t *obj, const char *where, const char *key,
+static int get_int(struct parse_ctx *c, struct js_span v, const char *where, const char *key,
                    bool required, int64_t *ret)
 {
-    const json_t *v = member(obj, key);
-
-    if (!v)
+    if (!v.p)
         return required ? malformed(c, where, key, "missing") : 0;
-    if (!json_is_integer(v))
+    if (!js_int64(v, ret))
         return malformed(c, where, key, "not an integer");
-    *ret = (int64_t)json_integer_value(v);
     return 0;
 }
 
-static int get_bool(struct parse_ctx *c, const json_t *obj, const char *where, const char *key,
+static int get_bool(struct parse_ctx *c, struct js_span v, const char *where, const char *key,
                     bool *ret)
 {
-    const json_t *v = member(obj, key);
+    enum js_type t = js_type(v);
 
-    if (!v)
+    if (!v.p)
         return 0;
-    if (!json_is_boolean(v))
+    if (t != JS_TRUE && t != JS_FALSE)
         return malformed(c, where, key, "not a boolean");
-    *ret = json_is_true(v);
+    *ret = t == JS_TRUE;
     return 0;
 }
 
-static int get_string(struct parse_ctx *c, const json_t *obj, const char *where, const char *key,
-                      bool required, const char **field, bool *ret_dirty)
+static int get_string(struct parse_ctx *c, struct js_span v, const char *where, const char *key,
+                      bool required, const char **field)
 {
-    const json_t *v = member(obj, key);
-
-    if (!v)
+    if (!v.p)
         return required ? malformed(c, where, key, "missing") : 0;
-    if (!json_is_string(v))
+    if (js_type(v) != JS_STRING)
         return malformed(c, where, key, "not a string");
-    return take_string(c, v, field, ret_dirty);
+    return take_string(c, v, field, NULL);
 }
 
-/* Stores member key of obj, which must be an object, in *ret (NULL when absent). */
-static int get_object(struct parse_ctx *c, const json_t *obj, const char *where, const char *key,
-                      bool required, const json_t **ret)
+/* Checks that v, member key of an object at where, is an object when present. */
+static int get_object(struct parse_ctx *c, struct js_span v, const char *where, const char *key,
+                      bool required)
 {
-    const json_t *v = member(obj, key);
-
-    if (!v) {
-        *ret = NULL;
+    if (!v.p)
         return required ? malformed(c, where, key, "missing") : 0;
-    }
-    if (!json_is_object(v))
+    if (js_type(v) != JS_OBJECT)
         return malformed(c, where, key, "not an object");
-    *ret = v;
     return 0;
 }
 
 /* ---- Telegram objects --------------------------------------------------- */
 
+enum { USER_ID, USER_IS_BOT, USER_FIRST, USER_LAST, USER_USERNAME, USER_LANGUAGE, USER_KEYS };
+static const char *const user_keys[USER_KEYS] = {
+    "id", "is_bot", "first_name", "last_name", "username", "language_code",
+};
+
 /*
- * The User in member key of obj; parent is the path of obj and where the path
- * of the user, for error reasons. Reads the names only when wanted.
+ * The User v, member key of an object at parent; where is the path of the
+ * user, for error reasons. Reads the names only when wanted.
  */
-static int parse_user(struct parse_ctx *c, const json_t *obj, const char *parent, const char *key,
+static int parse_user(struct parse_ctx *c, struct js_span v, const char *parent, const char *key,
                       const char *where, bool required, bool names, struct tg_user *user,
                       bool *ret_present)
 {
-    const json_t *v;
+    struct js_span m[USER_KEYS];
     int r;
 
-    if ((r = get_object(c, obj, parent, key, required, &v)) < 0)
+    if ((r = get_object(c, v, parent, key, required)) < 0)
         return r;
     if (ret_present)
-        *ret_present = v != NULL;
-    if (!v)
+        *ret_present = v.p != NULL;
+    if (!v.p)
         return 0;
-    if ((r = get_int(c, v, where, "id", true, &user->id)) < 0)
+    members(v, user_keys, names ? USER_KEYS : 1, m);
+    if ((r = get_int(c, m[USER_ID], where, "id", true, &user->id)) < 0)
         return r;
     if (!names)
         return 0;
-    if ((r = get_bool(c, v, where, "is_bot", &user->is_bot)) < 0 ||
-        (r = get_string(c, v, where, "first_name", false, &user->first_name, NULL)) < 0 ||
-        (r = get_string(c, v, where, "last_name", false, &user->last_name, NULL)) < 0 ||
-        (r = get_string(c, v, where, "username", false, &user->username, NULL)) < 0 ||
-        (r = get_string(c, v, where, "language_code", false, &user->language_code, NULL)) < 0)
+    if ((r = get_bool(c, m[USER_IS_BOT], where, "is_bot", &user->is_bot)) < 0 ||
+        (r = get_string(c, m[USER_FIRST], where, "first_name", false, &user->first_name)) < 0 ||
+        (r = get_string(c, m[USER_LAST], where, "last_name", false, &user->last_name)) < 0 ||
+        (r = get_string(c, m[USER_USERNAME], where, "username", false, &user->username)) < 0 ||
+        (r = get_string(c, m[USER_LANGUAGE], where, "language_code", false, &user->language_code)) <
+            0)
         return r;
     return 0;
 }
 
-static enum tg_chat_type chat_type(const json_t *v)
+static enum tg_chat_type chat_type(struct js_span v)
 {
-    if (json_str_eq(v, "private"))
+    if (str_eq(v, "private"))
         return TG_CHAT_PRIVATE;
-    if (json_str_eq(v, "group"))
+    if (str_eq(v, "group"))
         return TG_CHAT_GROUP;
-    if (json_str_eq(v, "supergroup"))
+    if (str_eq(v, "supergroup"))
         return TG_CHAT_SUPERGROUP;
-    if (json_str_eq(v, "channel"))
+    if (str_eq(v, "channel"))
         return TG_CHAT_CHANNEL;
     return TG_CHAT_UNKNOWN;
 }
 
-/* The Chat in member "chat" of obj; where is the path of "chat" itself. */
-static int parse_chat(struct parse_ctx *c, const json_t *obj, const char *where,
+enum { CHAT_ID, CHAT_TYPE, CHAT_TITLE, CHAT_USERNAME, CHAT_KEYS };
+static const char *const chat_keys[CHAT_KEYS] = {"id", "type", "title", "username"};
+
+/* The Chat v, member "chat" of an object; where is the path of "chat" itself. */
+static int parse_chat(struct parse_ctx *c, struct js_span v, const char *where,
                       struct tg_chat *chat)
 {
-    const json_t *v, *type;
+    struct js_span m[CHAT_KEYS];
     int r;
 
-    if ((r = get_object(c, obj, "", "chat", true, &v)) < 0)
+    if ((r = get_object(c, v, "", "chat", true)) < 0)
         return r;
-    if ((r = get_int(c, v, where, "id", true, &chat->id)) < 0)
+    members(v, chat_keys, CHAT_KEYS, m);
+    if ((r = get_int(c, m[CHAT_ID], where, "id", true, &chat->id)) < 0)
         return r;
-    type = member(v, "type");
-    if (!type)
+    if (!m[CHAT_TYPE].p)
         return malformed(c, where, "type", "missing");
-    if (!json_is_string(type))
+    if (js_type(m[CHAT_TYPE]) != JS_STRING)
         return malformed(c, where, "type", "not a string");
-    chat->type = chat_type(type);
-    if ((r = get_string(c, v, where, "title", false, &chat->title, NULL)) < 0 ||
-        (r = get_string(c, v, where, "username", false, &chat->username, NULL)) < 0)
+    chat->type = chat_type(m[CHAT_TYPE]);
+    if ((r = get_string(c, m[CHAT_TITLE], where, "title", false, &chat->title)) < 0 ||
+        (r = get_string(c, m[CHAT_USERNAME], where, "username", false, &chat->username)) < 0)
         return r;
     return 0;
 }
 
+enum { PHOTO_WIDTH, PHOTO_HEIGHT, PHOTO_FILE_ID, PHOTO_KEYS };
+static const char *const photo_keys[PHOTO_KEYS] = {"width", "height", "file_id"};
+
 /* Area of a photo size, for choosing the largest; absurd sizes are clamped. */
-static int photo_area(struct parse_ctx *c, const json_t *size, uint64_t *ret)
+static int photo_area(struct parse_ctx *c, const struct js_span *m, uint64_t *ret)
 {
     int64_t w = 0, h = 0;
     int r;
 
-    if ((r = get_int(c, size, ".photo[]", "width", false, &w)) < 0 ||
-        (r = get_int(c, size, ".photo[]", "height", false, &h)) < 0)
+    if ((r = get_int(c, m[PHOTO_WIDTH], ".photo[]", "width", false, &w)) < 0 ||
+        (r = get_int(c, m[PHOTO_HEIGHT], ".photo[]", "height", false, &h)) < 0)
         return r;
     w = w < 0 ? 0 : w > INT32_MAX ? INT32_MAX : w;
     h = h < 0 ? 0 : h > INT32_MAX ? INT32_MAX : h;
@@ -375,36 +392,74 @@ static int photo_area(struct parse_ctx *c, const json_t *size, uint64_t *ret)
     return 0;
 }
 
-static int parse_photo(struct parse_ctx *c, const json_t *photo, struct tg_message *msg)
+static int parse_photo(struct parse_ctx *c, struct js_span photo, struct tg_message *msg)
 {
-    const json_t *best = NULL;
+    struct js_span size = {NULL, 0}, best = {NULL, 0}, best_file_id = {NULL, 0};
     uint64_t best_area = 0;
-    size_t i;
     int r;
 
-    if (!json_is_array(photo))
+    if (js_type(photo) != JS_ARRAY)
         return malformed(c, "", "photo", "not an array");
-    for (i = 0; i < json_array_size(photo); i++) {
-        const json_t *size = json_array_get(photo, i);
+    while (js_next(photo, &size)) {
+        struct js_span m[PHOTO_KEYS];
         uint64_t area;
 
-        if (!json_is_object(size))
+        if (js_type(size) != JS_OBJECT)
             return malformed(c, ".photo[]", "", "not an object");
-        if ((r = photo_area(c, size, &area)) < 0)
+        members(size, photo_keys, PHOTO_KEYS, m);
+        if ((r = photo_area(c, m, &area)) < 0)
             return r;
         /* >=: Telegram lists sizes smallest first, so ties go to the later one */
-        if (!best || area >= best_area) {
+        if (!best.p || area >= best_area) {
             best = size;
+            best_file_id = m[PHOTO_FILE_ID];
             best_area = area;
         }
     }
-    if (!best)
+    if (!best.p)
         return 0; /* no sizes: treated as no photo */
-    if ((r = get_string(c, best, ".photo[]", "file_id", true, &msg->file_id, NULL)) < 0)
+    if ((r = get_string(c, best_file_id, ".photo[]", "file_id", true, &msg->file_id)) < 0)
         return r;
     msg->media = TG_MEDIA_PHOTO;
     return 0;
 }
+
+/* The members of a Message this file reads. */
+enum {
+    MSG_MESSAGE_ID,
+    MSG_DATE,
+    MSG_EDIT_DATE,
+    MSG_MIGRATE_TO,
+    MSG_CHAT,
+    MSG_FROM,
+    MSG_TEXT,
+    MSG_CAPTION,
+    MSG_ENTITIES,
+    MSG_CAPTION_ENTITIES,
+    MSG_PHOTO,
+    MSG_ANIMATION, /* media_keys[] in its order */
+    MSG_DOCUMENT,
+    MSG_VOICE,
+    MSG_VIDEO,
+    MSG_STICKER,
+    MSG_AUDIO,
+    MSG_VIDEO_NOTE,
+    MSG_MEDIA_GROUP_ID,
+    MSG_REPLY_TO,
+    MSG_KEYS,
+};
+static const char *const message_keys[MSG_KEYS] = {
+    "message_id",     "date",
+    "edit_date",      "migrate_to_chat_id",
+    "chat",           "from",
+    "text",           "caption",
+    "entities",       "caption_entities",
+    "photo",          "animation",
+    "document",       "voice",
+    "video",          "sticker",
+    "audio",          "video_note",
+    "media_group_id", "reply_to_message",
+};
 
 /* Keys of the media objects carrying a file_id; animation before document
  * because an animation message carries both. */
@@ -422,24 +477,29 @@ static const struct {
     {"video_note", ".video_note", TG_MEDIA_VIDEO_NOTE},
 };
 
-static int parse_media(struct parse_ctx *c, const json_t *m, struct tg_message *msg)
+static const char *const file_id_key[] = {"file_id"};
+
+/* m: the members of the message. */
+static int parse_media(struct parse_ctx *c, const struct js_span *m, struct tg_message *msg)
 {
-    const json_t *v;
     size_t i;
     int r;
 
-    if ((v = member(m, "photo")) != NULL) {
-        if ((r = parse_photo(c, v, msg)) < 0)
+    if (m[MSG_PHOTO].p) {
+        if ((r = parse_photo(c, m[MSG_PHOTO], msg)) < 0)
             return r;
         if (msg->media != TG_MEDIA_NONE)
             return 0;
     }
     for (i = 0; i < sizeof(media_keys) / sizeof(media_keys[0]); i++) {
-        if ((r = get_object(c, m, "", media_keys[i].key, false, &v)) < 0)
+        struct js_span v = m[MSG_ANIMATION + i], file_id;
+
+        if ((r = get_object(c, v, "", media_keys[i].key, false)) < 0)
             return r;
-        if (!v)
+        if (!v.p)
             continue;
-        if ((r = get_string(c, v, media_keys[i].where, "file_id", true, &msg->file_id, NULL)) < 0)
+        members(v, file_id_key, 1, &file_id);
+        if ((r = get_string(c, file_id, media_keys[i].where, "file_id", true, &msg->file_id)) < 0)
             return r;
         msg->media = media_keys[i].media;
         return 0;
@@ -447,20 +507,24 @@ static int parse_media(struct parse_ctx *c, const json_t *m, struct tg_message *
     return 0;
 }
 
-static int parse_reply_to(struct parse_ctx *c, const json_t *m, struct tg_message *msg)
+enum { REPLY_MESSAGE_ID, REPLY_FROM, REPLY_KEYS };
+static const char *const reply_keys[REPLY_KEYS] = {"message_id", "from"};
+
+static int parse_reply_to(struct parse_ctx *c, struct js_span v, struct tg_message *msg)
 {
-    const json_t *v;
+    struct js_span m[REPLY_KEYS];
     struct tg_user from = {0};
     int r;
 
-    if ((r = get_object(c, m, "", "reply_to_message", false, &v)) < 0)
+    if ((r = get_object(c, v, "", "reply_to_message", false)) < 0)
         return r;
-    if (!v)
+    if (!v.p)
         return 0;
-    if ((r = get_int(c, v, ".reply_to_message", "message_id", true, &msg->reply_to_message_id)) <
-            0 ||
-        (r = parse_user(c, v, ".reply_to_message", "from", ".reply_to_message.from", false, false,
-                        &from, NULL)) < 0)
+    members(v, reply_keys, REPLY_KEYS, m);
+    if ((r = get_int(c, m[REPLY_MESSAGE_ID], ".reply_to_message", "message_id", true,
+                     &msg->reply_to_message_id)) < 0 ||
+        (r = parse_user(c, m[REPLY_FROM], ".reply_to_message", "from", ".reply_to_message.from",
+                        false, false, &from, NULL)) < 0)
         return r;
     msg->has_reply_to = true;
     msg->reply_to_from_id = from.id;
@@ -468,83 +532,108 @@ static int parse_reply_to(struct parse_ctx *c, const json_t *m, struct tg_messag
 }
 
 /* A Message (also an edited message or a channel post). */
-static int parse_message(struct parse_ctx *c, const json_t *m, struct tg_message *msg)
+static int parse_message(struct parse_ctx *c, struct js_span v, struct tg_message *msg)
 {
-    const json_t *text;
-    bool dirty = false;
+    struct js_span m[MSG_KEYS], text;
     int r;
 
-    if (!json_is_object(m))
+    if (js_type(v) != JS_OBJECT)
         return malformed(c, "", "", "not an object");
-    if ((r = get_int(c, m, "", "message_id", true, &msg->message_id)) < 0 ||
-        (r = get_int(c, m, "", "date", true, &msg->date)) < 0 ||
-        (r = get_int(c, m, "", "edit_date", false, &msg->edit_date)) < 0 ||
-        (r = get_int(c, m, "", "migrate_to_chat_id", false, &msg->migrate_to_chat_id)) < 0 ||
-        (r = parse_chat(c, m, ".chat", &msg->chat)) < 0 ||
-        (r = parse_user(c, m, "", "from", ".from", false, true, &msg->from, &msg->has_from)) < 0)
+    members(v, message_keys, MSG_KEYS, m);
+    if ((r = get_int(c, m[MSG_MESSAGE_ID], "", "message_id", true, &msg->message_id)) < 0 ||
+        (r = get_int(c, m[MSG_DATE], "", "date", true, &msg->date)) < 0 ||
+        (r = get_int(c, m[MSG_EDIT_DATE], "", "edit_date", false, &msg->edit_date)) < 0 ||
+        (r = get_int(c, m[MSG_MIGRATE_TO], "", "migrate_to_chat_id", false,
+                     &msg->migrate_to_chat_id)) < 0 ||
+        (r = parse_chat(c, m[MSG_CHAT], ".chat", &msg->chat)) < 0 ||
+        (r = parse_user(c, m[MSG_FROM], "", "from", ".from", false, true, &msg->from,
+                        &msg->has_from)) < 0)
         return r;
 
-    text = member(m, "text");
-    if (!text && (text = member(m, "caption")) != NULL)
+    text = m[MSG_TEXT];
+    if (!text.p && (text = m[MSG_CAPTION]).p != NULL)
         msg->text_is_caption = true;
-    if (text) {
-        if (!json_is_string(text))
+    if (text.p) {
+        if (js_type(text) != JS_STRING)
             return malformed(c, "", msg->text_is_caption ? "caption" : "text", "not a string");
-        if ((r = take_string(c, text, &msg->text, &dirty)) < 0)
+        if ((r = take_string(c, text, &msg->text, &msg->text_was_cleaned)) < 0)
             return r;
         c->has_text = true;
-        c->text_len = json_string_length(text);
-        msg->text_was_cleaned = dirty;
-        c->entities = member(m, msg->text_is_caption ? "caption_entities" : "entities");
-        if (!json_is_array(c->entities))
-            c->entities = NULL; /* a hint only: unusable means absent */
+        c->entities = m[msg->text_is_caption ? MSG_CAPTION_ENTITIES : MSG_ENTITIES];
+        if (js_type(c->entities) != JS_ARRAY)
+            c->entities = (struct js_span){NULL, 0}; /* a hint only: unusable means absent */
     }
 
     if ((r = parse_media(c, m, msg)) < 0 ||
-        (r = get_string(c, m, "", "media_group_id", false, &msg->media_group_id, NULL)) < 0 ||
-        (r = parse_reply_to(c, m, msg)) < 0)
+        (r = get_string(c, m[MSG_MEDIA_GROUP_ID], "", "media_group_id", false,
+                        &msg->media_group_id)) < 0 ||
+        (r = parse_reply_to(c, m[MSG_REPLY_TO], msg)) < 0)
         return r;
     return 0;
 }
 
-static int parse_callback(struct parse_ctx *c, const json_t *q, struct tg_callback_query *cb)
+enum { CB_ID, CB_FROM, CB_DATA, CB_MESSAGE, CB_KEYS };
+static const char *const callback_keys[CB_KEYS] = {"id", "from", "data", "message"};
+enum { CBM_MESSAGE_ID, CBM_CHAT, CBM_KEYS };
+static const char *const callback_message_keys[CBM_KEYS] = {"message_id", "chat"};
+static const char *const id_key[] = {"id"};
+
+static int parse_callback(struct parse_ctx *c, struct js_span v, struct tg_callback_query *cb)
 {
-    const json_t *m, *chat;
+    struct js_span q[CB_KEYS], m[CBM_KEYS], chat_id;
     int r;
 
-    if (!json_is_object(q))
+    if (js_type(v) != JS_OBJECT)
         return malformed(c, "", "", "not an object");
-    if ((r = get_string(c, q, "", "id", true, &cb->id, NULL)) < 0 ||
-        (r = parse_user(c, q, "", "from", ".from", true, true, &cb->from, NULL)) < 0 ||
-        (r = get_string(c, q, "", "data", false, &cb->data, NULL)) < 0 ||
-        (r = get_object(c, q, "", "message", false, &m)) < 0)
+    members(v, callback_keys, CB_KEYS, q);
+    if ((r = get_string(c, q[CB_ID], "", "id", true, &cb->id)) < 0 ||
+        (r = parse_user(c, q[CB_FROM], "", "from", ".from", true, true, &cb->from, NULL)) < 0 ||
+        (r = get_string(c, q[CB_DATA], "", "data", false, &cb->data)) < 0 ||
+        (r = get_object(c, q[CB_MESSAGE], "", "message", false)) < 0)
         return r;
-    if (!m)
+    if (!q[CB_MESSAGE].p)
         return 0; /* a button under an inline-mode message */
-    if ((r = get_int(c, m, ".message", "message_id", true, &cb->message_id)) < 0 ||
-        (r = get_object(c, m, ".message", "chat", true, &chat)) < 0 ||
-        (r = get_int(c, chat, ".message.chat", "id", true, &cb->message_chat_id)) < 0)
+    members(q[CB_MESSAGE], callback_message_keys, CBM_KEYS, m);
+    if ((r = get_int(c, m[CBM_MESSAGE_ID], ".message", "message_id", true, &cb->message_id)) < 0 ||
+        (r = get_object(c, m[CBM_CHAT], ".message", "chat", true)) < 0)
+        return r;
+    members(m[CBM_CHAT], id_key, 1, &chat_id);
+    if ((r = get_int(c, chat_id, ".message.chat", "id", true, &cb->message_chat_id)) < 0)
         return r;
     cb->has_message = true;
     return 0;
 }
 
-static int parse_member(struct parse_ctx *c, const json_t *u, struct tg_chat_member_update *mu)
+enum { MEMBER_CHAT, MEMBER_FROM, MEMBER_NEW, MEMBER_OLD, MEMBER_KEYS };
+static const char *const member_keys[MEMBER_KEYS] = {
+    "chat",
+    "from",
+    "new_chat_member",
+    "old_chat_member",
+};
+static const char *const status_key[] = {"status"};
+
+static int parse_member(struct parse_ctx *c, struct js_span v, struct tg_chat_member_update *mu)
 {
-    const json_t *old_m, *new_m;
+    struct js_span m[MEMBER_KEYS], status;
     int r;
 
-    if (!json_is_object(u))
+    if (js_type(v) != JS_OBJECT)
         return malformed(c, "", "", "not an object");
-    if ((r = parse_chat(c, u, ".chat", &mu->chat)) < 0 ||
-        (r = parse_user(c, u, "", "from", ".from", true, true, &mu->from, NULL)) < 0 ||
-        (r = get_object(c, u, "", "new_chat_member", true, &new_m)) < 0 ||
-        (r = get_string(c, new_m, ".new_chat_member", "status", true, &mu->new_status, NULL)) < 0 ||
-        (r = get_object(c, u, "", "old_chat_member", false, &old_m)) < 0)
+    members(v, member_keys, MEMBER_KEYS, m);
+    if ((r = parse_chat(c, m[MEMBER_CHAT], ".chat", &mu->chat)) < 0 ||
+        (r = parse_user(c, m[MEMBER_FROM], "", "from", ".from", true, true, &mu->from, NULL)) < 0 ||
+        (r = get_object(c, m[MEMBER_NEW], "", "new_chat_member", true)) < 0)
         return r;
-    if (old_m &&
-        (r = get_string(c, old_m, ".old_chat_member", "status", false, &mu->old_status, NULL)) < 0)
+    members(m[MEMBER_NEW], status_key, 1, &status);
+    if ((r = get_string(c, status, ".new_chat_member", "status", true, &mu->new_status)) < 0 ||
+        (r = get_object(c, m[MEMBER_OLD], "", "old_chat_member", false)) < 0)
         return r;
+    if (m[MEMBER_OLD].p) {
+        members(m[MEMBER_OLD], status_key, 1, &status);
+        if ((r = get_string(c, status, ".old_chat_member", "status", false, &mu->old_status)) < 0)
+            return r;
+    }
     return 0;
 }
 
@@ -594,27 +683,29 @@ static size_t match_command(const char *t, size_t lim, struct command *cmd)
     return i;
 }
 
+enum { ENTITY_TYPE, ENTITY_OFFSET, ENTITY_LENGTH, ENTITY_KEYS };
+static const char *const entity_keys[ENTITY_KEYS] = {"type", "offset", "length"};
+
 /*
  * Finds the bot command at the start of text[0..len): the one named by a
  * bot_command entity at offset 0 when the message has entities, else a
  * leading "/name". Entity lengths count UTF-16 code units; the command is
  * ASCII, so they equal bytes there, and the match is checked, not trusted.
  */
-static bool find_command(const char *text, size_t len, const json_t *entities, struct command *cmd)
+static bool find_command(const char *text, size_t len, struct js_span entities, struct command *cmd)
 {
-    size_t end = 0, i;
+    struct js_span e = {NULL, 0};
+    size_t end = 0;
 
-    if (entities) {
-        for (i = 0; i < json_array_size(entities); i++) {
-            const json_t *e = json_array_get(entities, i);
-            const json_t *off = json_object_get(e, "offset");
-            const json_t *n = json_object_get(e, "length");
-            json_int_t elen;
+    if (entities.p) {
+        while (js_next(entities, &e)) {
+            struct js_span m[ENTITY_KEYS];
+            int64_t off, elen;
 
-            if (!json_str_eq(json_object_get(e, "type"), "bot_command") || !json_is_integer(off) ||
-                json_integer_value(off) != 0 || !json_is_integer(n))
+            js_members(e, entity_keys, ENTITY_KEYS, m); /* none when e is no object */
+            if (!str_eq(m[ENTITY_TYPE], "bot_command") || !js_int64(m[ENTITY_OFFSET], &off) ||
+                off != 0 || !js_int64(m[ENTITY_LENGTH], &elen))
                 continue;
-            elen = json_integer_value(n);
             if (elen < 2 || (uint64_t)elen > len)
                 return false;
             end = (size_t)elen;
@@ -638,7 +729,34 @@ static bool find_command(const char *text, size_t len, const json_t *entities, s
 /* ---- assembly ----------------------------------------------------------- */
 
 /*
- * Allocates the arena, writes the cleaned strings into it and resolves the
+ * Copies pending string p into the arena at dst, with scratch space for
+ * unescaping; returns the length written (and terminated), or -1 when the
+ * cleaned copy would not fit (jscan let invalid UTF-8 through: a bug).
+ */
+static long copy_string(const struct pending *p, char *dst, char *scratch)
+{
+    size_t room = p->v.n - 2, n;
+    bool dirty = false;
+
+    if (!p->esc) {
+        /* raw text js_check() passed: valid UTF-8 without NUL bytes */
+        memcpy(dst, p->v.p + 1, room);
+        n = room;
+    } else {
+        size_t raw = (size_t)js_string(p->v, scratch, room + 1);
+
+        if (clean_utf8(scratch, raw, NULL, &dirty) > room)
+            return -1;
+        n = clean_utf8(scratch, raw, dst, &dirty);
+    }
+    dst[n] = '\0';
+    if (p->dirty)
+        *p->dirty = dirty;
+    return (long)n;
+}
+
+/*
+ * Allocates the arena, copies the pending strings into it and resolves the
  * command (whose bot name also lives in the arena). On failure *ret_arena is
  * NULL; on success the caller owns it.
  */
@@ -650,30 +768,26 @@ static int finish(struct parse_ctx *c, struct tg_message *msg, char **ret_arena)
     size_t i;
 
     *ret_arena = NULL;
-    if (c->has_text) {
-        if (!msg->text_was_cleaned) {
-            is_cmd = find_command(msg->text, c->text_len, c->entities, &cmd);
-            if (is_cmd && cmd.bot_len > 0)
-                c->arena_size += cmd.bot_len + 1;
-        } else {
-            c->arena_size += BOT_NAME_MAX + 1; /* found once the text is clean */
-        }
-    }
+    if (c->has_text)
+        c->arena_size += BOT_NAME_MAX + 1;
     if (c->arena_size > 0) {
-        arena = malloc(c->arena_size);
+        arena = malloc(c->arena_size + c->scratch_size);
         if (!arena) {
             set_err(c, "out of memory");
             return -ENOMEM;
         }
         p = arena;
         for (i = 0; i < c->npending; i++) {
-            bool dirty;
-            size_t n = clean_utf8(c->pending[i].src, c->pending[i].len, p, &dirty);
-            p[n] = '\0';
+            long n = copy_string(&c->pending[i], p, arena + c->arena_size);
+
+            if (n < 0) {
+                free(arena);
+                return malformed(c, "", "", "string not UTF-8"); /* a bug, not bad input */
+            }
             *c->pending[i].field = p;
             p += n + 1;
         }
-        if (c->has_text && msg->text_was_cleaned)
+        if (c->has_text)
             is_cmd = find_command(msg->text, strlen(msg->text), c->entities, &cmd);
     }
     if (is_cmd) {
@@ -704,47 +818,46 @@ static const struct {
     {"channel_post", TG_UPDATE_CHANNEL_POST},
     {"edited_channel_post", TG_UPDATE_EDITED_CHANNEL_POST},
 };
+#define KINDS (sizeof(kind_keys) / sizeof(kind_keys[0]))
+
+/* "update_id" and kind_keys[] in its order. */
+static const char *const root_keys[1 + KINDS] = {
+    "update_id",      "message",      "edited_message",      "callback_query",
+    "my_chat_member", "channel_post", "edited_channel_post",
+};
 
 int tg_update_parse(const char *body, size_t len, struct tg_update *ret, char *err, size_t cap)
 {
     struct parse_ctx c = {.root = "", .err = err, .cap = cap};
     struct tg_update u = {.kind = TG_UPDATE_OTHER};
-    const json_t *v = NULL, *id;
-    json_error_t jerr;
-    json_t *root;
+    struct js_span doc, top[1 + KINDS], v = {NULL, 0};
+    enum js_error e;
     char *arena = NULL;
-    size_t i;
+    size_t i, pos;
     int r;
 
     if (!ret || (!body && len > 0))
         return malformed(&c, "", "", "no body");
     /* Telegram never repeats a key; a repeated one could smuggle a second
      * update_id past a proxy that reads the first. */
-    root = json_loadb(body ? body : "", len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        return load_error(&c, &jerr);
-    if (!json_is_object(root)) {
-        r = malformed(&c, "", "", "not a JSON object");
-        goto fail;
-    }
+    e = js_check(body ? body : "", len, JS_ALLOW_NUL | JS_REJECT_DUPLICATES, &doc, &pos);
+    if (e != JS_OK)
+        return load_error(&c, e, pos);
+    if (js_type(doc) != JS_OBJECT)
+        return malformed(&c, "", "", "not a JSON object");
 
-    id = json_object_get(root, "update_id");
-    if (!id) {
-        r = malformed(&c, "", "update_id", "missing");
-        goto fail;
-    }
-    if (!json_is_integer(id)) {
-        r = malformed(&c, "", "update_id", "not an integer");
-        goto fail;
-    }
-    if (json_integer_value(id) < 0 || json_integer_value(id) > UPDATE_ID_MAX) {
-        r = malformed(&c, "", "update_id", "out of range");
-        goto fail;
-    }
-    u.update_id = (int64_t)json_integer_value(id);
+    js_members(doc, root_keys, 1 + KINDS, top);
+    /* JSON null is no integer here, not an absent update_id */
+    if (!top[0].p)
+        return malformed(&c, "", "update_id", "missing");
+    if (!js_int64(top[0], &u.update_id))
+        return malformed(&c, "", "update_id", "not an integer");
+    if (u.update_id < 0 || u.update_id > UPDATE_ID_MAX)
+        return malformed(&c, "", "update_id", "out of range");
 
-    for (i = 0; i < sizeof(kind_keys) / sizeof(kind_keys[0]); i++) {
-        if ((v = member(root, kind_keys[i].key)) != NULL) {
+    for (i = 0; i < KINDS; i++) {
+        v = top[1 + i];
+        if (v.p && js_type(v) != JS_NULL) {
             u.kind = kind_keys[i].kind;
             c.root = kind_keys[i].key;
             break;
@@ -768,25 +881,19 @@ int tg_update_parse(const char *body, size_t len, struct tg_update *ret, char *e
         break;
     }
     if (r < 0)
-        goto fail;
+        return r;
     if ((r = finish(&c, &u.message, &arena)) < 0)
-        goto fail;
+        return r;
 
-    u.priv_json = root;
     u.priv_arena = arena;
     *ret = u;
     return 0;
-
-fail:
-    json_decref(root);
-    return r;
 }
 
 void tg_update_free(struct tg_update *u)
 {
     if (!u)
         return;
-    json_decref(u->priv_json);
     free(u->priv_arena);
     memset(u, 0, sizeof(*u));
 }

@@ -1,11 +1,10 @@
 /*
  * update.h - a Telegram Update parsed into typed C structs (SPEC §5, §6).
  *
- * Pure: no I/O, no globals; safe to call from any thread. The parser keeps
- * the jansson document alive and points into it where the text is already
- * clean; text that had to be cleaned (NUL bytes removed, invalid UTF-8
- * replaced by U+FFFD) lives in memory the update owns. Every string field is
- * NULL when absent, else NUL-terminated valid UTF-8 without NUL bytes.
+ * Pure: no I/O, no globals; safe to call from any thread. Every string field
+ * is NULL when absent, else NUL-terminated valid UTF-8 without NUL bytes
+ * (they are removed, and invalid UTF-8 replaced by U+FFFD): a copy in the one
+ * allocation the update owns, so the body may go once parsed.
  *
  * Ids are 64-bit: user ids exceed 2^31, group ids are negative, supergroup
  * ids are below -10^12. A non-integer id (string, float, out of range) makes
@@ -123,8 +122,7 @@ struct tg_update {
     struct tg_callback_query callback;
     /* kind MY_CHAT_MEMBER */
     struct tg_chat_member_update member;
-    /* owned: the jansson document and the cleaned strings */
-    void *priv_json;
+    /* owned: every string above, NULL when there is none */
     char *priv_arena;
 };
 

@@ -1,7 +1,12 @@
 /*
  * fuzz_jscan.c - differential libFuzzer target: util/jscan against jansson.
  *
- * jscan must accept exactly what json_loadb(..., JSON_DECODE_ANY, NULL)
+ * js_check() must say what json_loadb() says, with the matching flags, for
+ * every input: the same error at the same position, or success. Each flag
+ * set below is tried, and each accepted text read as for js_valid() below
+ * (NUL bytes jansson lost and all).
+ *
+ * js_valid() must accept exactly what json_loadb(..., JSON_DECODE_ANY, NULL)
  * accepts, except for nesting deeper than JS_MAX_DEPTH (jscan refuses, jansson
  * goes on to 2048): such inputs are skipped. And jansson 2.14 loses a NUL
  * byte right after a number or a literal ("[1\0]" loads as [1]: its lexer
@@ -165,6 +170,69 @@ static void check_value(struct js_span v, const json_t *j)
         if (js_members(v, &key, 1, &out) || out.p != NULL || out.n != 0)
             abort();
     }
+    /* An array's elements one by one; nothing else has any. */
+    struct js_span it = {NULL, 0};
+    size_t i = 0;
+    while (js_next(v, &it)) {
+        if (!json_is_array(j) || i >= json_array_size(j) || it.p < v.p || it.p + it.n > v.p + v.n)
+            abort();
+        check_value(it, json_array_get(j, i++));
+    }
+    if (it.p || it.n || (json_is_array(j) && i != json_array_size(j)))
+        abort();
+}
+
+static enum js_error jansson_error(const json_error_t *e)
+{
+    switch (json_error_code(e)) {
+    case json_error_invalid_syntax:
+        return JS_ESYNTAX;
+    case json_error_premature_end_of_input:
+        return JS_ETRUNCATED;
+    case json_error_end_of_input_expected:
+        return JS_ETRAILING;
+    case json_error_invalid_utf8:
+        return JS_EUTF8;
+    case json_error_stack_overflow:
+        return JS_EDEPTH;
+    case json_error_numeric_overflow:
+        return JS_ERANGE;
+    case json_error_duplicate_key:
+        return JS_EDUPLICATE;
+    case json_error_null_byte_in_key:
+        return JS_ENULKEY;
+    case json_error_null_character:
+        return JS_ENUL;
+    case json_error_out_of_memory:
+        return JS_ENOMEM;
+    case json_error_invalid_argument:
+        return JS_EARGUMENT;
+    default:
+        abort();
+    }
+}
+
+/* js_check() against json_loadb() with the same flags. */
+static void check_like_jansson(const char *p, size_t size, unsigned flags)
+{
+    size_t jflags = (flags & JS_DECODE_ANY ? JSON_DECODE_ANY : 0) |
+                    (flags & JS_ALLOW_NUL ? JSON_ALLOW_NUL : 0) |
+                    (flags & JS_REJECT_DUPLICATES ? JSON_REJECT_DUPLICATES : 0);
+    json_error_t je;
+    json_t *j = json_loadb(p, size, jflags, &je);
+    struct js_span doc = {NULL, 0};
+    size_t pos = 0;
+    enum js_error e = js_check(p, size, flags, &doc, &pos);
+
+    if (e != (j ? JS_OK : jansson_error(&je)) || pos != (size_t)je.position)
+        abort();
+    if (j) {
+        if (!doc.p || doc.n == 0 || doc.p < p || doc.p + doc.n > p + size || is_ws(doc.p[0]) ||
+            is_ws(doc.p[doc.n - 1]) || doc.p[doc.n - 1] == '\0')
+            abort();
+        check_value(doc, j);
+    }
+    json_decref(j);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -174,6 +242,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct js_span doc = {NULL, 0};
     json_t *j;
     bool valid;
+
+    check_like_jansson(p, size, 0);
+    check_like_jansson(p, size, JS_DECODE_ANY);
+    check_like_jansson(p, size, JS_ALLOW_NUL | JS_REJECT_DUPLICATES);
+    check_like_jansson(p, size, JS_DECODE_ANY | JS_ALLOW_NUL | JS_REJECT_DUPLICATES);
 
     if (nesting(p, size) > JS_MAX_DEPTH)
         return 0;
