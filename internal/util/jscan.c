@@ -5,17 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- validation ---------------------------------------------------------- */
-
-struct scan {
-    const char *p, *end;
-};
-
-static void ws(struct scan *s)
-{
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-        s->p++;
-}
+/* ---- characters ---------------------------------------------------------- */
 
 static int hexval(char c)
 {
@@ -75,66 +65,6 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
-/* A string at s->p (which is '"'); leaves s->p after the closing quote. */
-static bool check_string(struct scan *s)
-{
-    s->p++;
-    while (s->p < s->end) {
-        unsigned char c = (unsigned char)*s->p;
-        if (c == '"') {
-            s->p++;
-            return true;
-        }
-        if (c < 0x20)
-            return false;
-        if (c == '\\') {
-            if (s->end - s->p < 2)
-                return false;
-            char e = s->p[1];
-            if (e == 'u') {
-                if (s->end - s->p < 6)
-                    return false;
-                long u = hex4(s->p + 2);
-                if (u <= 0) /* not hex, or \u0000: jansson refuses NUL */
-                    return false;
-                s->p += 6;
-                if (u >= 0xDC00 && u <= 0xDFFF)
-                    return false; /* a low surrogate alone */
-                if (u >= 0xD800 && u <= 0xDBFF) {
-                    if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u')
-                        return false;
-                    long lo = hex4(s->p + 2);
-                    if (lo < 0xDC00 || lo > 0xDFFF)
-                        return false;
-                    s->p += 6;
-                }
-                continue;
-            }
-            if (!strchr("\"\\/bfnrt", e) || e == '\0')
-                return false;
-            s->p += 2;
-            continue;
-        }
-        if (c < 0x80) {
-            s->p++;
-            continue;
-        }
-        size_t n = utf8_len((const unsigned char *)s->p, (const unsigned char *)s->end);
-        if (n == 0)
-            return false;
-        s->p += n;
-    }
-    return false;
-}
-
-static bool digits(struct scan *s)
-{
-    const char *start = s->p;
-    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
-        s->p++;
-    return s->p > start;
-}
-
 /* Whether the real number text [p, p + n) does not overflow a double, as
  * jansson's jsonp_strtod() judges it. */
 static bool real_fits(const char *p, size_t n)
@@ -151,124 +81,6 @@ static bool real_fits(const char *p, size_t n)
     if (buf != small)
         free(buf);
     return ok;
-}
-
-/* A number, checked as jansson checks it: integers must fit long long, reals
- * must not overflow a double. */
-static bool check_number(struct scan *s)
-{
-    const char *start = s->p;
-    bool real = false;
-    if (*s->p == '-')
-        s->p++;
-    if (s->p < s->end && *s->p == '0')
-        s->p++;
-    else if (!digits(s))
-        return false;
-    if (s->p < s->end && *s->p == '.') {
-        s->p++;
-        real = true;
-        if (!digits(s))
-            return false;
-    }
-    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
-        s->p++;
-        real = true;
-        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
-            s->p++;
-        if (!digits(s))
-            return false;
-    }
-    struct js_span v = {start, (size_t)(s->p - start)};
-    if (!real) {
-        int64_t x;
-        return js_int64(v, &x);
-    }
-    return real_fits(v.p, v.n);
-}
-
-static bool literal(struct scan *s, const char *word)
-{
-    size_t n = strlen(word);
-    if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
-        return false;
-    s->p += n;
-    return true;
-}
-
-static bool check_value(struct scan *s, int depth)
-{
-    if (s->p >= s->end)
-        return false;
-    switch (*s->p) {
-    case '"':
-        return check_string(s);
-    case 't':
-        return literal(s, "true");
-    case 'f':
-        return literal(s, "false");
-    case 'n':
-        return literal(s, "null");
-    case '{':
-    case '[': {
-        char close = *s->p == '{' ? '}' : ']';
-        bool object = close == '}';
-        if (depth >= JS_MAX_DEPTH)
-            return false;
-        s->p++;
-        ws(s);
-        if (s->p < s->end && *s->p == close) {
-            s->p++;
-            return true;
-        }
-        for (;;) {
-            if (object) {
-                if (s->p >= s->end || *s->p != '"' || !check_string(s))
-                    return false;
-                ws(s);
-                if (s->p >= s->end || *s->p != ':')
-                    return false;
-                s->p++;
-                ws(s);
-            }
-            if (!check_value(s, depth + 1))
-                return false;
-            ws(s);
-            if (s->p >= s->end)
-                return false;
-            if (*s->p == close) {
-                s->p++;
-                return true;
-            }
-            if (*s->p != ',')
-                return false;
-            s->p++;
-            ws(s);
-        }
-    }
-    default:
-        if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))
-            return check_number(s);
-        return false;
-    }
-}
-
-bool js_valid(const char *p, size_t n, struct js_span *ret)
-{
-    if (!p)
-        return false;
-    struct scan s = {p, p + n};
-    ws(&s);
-    const char *start = s.p;
-    if (!check_value(&s, 0))
-        return false;
-    const char *stop = s.p;
-    ws(&s);
-    if (s.p != s.end)
-        return false;
-    if (ret)
-        *ret = (struct js_span){start, (size_t)(stop - start)};
-    return true;
 }
 
 /* ---- reading validated text ---------------------------------------------- */
@@ -1310,4 +1122,9 @@ out:
     if (ret)
         *ret = (struct js_span){p + start, stop - start};
     return JS_OK;
+}
+
+bool js_valid(const char *p, size_t n, struct js_span *ret)
+{
+    return js_check(p, n, JS_DECODE_ANY, ret, NULL) == JS_OK;
 }

@@ -4,12 +4,10 @@
  * jansson's json_loadb() builds every object, key and value of a document
  * and json_decref() frees them again: for a Bot API answer, of which the
  * sender needs "ok", an error code and a message_id, that was about 60,000
- * instructions per message. js_valid() checks the whole text as strictly as
- * jansson does (RFC 8259, UTF-8, no NUL in strings); the other calls then
- * pick members out of the validated text and convert single values.
- *
- * js_check() judges a text as jansson's json_loadb() does, flags, quirks and
- * error included, for a caller that must answer exactly as jansson did.
+ * instructions per message. js_check() judges a text as jansson's
+ * json_loadb() does - flags, quirks and error included - and js_valid() is
+ * its yes or no for any one value; the other calls then pick members out of
+ * the validated text and convert single values.
  *
  * Every other function takes spans of a text that js_valid() or js_check()
  * accepted; they do not re-check it.
@@ -21,9 +19,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Deepest nesting js_valid() accepts. */
-#define JS_MAX_DEPTH 256
-
 /* The text of one JSON value; p is NULL when there is none. */
 struct js_span {
     const char *p;
@@ -34,7 +29,9 @@ enum js_type { JS_NONE, JS_OBJECT, JS_ARRAY, JS_STRING, JS_NUMBER, JS_TRUE, JS_F
 
 /*
  * True when [p, p + n) is exactly one JSON value, optionally surrounded by
- * whitespace; *ret (may be NULL) is then that value without the whitespace.
+ * whitespace, as json_loadb(p, n, JSON_DECODE_ANY) accepts it: js_check()
+ * with JS_DECODE_ANY. *ret (may be NULL) is then that value without the
+ * whitespace.
  */
 bool js_valid(const char *p, size_t n, struct js_span *ret);
 
