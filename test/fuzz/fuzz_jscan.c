@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test/fuzz/jscan_jansson.h"
 #include "util/jscan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -152,49 +153,19 @@ static void check_value(struct js_span v, const json_t *j)
         abort();
 }
 
-static enum js_error jansson_error(const json_error_t *e)
-{
-    switch (json_error_code(e)) {
-    case json_error_invalid_syntax:
-        return JS_ESYNTAX;
-    case json_error_premature_end_of_input:
-        return JS_ETRUNCATED;
-    case json_error_end_of_input_expected:
-        return JS_ETRAILING;
-    case json_error_invalid_utf8:
-        return JS_EUTF8;
-    case json_error_stack_overflow:
-        return JS_EDEPTH;
-    case json_error_numeric_overflow:
-        return JS_ERANGE;
-    case json_error_duplicate_key:
-        return JS_EDUPLICATE;
-    case json_error_null_byte_in_key:
-        return JS_ENULKEY;
-    case json_error_null_character:
-        return JS_ENUL;
-    case json_error_out_of_memory:
-        return JS_ENOMEM;
-    case json_error_invalid_argument:
-        return JS_EARGUMENT;
-    default:
-        abort();
-    }
-}
-
 /* js_check() against json_loadb() with the same flags. */
 static void check_like_jansson(const char *p, size_t size, unsigned flags)
 {
-    size_t jflags = (flags & JS_DECODE_ANY ? JSON_DECODE_ANY : 0) |
-                    (flags & JS_ALLOW_NUL ? JSON_ALLOW_NUL : 0) |
-                    (flags & JS_REJECT_DUPLICATES ? JSON_REJECT_DUPLICATES : 0);
     json_error_t je;
-    json_t *j = json_loadb(p, size, jflags, &je);
+    json_t *j = json_loadb(p, size, jansson_flags(flags), &je);
     struct js_span doc = {NULL, 0};
     size_t pos = 0;
     enum js_error e = js_check(p, size, flags, &doc, &pos);
 
-    if (e != (j ? JS_OK : jansson_error(&je)) || pos != (size_t)je.position)
+    enum js_error want = JS_OK;
+    if (!j && !jansson_error(&je, &want))
+        abort();
+    if (e != want || pos != (size_t)je.position)
         abort();
     if (j) {
         if (!doc.p || doc.n == 0 || doc.p < p || doc.p + doc.n > p + size || is_ws(doc.p[0]) ||
