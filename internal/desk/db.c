@@ -175,7 +175,7 @@ const size_t desk_statements_count = sizeof(desk_statements) / sizeof(desk_state
 
 const char *desk_i64(char buf[24], int64_t v)
 {
-    snprintf(buf, 24, "%" PRId64, v);
+    strnum_fmt_i64(buf, v);
     return buf;
 }
 
