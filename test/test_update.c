@@ -20,58 +20,26 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "test/fixtures.h"
 #include "tg/update.c"
 
 static char g_err[256];
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static char *read_file(const char *path, size_t *ret_len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    assert_true(n >= 0);
-    rewind(f);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    buf[n] = '\0';
-    *ret_len = (size_t)n;
-    return buf;
-}
-
-static void fixture_path(char *path, size_t cap, const char *dir, const char *name)
-{
-    const char *root = getenv("TGDESK_FIXTURES");
-    int n;
-
-    assert_non_null(root);
-    n = snprintf(path, cap, "%s/%s/%s", root, dir, name);
-    assert_true(n > 0 && (size_t)n < cap);
-}
-
 static void parse_fixture(const char *name, struct tg_update *u)
 {
-    char path[1024];
     size_t len;
     char *body;
     int r;
 
-    fixture_path(path, sizeof(path), "updates", name);
-    body = read_file(path, &len);
+    body = fixture_read("updates", name, &len);
     g_err[0] = '\0';
     r = tg_update_parse(body, len, u, g_err, sizeof(g_err));
     free(body);
@@ -387,60 +355,47 @@ static void test_nul_and_rtl(void **state)
 }
 
 /* Every fixture parses; every bad body is rejected without quoting it. */
+static void good_fixture(const char *name, const char *body, size_t len, void *userdata)
+{
+    struct tg_update u;
+    int r;
+
+    (void)userdata;
+    memset(&u, 0x5A, sizeof(u));
+    g_err[0] = '\0';
+    r = tg_update_parse(body, len, &u, g_err, sizeof(g_err));
+    if (r != 0)
+        fail_msg("%s: %d (%s)", name, r, g_err);
+    assert_true(u.update_id > 0);
+    assert_true(u.kind != TG_UPDATE_OTHER);
+    tg_update_free(&u);
+}
+
+static void bad_fixture(const char *name, const char *body, size_t len, void *userdata)
+{
+    struct tg_update u, before;
+    int r;
+
+    (void)userdata;
+    memset(&u, 0x5A, sizeof(u));
+    memcpy(&before, &u, sizeof(u));
+    g_err[0] = '\0';
+    r = tg_update_parse(body, len, &u, g_err, sizeof(g_err));
+    if (r != -EINVAL)
+        fail_msg("%s: accepted", name);
+    assert_true(g_err[0] != '\0');
+    assert_memory_equal(&u, &before, sizeof(u));
+    /* the reason never quotes the body */
+    assert_null(strstr(g_err, "utf8"));
+    assert_null(strstr(g_err, "chat id as string"));
+    assert_null(strstr(g_err, "no update id"));
+    assert_null(strstr(g_err, "abc"));
+}
+
 static void test_all_fixtures(void **state)
 {
-    const char *root = getenv("TGDESK_FIXTURES");
-    const char *dirs[] = {"updates", "bad"};
-    size_t d;
-
-    assert_non_null(root);
-    for (d = 0; d < 2; d++) {
-        char dir[1024];
-        struct dirent *e;
-        DIR *dp;
-        int count = 0;
-
-        snprintf(dir, sizeof(dir), "%s/%s", root, dirs[d]);
-        dp = opendir(dir);
-        assert_non_null(dp);
-        while ((e = readdir(dp)) != NULL) {
-            char path[2048];
-            struct tg_update u, before;
-            size_t len;
-            char *body;
-            int r;
-
-            if (e->d_name[0] == '.')
-                continue;
-            fixture_path(path, sizeof(path), dirs[d], e->d_name);
-            body = read_file(path, &len);
-            memset(&u, 0x5A, sizeof(u));
-            memcpy(&before, &u, sizeof(u));
-            g_err[0] = '\0';
-            r = tg_update_parse(body, len, &u, g_err, sizeof(g_err));
-            free(body);
-            if (d == 0) {
-                if (r != 0)
-                    fail_msg("%s: %d (%s)", e->d_name, r, g_err);
-                assert_true(u.update_id > 0);
-                assert_true(u.kind != TG_UPDATE_OTHER);
-                tg_update_free(&u);
-            } else {
-                if (r != -EINVAL)
-                    fail_msg("%s: accepted", e->d_name);
-                assert_true(g_err[0] != '\0');
-                assert_memory_equal(&u, &before, sizeof(u));
-                /* the reason never quotes the body */
-                assert_null(strstr(g_err, "utf8"));
-                assert_null(strstr(g_err, "chat id as string"));
-                assert_null(strstr(g_err, "no update id"));
-                assert_null(strstr(g_err, "abc"));
-            }
-            count++;
-        }
-        closedir(dp);
-        assert_true(count >= (d == 0 ? 13 : 10));
-    }
+    assert_true(fixtures_each("updates", good_fixture, NULL) >= 13);
+    assert_true(fixtures_each("bad", bad_fixture, NULL) >= 10);
 }
 
 static void test_bad_fixture_reasons(void **state)
@@ -457,13 +412,11 @@ static void test_bad_fixture_reasons(void **state)
     size_t i;
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char path[1024];
         struct tg_update u;
         size_t len;
         char *body;
 
-        fixture_path(path, sizeof(path), "bad", cases[i].name);
-        body = read_file(path, &len);
+        body = fixture_read("bad", cases[i].name, &len);
         assert_int_equal(tg_update_parse(body, len, &u, g_err, sizeof(g_err)), -EINVAL);
         free(body);
         assert_string_equal(g_err, cases[i].reason);

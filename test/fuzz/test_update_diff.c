@@ -13,11 +13,11 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "test/fixtures.h"
 #include "update_ref.h"
 
 static void expect_same(const char *name, const char *body, size_t len)
@@ -33,46 +33,16 @@ static void expect_same(const char *name, const char *body, size_t len)
     free(copy);
 }
 
+static void same_fixture(const char *name, const char *body, size_t len, void *userdata)
+{
+    (void)userdata;
+    expect_same(name, body, len);
+}
+
 static void test_fixtures(void **state)
 {
-    const char *root = getenv("TGDESK_FIXTURES");
-    const char *dirs[] = {"updates", "bad"};
-
-    assert_non_null(root);
-    for (size_t d = 0; d < 2; d++) {
-        char dir[1024];
-        struct dirent *e;
-        DIR *dp;
-        int count = 0;
-
-        snprintf(dir, sizeof(dir), "%s/%s", root, dirs[d]);
-        dp = opendir(dir);
-        assert_non_null(dp);
-        while ((e = readdir(dp)) != NULL) {
-            char path[2048], *body;
-            FILE *f;
-            long n;
-
-            if (e->d_name[0] == '.')
-                continue;
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-            f = fopen(path, "rb");
-            assert_non_null(f);
-            assert_int_equal(fseek(f, 0, SEEK_END), 0);
-            n = ftell(f);
-            assert_true(n >= 0);
-            rewind(f);
-            body = malloc((size_t)n + 1);
-            assert_non_null(body);
-            assert_int_equal(fread(body, 1, (size_t)n, f), (size_t)n);
-            fclose(f);
-            expect_same(e->d_name, body, (size_t)n);
-            free(body);
-            count++;
-        }
-        closedir(dp);
-        assert_true(count >= (d == 0 ? 13 : 10));
-    }
+    assert_true(fixtures_each("updates", same_fixture, NULL) >= 13);
+    assert_true(fixtures_each("bad", same_fixture, NULL) >= 10);
 }
 
 /* A literal, embedded NULs included. */
