@@ -123,6 +123,10 @@ struct fake {
     int record_fd;
     bool verbose;
     const char *required_token;
+    /* --bench: calls are counted by method (unknown methods last), not kept,
+     * and one thread serves every connection. */
+    bool bench;
+    int64_t *method_calls;
 };
 
 /* Per-request state: the body collected so far. */
@@ -338,8 +342,12 @@ static int64_t next_message_id(struct fake *f, int64_t chat)
     return f->counters[j].next++;
 }
 
+static size_t method_index(const char *name);
+
 static void clear_calls(struct fake *f)
 {
+    if (f->method_calls)
+        memset(f->method_calls, 0, (method_index(NULL) + 1) * sizeof(*f->method_calls));
     for (size_t i = 0; i < f->ncalls; i++)
         free(f->calls[i].line);
     free(f->calls);
@@ -357,6 +365,16 @@ static void clear_calls(struct fake *f)
 static void record_call(struct fake *f, const char *token, const char *method, const json_t *body,
                         int status, const json_t *result)
 {
+    if (f->bench) {
+        size_t i = method_index(method);
+        pthread_mutex_lock(&f->mu);
+        f->next_seq++;
+        f->total_calls++;
+        f->method_calls[i]++;
+        pthread_cond_broadcast(&f->changed);
+        pthread_mutex_unlock(&f->mu);
+        return;
+    }
     json_t *j = json_object();
     json_object_set_new(j, "ts", json_real(clock_wall_s()));
     json_object_set_new(j, "token", json_string(token));
@@ -984,6 +1002,17 @@ static const struct {
     {"close", m_true},
 };
 
+#define NMETHODS (sizeof(methods) / sizeof(methods[0]))
+
+/* The index of a method in methods[], NMETHODS for an unknown one (or NULL). */
+static size_t method_index(const char *name)
+{
+    size_t i = 0;
+    while (name && i < NMETHODS && strcasecmp(methods[i].name, name) != 0)
+        i++;
+    return name ? i : NMETHODS;
+}
+
 /* ---- the Bot API endpoint --------------------------------------------------- */
 
 static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -1073,12 +1102,10 @@ static enum MHD_Result handle_bot(struct fake *f, struct MHD_Connection *c, stru
     copy_str(mname, sizeof(mname), slash + 1);
 
     method_fn fn = NULL;
-    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-        if (strcasecmp(methods[i].name, mname) == 0) {
-            fn = methods[i].fn;
-            copy_str(mname, sizeof(mname), methods[i].name);
-            break;
-        }
+    size_t mi = method_index(mname);
+    if (mi < NMETHODS) {
+        fn = methods[mi].fn;
+        copy_str(mname, sizeof(mname), methods[mi].name);
     }
 
     bool bad_json = false;
@@ -1248,8 +1275,21 @@ static bool filter_match(const struct filter *flt, const struct call *c)
            (!flt->method || strcasecmp(flt->method, c->method) == 0);
 }
 
+/* Calls of a method (all calls for NULL) counted with --bench. Called with f->mu held. */
+static int64_t counted_calls(const struct fake *f, const char *method)
+{
+    if (method)
+        return f->method_calls[method_index(method)];
+    int64_t n = 0;
+    for (size_t i = 0; i <= NMETHODS; i++)
+        n += f->method_calls[i];
+    return n;
+}
+
 static enum MHD_Result control_calls(struct fake *f, struct MHD_Connection *c, const json_t *q)
 {
+    if (f->bench)
+        return control_error(c, 400, "fake-tg runs with --bench: it keeps no calls");
     struct filter flt;
     const char *bad = parse_filter(q, &flt);
     if (bad)
@@ -1286,6 +1326,8 @@ static enum MHD_Result control_count(struct fake *f, struct MHD_Connection *c, c
     s = get_str(q, "timeout_ms");
     if (!bad && s && strnum_i64(s, 0, WAIT_MAX_MS, &timeout_ms) != 0)
         bad = "timeout_ms must be 0..300000";
+    if (!bad && f->bench && (flt.since > 0 || flt.status >= 0 || min >= 0))
+        bad = "fake-tg runs with --bench: calls are counted by method only, without waiting";
     if (bad)
         return control_error(c, 400, bad);
 
@@ -1301,6 +1343,8 @@ static enum MHD_Result control_count(struct fake *f, struct MHD_Connection *c, c
             count = 0;
             scanned = 0;
         }
+        if (f->bench)
+            count = counted_calls(f, flt.method);
         for (; scanned < f->ncalls; scanned++)
             count += filter_match(&flt, &f->calls[scanned]);
         if (min < 0 || count >= min || atomic_load(&f->stop))
@@ -1345,6 +1389,8 @@ static enum MHD_Result control_fail(struct fake *f, struct MHD_Connection *c, co
     int64_t code;
     if (strcmp(mbuf, "migrate") == 0)
         r.kind = FAIL_MIGRATE;
+    else if (strcmp(mbuf, "hang") == 0 && f->bench)
+        return control_error(c, 400, "fake-tg runs with --bench: one thread, so no hang");
     else if (strcmp(mbuf, "hang") == 0)
         r.kind = FAIL_HANG;
     else if (strcmp(mbuf, "close") == 0)
@@ -1586,12 +1632,15 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: fake-tg [--port N] [--listen ADDR] [--record FILE] [--token TOKEN] "
-            "[--verbose]\n"
+            "[--verbose] [--bench]\n"
             "  --port N        TCP port, 0 (default) for any free port\n"
             "  --listen ADDR   IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
             "  --record FILE   also append every Bot API call to FILE as a JSON line\n"
             "  --token TOKEN   accept only this bot token (others get 401 Unauthorized)\n"
             "  --verbose       print every call on stderr\n"
+            "  --bench         for the benchmark: one thread serves every connection,\n"
+            "                  calls are counted by method, not kept (/control/count\n"
+            "                  takes only ?method=, /control/calls is off), no hang\n"
             "\n%s",
             usage_text);
 }
@@ -1600,7 +1649,7 @@ int main(int argc, char **argv)
 {
     int64_t port = 0;
     const char *listen_addr = "127.0.0.1", *record = NULL, *token = NULL;
-    bool verbose = false;
+    bool verbose = false, bench = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_value = i + 1 < argc;
@@ -1609,6 +1658,8 @@ int main(int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
             verbose = true;
+        } else if (strcmp(a, "--bench") == 0) {
+            bench = true;
         } else if (strcmp(a, "--port") == 0 && has_value) {
             if (strnum_i64(argv[++i], 0, 65535, &port) != 0) {
                 fprintf(stderr, "fake-tg: --port must be 0..65535, not %s\n", argv[i]);
@@ -1632,6 +1683,8 @@ int main(int argc, char **argv)
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    if (bench)
+        flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     bool v6 = false;
     if (inet_pton(AF_INET, listen_addr, &sin->sin_addr) == 1) {
         sin->sin_family = AF_INET;
@@ -1646,7 +1699,15 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    struct fake f = {.record_fd = -1, .verbose = verbose, .required_token = token};
+    struct fake f = {.record_fd = -1, .verbose = verbose, .required_token = token, .bench = bench};
+    if (bench && (record || verbose)) {
+        fprintf(stderr, "fake-tg: --bench keeps no calls to --record or print (--verbose)\n");
+        return 2;
+    }
+    if (bench && !(f.method_calls = calloc(NMETHODS + 1, sizeof(*f.method_calls)))) {
+        fprintf(stderr, "fake-tg: out of memory\n");
+        return 1;
+    }
     if (record) {
         f.record_fd = open(record, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (f.record_fd < 0) {
@@ -1702,6 +1763,7 @@ out:
     clear_calls(&f);
     free(f.rules);
     free(f.counters);
+    free(f.method_calls);
     json_decref(f.updates);
     json_decref(f.webhook);
     json_decref(f.webhook_extra);

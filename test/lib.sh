@@ -112,10 +112,10 @@ sql_is() { [ "$(sql "$1" "$2" 2>/dev/null)" = "$3" ]; }
 # calls_ge METHOD N: the fake recorded at least N calls of METHOD.
 calls_ge() { [ "$(fake_count "$1")" -ge "$2" ] 2>/dev/null; }
 
-# start_fake: starts the fake Bot API; sets $fake_url and $fake_pid.
+# start_fake [OPTION...]: starts the fake Bot API; sets $fake_url and $fake_pid.
 start_fake() {
     : "${TGDESK_FAKE_TG:?TGDESK_FAKE_TG is set by meson test}"
-    "$TGDESK_FAKE_TG" --port 0 >"$scratch/fake.out" 2>"$scratch/fake.err" &
+    "$TGDESK_FAKE_TG" --port 0 "$@" >"$scratch/fake.out" 2>"$scratch/fake.err" &
     fake_pid=$!
     t_cleanups+=("kill $fake_pid 2>/dev/null")
     local i
