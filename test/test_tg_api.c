@@ -760,6 +760,84 @@ static void test_latency_does_not_serialise(void **state)
     assert_true(took < 1500);
 }
 
+/* Six calls of 400 ms from one thread over tg_multi: all in flight at once,
+ * each answer read by its own client, a failure kept apart; a cancelled call
+ * is not reported; a wake-up from another thread ends a wait early. */
+static void *wake_later(void *arg)
+{
+    nanosleep(&(struct timespec){.tv_nsec = 100 * 1000000L}, NULL);
+    tg_multi_wakeup(arg);
+    return NULL;
+}
+
+static void test_multi(void **state)
+{
+    struct tg_multi *t = tg_multi_new();
+    assert_non_null(t);
+    struct tg_api *a[7];
+    for (int i = 0; i < 7; i++)
+        a[i] = new_api(5000);
+    ctl("/control/latency", "{\"ms\":400}");
+    ctl("/control/fail", "{\"method\":\"sendMessage\",\"chat_id\":3,\"mode\":\"403\"}");
+    char body[7][64];
+    int64_t t0 = clock_mono_ms();
+    for (int i = 0; i < 7; i++) {
+        snprintf(body[i], sizeof(body[i]), "{\"chat_id\":%d,\"text\":\"call %d\"}", i + 1, i);
+        assert_int_equal(tg_multi_start(t, a[i], "sendMessage", body[i], strlen(body[i])), 0);
+    }
+    /* The same client twice at once, and a bad method: refused. */
+    assert_int_equal(tg_multi_start(t, a[0], "sendMessage", body[0], strlen(body[0])), -EINVAL);
+    assert_int_equal(tg_multi_start(t, a[0], "send/Message", body[0], strlen(body[0])), -EINVAL);
+    tg_multi_cancel(t, a[6]);
+
+    int seen[7] = {0}, got = 0;
+    while (got < 6 && clock_mono_ms() - t0 < 3000) {
+        assert_int_equal(tg_multi_run(t, 1000), 0);
+        struct tg_api_result r;
+        struct tg_api *done;
+        while ((done = tg_multi_done(t, &r))) {
+            int i = 0;
+            while (i < 7 && a[i] != done)
+                i++;
+            assert_true(i < 6);
+            seen[i]++;
+            got++;
+            if (i == 2) {
+                assert_int_equal(r.outcome, TG_FORBIDDEN);
+                assert_int_equal(r.http_status, 403);
+            } else {
+                assert_int_equal(r.outcome, TG_SENT);
+                assert_int_equal(
+                    json_integer_value(json_object_get(json_object_get(r.result, "chat"), "id")),
+                    i + 1);
+            }
+        }
+    }
+    int64_t took = clock_mono_ms() - t0;
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(seen[i], 1);
+    /* In flight together: not 2.4 s one after the other. */
+    assert_true(took >= 350);
+    assert_true(took < 1500);
+
+    /* Nothing in flight: a wait ends at the wake-up, not after 5 s. */
+    pthread_t th;
+    t0 = clock_mono_ms();
+    assert_int_equal(pthread_create(&th, NULL, wake_later, t), 0);
+    assert_int_equal(tg_multi_run(t, 5000), 0);
+    pthread_join(th, NULL);
+    assert_true(clock_mono_ms() - t0 < 2000);
+
+    /* A client works on its own again afterwards. */
+    ctl("/control/latency", "{\"ms\":0}");
+    struct tg_api_result r;
+    assert_int_equal(call(a[6], "sendMessage", body[6], &r), 0);
+    assert_int_equal(r.outcome, TG_SENT);
+    for (int i = 0; i < 7; i++)
+        tg_api_free(a[i]);
+    tg_multi_free(t);
+}
+
 static void test_fake_raw_requests(void **state)
 {
     long status = 0;
@@ -996,6 +1074,7 @@ int main(void)
         cmocka_unit_test_setup(test_get_updates, reset_fake),
         cmocka_unit_test_setup(test_answer_cap, reset_fake),
         cmocka_unit_test_setup(test_latency_does_not_serialise, reset_fake),
+        cmocka_unit_test_setup(test_multi, reset_fake),
         cmocka_unit_test_setup(test_fake_raw_requests, reset_fake),
         cmocka_unit_test_setup(test_fake_record_file, reset_fake),
         cmocka_unit_test_setup(test_invalid_arguments, reset_fake),

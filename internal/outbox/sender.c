@@ -20,7 +20,16 @@
 #include "util/clock.h"
 #include "util/strnum.h"
 
-#define NSHARDS 4
+/*
+ * Shards: threads that send, each over its own chats. A shard keeps up to
+ * SLOTS calls in flight over libcurl's multi interface: Telegram answers a
+ * server far away in tens of milliseconds, so a few hundred messages a second
+ * need dozens of calls at once; and under load one wake-up reads several
+ * answers (a thread blocked on one call at a time woke once per message, and
+ * on two shared cores the context switches cost more than the calls).
+ */
+#define NSHARDS 2
+#define SLOTS   16
 /* Messages held in memory at most; beyond, the recovery path has them. */
 #define BACKLOG_MAX 100000
 /* Rows one recovery query claims. */
@@ -71,6 +80,16 @@ struct chat {
     struct chat *next_bucket;
 };
 
+/* One call in flight: the row being sent and what came back. */
+struct slot {
+    struct tg_api *api;
+    struct chat *c; /* NULL when the slot is free */
+    struct node *n;
+    int64_t t0;
+    bool done;
+    struct tg_api_result r;
+};
+
 /* Outbox rows to record in one statement: ids and a value for each. */
 struct rows {
     int64_t *ids, *vals;
@@ -81,8 +100,11 @@ struct rows {
 struct shard {
     struct sender *s;
     pthread_mutex_t lock;
-    pthread_cond_t cond;
     pthread_t thread;
+    struct tg_multi *multi;
+    struct slot slots[SLOTS];
+    int busy;      /* slots in use */
+    bool sleeping; /* in tg_multi_run(): submit() wakes it */
     bool started;
     struct chat **buckets;
     size_t nbuckets;
@@ -579,24 +601,26 @@ static char *payload_with_chat(const char *payload, int64_t chat)
 
 enum verdict { V_SENT, V_RETRY, V_FAILED, V_RESEND };
 
+/* The result of a call that could not even be started (tg_multi_start() said rc). */
+static void call_not_started(struct tg_api_result *r, int rc)
+{
+    memset(r, 0, sizeof(*r));
+    /* Out of memory is worth a retry; a bad method or body is not. */
+    r->outcome = rc == -ENOMEM ? TG_RETRY : TG_PERMANENT;
+    snprintf(r->description, sizeof(r->description), "%s",
+             rc == -ENOMEM ? "out of memory" : "invalid method or body");
+}
+
 /*
- * Sends one message and settles everything but the sent bookkeeping.
- * Returns the verdict; *ret_delay_ms is the pause before the next try.
+ * Settles a finished call (started at t0) of one message: everything but the
+ * sent bookkeeping. Returns the verdict; *ret_delay_ms is the pause before
+ * the next try. Called without the shard lock.
  */
-static enum verdict deliver(struct shard *sh, struct tg_api *api, struct outbox_msg *m,
-                            int64_t *ret_mid, int64_t *ret_delay_ms)
+static enum verdict settle(struct shard *sh, struct outbox_msg *m, const struct tg_api_result *rp,
+                           int64_t t0, int64_t *ret_mid, int64_t *ret_delay_ms)
 {
     struct sender *s = sh->s;
-    struct tg_api_result r;
-    memset(&r, 0, sizeof(r));
-    int64_t t0 = clock_mono_ms();
-    int rc = tg_api_call(api, m->method, m->payload, strlen(m->payload), &r);
-    if (rc < 0) {
-        /* A call that cannot even be built: out of memory is worth a retry. */
-        r.outcome = rc == -ENOMEM ? TG_RETRY : TG_PERMANENT;
-        snprintf(r.description, sizeof(r.description), "%s",
-                 rc == -ENOMEM ? "out of memory" : "invalid method or body");
-    }
+    const struct tg_api_result r = *rp;
     metrics_api_call(m->method, tg_outcome_name(r.outcome),
                      (double)(clock_mono_ms() - t0) / 1000.0);
     int attempt = m->attempts + 1;
@@ -697,18 +721,55 @@ static int64_t rows_wait(const struct rows *r, int64_t now, int64_t cap)
                                                                : cap;
 }
 
+/* Puts a settled message back at the head of its chat, or lets it go.
+ * Shard lock held. */
+static void settled(struct shard *sh, struct slot *sl, enum verdict v, int64_t mid, int64_t delay,
+                    int64_t now)
+{
+    struct chat *c = sl->c;
+    struct node *n = sl->n;
+    c->in_flight_id = 0;
+    if (v == V_RETRY || v == V_RESEND) {
+        /* Back at the head of its chat: order is kept. */
+        n->next = c->head;
+        c->head = n;
+        if (!c->tail)
+            c->tail = n;
+        c->held++;
+        c->ready_at = now + delay;
+    } else {
+        if (v == V_SENT)
+            rows_add(&sh->sent, n->m.id, mid, now);
+        node_free(n);
+        sh->backlog--;
+        atomic_fetch_sub(&sh->s->backlog, 1);
+    }
+    schedule(sh, c, now);
+    sl->c = NULL;
+    sl->n = NULL;
+    sl->done = false;
+    sh->busy--;
+}
+
+/* Milliseconds the shard may wait for answers before it has work again. */
+static int64_t shard_wait(struct shard *sh, int64_t now, int64_t global_wait)
+{
+    struct sender *s = sh->s;
+    int64_t wait = 1000;
+    if (global_wait > 0 && global_wait < wait)
+        wait = global_wait;
+    if (sh->nheap > 0 && sh->heap[0]->ready_at - now < wait)
+        wait = sh->heap[0]->ready_at - now;
+    wait = rows_wait(&sh->sent, now, rows_wait(&sh->deferred, now, wait));
+    if (atomic_load(&s->stopping) && atomic_load(&s->deadline) - now < wait)
+        wait = atomic_load(&s->deadline) - now;
+    return wait < 1 ? 1 : wait;
+}
+
 static void *shard_main(void *arg)
 {
     struct shard *sh = arg;
     struct sender *s = sh->s;
-    long timeout = (long)s->cfg->telegram_api_timeout_ms;
-    struct tg_api *api =
-        tg_api_new(s->cfg->telegram_api_url,
-                   s->cfg->telegram_bot_token ? s->cfg->telegram_bot_token : "", timeout);
-    if (!api) {
-        LOG(LOG_ERROR, "cannot create a Bot API client", LOG_STR("api", s->cfg->telegram_api_url));
-        return NULL;
-    }
 
     pthread_mutex_lock(&sh->lock);
     for (;;) {
@@ -723,75 +784,89 @@ static void *shard_main(void *arg)
             (now >= atomic_load(&s->deadline) || (!sh->ready_head && sh->backlog == 0)))
             break;
 
-        if (!sh->ready_head) {
-            /* Idle: record what was sent once the batch is old enough. */
-            maybe_flush(sh, now, false);
-            int64_t wait = 1000;
-            if (sh->nheap > 0 && sh->heap[0]->ready_at - now < wait)
-                wait = sh->heap[0]->ready_at - now;
-            wait = rows_wait(&sh->sent, now, rows_wait(&sh->deferred, now, wait));
-            if (atomic_load(&s->stopping) && atomic_load(&s->deadline) - now < wait)
-                wait = atomic_load(&s->deadline) - now;
-            if (wait < 1)
-                wait = 1;
-            struct timespec ts = clock_deadline(CLOCK_MONOTONIC, wait);
-            pthread_cond_timedwait(&sh->cond, &sh->lock, &ts);
-            continue;
+        /* Start what the chats' and the global rates let through. */
+        struct slot *start[SLOTS];
+        int nstart = 0;
+        int64_t global_wait = 0;
+        while (sh->busy < SLOTS && sh->ready_head) {
+            global_wait = global_take_token(s, now);
+            if (global_wait > 0)
+                break;
+            struct chat *c = ready_pop(sh);
+            c->queued = false;
+            if (!chat_take_token(c, now)) {
+                /* Rate-limited chat: give the global token back by waiting. */
+                schedule(sh, c, now);
+                continue;
+            }
+            struct node *n = c->head;
+            c->head = n->next;
+            if (!c->head)
+                c->tail = NULL;
+            c->held--;
+            c->in_flight_id = n->m.id;
+            struct slot *sl = sh->slots;
+            while (sl->c)
+                sl++;
+            *sl = (struct slot){.api = sl->api, .c = c, .n = n, .t0 = now};
+            sh->busy++;
+            start[nstart++] = sl;
         }
-
-        int64_t wait = global_take_token(s, now);
-        if (wait > 0) {
-            maybe_flush(sh, now, false);
-            pthread_mutex_unlock(&sh->lock);
-            nanosleep(
-                &(struct timespec){.tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000L},
-                NULL);
-            pthread_mutex_lock(&sh->lock);
-            continue;
-        }
-
-        struct chat *c = ready_pop(sh);
-        c->queued = false;
-        if (!chat_take_token(c, now)) {
-            /* Rate-limited chat: give the global token back by waiting. */
-            schedule(sh, c, now);
-            continue;
-        }
-        struct node *n = c->head;
-        c->head = n->next;
-        if (!c->head)
-            c->tail = NULL;
-        c->held--;
-        c->in_flight_id = n->m.id;
+        /* Record what was sent once the batch is full or old enough. */
+        maybe_flush(sh, now, false);
+        int64_t wait = shard_wait(sh, clock_mono_ms(), global_wait);
+        sh->sleeping = true;
         pthread_mutex_unlock(&sh->lock);
 
-        int64_t mid = 0, delay = 0;
-        enum verdict v = deliver(sh, api, &n->m, &mid, &delay);
-
-        pthread_mutex_lock(&sh->lock);
-        now = clock_mono_ms();
-        c->in_flight_id = 0;
-        if (v == V_RETRY || v == V_RESEND) {
-            /* Back at the head of its chat: order is kept. */
-            n->next = c->head;
-            c->head = n;
-            if (!c->tail)
-                c->tail = n;
-            c->held++;
-            c->ready_at = now + delay;
-        } else {
-            if (v == V_SENT)
-                rows_add(&sh->sent, n->m.id, mid, now);
-            node_free(n);
-            sh->backlog--;
-            atomic_fetch_sub(&s->backlog, 1);
+        bool any_done = false;
+        for (int i = 0; i < nstart; i++) {
+            struct outbox_msg *m = &start[i]->n->m;
+            int rc =
+                tg_multi_start(sh->multi, start[i]->api, m->method, m->payload, strlen(m->payload));
+            if (rc < 0) {
+                call_not_started(&start[i]->r, rc);
+                start[i]->done = any_done = true;
+            }
         }
-        schedule(sh, c, now);
-        maybe_flush(sh, now, false);
+        if (tg_multi_run(sh->multi, any_done ? 0 : (int)wait) < 0) {
+            LOG(LOG_ERROR, "libcurl failed to run Bot API calls", LOG_INT("shard", sh - s->shards));
+            nanosleep(&(struct timespec){.tv_nsec = 10000000L}, NULL);
+        }
+        struct tg_api *api;
+        struct tg_api_result r;
+        while ((api = tg_multi_done(sh->multi, &r))) {
+            for (struct slot *sl = sh->slots; sl < sh->slots + SLOTS; sl++)
+                if (sl->api == api && sl->c) {
+                    sl->r = r;
+                    sl->done = true;
+                }
+        }
+        /* Settle the answers (retries and failures are written here,
+         * without the lock), then put the chats back in one go. */
+        enum verdict v[SLOTS];
+        int64_t mid[SLOTS], delay[SLOTS];
+        for (int i = 0; i < SLOTS; i++) {
+            struct slot *sl = &sh->slots[i];
+            mid[i] = delay[i] = 0;
+            if (sl->done)
+                v[i] = settle(sh, &sl->n->m, &sl->r, sl->t0, &mid[i], &delay[i]);
+        }
+        pthread_mutex_lock(&sh->lock);
+        sh->sleeping = false;
+        now = clock_mono_ms();
+        for (int i = 0; i < SLOTS; i++)
+            if (sh->slots[i].done)
+                settled(sh, &sh->slots[i], v[i], mid[i], delay[i], now);
     }
+    /* Past the deadline: calls still in flight are abandoned, their rows
+     * put back, so sender_stop() releases their leases with the rest. */
+    for (struct slot *sl = sh->slots; sl < sh->slots + SLOTS; sl++)
+        if (sl->c) {
+            tg_multi_cancel(sh->multi, sl->api);
+            settled(sh, sl, V_RETRY, 0, 0, clock_mono_ms());
+        }
     maybe_flush(sh, clock_mono_ms(), true);
     pthread_mutex_unlock(&sh->lock);
-    tg_api_free(api);
     return NULL;
 }
 
@@ -921,7 +996,8 @@ static void submit(struct sender *s, struct outbox_batch *b, bool recovered)
             enqueue(sh, m, now, recovered);
         }
         if (any) {
-            pthread_cond_signal(&sh->cond);
+            if (sh->sleeping)
+                tg_multi_wakeup(sh->multi);
             pthread_mutex_unlock(&sh->lock);
         }
     }
@@ -962,7 +1038,9 @@ static void shard_free(struct shard *sh)
     free(sh->sent.vals);
     free(sh->deferred.ids);
     free(sh->deferred.vals);
-    pthread_cond_destroy(&sh->cond);
+    for (int i = 0; i < SLOTS; i++)
+        tg_api_free(sh->slots[i].api);
+    tg_multi_free(sh->multi);
     pthread_mutex_destroy(&sh->lock);
 }
 
@@ -981,18 +1059,28 @@ struct sender *sender_start(const struct config *cfg, struct pool *pool)
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&s->stop_cond, &attr);
+    pthread_condattr_destroy(&attr);
     for (int i = 0; i < NSHARDS; i++) {
         struct shard *sh = &s->shards[i];
         sh->s = s;
         sh->rng = (uint64_t)clock_mono_ms() * 2654435761u + (uint64_t)i + 1;
         pthread_mutex_init(&sh->lock, NULL);
-        pthread_cond_init(&sh->cond, &attr);
         sh->nbuckets = 4096;
         sh->buckets = calloc(sh->nbuckets, sizeof(*sh->buckets));
-        if (!sh->buckets)
+        sh->multi = tg_multi_new();
+        if (!sh->buckets || !sh->multi)
             goto fail;
+        for (int k = 0; k < SLOTS; k++) {
+            sh->slots[k].api = tg_api_new(cfg->telegram_api_url,
+                                          cfg->telegram_bot_token ? cfg->telegram_bot_token : "",
+                                          (long)cfg->telegram_api_timeout_ms);
+            if (!sh->slots[k].api) {
+                LOG(LOG_ERROR, "cannot create a Bot API client",
+                    LOG_STR("api", cfg->telegram_api_url));
+                goto fail;
+            }
+        }
     }
-    pthread_condattr_destroy(&attr);
     for (int i = 0; i < NSHARDS; i++) {
         if (pthread_create(&s->shards[i].thread, NULL, shard_main, &s->shards[i]) != 0)
             goto fail;
@@ -1025,7 +1113,7 @@ void sender_stop(struct sender *s, int64_t deadline_ms)
         if (!sh->started)
             continue;
         pthread_mutex_lock(&sh->lock);
-        pthread_cond_broadcast(&sh->cond);
+        tg_multi_wakeup(sh->multi);
         pthread_mutex_unlock(&sh->lock);
         pthread_join(sh->thread, NULL);
     }

@@ -36,8 +36,9 @@ struct tg_api {
     bool body_too_big;
     int64_t header_retry_after;
 
-    bool want_result; /* tg_api_want_result() */
-    json_t *answer;   /* the last "result" value parsed for the caller */
+    char method[METHOD_MAX + 1]; /* of the call under way */
+    bool want_result;            /* tg_api_want_result() */
+    json_t *answer;              /* the last "result" value parsed for the caller */
     char errbuf[CURL_ERROR_SIZE];
     atomic_bool *cancel; /* tg_api_set_cancel(); NULL when none */
 };
@@ -211,6 +212,7 @@ struct tg_api *tg_api_new(const char *base_url, const char *token, long timeout_
     SETOPT(CURLOPT_HEADERFUNCTION, on_header);
     SETOPT(CURLOPT_HEADERDATA, a);
     SETOPT(CURLOPT_ERRORBUFFER, a->errbuf);
+    SETOPT(CURLOPT_PRIVATE, (void *)a); /* tg_multi_done() finds the client by it */
 #undef SETOPT
     if (rc != CURLE_OK) {
         /* An option this libcurl does not know: a build problem, not a bad argument. */
@@ -395,13 +397,14 @@ void tg_api_want_result(struct tg_api *a, bool want)
     a->want_result = want;
 }
 
-int tg_api_call(struct tg_api *a, const char *method, const char *json_body, size_t len,
-                struct tg_api_result *ret)
+/* Sets up a call on the client's handle: 0, -EINVAL or -ENOMEM. */
+static int call_prepare(struct tg_api *a, const char *method, const char *json_body, size_t len)
 {
-    if (!a || !method || !ret || (!json_body && len > 0) || !valid_method(method))
+    if (!a || !method || (!json_body && len > 0) || !valid_method(method))
         return -EINVAL;
     size_t mlen = strlen(method);
     memcpy(a->url + a->url_prefix_len, method, mlen + 1);
+    memcpy(a->method, method, mlen + 1);
 
     CURL *c = a->curl;
     if (curl_easy_setopt(c, CURLOPT_URL, a->url) != CURLE_OK ||
@@ -417,8 +420,13 @@ int tg_api_call(struct tg_api *a, const char *method, const char *json_body, siz
     a->errbuf[0] = '\0';
     json_decref(a->answer);
     a->answer = NULL;
+    return 0;
+}
 
-    CURLcode code = curl_easy_perform(c);
+/* Reads the answer of a call that libcurl finished with code into *ret. */
+static void call_finish(struct tg_api *a, CURLcode code, struct tg_api_result *ret)
+{
+    CURL *c = a->curl;
     /* Do not keep the token in the handle's URL longer than needed. */
     a->url[a->url_prefix_len] = '\0';
 
@@ -454,10 +462,114 @@ int tg_api_call(struct tg_api *a, const char *method, const char *json_body, siz
     if (log_enabled(LOG_DEBUG)) {
         curl_off_t us = 0;
         curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &us);
-        LOG(LOG_DEBUG, "bot api call", LOG_STR("method", method), LOG_INT("status", r.http_status),
-            LOG_STR("outcome", tg_outcome_name(r.outcome)), LOG_DBL("seconds", (double)us / 1e6),
+        LOG(LOG_DEBUG, "bot api call", LOG_STR("method", a->method),
+            LOG_INT("status", r.http_status), LOG_STR("outcome", tg_outcome_name(r.outcome)),
+            LOG_DBL("seconds", (double)us / 1e6),
             LOG_STR("error", r.error[0] ? r.error : r.description));
     }
     *ret = r;
+}
+
+int tg_api_call(struct tg_api *a, const char *method, const char *json_body, size_t len,
+                struct tg_api_result *ret)
+{
+    if (!ret)
+        return -EINVAL;
+    int rc = call_prepare(a, method, json_body, len);
+    if (rc < 0)
+        return rc;
+    call_finish(a, curl_easy_perform(a->curl), ret);
     return 0;
+}
+
+/* ---- Several calls at once ---------------------------------------------- */
+
+struct tg_multi {
+    CURLM *m;
+    int active; /* calls started and not yet done or cancelled */
+};
+
+struct tg_multi *tg_multi_new(void)
+{
+    struct tg_multi *t = calloc(1, sizeof(*t));
+    if (t && !(t->m = curl_multi_init())) {
+        free(t);
+        t = NULL;
+    }
+    if (!t)
+        errno = ENOMEM;
+    return t;
+}
+
+void tg_multi_free(struct tg_multi *t)
+{
+    if (!t)
+        return;
+    curl_multi_cleanup(t->m);
+    free(t);
+}
+
+int tg_multi_start(struct tg_multi *t, struct tg_api *a, const char *method, const char *json_body,
+                   size_t len)
+{
+    if (!t)
+        return -EINVAL;
+    int rc = call_prepare(a, method, json_body, len);
+    if (rc < 0)
+        return rc;
+    CURLMcode mc = curl_multi_add_handle(t->m, a->curl);
+    if (mc != CURLM_OK) {
+        a->url[a->url_prefix_len] = '\0';
+        return mc == CURLM_ADDED_ALREADY ? -EINVAL : -ENOMEM;
+    }
+    t->active++;
+    return 0;
+}
+
+void tg_multi_cancel(struct tg_multi *t, struct tg_api *a)
+{
+    if (curl_multi_remove_handle(t->m, a->curl) == CURLM_OK)
+        t->active--;
+    a->url[a->url_prefix_len] = '\0';
+}
+
+int tg_multi_run(struct tg_multi *t, int timeout_ms)
+{
+    int running = 0;
+    if (curl_multi_perform(t->m, &running) != CURLM_OK)
+        return -EIO;
+    /* A call that just finished is read before anything waits. */
+    if (timeout_ms > 0 && running == t->active) {
+        if (curl_multi_poll(t->m, NULL, 0, timeout_ms, NULL) != CURLM_OK)
+            return -EIO;
+        if (curl_multi_perform(t->m, &running) != CURLM_OK)
+            return -EIO;
+    }
+    return 0;
+}
+
+struct tg_api *tg_multi_done(struct tg_multi *t, struct tg_api_result *ret)
+{
+    int left = 0;
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(t->m, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        CURL *c = msg->easy_handle;
+        CURLcode code = msg->data.result; /* msg is invalid once the handle is removed */
+        struct tg_api *a = NULL;
+        curl_easy_getinfo(c, CURLINFO_PRIVATE, (char **)&a);
+        if (curl_multi_remove_handle(t->m, c) == CURLM_OK)
+            t->active--;
+        if (!a)
+            continue;
+        call_finish(a, code, ret);
+        return a;
+    }
+    return NULL;
+}
+
+int tg_multi_wakeup(struct tg_multi *t)
+{
+    return curl_multi_wakeup(t->m) == CURLM_OK ? 0 : -EIO;
 }

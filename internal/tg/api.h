@@ -119,6 +119,38 @@ int tg_api_call(struct tg_api *a, const char *method, const char *json_body, siz
                 struct tg_api_result *ret);
 
 /*
+ * Several calls at once, from one thread: a struct tg_multi drives the calls
+ * of several clients (one call per client at a time) over libcurl's multi
+ * interface, so one thread keeps many calls in flight, and one wake-up reads
+ * every answer that has arrived.
+ *
+ * tg_multi_new() returns NULL (errno ENOMEM) when it cannot be made;
+ * tg_multi_free() accepts NULL and expects no call under way (cancel them
+ * first). Only tg_multi_wakeup() may be called from another thread.
+ */
+struct tg_multi;
+struct tg_multi *tg_multi_new(void);
+void tg_multi_free(struct tg_multi *t);
+/*
+ * Starts a call of client a, as tg_api_call() would make it; the answer comes
+ * from tg_multi_done(). Returns 0, -EINVAL (bad argument, a already busy) or
+ * -ENOMEM. The body is borrowed until the call is done or cancelled.
+ */
+int tg_multi_start(struct tg_multi *t, struct tg_api *a, const char *method, const char *json_body,
+                   size_t len);
+/* Abandons the call of client a (at stop); its answer, if any, is ignored. */
+void tg_multi_cancel(struct tg_multi *t, struct tg_api *a);
+/*
+ * Moves every call on, then - unless one has just finished - waits up to
+ * timeout_ms (0: not at all) for an answer, a call's own timeout or
+ * tg_multi_wakeup(), and moves them on again. Returns 0 or -EIO.
+ */
+int tg_multi_run(struct tg_multi *t, int timeout_ms);
+/* The client of a finished call, its result in *ret (as tg_api_call() fills it); NULL when none. */
+struct tg_api *tg_multi_done(struct tg_multi *t, struct tg_api_result *ret);
+/* Ends a tg_multi_run() wait early. Thread-safe. Returns 0 or -EIO. */
+int tg_multi_wakeup(struct tg_multi *t);
+/*
  * Classifies an answer; pure and thread-safe. curl_code is the CURLcode of a
  * transport failure or 0. In order: any transport failure -> TG_RETRY (the
  * call is kept and retried, so a DNS, TLS or network fix takes effect without
