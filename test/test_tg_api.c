@@ -772,7 +772,7 @@ static void *wake_later(void *arg)
 
 static void test_multi(void **state)
 {
-    struct tg_multi *t = tg_multi_new();
+    struct tg_multi *t = tg_multi_new(7);
     assert_non_null(t);
     struct tg_api *a[7];
     for (int i = 0; i < 7; i++)

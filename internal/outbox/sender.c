@@ -1067,7 +1067,7 @@ struct sender *sender_start(const struct config *cfg, struct pool *pool)
         pthread_mutex_init(&sh->lock, NULL);
         sh->nbuckets = 4096;
         sh->buckets = calloc(sh->nbuckets, sizeof(*sh->buckets));
-        sh->multi = tg_multi_new();
+        sh->multi = tg_multi_new(SLOTS);
         if (!sh->buckets || !sh->multi)
             goto fail;
         for (int k = 0; k < SLOTS; k++) {

@@ -489,10 +489,15 @@ struct tg_multi {
     int active; /* calls started and not yet done or cancelled */
 };
 
-struct tg_multi *tg_multi_new(void)
+struct tg_multi *tg_multi_new(int max_calls)
 {
     struct tg_multi *t = calloc(1, sizeof(*t));
-    if (t && !(t->m = curl_multi_init())) {
+    /* libcurl keeps 4 connections per call added at the moment and closes
+     * the rest: with calls coming and going, it closed and reopened a
+     * connection every few dozen calls. */
+    if (t && (!(t->m = curl_multi_init()) ||
+              curl_multi_setopt(t->m, CURLMOPT_MAXCONNECTS, (long)max_calls) != CURLM_OK)) {
+        curl_multi_cleanup(t->m);
         free(t);
         t = NULL;
     }

@@ -124,12 +124,14 @@ int tg_api_call(struct tg_api *a, const char *method, const char *json_body, siz
  * interface, so one thread keeps many calls in flight, and one wake-up reads
  * every answer that has arrived.
  *
- * tg_multi_new() returns NULL (errno ENOMEM) when it cannot be made;
+ * tg_multi_new() keeps up to max_calls connections alive (one per call in
+ * flight: no connection is opened twice); it returns NULL (errno ENOMEM)
+ * when it cannot be made;
  * tg_multi_free() accepts NULL and expects no call under way (cancel them
  * first). Only tg_multi_wakeup() may be called from another thread.
  */
 struct tg_multi;
-struct tg_multi *tg_multi_new(void);
+struct tg_multi *tg_multi_new(int max_calls);
 void tg_multi_free(struct tg_multi *t);
 /*
  * Starts a call of client a, as tg_api_call() would make it; the answer comes
