@@ -42,4 +42,22 @@ out=$(send 4000000003 limited)
 expect_eq "a 429 rule still applies" "429 3" "${out##* } $(pyq 'd["parameters"]["retry_after"]' <<<"${out% *}")"
 curl -s -o /dev/null -X POST "$fake_url/control/reset"
 expect_eq "reset forgets the counts" 0 "$(fake_count sendMessage)"
+
+# The answers of --bench are those of the normal fake (its date aside), for
+# plain calls and for those it hands to the normal path.
+bench_url=$fake_url
+start_fake
+answer() { # URL BODY
+    curl -s -H 'Content-Type: application/json' -d "$2" "$1/bot123456789:fake-bench-token/sendMessage" |
+        pyq 'json.dumps([d, d.get("result", {}).pop("date", None) is not None], sort_keys=True)'
+}
+for body in '{"chat_id":4000000009,"text":"caf\u00e9 \"quoted\" \\ \/ line\nnext \ud83d\ude00"}' \
+    '{"chat_id":-1001234567890,"text":"to a supergroup"}' '{"chat_id":-4567,"text":"to a group"}' \
+    '{"chat_id":"4000000009","text":"chat_id as a string"}' \
+    '{"chat_id":4000000009,"text":"<b>bold</b>","parse_mode":"HTML"}' \
+    '{"chat_id":4000000009,"text":"   "}' '{"chat_id":4000000009}' '{"text":"no chat"}' \
+    '{"chat_id":4000000009,"text":"x",}'; do
+    expect_eq "--bench answers $body as the normal fake does" "$(answer "$fake_url" "$body")" \
+        "$(answer "$bench_url" "$body")"
+done
 finish
