@@ -115,6 +115,9 @@ calls_ge() { [ "$(fake_count "$1")" -ge "$2" ] 2>/dev/null; }
 # start_fake [OPTION...]: starts the fake Bot API; sets $fake_url and $fake_pid.
 start_fake() {
     : "${TGDESK_FAKE_TG:?TGDESK_FAKE_TG is set by meson test}"
+    # Made here: the background shell may not have opened them when sed looks.
+    : >"$scratch/fake.out"
+    : >"$scratch/fake.err"
     "$TGDESK_FAKE_TG" --port 0 "$@" >"$scratch/fake.out" 2>"$scratch/fake.err" &
     fake_pid=$!
     t_cleanups+=("kill $fake_pid 2>/dev/null")

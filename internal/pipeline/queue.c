@@ -61,7 +61,12 @@ int queue_push(struct queue *q, void *item)
     } else {
         q->ring[(q->head + q->len) % q->cap] = item;
         q->len++;
-        pthread_cond_signal(&q->nonempty);
+        /* Only the first item wakes a worker: that worker takes what has
+         * come by the time it runs (and wakes another for what it leaves),
+         * so a wake-up per item - a futex call per update on the HTTP
+         * thread - bought nothing. */
+        if (q->len == 1)
+            pthread_cond_signal(&q->nonempty);
     }
     pthread_mutex_unlock(&q->lock);
     return rc;
