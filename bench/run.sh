@@ -69,6 +69,8 @@ q() { psql "$db" -qAtX -c "$1"; }
 # ceilings' alike - runs on recycled segments, as in production.
 q "ALTER SYSTEM SET min_wal_size = '2GB'; ALTER SYSTEM SET max_wal_size = '4GB'" >/dev/null 2>&1 ||
     { q "ALTER SYSTEM SET min_wal_size = '2GB'" >/dev/null; q "ALTER SYSTEM SET max_wal_size = '4GB'" >/dev/null; }
+# Statements over 100 ms are logged: the run reports how many there were.
+q "ALTER SYSTEM SET log_min_duration_statement = 100" >/dev/null
 q "SELECT pg_reload_conf()" >/dev/null
 q "CREATE TABLE bench_prime AS SELECT g, repeat('x', 600) AS pad FROM generate_series(1, 600000) g" >/dev/null
 q "DROP TABLE bench_prime" >/dev/null
@@ -146,8 +148,17 @@ echo "== tgdesk: ${duration}s at $conns connections"
 base=200000000000
 tg_t0=$(ticks "$tg_pid")
 pg_t0=$(pg_ticks)
+log_lines=$(wc -l <"$work/postgres.log")
 BENCH_BASE=$base wrk -t2 -c"$conns" -d"${duration}s" --timeout 10s -s "$lua" "$url" >"$work/wrk.out"
 tg_cpu=$(($(ticks "$tg_pid") - tg_t0))
+# A commit waits for its WAL to reach the disk; on a virtual disk that
+# stalls now and then, every update in flight waits with it.
+tail -n +"$((log_lines + 1))" "$work/postgres.log" | grep 'duration: ' >"$work/slow.log" || true
+slow=$(sed -n 's/.*duration: \([0-9]*\)\.[0-9]* ms.*/\1/p' "$work/slow.log" |
+    awk '{n++; if ($1 > m) m = $1} END {printf "%d, longest %d ms", n, m}')
+slow_kinds=$(sed -n -e 's/.* ms  execute \([A-Za-z_0-9]*\).*/\1/p' \
+    -e 's/.* ms  statement: \([A-Za-z]*\).*/\1/p' "$work/slow.log" |
+    sort | uniq -c | sort -rn | head -n 4 | awk '{printf "%s%s x%d", s, $2, $1; s = ", "}')
 pg_cpu=$(($(pg_ticks) - pg_t0))
 line=$(grep '^BENCH ' "$work/wrk.out")
 val() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$line"; }
@@ -180,6 +191,7 @@ printf '%-34s %s\n' "workload" "$workload" \
     "committed (in the database)" "$in_db" \
     "replies received by the fake Bot API" "$replied" \
     "peak resident memory (MB)" "$(awk -v k="$rss_kb" 'BEGIN{printf "%.1f", k/1024}')" \
+    "PostgreSQL statements over 100 ms" "$slow${slow_kinds:+ (}${slow_kinds}${slow_kinds:+)}" \
     "CPU per update: tgdesk / PostgreSQL" "$(awk -v t="$tg_cpu" -v p="$pg_cpu" -v n="$requests" -v hz="$(getconf CLK_TCK)" \
         'BEGIN{printf "%.0f us / %.0f us", t * 1e6 / hz / n, p * 1e6 / hz / n}')"
 status=0
