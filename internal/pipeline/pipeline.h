@@ -44,6 +44,8 @@ struct job {
     const char *outcome; /* "processed", "duplicate", "ignored", "rejected", "failed", "retry" */
     const char *kind;    /* update kind name, or "invalid" */
     int64_t update_id;   /* 0 when unparsed */
+    /* the pipeline's own, from pipeline_submit() until complete() */
+    void *parsed;
 };
 
 /*
