@@ -156,7 +156,7 @@ tg_cpu=$(($(ticks "$tg_pid") - tg_t0))
 tail -n +"$((log_lines + 1))" "$work/postgres.log" | grep 'duration: ' >"$work/slow.log" || true
 slow=$(sed -n 's/.*duration: \([0-9]*\)\.[0-9]* ms.*/\1/p' "$work/slow.log" |
     awk '{n++; if ($1 > m) m = $1} END {printf "%d, longest %d ms", n, m}')
-slow_kinds=$(sed -n -e 's/.* ms  execute \([A-Za-z_0-9]*\).*/\1/p' \
+slow_kinds=$(sed -n -e 's/.* ms  \(execute\|bind\|parse\) \([A-Za-z_0-9]*\).*/\2/p' \
     -e 's/.* ms  statement: \([A-Za-z]*\).*/\1/p' "$work/slow.log" |
     sort | uniq -c | sort -rn | head -n 4 | awk '{printf "%s%s x%d", s, $2, $1; s = ", "}')
 pg_cpu=$(($(pg_ticks) - pg_t0))
