@@ -153,7 +153,8 @@ BENCH_BASE=$base wrk -t2 -c"$conns" -d"${duration}s" --timeout 10s -s "$lua" "$u
 tg_cpu=$(($(ticks "$tg_pid") - tg_t0))
 # A commit waits for its WAL to reach the disk; on a virtual disk that
 # stalls now and then, every update in flight waits with it.
-tail -n +"$((log_lines + 1))" "$work/postgres.log" | grep 'duration: ' >"$work/slow.log" || true
+tail -n +"$((log_lines + 1))" "$work/postgres.log" | grep 'duration: ' | cut -c1-300 >"$work/slow.log" || true
+cp "$work/slow.log" build/bench-slow.log
 slow=$(sed -n 's/.*duration: \([0-9]*\)\.[0-9]* ms.*/\1/p' "$work/slow.log" |
     awk '{n++; if ($1 > m) m = $1} END {printf "%d, longest %d ms", n, m}')
 slow_kinds=$(sed -n -e 's/.* ms  \(execute\|bind\|parse\) \([A-Za-z_0-9]*\).*/\2/p' \
