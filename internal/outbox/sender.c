@@ -623,6 +623,10 @@ static enum verdict settle(struct shard *sh, struct outbox_msg *m, const struct 
     const struct tg_api_result r = *rp;
     metrics_api_call(m->method, tg_outcome_name(r.outcome),
                      (double)(clock_mono_ms() - t0) / 1000.0);
+    if (r.outcome == TG_SENT) {
+        *ret_mid = r.message_id;
+        return V_SENT;
+    }
     int attempt = m->attempts + 1;
     char id[24], err[320];
     snprintf(id, sizeof(id), "%" PRId64, m->id);
@@ -631,8 +635,7 @@ static enum verdict settle(struct shard *sh, struct outbox_msg *m, const struct 
     snprintf(err, sizeof(err), "%d %s", r.http_status, why);
 
     switch (r.outcome) {
-    case TG_SENT:
-        *ret_mid = r.message_id;
+    case TG_SENT: /* returned above, without formatting the texts a failure needs */
         return V_SENT;
     case TG_MIGRATE: {
         char *moved = payload_with_chat(m->payload, r.migrate_to_chat_id);
