@@ -789,6 +789,9 @@ static void test_multi(void **state)
     assert_int_equal(tg_multi_start(t, a[0], "sendMessage", body[0], strlen(body[0])), -EINVAL);
     assert_int_equal(tg_multi_start(t, a[0], "send/Message", body[0], strlen(body[0])), -EINVAL);
     tg_multi_cancel(t, a[6]);
+    /* A client with a call in flight takes no blocking call either. */
+    struct tg_api_result busy;
+    assert_int_equal(call(a[1], "sendMessage", body[1], &busy), -EINVAL);
 
     int seen[7] = {0}, got = 0;
     while (got < 6 && clock_mono_ms() - t0 < 3000) {

@@ -37,6 +37,7 @@ struct tg_api {
     int64_t header_retry_after;
 
     char method[METHOD_MAX + 1]; /* of the call under way */
+    bool in_multi;               /* a tg_multi call is under way */
     bool want_result;            /* tg_api_want_result() */
     json_t *answer;              /* the last "result" value parsed for the caller */
     char errbuf[CURL_ERROR_SIZE];
@@ -400,7 +401,7 @@ void tg_api_want_result(struct tg_api *a, bool want)
 /* Sets up a call on the client's handle: 0, -EINVAL or -ENOMEM. */
 static int call_prepare(struct tg_api *a, const char *method, const char *json_body, size_t len)
 {
-    if (!a || !method || (!json_body && len > 0) || !valid_method(method))
+    if (!a || a->in_multi || !method || (!json_body && len > 0) || !valid_method(method))
         return -EINVAL;
     size_t mlen = strlen(method);
     memcpy(a->url + a->url_prefix_len, method, mlen + 1);
@@ -522,19 +523,22 @@ int tg_multi_start(struct tg_multi *t, struct tg_api *a, const char *method, con
     int rc = call_prepare(a, method, json_body, len);
     if (rc < 0)
         return rc;
-    CURLMcode mc = curl_multi_add_handle(t->m, a->curl);
-    if (mc != CURLM_OK) {
+    if (curl_multi_add_handle(t->m, a->curl) != CURLM_OK) {
         a->url[a->url_prefix_len] = '\0';
-        return mc == CURLM_ADDED_ALREADY ? -EINVAL : -ENOMEM;
+        return -ENOMEM;
     }
+    a->in_multi = true;
     t->active++;
     return 0;
 }
 
 void tg_multi_cancel(struct tg_multi *t, struct tg_api *a)
 {
+    if (!a->in_multi)
+        return;
     if (curl_multi_remove_handle(t->m, a->curl) == CURLM_OK)
         t->active--;
+    a->in_multi = false;
     a->url[a->url_prefix_len] = '\0';
 }
 
@@ -568,6 +572,7 @@ struct tg_api *tg_multi_done(struct tg_multi *t, struct tg_api_result *ret)
             t->active--;
         if (!a)
             continue;
+        a->in_multi = false;
         call_finish(a, code, ret);
         return a;
     }
