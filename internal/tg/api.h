@@ -112,7 +112,8 @@ void tg_api_want_result(struct tg_api *a, bool want);
  *
  * Returns 0 whenever an outcome was decided - a Telegram error, a timeout or a
  * refused connection included: ret->outcome says what to do. Returns -EINVAL
- * for a bad argument or -ENOMEM when the request could not be built; *ret is
+ * for a bad argument or a client with a tg_multi call under way, or -ENOMEM
+ * when the request could not be built; *ret is
  * then untouched. Not thread-safe for one client (see tg_api_new()).
  */
 int tg_api_call(struct tg_api *a, const char *method, const char *json_body, size_t len,
