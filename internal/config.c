@@ -278,17 +278,6 @@ static void mask_conninfo_password(struct sbuf *b, const char *s)
     }
 }
 
-static int hex_value(char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* True when the URI parameter name k (n bytes, percent-encoded) is "password". */
 static bool uri_key_is_password(const char *k, size_t n)
 {
@@ -297,8 +286,9 @@ static bool uri_key_is_password(const char *k, size_t n)
 
     for (size_t i = 0; i < n; i++, j++) {
         int c = (unsigned char)k[i];
-        if (c == '%' && i + 2 < n && hex_value(k[i + 1]) >= 0 && hex_value(k[i + 2]) >= 0) {
-            c = hex_value(k[i + 1]) * 16 + hex_value(k[i + 2]);
+        if (c == '%' && i + 2 < n && strnum_hexdigit(k[i + 1]) >= 0 &&
+            strnum_hexdigit(k[i + 2]) >= 0) {
+            c = strnum_hexdigit(k[i + 1]) * 16 + strnum_hexdigit(k[i + 2]);
             i += 2;
         }
         if (j >= sizeof(want) - 1 || (c | 0x20) != want[j])

@@ -7,10 +7,12 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "util/strnum.h"
 
@@ -125,13 +127,23 @@ static void test_fmt_i64(void **state)
     }
 }
 
+/* Every byte: the 22 hex digits have their value, everything else is -1. */
+static void test_hexdigit(void **state)
+{
+    const char *digits = "0123456789abcdef";
+    for (int c = 0; c < 256; c++) {
+        const char *hit = c ? strchr(digits, tolower(c)) : NULL;
+        int want = hit ? (int)(hit - digits) : -1;
+        assert_int_equal(strnum_hexdigit((char)c), want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_i64),
-        cmocka_unit_test(test_seconds),
-        cmocka_unit_test(test_bool),
-        cmocka_unit_test(test_fmt_i64),
+        cmocka_unit_test(test_i64),      cmocka_unit_test(test_seconds),
+        cmocka_unit_test(test_bool),     cmocka_unit_test(test_fmt_i64),
+        cmocka_unit_test(test_hexdigit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,25 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- characters ---------------------------------------------------------- */
+#include "util/strnum.h"
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+/* ---- characters ---------------------------------------------------------- */
 
 /* Reads 4 hex digits at p (end checked by the caller); -1 when not hex. */
 static long hex4(const char *p)
 {
     long v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
+        int h = strnum_hexdigit(p[i]);
         if (h < 0)
             return -1;
         v = v * 16 + h;

@@ -118,3 +118,14 @@ size_t strnum_fmt_i64(char buf[STRNUM_I64_MAX], int64_t v)
     buf[len] = '\0';
     return len;
 }
+
+int strnum_hexdigit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -41,4 +41,7 @@ int strnum_bool(const char *s, bool *ret);
  */
 size_t strnum_fmt_i64(char buf[STRNUM_I64_MAX], int64_t v);
 
+/* The value of one hexadecimal digit (either case), or -1. */
+int strnum_hexdigit(char c);
+
 #endif
