@@ -545,6 +545,49 @@ static void test_text_length(void **state)
     tg_api_free(a);
 }
 
+/* A client keeps the parsed URLs of eight methods: calls to more methods
+ * than that, in turn, still each reach their own method. */
+static void test_many_methods(void **state)
+{
+    static const char *const names[] = {
+        "getMe",         "sendChatAction",   "leaveChat",     "getChat",
+        "getMyCommands", "deleteMyCommands", "setMyCommands", "logOut",
+        "close",         "getWebhookInfo",   "sendMessage",
+    };
+    enum { N = sizeof(names) / sizeof(names[0]), ROUNDS = 3 };
+    struct tg_api *a = new_api(5000);
+    struct tg_api_result r;
+    for (int round = 0; round < ROUNDS; round++)
+        for (size_t i = 0; i < N; i++)
+            assert_int_equal(call(a, names[i], "{\"chat_id\":5,\"text\":\"hi\"}", &r), 0);
+    json_t *calls = ctl_get("/control/calls");
+    assert_int_equal(json_array_size(calls), N * ROUNDS);
+    for (size_t k = 0; k < N * ROUNDS; k++)
+        assert_string_equal(json_string_value(json_object_get(json_array_get(calls, k), "method")),
+                            names[k % N]);
+    json_decref(calls);
+    tg_api_free(a);
+}
+
+/* A proxy named in the environment is used (here one that refuses every
+ * connection); without one, calls go straight to the Bot API. */
+static void test_proxy_from_environment(void **state)
+{
+    struct tg_api_result r;
+    setenv("http_proxy", "http://127.0.0.1:1", 1);
+    struct tg_api *a = new_api(5000);
+    assert_int_equal(call(a, "sendMessage", "{\"chat_id\":5,\"text\":\"via proxy\"}", &r), 0);
+    unsetenv("http_proxy");
+    assert_int_not_equal(r.outcome, TG_SENT);
+    assert_int_equal(r.curl_code, CURLE_COULDNT_CONNECT);
+    tg_api_free(a);
+
+    a = new_api(5000);
+    assert_int_equal(call(a, "sendMessage", "{\"chat_id\":5,\"text\":\"direct\"}", &r), 0);
+    assert_int_equal(r.outcome, TG_SENT);
+    tg_api_free(a);
+}
+
 static void test_unknown_method(void **state)
 {
     struct tg_api *a = new_api(5000);
@@ -1072,6 +1115,8 @@ int main(void)
         cmocka_unit_test_setup(test_connection_refused, reset_fake),
         cmocka_unit_test_setup(test_keep_alive, reset_fake),
         cmocka_unit_test_setup(test_text_length, reset_fake),
+        cmocka_unit_test_setup(test_many_methods, reset_fake),
+        cmocka_unit_test_setup(test_proxy_from_environment, reset_fake),
         cmocka_unit_test_setup(test_unknown_method, reset_fake),
         cmocka_unit_test_setup(test_other_methods, reset_fake),
         cmocka_unit_test_setup(test_get_updates, reset_fake),

@@ -99,6 +99,15 @@ expect_eq "missing secret: 401" 401 "$(post "$fx/updates/private_text.json")"
 head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >"$scratch/big.json"
 expect_eq "2 MiB body with Content-Length: 413" 413 "$(post "$scratch/big.json" "${S[@]}")"
 expect_eq "2 MiB body, chunked: 413" 413 "$(post "$scratch/big.json" "${S[@]}" -H 'Transfer-Encoding: chunked')"
+# Headers: 6 KB of them still fit a connection's 8 KiB, 12 KB get 431.
+pad=$(head -c 6000 /dev/zero | tr '\0' a)
+expect_eq "6 KB of headers: 200" 200 "$(post "$fx/updates/private_text.json" "${S[@]}" -H "X-Pad: $pad")"
+pad=$(head -c 12000 /dev/zero | tr '\0' a)
+expect_eq "12 KB of headers: 431" 431 "$(post "$fx/updates/private_text.json" "${S[@]}" -H "X-Pad: $pad")"
+# A body three times that size passes through in pieces (4,000 two-byte characters).
+python3 -c 'import json; print(json.dumps({"update_id": 412345901, "message": {"message_id": 77, "from": {"id": 6123456790, "is_bot": False, "first_name": "Long"}, "chat": {"id": 6123456790, "type": "private"}, "date": 1767225600, "text": "\u00e9" * 4000}}))' >"$scratch/long.json"
+expect_eq "24 KB body: 200" 200 "$(post "$scratch/long.json" "${S[@]}")"
+expect_eq "24 KB body: whole text stored" 4000 "$(sql "$db" "SELECT length(message) FROM messages WHERE sender_id = 6123456790")"
 expect_eq "text/plain: 415" 415 "$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: text/plain' "${S[@]}" --data-binary @"$fx/updates/private_text.json" "$base/webhook")"
 expect_eq "GET /webhook: 405" 405 "$(curl -s -o /dev/null -w '%{http_code}' "$base/webhook")"
 expect_eq "Allow: POST" "POST" "$(curl -s -D - -o /dev/null "$base/webhook" | sed -n 's/^Allow: \(.*\)\r$/\1/p')"
