@@ -48,6 +48,19 @@ expect_eq "50 concurrent copies of a new update: all 200" "50" "$(grep -c 200 "$
 expect_eq "...and one request, one message" "1|1" \
     "$(sql "$db" "SELECT count(DISTINCT r.id) || '|' || count(m.id) FROM requests r JOIN messages m ON m.request_id = r.id WHERE r.user_id = 3000000001")"
 
+# One new user writes 150 messages over 15 connections at once: however the
+# batches race to open their request (a batch whose statement loses on the
+# unique index goes one by one), one request holds all 150, with one reply.
+/usr/bin/python3 "$TGDESK_SOURCE_ROOT/test/tgsim.py" post-many "$base/webhook" --count 150 --concurrency 15 \
+    --first-id 910000000 --user-base 3000000777 --same-user --secret s3cret-token_ABC --deadline 30 >"$scratch/same.out"
+expect_contains "one user, 150 at once: all 200" "$(cat "$scratch/same.out")" '{"200": 150}'
+expect_eq "one user, 150 at once: one request, 150 messages" "1|150" \
+    "$(sql "$db" "SELECT count(DISTINCT r.id) || '|' || count(m.id) FROM requests r JOIN messages m ON m.request_id = r.id WHERE r.user_id = 3000000777")"
+wait_for 10 sh -c "[ \"\$(curl -s '$fake_url/control/calls?method=sendMessage' | grep -o '\"chat_id\": *3000000777' | wc -l)\" -ge 1 ]" || true
+sleep 0.3
+expect_eq "one user, 150 at once: one reply" 1 \
+    "$(curl -s "$fake_url/control/calls?method=sendMessage" | /usr/bin/python3 -c 'import json,sys; print(sum(1 for c in json.load(sys.stdin) if c["body"]["chat_id"] == 3000000777))')"
+
 # A second message of the same user joins the request, without a new reply.
 before=$(fake_count sendMessage)
 expect_eq "follow-up: 200" 200 "$(post_json '{"update_id":412345699,"message":{"message_id":42,"from":{"id":6123456789,"is_bot":false,"first_name":"Alice"},"chat":{"id":6123456789,"type":"private"},"date":1767225700,"text":"any news?"}}' "${S[@]}")"

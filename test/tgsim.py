@@ -28,7 +28,7 @@ def update_for(update_id, user_id, text=None):
     return {
         "update_id": update_id,
         "message": {
-            "message_id": 1,
+            "message_id": update_id,  # distinct, also for --same-user
             "from": {"id": user_id, "is_bot": False, "first_name": "Load",
                      "username": f"u{user_id}"},
             "chat": {"id": user_id, "first_name": "Load", "type": "private"},

@@ -49,8 +49,10 @@ static const char user_messages_sql[] =
     " ON CONFLICT (update_id) DO NOTHING RETURNING update_id),"
     " fresh AS (SELECT i.* FROM input i WHERE i.update_id IN (SELECT update_id FROM claimed)),"
     /* users: created or refreshed from their newest message; writing again
-     * makes a user reachable again */
-    " latest AS (SELECT DISTINCT ON (user_id) * FROM fresh ORDER BY user_id, ord DESC),"
+     * makes a user reachable again. (CTEs carry only the columns read from
+     * them: every column costs at executor start, for every node it passes.) */
+    " latest AS (SELECT DISTINCT ON (user_id) user_id, username, first_name, last_name,"
+    " language_code FROM fresh ORDER BY user_id, ord DESC),"
     " inserted AS ("
     " INSERT INTO users (user_id, username, first_name, last_name, language_code)"
     " SELECT user_id, username, first_name, last_name, language_code FROM latest ORDER BY user_id"
@@ -73,14 +75,16 @@ static const char user_messages_sql[] =
     /* the active request of each user, or a new one from their first message */
     /* (a correlated subquery: one index probe per user, whatever the
      * statistics say - as a join, the generic plan walked every active
-     * request once the partial index outgrew its last ANALYZE) */
+     * request once the partial index outgrew its last ANALYZE; OFFSET 0
+     * keeps it from being pulled up into the outer WHERE, which probed twice) */
     " existing AS ("
     " SELECT user_id, id FROM (SELECT l.user_id, (SELECT r.id FROM requests r"
-    " WHERE r.user_id = l.user_id AND r.status IN ('open', 'assigned')) AS id FROM latest l) e"
-    " WHERE id IS NOT NULL),"
+    " WHERE r.user_id = l.user_id AND r.status IN ('open', 'assigned')) AS id FROM latest l"
+    " OFFSET 0) e WHERE id IS NOT NULL),"
     " opening AS ("
-    " SELECT DISTINCT ON (f.user_id) f.* FROM fresh f"
-    " WHERE f.user_id NOT IN (SELECT user_id FROM existing) ORDER BY f.user_id, f.ord),"
+    " SELECT DISTINCT ON (f.user_id) f.user_id, f.issue, f.chat_id, f.tg_message_id, f.ord"
+    " FROM fresh f WHERE f.user_id NOT IN (SELECT user_id FROM existing)"
+    " ORDER BY f.user_id, f.ord),"
     " created AS ("
     " INSERT INTO requests (user_id, issue) SELECT user_id, issue FROM opening ORDER BY ord"
     " RETURNING id, user_id),"
@@ -98,28 +102,31 @@ static const char user_messages_sql[] =
     /* a Telegram message stored before (under another update) says nothing */
     " said AS (SELECT f.* FROM fresh f WHERE (f.chat_id, f.tg_message_id) IN"
     " (SELECT chat_id, tg_message_id FROM msgs)),"
-    /* the reply to whoever opened a request */
-    " replies AS ("
-    " INSERT INTO outbox (chat_id, method, payload, purpose, request_id, next_attempt_at)"
-    " SELECT o.chat_id, 'sendMessage',"
-    " jsonb_build_object('chat_id', o.chat_id, 'text', format($14, c.id)),"
-    " 'reply', c.id, now() + " LEASE " FROM created c JOIN opening o USING (user_id)"
-    " WHERE (o.chat_id, o.tg_message_id) IN (SELECT chat_id, tg_message_id FROM said)"
-    " ORDER BY o.ord"
-    " RETURNING id, chat_id, method, payload, purpose, request_id),"
-    /* staff chats, followed where a group became a supergroup */
-    " staff AS ("
+    /* staff chats, followed where a group became a supergroup (looked up
+     * once, not once per reader) */
+    " staff AS MATERIALIZED ("
     " SELECT coalesce((SELECT b.value::bigint FROM bot_state b"
     " WHERE b.key = 'chat_migrated:' || s.chat), s.chat) AS chat, s.n"
     " FROM unnest($15::bigint[]) WITH ORDINALITY AS s(chat, n)),"
-    /* every message of a user who is not banned, to every staff chat: the
-     * text with take/close buttons, and a copy of any media */
-    " notes AS ("
+    /* every Bot API call in one INSERT (one more table to set up at
+     * executor start costs as much as a dozen updates): first the replies,
+     * by update, then the notifications by update, staff chat and kind */
+    " box AS ("
     " INSERT INTO outbox (chat_id, method, payload, purpose, request_id, next_attempt_at)"
-    " SELECT s.chat, x.method, x.payload, 'notify', r.id, now() + " LEASE
-    " FROM said f JOIN req r USING (user_id) JOIN people p USING (user_id) CROSS JOIN staff s"
-    " CROSS JOIN LATERAL ("
-    " SELECT 1 AS k, 'sendMessage' AS method, jsonb_build_object('chat_id', s.chat,"
+    " SELECT z.chat_id, z.method, z.payload, z.purpose, z.request_id, now() + " LEASE " FROM ("
+    /* the reply to whoever opened a request (an opening row is one of
+     * fresh, so "in said" is "in msgs") */
+    " SELECT 0 AS g, o.ord AS a, 0::bigint AS b, 0 AS k, o.chat_id, 'sendMessage'::text AS method,"
+    " jsonb_build_object('chat_id', o.chat_id, 'text', format($14, c.id)) AS payload,"
+    " 'reply'::text AS purpose, c.id AS request_id"
+    " FROM created c JOIN opening o USING (user_id)"
+    " WHERE (o.chat_id, o.tg_message_id) IN (SELECT chat_id, tg_message_id FROM msgs)"
+    " UNION ALL"
+    /* every message of a user who is not banned, to every staff chat: the
+     * text with take/close buttons (k 1), and a copy of any media (k 2) */
+    " SELECT 1, f.ord, s.n, x.k, s.chat,"
+    " CASE WHEN x.k = 1 THEN 'sendMessage' ELSE 'copyMessage' END,"
+    " CASE WHEN x.k = 1 THEN jsonb_build_object('chat_id', s.chat,"
     " 'text', format(CASE WHEN r.created AND f.ord = (SELECT o.ord FROM opening o"
     " WHERE o.user_id = f.user_id) THEN $16 ELSE $17 END, r.id,"
     /* who: as desk_fmt_user() writes it */
@@ -133,13 +140,15 @@ static const char user_messages_sql[] =
     " 'reply_markup', jsonb_build_object('inline_keyboard', jsonb_build_array(jsonb_build_array("
     " jsonb_build_object('text', $18 || ' #' || r.id, 'callback_data', 'take:' || r.id),"
     " jsonb_build_object('text', 'Close #' || r.id, 'callback_data', 'close:' || r.id)))))"
-    " AS payload"
-    " UNION ALL SELECT 2, 'copyMessage', jsonb_build_object('chat_id', s.chat,"
-    " 'from_chat_id', f.chat_id, 'message_id', f.tg_message_id) WHERE f.media IS NOT NULL) x"
-    " WHERE NOT p.is_banned ORDER BY f.ord, s.n, x.k"
+    " ELSE jsonb_build_object('chat_id', s.chat, 'from_chat_id', f.chat_id,"
+    " 'message_id', f.tg_message_id) END,"
+    " 'notify', r.id"
+    " FROM said f JOIN req r USING (user_id) JOIN people p USING (user_id) CROSS JOIN staff s"
+    " CROSS JOIN (VALUES (1), (2)) x(k)"
+    " WHERE NOT p.is_banned AND (x.k = 1 OR f.media IS NOT NULL)) z"
+    " ORDER BY z.g, z.a, z.b, z.k"
     " RETURNING id, chat_id, method, payload, purpose, request_id)"
-    " SELECT 'o', id, chat_id, method, payload::text, purpose, request_id FROM replies"
-    " UNION ALL SELECT 'o', id, chat_id, method, payload::text, purpose, request_id FROM notes"
+    " SELECT 'o', id, chat_id, method, payload::text, purpose, request_id FROM box"
     " UNION ALL SELECT 'c', update_id, NULL, NULL, NULL, NULL, NULL FROM claimed";
 
 const struct db_stmt desk_batch_statements[] = {

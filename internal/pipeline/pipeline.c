@@ -237,8 +237,11 @@ static bool process_one(struct pipeline *p, struct pool_conn *c, struct item *it
 }
 
 /*
- * The fast path: BEGIN and one statement for every user message of the
- * batch - and COMMIT too, when nothing else is in it - in one round trip.
+ * The fast path: one statement for every user message of the batch, in one
+ * round trip. When nothing else is in the batch, the statement is its own
+ * transaction, committed at the pipeline's sync (no BEGIN and COMMIT for
+ * the server to parse and run: about 30 us of its time per batch); else it
+ * runs after a BEGIN, and the transaction stays open for the rest.
  * Returns 1 when that committed everything, 0 when the transaction is open
  * for the rest (done[] marks what the statement handled), -EAGAIN when the
  * statement failed and the transaction was rolled back and begun again (do
@@ -262,33 +265,35 @@ static int fast_path(struct pipeline *p, struct pool_conn *c, struct item **item
         desk_batch_args_free(&args);
         return run(c, "begin", "BEGIN") ? 0 : -EIO;
     }
-    const struct db_step steps[3] = {
+    const struct db_step steps[2] = {
         {.name = "begin", .sql = "BEGIN"},
         {.name = DESK_BATCH_STATEMENT, .nparams = DESK_BATCH_NPARAMS, .values = args.params},
-        {.name = "commit", .sql = "COMMIT"},
     };
-    size_t nsteps = m == n ? 3 : 2;
-    PGresult *res[3] = {NULL, NULL, NULL};
-    int rc = db_exec_steps(c, steps, nsteps, res);
+    bool alone = m == n;
+    size_t first = alone ? 1 : 0, nsteps = 2 - first;
+    PGresult *res[2] = {NULL, NULL};
+    /* Alone, success here means committed: db_exec_steps() returns 0 only
+     * once the sync came back, which the server sends after the commit. */
+    int rc = db_exec_steps(c, steps + first, nsteps, res + first);
     desk_batch_args_free(&args);
 
     bool fresh[BATCH_MAX];
     char sqlstate[6] = "";
-    if (rc == 0 && PQresultStatus(res[0]) != PGRES_COMMAND_OK)
+    if (rc == 0 && !alone && PQresultStatus(res[0]) != PGRES_COMMAND_OK)
         rc = -EIO;
     if (rc == 0 && desk_batch_read(res[1], ups, m, fresh, out, sqlstate) < 0) {
         LOG(LOG_INFO, "batch statement failed; processing one by one",
             LOG_STR("sqlstate", sqlstate), LOG_INT("updates", (int64_t)m));
-        rc = run(c, "rollback", "ROLLBACK") && run(c, "begin", "BEGIN") ? -EAGAIN : -EIO;
+        /* alone, the failed statement's transaction is over already */
+        rc = (alone || run(c, "rollback", "ROLLBACK")) && run(c, "begin", "BEGIN") ? -EAGAIN : -EIO;
     } else if (rc == 0) {
         for (size_t k = 0; k < m; k++) {
             done[idx[k]] = true;
             finish(items[idx[k]]->job, 200, fresh[k] ? "processed" : "duplicate");
         }
-        if (nsteps == 3)
-            rc = PQresultStatus(res[2]) == PGRES_COMMAND_OK ? 1 : -EIO;
+        rc = alone ? 1 : 0;
     }
-    for (size_t i = 0; i < nsteps; i++)
+    for (size_t i = 0; i < 2; i++)
         PQclear(res[i]);
     return rc;
 }
