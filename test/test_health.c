@@ -433,6 +433,73 @@ static void test_outbox_backlog(void **state)
     PQfinish(admin);
 }
 
+/* The support_requests gauge of status (from a fresh rendering), -1 when absent. */
+static long requests_gauge(const char *status)
+{
+    struct metrics_buf b;
+    metrics_buf_init(&b, METRICS_MAX_BODY);
+    assert_int_equal(metrics_render_global(&b), 0);
+    char key[96];
+    snprintf(key, sizeof(key), "\ntgdesk_support_requests{status=\"%s\"} ", status);
+    const char *at = strstr(b.data, key);
+    long v = at ? strtol(at + strlen(key), NULL, 10) : -1;
+    metrics_buf_free(&b);
+    return v;
+}
+
+static bool gauge_is(const char *status, long want, int64_t within_ms)
+{
+    int64_t t0 = clock_mono_ms();
+    while (requests_gauge(status) != want && clock_mono_ms() - t0 < within_ms)
+        sleep_ms(20);
+    return requests_gauge(status) == want;
+}
+
+/* An open request of user id and a solved one of user id + 1. */
+static void add_requests(PGconn *admin, int id)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO users (user_id) VALUES (%d), (%d) ON CONFLICT DO NOTHING;"
+             " INSERT INTO requests (user_id, issue, status) VALUES (%d, 'a', 'open'),"
+             " (%d, 'b', 'solved')",
+             id, id + 1, id, id + 1);
+    assert_string_equal(testpg_exec(admin, sql), "");
+}
+
+/* Open and assigned requests are counted every slow round (on their partial
+ * index); solved and closed ones, a read of the whole table, only every
+ * finished_stats_interval_ms. */
+static void test_requests_by_status(void **state)
+{
+    assert_int_equal(metrics_init(), 0);
+    PGconn *admin = testpg_connect(testpg_cluster.conninfo);
+    add_requests(admin, 901);
+    struct thealth t;
+    th_open(&t, &(struct health_options){.stats_interval_ms = 50,
+                                         .slow_stats_interval_ms = 100,
+                                         .finished_stats_interval_ms = 600000});
+    assert_true(gauge_is("open", 1, 3000));
+    assert_true(gauge_is("solved", 1, 3000));
+    assert_int_equal(requests_gauge("closed"), 0);
+
+    add_requests(admin, 903);
+    assert_true(gauge_is("open", 2, 3000));
+    /* the open count moved, so a round ran after the insert; the solved
+     * count waits for its own interval */
+    assert_int_equal(requests_gauge("solved"), 1);
+    th_close(&t);
+
+    /* A new instance reads them at once. */
+    th_open(&t, &(struct health_options){.stats_interval_ms = 50,
+                                         .slow_stats_interval_ms = 100,
+                                         .finished_stats_interval_ms = 600000});
+    assert_true(gauge_is("solved", 2, 3000));
+    th_close(&t);
+    testpg_exec(admin, "DELETE FROM requests; DELETE FROM users");
+    PQfinish(admin);
+}
+
 /* The pool collector: a checkout that times out shows in tgdesk_db_pool_timeouts_total. */
 static void test_pool_metrics(void **state)
 {
@@ -490,6 +557,7 @@ int main(void)
         cmocka_unit_test_setup(test_hung_server, server_up),
         cmocka_unit_test_setup(test_queue_and_draining, server_up),
         cmocka_unit_test_setup(test_outbox_backlog, server_up),
+        cmocka_unit_test_setup(test_requests_by_status, server_up),
         cmocka_unit_test_setup(test_pool_metrics, server_up),
     };
     failed += cmocka_run_group_tests_name("health with PostgreSQL", db, NULL, NULL);

@@ -17,9 +17,12 @@
  *   - the stats thread reads the outbox backlog (pending count and the age
  *     of the oldest, every stats_interval_ms, 5 s, on the outbox_due partial
  *     index) and, less often (slow_stats_interval_ms, 30 s), the failed
- *     outbox rows and the requests by status, and publishes them to the
- *     metrics (metrics_db_stats()) and to the report. It has its own thread
- *     so that a slow count never delays the readiness check.
+ *     outbox rows and the open and assigned requests (on their partial
+ *     index), and least often (finished_stats_interval_ms, 10 min) the
+ *     solved and closed requests, a read of every row but the active ones;
+ *     it publishes them to the metrics (metrics_db_stats()) and to the
+ *     report. It has its own thread so that a slow count never delays the
+ *     readiness check.
  *
  * Verdict (health_evaluate(), pure): fail (503) when the last check did not
  * answer within 1 s, no check has completed yet, the queue is saturated
@@ -46,14 +49,15 @@ struct health;
 enum health_status { HEALTH_PASS = 0, HEALTH_WARN, HEALTH_FAIL };
 
 struct health_options {
-    const char *version;            /* copied; "version" of the body */
-    int64_t check_interval_ms;      /* 0: 1000 */
-    int64_t check_timeout_ms;       /* 0: 1000 */
-    int64_t stats_interval_ms;      /* 0: 5000; < 0: no stats thread */
-    int64_t slow_stats_interval_ms; /* 0: 30000 */
-    double pool_warn_ratio;         /* 0: 0.9 */
-    int64_t outbox_warn_pending;    /* 0: 1000 */
-    double outbox_warn_age_s;       /* 0: 300 */
+    const char *version;                /* copied; "version" of the body */
+    int64_t check_interval_ms;          /* 0: 1000 */
+    int64_t check_timeout_ms;           /* 0: 1000 */
+    int64_t stats_interval_ms;          /* 0: 5000; < 0: no stats thread */
+    int64_t slow_stats_interval_ms;     /* 0: 30000 */
+    int64_t finished_stats_interval_ms; /* 0: 600000 (solved and closed requests) */
+    double pool_warn_ratio;             /* 0: 0.9 */
+    int64_t outbox_warn_pending;        /* 0: 1000 */
+    double outbox_warn_age_s;           /* 0: 300 */
     /* The webhook queue; NULL functions: no queue check. */
     size_t (*queue_depth)(void *ud);
     size_t (*queue_capacity)(void *ud);
