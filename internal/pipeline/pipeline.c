@@ -88,6 +88,11 @@ struct parsed {
     char err[128];
 };
 
+static void parse(struct parsed *pp, const struct job *job)
+{
+    pp->rc = tg_update_parse(job->body, job->len, &pp->update, pp->err, sizeof(pp->err));
+}
+
 /* One job being processed, with its parsed update. */
 struct item {
     struct job *job;
@@ -365,11 +370,8 @@ static void handle_batch(struct pipeline *p, struct job **jobs, size_t n)
         it->job->kind = "invalid";
         struct parsed *pp = it->job->parsed, own;
         it->job->parsed = NULL;
-        if (!pp) {
-            pp = &own;
-            pp->rc =
-                tg_update_parse(jobs[i]->body, jobs[i]->len, &pp->update, pp->err, sizeof(pp->err));
-        }
+        if (!pp)
+            parse(pp = &own, jobs[i]);
         int rc = pp->rc;
         if (rc == 0)
             it->update = pp->update; /* the strings stay where they are */
@@ -461,7 +463,7 @@ int pipeline_submit(struct pipeline *p, struct job *job)
     /* Without memory for it, the worker parses the body itself. */
     struct parsed *pp = malloc(sizeof(*pp));
     if (pp)
-        pp->rc = tg_update_parse(job->body, job->len, &pp->update, pp->err, sizeof(pp->err));
+        parse(pp, job);
     job->parsed = pp;
     int rc = queue_push(p->queue, job);
     if (rc < 0) {

@@ -29,7 +29,7 @@ struct tg_api {
     CURL *curl;
     struct curl_slist *headers;
     char *token;
-    char *url; /* base + "/bot" + token + "/"; + method while its URL is parsed */
+    char *url; /* base + "/bot" + token + "/"; method_url() appends the method */
     size_t url_prefix_len;
     size_t url_cap;
     /*
@@ -429,8 +429,8 @@ void tg_api_want_result(struct tg_api *a, bool want)
     a->want_result = want;
 }
 
-/* The parsed URL of method (a valid name), or NULL without memory. */
-static CURLU *method_url(struct tg_api *a, const char *method)
+/* The parsed URL of method (a valid name, mlen bytes), or NULL without memory. */
+static CURLU *method_url(struct tg_api *a, const char *method, size_t mlen)
 {
     for (size_t i = 0; i < URL_CACHE && a->urls[i].url; i++)
         if (strcmp(a->urls[i].method, method) == 0)
@@ -438,11 +438,8 @@ static CURLU *method_url(struct tg_api *a, const char *method)
     size_t i = a->urls_next++ % URL_CACHE;
     if (!a->urls[i].url && !(a->urls[i].url = curl_url()))
         return NULL;
-    size_t mlen = strlen(method);
     memcpy(a->url + a->url_prefix_len, method, mlen + 1);
-    CURLUcode rc = curl_url_set(a->urls[i].url, CURLUPART_URL, a->url, 0);
-    a->url[a->url_prefix_len] = '\0'; /* the token is kept in the parsed URLs only */
-    if (rc != CURLUE_OK) {
+    if (curl_url_set(a->urls[i].url, CURLUPART_URL, a->url, 0) != CURLUE_OK) {
         a->urls[i].method[0] = '\0';
         return NULL;
     }
@@ -457,7 +454,7 @@ static int call_prepare(struct tg_api *a, const char *method, const char *json_b
         return -EINVAL;
     size_t mlen = strlen(method);
     memcpy(a->method, method, mlen + 1);
-    CURLU *url = method_url(a, method);
+    CURLU *url = method_url(a, method, mlen);
 
     CURL *c = a->curl;
     if (!url || curl_easy_setopt(c, CURLOPT_CURLU, url) != CURLE_OK ||
