@@ -79,6 +79,7 @@ struct webhook_req {
     size_t cap;
     bool too_large;
     bool submitted;
+    bool queue_full; /* refused by the queue: 503 with the short Retry-After */
     atomic_bool done;
     struct MHD_Connection *conn;
     struct timespec start;
@@ -154,17 +155,21 @@ static void webhook_complete(struct job *job)
 
 static enum MHD_Result webhook_answer(struct http_server *srv, struct webhook_req *req)
 {
-    switch (req->job.status) {
-    case 200:
+    /* Any 2xx is "delivered" to Telegram; anything else comes again. */
+    switch (req->job.verdict) {
+    case PIPELINE_PROCESSED:
+    case PIPELINE_DUPLICATE:
+    case PIPELINE_IGNORED:
+    case PIPELINE_DEAD:
         return queue_counted(req->conn, MHD_HTTP_OK, srv->canned[ANS_OK], &req->start);
-    case 400:
+    case PIPELINE_REJECTED:
         return queue_counted(req->conn, MHD_HTTP_BAD_REQUEST, srv->canned[ANS_BAD_REQUEST],
                              &req->start);
-    default:
-        return queue_counted(req->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-                             srv->canned[req->job.retry_after == 1 ? ANS_BUSY : ANS_DB_DOWN],
-                             &req->start);
+    case PIPELINE_RETRY:
+        break;
     }
+    return queue_counted(req->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                         srv->canned[req->queue_full ? ANS_BUSY : ANS_DB_DOWN], &req->start);
 }
 
 static enum MHD_Result handle_webhook(struct http_server *srv, const struct route *r,
@@ -252,9 +257,8 @@ static enum MHD_Result handle_webhook(struct http_server *srv, const struct rout
     if (pipeline_submit(srv->app->pipeline, &req->job) < 0) {
         LOG(LOG_WARN, "queue full or stopping: answering 503",
             LOG_INT("capacity", (int64_t)pipeline_queue_capacity(srv->app->pipeline)));
-        req->job.status = MHD_HTTP_SERVICE_UNAVAILABLE;
-        req->job.outcome = "retry";
-        req->job.retry_after = 1;
+        req->job.verdict = PIPELINE_RETRY;
+        req->queue_full = true;
         metrics_update_deferred("queue_full");
         atomic_store(&req->done, true);
         MHD_resume_connection(conn);

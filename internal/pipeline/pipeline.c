@@ -24,9 +24,6 @@
 
 /* Most updates one transaction carries. */
 #define BATCH_MAX 64
-/* Retry-After for database trouble and for a full queue, seconds. */
-#define RETRY_AFTER_DB   5
-#define RETRY_AFTER_BUSY 1
 /* Attempts of one update within its batch after a unique-index race. */
 #define RACE_RETRIES 2
 
@@ -83,6 +80,7 @@ static void slot_give(struct pipeline *p)
  * whole batch (about 5 us an update) while the other slot waits.
  */
 struct parsed {
+    struct job *job;
     int rc; /* of tg_update_parse() */
     struct tg_update update;
     char err[128];
@@ -102,11 +100,24 @@ struct item {
     struct outbox_mark mark;
 };
 
-static void finish(struct job *job, int status, const char *outcome)
+static void finish(struct job *job, enum pipeline_verdict v)
 {
-    job->status = status;
-    job->outcome = outcome;
-    job->retry_after = status == 503 ? RETRY_AFTER_DB : 0;
+    job->verdict = v;
+}
+
+const char *pipeline_verdict_name(enum pipeline_verdict v)
+{
+    static const char *const names[] = {
+        [PIPELINE_PROCESSED] = "processed", [PIPELINE_DUPLICATE] = "duplicate",
+        [PIPELINE_IGNORED] = "ignored",     [PIPELINE_REJECTED] = "rejected",
+        [PIPELINE_DEAD] = "failed",         [PIPELINE_RETRY] = "retry",
+    };
+    return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "retry";
+}
+
+bool pipeline_verdict_final(enum pipeline_verdict v)
+{
+    return v != PIPELINE_RETRY;
 }
 
 /* SQLSTATEs worth a redelivery: the same update may well succeed later. */
@@ -196,20 +207,20 @@ static bool process_one(struct pipeline *p, struct pool_conn *c, struct item *it
             bool fresh = false;
             rc = desk_batch_run(p->cfg, c, &one, 1, &fresh, out, sqlstate);
             if (rc == 0 && !fresh) {
-                finish(job, 200, "duplicate");
+                finish(job, PIPELINE_DUPLICATE);
                 return run(c, "release", "RELEASE SAVEPOINT u");
             }
         } else {
             rc = dedup(c, &it->update, sqlstate);
             if (rc == 0) {
-                finish(job, 200, "duplicate");
+                finish(job, PIPELINE_DUPLICATE);
                 return run(c, "release", "RELEASE SAVEPOINT u");
             }
             if (rc > 0)
                 rc = desk_apply(p->cfg, c, &it->update, out, sqlstate);
         }
         if (rc >= 0) {
-            finish(job, 200, rc == DESK_IGNORED ? "ignored" : "processed");
+            finish(job, rc == DESK_IGNORED ? PIPELINE_IGNORED : PIPELINE_PROCESSED);
             return run(c, "release", "RELEASE SAVEPOINT u");
         }
 
@@ -217,7 +228,7 @@ static bool process_one(struct pipeline *p, struct pool_conn *c, struct item *it
         if (!run(c, "rollback_to", "ROLLBACK TO SAVEPOINT u"))
             return false;
         if (rc == -ENOMEM) {
-            finish(job, 503, "retry");
+            finish(job, PIPELINE_RETRY);
             return true;
         }
         /* A concurrent update of the same user opened the request first. */
@@ -226,7 +237,7 @@ static bool process_one(struct pipeline *p, struct pool_conn *c, struct item *it
         if (transient(sqlstate)) {
             LOG(LOG_WARN, "update failed, will be redelivered",
                 LOG_INT("update_id", it->update.update_id), LOG_STR("sqlstate", sqlstate));
-            finish(job, 503, "retry");
+            finish(job, PIPELINE_RETRY);
             return true;
         }
         char error[64];
@@ -236,7 +247,7 @@ static bool process_one(struct pipeline *p, struct pool_conn *c, struct item *it
             LOG_STR("kind", tg_update_kind_name(it->update.kind)));
         if (!dead_letter(c, it, error))
             return false;
-        finish(job, 200, "failed");
+        finish(job, PIPELINE_DEAD);
         return true;
     }
 }
@@ -294,7 +305,7 @@ static int fast_path(struct pipeline *p, struct pool_conn *c, struct item **item
     } else if (rc == 0) {
         for (size_t k = 0; k < m; k++) {
             done[idx[k]] = true;
-            finish(items[idx[k]]->job, 200, fresh[k] ? "processed" : "duplicate");
+            finish(items[idx[k]]->job, fresh[k] ? PIPELINE_PROCESSED : PIPELINE_DUPLICATE);
         }
         rc = alone ? 1 : 0;
     }
@@ -313,7 +324,7 @@ static void commit_batch(struct pipeline *p, struct item **items, size_t n)
             LOG_STR("reason", rc == -ETIMEDOUT ? "pool exhausted" : "database unavailable"),
             LOG_INT("updates", (int64_t)n));
         for (size_t i = 0; i < n; i++)
-            finish(items[i]->job, 503, "retry");
+            finish(items[i]->job, PIPELINE_RETRY);
         return;
     }
 
@@ -337,7 +348,7 @@ static void commit_batch(struct pipeline *p, struct item **items, size_t n)
             LOG_STR("error", db_errmsg(pool_conn_pg(c), NULL, err, sizeof(err))),
             LOG_INT("updates", (int64_t)n));
         for (size_t i = 0; i < n; i++)
-            finish(items[i]->job, 503, "retry");
+            finish(items[i]->job, PIPELINE_RETRY);
         outbox_batch_clear(&out);
     }
     pool_release(p->pool, c);
@@ -355,7 +366,7 @@ static void commit_batch(struct pipeline *p, struct item **items, size_t n)
     outbox_batch_clear(&out);
 }
 
-static void handle_batch(struct pipeline *p, struct job **jobs, size_t n)
+static void handle_batch(struct pipeline *p, struct parsed **entries, size_t n)
 {
     struct timespec popped;
     clock_gettime(CLOCK_MONOTONIC, &popped);
@@ -366,28 +377,24 @@ static void handle_batch(struct pipeline *p, struct job **jobs, size_t n)
     for (size_t i = 0; i < n; i++) {
         struct item *it = &items[i];
         memset(it, 0, sizeof(*it));
-        it->job = jobs[i];
+        struct parsed *pp = entries[i];
+        it->job = pp->job;
         it->job->kind = "invalid";
-        struct parsed *pp = it->job->parsed, own;
-        it->job->parsed = NULL;
-        if (!pp)
-            parse(pp = &own, jobs[i]);
         int rc = pp->rc;
         if (rc == 0)
             it->update = pp->update; /* the strings stay where they are */
         else
             LOG(LOG_INFO, "webhook body is not an Update", LOG_STR("reason", pp->err));
-        if (pp != &own)
-            free(pp);
+        free(pp);
         if (rc < 0) {
-            finish(it->job, 400, "rejected");
+            finish(it->job, PIPELINE_REJECTED);
             continue;
         }
         it->parsed = true;
         it->job->update_id = it->update.update_id;
         it->job->kind = tg_update_kind_name(it->update.kind);
         if (!desk_wants(p->cfg, &it->update)) {
-            finish(it->job, 200, "ignored");
+            finish(it->job, PIPELINE_IGNORED);
             continue;
         }
         db[ndb++] = it;
@@ -405,10 +412,10 @@ static void handle_batch(struct pipeline *p, struct job **jobs, size_t n)
         struct job *job = items[i].job;
         if (items[i].parsed)
             tg_update_free(&items[i].update);
-        if (job->status == 503)
+        if (job->verdict == PIPELINE_RETRY)
             metrics_update_deferred("database");
         else
-            metrics_update(job->kind, job->outcome, seconds);
+            metrics_update(job->kind, pipeline_verdict_name(job->verdict), seconds);
         job->complete(job);
     }
 }
@@ -424,7 +431,7 @@ static void *worker_main(void *arg)
             slot_give(p);
             break; /* closed and drained */
         }
-        handle_batch(p, (struct job **)batch, n); /* gives the slot back */
+        handle_batch(p, (struct parsed **)batch, n); /* gives the slot back */
     }
     return NULL;
 }
@@ -460,17 +467,16 @@ fail:
 
 int pipeline_submit(struct pipeline *p, struct job *job)
 {
-    /* Without memory for it, the worker parses the body itself. */
     struct parsed *pp = malloc(sizeof(*pp));
-    if (pp)
-        parse(pp, job);
-    job->parsed = pp;
-    int rc = queue_push(p->queue, job);
+    if (!pp)
+        return -ENOMEM;
+    pp->job = job;
+    parse(pp, job);
+    int rc = queue_push(p->queue, pp);
     if (rc < 0) {
-        if (pp && pp->rc == 0)
+        if (pp->rc == 0)
             tg_update_free(&pp->update);
         free(pp);
-        job->parsed = NULL;
     }
     return rc;
 }

@@ -32,6 +32,30 @@ struct pipeline;
 extern const struct db_stmt pipeline_statements[];
 extern const size_t pipeline_statements_count;
 
+/*
+ * What became of an update. The pipeline decides it; each source of updates
+ * maps it to its own answer (the HTTP server: 200, 400 or 503; poll mode:
+ * move the offset past it, or fetch it again).
+ */
+enum pipeline_verdict {
+    PIPELINE_PROCESSED = 0, /* its effects are committed */
+    PIPELINE_DUPLICATE,     /* its update_id was committed before: nothing changed */
+    PIPELINE_IGNORED,       /* a kind or a chat the desk does not act on */
+    PIPELINE_REJECTED,      /* not an Update at all: it will never be one */
+    PIPELINE_DEAD,          /* can never succeed: stored as a dead letter */
+    PIPELINE_RETRY,         /* transient trouble: it must come again */
+};
+
+/*
+ * The outcome label of tgdesk_updates_total for v: "processed", "duplicate",
+ * "ignored", "rejected", "failed" (a dead letter); "retry" for RETRY.
+ */
+const char *pipeline_verdict_name(enum pipeline_verdict v);
+
+/* True when the update is settled for good (every verdict but RETRY). */
+bool pipeline_verdict_final(enum pipeline_verdict v);
+
+/* One update handed to the pipeline. The submitter owns it. */
 struct job {
     /* set by the submitter */
     const char *body; /* borrowed until complete() */
@@ -39,13 +63,9 @@ struct job {
     void (*complete)(struct job *job); /* called once, from a worker thread */
     void *userdata;
     /* set by the worker before complete() */
-    int status;          /* HTTP status to answer */
-    int retry_after;     /* seconds, for 503 */
-    const char *outcome; /* "processed", "duplicate", "ignored", "rejected", "failed", "retry" */
-    const char *kind;    /* update kind name, or "invalid" */
-    int64_t update_id;   /* 0 when unparsed */
-    /* the pipeline's own, from pipeline_submit() until complete() */
-    void *parsed;
+    enum pipeline_verdict verdict;
+    const char *kind;  /* update kind name, or "invalid" */
+    int64_t update_id; /* 0 when unparsed */
 };
 
 /*
@@ -57,8 +77,9 @@ struct pipeline *pipeline_start(const struct config *cfg, struct pool *pool, str
 
 /*
  * Queues a job. Returns 0 (complete() will be called exactly once), or
- * -EAGAIN when the queue is full / -ESHUTDOWN when stopping (complete() is
- * NOT called; answer 503 yourself). Never blocks. Thread-safe.
+ * -EAGAIN when the queue is full, -ESHUTDOWN when stopping, -ENOMEM
+ * (complete() is NOT called; the update must come again). Never blocks.
+ * Thread-safe.
  */
 int pipeline_submit(struct pipeline *p, struct job *job);
 

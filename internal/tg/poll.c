@@ -19,6 +19,8 @@
 
 /* Updates one getUpdates returns at most (Telegram's maximum). */
 #define POLL_LIMIT 100
+/* Seconds to wait before fetching again updates the database could not take. */
+#define POLL_RETRY_AFTER 5
 /* Longest pause after a failed getUpdates. */
 #define POLL_BACKOFF_MAX_MS 30000
 
@@ -146,9 +148,10 @@ static void run_batch(struct pipeline *pipeline, const json_t *updates, int64_t 
     for (size_t i = 0; i < n; i++) {
         if (!jobs[i].body)
             continue;
-        statuses[i] = jobs[i].job.status;
-        if (jobs[i].job.status == 503 && jobs[i].job.retry_after > *ret_retry_after)
-            *ret_retry_after = jobs[i].job.retry_after;
+        bool final = pipeline_verdict_final(jobs[i].job.verdict);
+        statuses[i] = final ? 200 : 503;
+        if (!final)
+            *ret_retry_after = POLL_RETRY_AFTER;
         free(jobs[i].body);
     }
     pthread_cond_destroy(&b.cond);
