@@ -22,7 +22,6 @@
 #include "db/conn.h"
 #include "db/migrate.h"
 #include "db/pool.h"
-#include "desk/batch.h"
 #include "desk/desk.h"
 #include "http/health.h"
 #include "http/healthcheck.h"
@@ -190,12 +189,8 @@ static struct db_stmt *all_statements(size_t *ret_n)
         const struct db_stmt *list;
         size_t n;
     } parts[] = {
-        {pipeline_statements, pipeline_statements_count},
-        {desk_statements, desk_statements_count},
-        {desk_batch_statements, desk_batch_statements_count},
-        {outbox_statements, outbox_statements_count},
-        {sender_statements, sender_statements_count},
-        {logdb_statements, logdb_statements_count},
+        {desk_statements, desk_statements_count},     {outbox_statements, outbox_statements_count},
+        {sender_statements, sender_statements_count}, {logdb_statements, logdb_statements_count},
         {poll_statements, poll_statements_count},
     };
     size_t n = 0;
@@ -220,6 +215,7 @@ struct core {
     struct pool *pool;
     struct logdb *logdb;
     struct sender *sender;
+    struct desk *desk;
     struct pipeline *pipeline;
 };
 
@@ -254,7 +250,17 @@ static int core_start(const struct config *cfg, struct core *core)
         if (!core->sender)
             return -1;
     }
-    core->pipeline = pipeline_start(cfg, core->pool, core->sender);
+    core->desk = desk_new(&(struct desk_options){
+        .staff_ids = cfg->admin_ids,
+        .n_staff_ids = cfg->n_admin_ids,
+        .has_staff_chat = cfg->has_admin_chat_id,
+        .staff_chat_id = cfg->admin_chat_id,
+    });
+    if (!core->desk)
+        return -1;
+    core->pipeline = pipeline_start(
+        &(struct pipeline_options){.workers = cfg->workers, .queue_capacity = cfg->queue_capacity},
+        core->pool, core->desk, core->sender);
     if (!core->pipeline)
         return -1;
     metrics_watch(core->pool, core->pipeline, core->sender);
@@ -266,6 +272,7 @@ static void core_stop(struct core *core)
 {
     metrics_unwatch();
     pipeline_free(core->pipeline);
+    desk_free(core->desk);
     sender_stop(core->sender, 5000);
     logdb_stop(core->logdb, 2000);
     pool_free(core->pool);

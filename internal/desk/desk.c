@@ -1,21 +1,62 @@
 /*
- * desk.c - which updates the desk acts on, and who handles each: the user
- * flow (user.c), the staff flow (staff.c), decided by the pure rules of
- * text.c. The statements live in db.c.
+ * desk.c - which updates the desk acts on, and who handles each: a user's
+ * message (message.c), a user's commands and edits (user.c), staff
+ * (staff.c), decided by the pure rules of rules.c. The statements and the
+ * update context are in store.c; the calls the desk queues in send.c.
  */
 #include "desk.h"
 
 #include <errno.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "db.h"
+#include "message.h"
+#include "rules.h"
 #include "staff.h"
-#include "text.h"
+#include "store.h"
 #include "user.h"
 
-bool desk_wants(const struct config *cfg, const struct tg_update *u)
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+struct desk *desk_new(const struct desk_options *o)
+{
+    struct desk *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    if (o->n_staff_ids > 0) {
+        d->staff_ids = malloc(o->n_staff_ids * sizeof(*d->staff_ids));
+        if (!d->staff_ids) {
+            free(d);
+            return NULL;
+        }
+        memcpy(d->staff_ids, o->staff_ids, o->n_staff_ids * sizeof(*d->staff_ids));
+        qsort(d->staff_ids, o->n_staff_ids, sizeof(*d->staff_ids), cmp_i64);
+        d->n_staff_ids = o->n_staff_ids;
+    }
+    d->has_staff_chat = o->has_staff_chat;
+    d->staff_chat_id = o->staff_chat_id;
+    return d;
+}
+
+void desk_free(struct desk *d)
+{
+    if (!d)
+        return;
+    free(d->staff_ids);
+    free(d);
+}
+
+bool desk_is_staff(const struct desk *d, int64_t id)
+{
+    return d->n_staff_ids > 0 &&
+           bsearch(&id, d->staff_ids, d->n_staff_ids, sizeof(*d->staff_ids), cmp_i64) != NULL;
+}
+
+bool desk_wants(const struct desk *d, const struct tg_update *u)
 {
     const struct tg_message *m = &u->message;
     switch (u->kind) {
@@ -29,8 +70,8 @@ bool desk_wants(const struct config *cfg, const struct tg_update *u)
             return false;
         /* The staff group; or, from staff, possibly the supergroup it became
          * (desk_apply checks that against bot_state). */
-        return (cfg->has_admin_chat_id && m->chat.id == cfg->admin_chat_id) ||
-               config_is_admin(cfg, m->from.id);
+        return (d->has_staff_chat && m->chat.id == d->staff_chat_id) ||
+               desk_is_staff(d, m->from.id);
     case TG_UPDATE_CALLBACK_QUERY:
         return true; /* always answered, forged or not */
     case TG_UPDATE_MY_CHAT_MEMBER:
@@ -40,9 +81,14 @@ bool desk_wants(const struct config *cfg, const struct tg_update *u)
     }
 }
 
+bool desk_bulk(const struct desk *d, const struct tg_update *u)
+{
+    return desk_message_is(d, u);
+}
+
 static int on_message(struct desk_ctx *x, const struct tg_message *m)
 {
-    bool staff = config_is_admin(x->cfg, m->from.id);
+    bool staff = desk_is_staff(x->d, m->from.id);
     enum desk_place place = DESK_PRIVATE;
     if (m->chat.type != TG_CHAT_PRIVATE) {
         bool group = false;
@@ -67,16 +113,17 @@ static int on_message(struct desk_ctx *x, const struct tg_message *m)
     case DESK_ROUTE_REFUSE:
         return desk_staff_refuse(x, m, desk_cmd_name(cmd), place);
     case DESK_ROUTE_UNKNOWN:
-        /* A user's words are never lost to a slash: "/ticket refund" is a message. */
-        return staff ? desk_staff_help(x, m, true) : desk_user_message(x, m);
+        if (staff)
+            return desk_staff_help(x, m, true);
+        break; /* a user's "/ticket refund" is a message: desk_message_is() */
     case DESK_ROUTE_IGNORE:
+        if (cmd != DESK_CMD_NONE)
+            return DESK_IGNORED; /* e.g. another bot's command in the staff group */
+        if (place == DESK_STAFF_GROUP || staff)
+            return desk_staff_message(x, m, staff, place);
         break;
     }
-    if (cmd != DESK_CMD_NONE)
-        return DESK_IGNORED; /* e.g. another bot's command in the staff group */
-    if (place == DESK_PRIVATE && !staff)
-        return desk_user_message(x, m);
-    return desk_staff_message(x, m, staff, place);
+    return DESK_IGNORED; /* desk_apply() sends users' messages to message.c first */
 }
 
 static int on_edit(struct desk_ctx *x, const struct tg_message *m)
@@ -92,10 +139,18 @@ static int on_edit(struct desk_ctx *x, const struct tg_message *m)
     return desk_user_edit(x, m);
 }
 
-int desk_apply(const struct config *cfg, struct pool_conn *c, const struct tg_update *u,
-               struct outbox_batch *out, char *sqlstate)
+int desk_apply(struct desk *d, struct pool_conn *c, const struct tg_update *u,
+               struct outbox_batch *out, char sqlstate[DB_SQLSTATE_LEN])
 {
-    struct desk_ctx x = {.cfg = cfg, .c = c, .out = out, .sqlstate = sqlstate};
+    struct desk_ctx x = {.d = d, .c = c, .out = out, .sqlstate = sqlstate};
+    if (desk_message_is(d, u)) {
+        enum desk_verdict v;
+        int rc = desk_messages_apply(&x, &u, 1, &v);
+        return rc < 0 ? rc : (int)v;
+    }
+    int rc = desk_claim(&x, u);
+    if (rc <= 0)
+        return rc < 0 ? rc : DESK_DUPLICATE;
     switch (u->kind) {
     case TG_UPDATE_MESSAGE:
         return on_message(&x, &u->message);
@@ -108,4 +163,12 @@ int desk_apply(const struct config *cfg, struct pool_conn *c, const struct tg_up
     default:
         return DESK_IGNORED;
     }
+}
+
+int desk_apply_bulk(struct desk *d, struct pool_conn *c, const struct tg_update *const *u, size_t n,
+                    enum desk_verdict *ret, struct outbox_batch *out,
+                    char sqlstate[DB_SQLSTATE_LEN])
+{
+    struct desk_ctx x = {.d = d, .c = c, .out = out, .sqlstate = sqlstate};
+    return desk_messages_apply(&x, u, n, ret);
 }

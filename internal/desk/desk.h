@@ -1,42 +1,99 @@
 /*
- * desk.h - what the support desk does with one update (SPEC §5).
+ * desk.h - what the support desk does with an update.
  *
- * desk_wants() decides, without I/O, whether an update needs the database at
- * all; what it refuses is acknowledged and ignored. desk_apply() writes the
- * update's effects - users, requests, messages and outbox rows - inside the
- * caller's transaction (a savepoint of the worker's group commit), so they
- * commit or vanish together with the update's processed_updates row.
+ * The desk owns what an update means: which updates it acts on, the
+ * deduplication on update_id, what a user's or a staff member's message
+ * changes in the tables, and every text the bot sends - decided and written
+ * here, in C, on one path whatever the message's length or kind. The caller
+ * (the pipeline) owns the transaction: it calls the functions below inside
+ * it, under a savepoint per update for desk_apply(), and writes the queued
+ * Bot API calls (outbox_write()) before it commits.
+ *
+ * Users' messages - by far the commonest update - may also be applied many
+ * at once (desk_apply_bulk()): one statement stores the whole batch, then
+ * the texts are written for each update exactly as desk_apply() writes
+ * them for one, because desk_apply() runs the same code with one update.
  */
 #ifndef TGDESK_DESK_H
 #define TGDESK_DESK_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "db/pool.h"
+#include "db/sqlstate.h"
 #include "outbox/outbox.h"
 #include "tg/update.h"
 
-struct config;
+/* Who the staff are and where they are notified. */
+struct desk_options {
+    const int64_t *staff_ids; /* sorted, unique; copied by desk_new() */
+    size_t n_staff_ids;
+    bool has_staff_chat;
+    int64_t staff_chat_id; /* the staff group; else each staff member privately */
+};
 
-/* Outcomes of desk_apply() (negative values are errors). */
-enum desk_outcome { DESK_PROCESSED = 0, DESK_IGNORED = 1 };
+struct desk;
 
-/* Statements desk_apply() needs; registered with the pool. */
+/* What desk_apply() and desk_apply_bulk() made of an update. */
+enum desk_verdict {
+    DESK_PROCESSED = 0, /* its effects are written */
+    DESK_DUPLICATE,     /* its update_id was claimed before: nothing changed */
+    DESK_IGNORED,       /* nothing for the desk to do (the update_id is claimed) */
+};
+
+/* Every statement of the desk; registered with the pool. */
 extern const struct db_stmt desk_statements[];
 extern const size_t desk_statements_count;
 
-/* True when u is of a kind and from a chat the desk acts on. Pure. */
-bool desk_wants(const struct config *cfg, const struct tg_update *u);
+/* Creates the desk (options copied). Returns NULL when out of memory. Free with desk_free(). */
+struct desk *desk_new(const struct desk_options *o);
+
+/* Releases the desk. Accepts NULL. */
+void desk_free(struct desk *d);
+
+/* True when id is a staff member. Pure; thread-safe. */
+bool desk_is_staff(const struct desk *d, int64_t id);
 
 /*
- * Applies u inside the caller's transaction, appending the Bot API calls it
- * causes to out. Returns DESK_PROCESSED or DESK_IGNORED, -ENOMEM, or -EIO
- * with the failed statement's SQLSTATE in sqlstate (6 bytes) - the caller
- * rolls back to its savepoint and decides between retry and dead letter.
- * Thread-safe (cfg is read-only).
+ * True when u is of a kind and from a chat the desk acts on; what it
+ * refuses is acknowledged without touching the database. Pure.
  */
-int desk_apply(const struct config *cfg, struct pool_conn *c, const struct tg_update *u,
-               struct outbox_batch *out, char *sqlstate);
+bool desk_wants(const struct desk *d, const struct tg_update *u);
+
+/* True when u is a user's message that desk_apply_bulk() takes. Pure. */
+bool desk_bulk(const struct desk *d, const struct tg_update *u);
+
+/*
+ * Applies u inside the caller's transaction (a savepoint of it): claims its
+ * update_id, writes its effects and queues the Bot API calls it causes in
+ * out. Returns a desk_verdict, -ENOMEM, or -EIO with the failed statement's
+ * SQLSTATE in sqlstate - the caller rolls back to its savepoint and decides
+ * between a redelivery and a dead letter. Thread-safe.
+ */
+int desk_apply(struct desk *d, struct pool_conn *c, const struct tg_update *u,
+               struct outbox_batch *out, char sqlstate[DB_SQLSTATE_LEN]);
+
+/*
+ * Applies the n updates u[] (each desk_bulk()) with one statement inside
+ * the caller's transaction and fills ret[i] with each one's verdict (an
+ * update_id twice in u[] counts once: the later ones are duplicates).
+ * Returns 0, -ENOMEM (nothing changed), or -EIO with the SQLSTATE in
+ * sqlstate: the statement failed and the transaction is aborted - the
+ * caller rolls back and applies the updates one by one. Thread-safe.
+ */
+int desk_apply_bulk(struct desk *d, struct pool_conn *c, const struct tg_update *const *u, size_t n,
+                    enum desk_verdict *ret, struct outbox_batch *out,
+                    char sqlstate[DB_SQLSTATE_LEN]);
+
+/*
+ * Stores u as a dead letter - an update that can never be processed - with
+ * its error and its body, so that it is acknowledged and never blocks its
+ * chat. Inside the caller's transaction (after rolling back the update's
+ * savepoint). Returns 0, -ENOMEM or -EIO.
+ */
+int desk_dead_letter(struct pool_conn *c, const struct tg_update *u, const char *body, size_t len,
+                     const char *error);
 
 #endif

@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "desk.h"
+#include "send.h"
 #include "user.h"
 
 /* Longest reply or notification the desk builds (then split into messages). */
@@ -48,8 +47,8 @@ struct req {
     int64_t user_id;
     int64_t assigned; /* 0: nobody */
     bool banned, unreachable;
-    struct desk_buf user;     /* "First Last (@username)" */
-    struct desk_buf assignee; /* the same for the assigned staff member, "" when none */
+    struct buf user;     /* "First Last (@username)" */
+    struct buf assignee; /* the same for the assigned staff member, "" when none */
 };
 
 /* What a staff action came to. */
@@ -60,8 +59,8 @@ struct outcome {
 
 static void req_free(struct req *r)
 {
-    desk_buf_free(&r->user);
-    desk_buf_free(&r->assignee);
+    buf_free(&r->user);
+    buf_free(&r->assignee);
 }
 
 /* Locks request id. Returns 1 (found, *r filled: req_free() it), 0 (no such request) or < 0. */
@@ -84,15 +83,15 @@ static int lock_request(struct desk_ctx *x, int64_t id, struct req *r)
     r->assigned = desk_col_i64(res, 0, 2, 0);
     r->banned = PQgetvalue(res, 0, 6)[0] == 't';
     r->unreachable = PQgetvalue(res, 0, 7)[0] == 't';
-    desk_buf_init(&r->user, 1024);
+    buf_init(&r->user, 1024);
     desk_fmt_user(&r->user, desk_col_str(res, 0, 3), desk_col_str(res, 0, 4),
                   desk_col_str(res, 0, 5), r->user_id);
-    desk_buf_init(&r->assignee, 1024);
+    buf_init(&r->assignee, 1024);
     if (r->assigned)
         desk_fmt_user(&r->assignee, desk_col_str(res, 0, 8), desk_col_str(res, 0, 9),
                       desk_col_str(res, 0, 10), r->assigned);
     PQclear(res);
-    if (r->user.oom || r->assignee.oom) {
+    if (buf_error(&r->user) == -ENOMEM || buf_error(&r->assignee) == -ENOMEM) {
         req_free(r);
         return -ENOMEM;
     }
@@ -143,25 +142,18 @@ static int store_admin_message(struct desk_ctx *x, int64_t request_id, const str
 }
 
 /* Tells the request's user something the desk wrote. */
-static int tell_user(struct desk_ctx *x, const struct req *r, struct desk_buf *b)
+static int tell_user(struct desk_ctx *x, const struct req *r, struct buf *b)
 {
-    int rc =
-        b->oom ? -ENOMEM : desk_send_text(x, r->user_id, desk_buf_str(b), NULL, "reply", r->id);
-    desk_buf_free(b);
-    return rc;
+    return desk_send_buf(x, r->user_id, b, "reply", r->id);
 }
 
 /*
  * Sends feedback to a staff chat. About an existing request it is a
  * notification too, so a Telegram reply to it answers the user.
  */
-static int feedback(struct desk_ctx *x, int64_t chat, struct desk_buf *b, int64_t request_id)
+static int feedback(struct desk_ctx *x, int64_t chat, struct buf *b, int64_t request_id)
 {
-    int rc = b->oom ? -ENOMEM
-                    : desk_send_text(x, chat, desk_buf_str(b), NULL,
-                                     request_id ? "notify" : "reply", request_id);
-    desk_buf_free(b);
-    return rc;
+    return desk_send_buf(x, chat, b, request_id ? "notify" : "reply", request_id);
 }
 
 /*
@@ -171,23 +163,22 @@ static int feedback(struct desk_ctx *x, int64_t chat, struct desk_buf *b, int64_
  * or NULL for a button. Returns 0 with *ret filled, or < 0.
  */
 static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cmd, int64_t id,
-               const char *text, const struct tg_message *src, struct desk_buf *fb,
-               struct outcome *ret)
+               const char *text, const struct tg_message *src, struct buf *fb, struct outcome *ret)
 {
     struct req r;
     memset(ret, 0, sizeof(*ret));
     int rc = lock_request(x, id, &r);
     if (rc <= 0) {
         if (rc == 0)
-            desk_buf_addf(fb, "There is no request #%" PRId64 ".", id);
+            buf_addf(fb, "There is no request #%" PRId64 ".", id);
         return rc;
     }
     ret->found = true;
 
-    struct desk_buf me, msg;
-    desk_buf_init(&me, 1024);
+    struct buf me, msg;
+    buf_init(&me, 1024);
     desk_fmt_user(&me, actor->first_name, actor->last_name, actor->username, actor->id);
-    desk_buf_init(&msg, TEXT_CAP);
+    buf_init(&msg, TEXT_CAP);
     const char *status = desk_status_name(r.status);
     enum desk_status to = r.status;
 
@@ -201,8 +192,7 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
         bool changed = PQntuples(res) == 1;
         PQclear(res);
         if (!changed) {
-            desk_buf_addf(fb, "%s is %s.", desk_buf_str(&r.user),
-                          ban ? "already banned" : "not banned");
+            buf_addf(fb, "%s is %s.", buf_str(&r.user), ban ? "already banned" : "not banned");
             goto out;
         }
         json_t *ctx = json_pack("{sI sI sI ss}", "request_id", (json_int_t)r.id, "actor_id",
@@ -214,13 +204,13 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
             goto out;
         ret->changed = true;
         if (ban)
-            desk_buf_addf(fb,
-                          "%s (request #%" PRId64 ") is banned by %s: their messages are still "
-                          "stored but no longer forwarded. /unban %" PRId64 " undoes it.",
-                          desk_buf_str(&r.user), r.id, desk_buf_str(&me), r.id);
+            buf_addf(fb,
+                     "%s (request #%" PRId64 ") is banned by %s: their messages are still "
+                     "stored but no longer forwarded. /unban %" PRId64 " undoes it.",
+                     buf_str(&r.user), r.id, buf_str(&me), r.id);
         else
-            desk_buf_addf(fb, "%s (request #%" PRId64 ") is unbanned by %s.", desk_buf_str(&r.user),
-                          r.id, desk_buf_str(&me));
+            buf_addf(fb, "%s (request #%" PRId64 ") is unbanned by %s.", buf_str(&r.user), r.id,
+                     buf_str(&me));
         goto out;
     }
 
@@ -228,15 +218,14 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
     if (rc == -EALREADY) {
         rc = 0;
         if (cmd == DESK_CMD_TAKE)
-            desk_buf_addf(fb, "Request #%" PRId64 " is already assigned to you.", r.id);
+            buf_addf(fb, "Request #%" PRId64 " is already assigned to you.", r.id);
         else
-            desk_buf_addf(fb, "Request #%" PRId64 " is already %s.", r.id, status);
+            buf_addf(fb, "Request #%" PRId64 " is already %s.", r.id, status);
         goto out;
     }
     if (rc < 0) {
         rc = 0;
-        desk_buf_addf(fb, "Request #%" PRId64 " is %s; /reopen %" PRId64 " first.", r.id, status,
-                      r.id);
+        buf_addf(fb, "Request #%" PRId64 " is %s; /reopen %" PRId64 " first.", r.id, status, r.id);
         goto out;
     }
 
@@ -244,37 +233,37 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
     case DESK_CMD_TAKE:
         rc = set_status(x, &r, to, actor->id, NULL, false);
         if (rc == 0 && r.status == DESK_OPEN) {
-            desk_buf_addf(&msg, "Request #%" PRId64 " was taken by our support team.", r.id);
+            buf_addf(&msg, "Request #%" PRId64 " was taken by our support team.", r.id);
             rc = tell_user(x, &r, &msg);
         }
-        desk_buf_addf(fb, "Request #%" PRId64 " taken by %s", r.id, desk_buf_str(&me));
+        buf_addf(fb, "Request #%" PRId64 " taken by %s", r.id, buf_str(&me));
         if (r.assigned && r.assigned != actor->id)
-            desk_buf_addf(fb, " (it was assigned to %s)", desk_buf_str(&r.assignee));
-        desk_buf_add(fb, ".");
+            buf_addf(fb, " (it was assigned to %s)", buf_str(&r.assignee));
+        buf_add(fb, ".");
         break;
     case DESK_CMD_SOLVE:
         rc = set_status(x, &r, to, r.assigned ? r.assigned : actor->id, text, true);
         if (rc == 0 && src)
             rc = store_admin_message(x, r.id, src, text);
         if (rc == 0) {
-            desk_buf_addf(&msg,
-                          "Request #%" PRId64 " is solved: %s\n\nIf you need anything else, just "
-                          "write to us again.",
-                          r.id, text);
+            buf_addf(&msg,
+                     "Request #%" PRId64 " is solved: %s\n\nIf you need anything else, just "
+                     "write to us again.",
+                     r.id, text);
             rc = tell_user(x, &r, &msg);
         }
-        desk_buf_addf(fb, "Request #%" PRId64 " solved by %s.", r.id, desk_buf_str(&me));
+        buf_addf(fb, "Request #%" PRId64 " solved by %s.", r.id, buf_str(&me));
         break;
     case DESK_CMD_CLOSE:
         rc = set_status(x, &r, to, r.assigned, NULL, false);
         if (rc == 0 && r.status != DESK_SOLVED) {
-            desk_buf_addf(&msg,
-                          "Request #%" PRId64 " was closed by our support team. If you need "
-                          "anything else, just write to us again.",
-                          r.id);
+            buf_addf(&msg,
+                     "Request #%" PRId64 " was closed by our support team. If you need "
+                     "anything else, just write to us again.",
+                     r.id);
             rc = tell_user(x, &r, &msg);
         }
-        desk_buf_addf(fb, "Request #%" PRId64 " closed by %s.", r.id, desk_buf_str(&me));
+        buf_addf(fb, "Request #%" PRId64 " closed by %s.", r.id, buf_str(&me));
         break;
     case DESK_CMD_REOPEN: {
         char uid[24], rid[24];
@@ -283,21 +272,21 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
         if ((rc = desk_db_exec(x, "desk_request_other_active", 2, p, &res)) < 0)
             goto out;
         if (PQntuples(res) > 0) {
-            desk_buf_addf(fb, "%s already has request #%s open; continue there or close it first.",
-                          desk_buf_str(&r.user), PQgetvalue(res, 0, 0));
+            buf_addf(fb, "%s already has request #%s open; continue there or close it first.",
+                     buf_str(&r.user), PQgetvalue(res, 0, 0));
             PQclear(res);
             goto out;
         }
         PQclear(res);
         rc = set_status(x, &r, to, 0, NULL, false);
         if (rc == 0) {
-            desk_buf_addf(&msg,
-                          "Request #%" PRId64 " was reopened; our support team will get back to "
-                          "you here.",
-                          r.id);
+            buf_addf(&msg,
+                     "Request #%" PRId64 " was reopened; our support team will get back to "
+                     "you here.",
+                     r.id);
             rc = tell_user(x, &r, &msg);
         }
-        desk_buf_addf(fb, "Request #%" PRId64 " reopened by %s.", r.id, desk_buf_str(&me));
+        buf_addf(fb, "Request #%" PRId64 " reopened by %s.", r.id, buf_str(&me));
         break;
     }
     default:
@@ -308,8 +297,8 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
     ret->changed = rc == 0;
 
 out:
-    desk_buf_free(&msg);
-    desk_buf_free(&me);
+    buf_free(&msg);
+    buf_free(&me);
     req_free(&r);
     return rc;
 }
@@ -323,16 +312,16 @@ out:
 static int staff_reply(struct desk_ctx *x, const struct tg_message *m, int64_t id, const char *text,
                        bool is_command)
 {
-    struct desk_buf fb;
-    desk_buf_init(&fb, TEXT_CAP);
+    struct buf fb;
+    buf_init(&fb, TEXT_CAP);
     struct req r;
     int rc = lock_request(x, id, &r);
     if (rc <= 0) {
         if (rc < 0) {
-            desk_buf_free(&fb);
+            buf_free(&fb);
             return rc;
         }
-        desk_buf_addf(&fb, "There is no request #%" PRId64 ".", id);
+        buf_addf(&fb, "There is no request #%" PRId64 ".", id);
         rc = feedback(x, m->chat.id, &fb, 0);
         return rc < 0 ? rc : DESK_PROCESSED;
     }
@@ -340,15 +329,15 @@ static int staff_reply(struct desk_ctx *x, const struct tg_message *m, int64_t i
 
     enum desk_status to;
     if (m->media == TG_MEDIA_NONE && desk_text_blank(text, strlen(text))) {
-        desk_buf_add(&fb, "Nothing was sent: only text, photos, documents, voice messages, "
-                          "videos and stickers reach the user.");
+        buf_add(&fb, "Nothing was sent: only text, photos, documents, voice messages, "
+                     "videos and stickers reach the user.");
         goto send_feedback;
     }
     if (desk_transition(DESK_CMD_REPLY, r.status, r.assigned, m->from.id, &to) < 0) {
-        desk_buf_addf(&fb,
-                      "Request #%" PRId64 " is %s, so nothing was sent; /reopen %" PRId64
-                      " to continue it.",
-                      r.id, desk_status_name(r.status), r.id);
+        buf_addf(&fb,
+                 "Request #%" PRId64 " is %s, so nothing was sent; /reopen %" PRId64
+                 " to continue it.",
+                 r.id, desk_status_name(r.status), r.id);
         goto send_feedback;
     }
 
@@ -363,24 +352,24 @@ static int staff_reply(struct desk_ctx *x, const struct tg_message *m, int64_t i
         rc = set_status(x, &r, to, m->from.id, NULL, true);
         if (rc == 0)
             rc = audit_status(x, &r, m->from.id, "reply", to);
-        struct desk_buf me;
-        desk_buf_init(&me, 1024);
+        struct buf me;
+        buf_init(&me, 1024);
         desk_fmt_user(&me, m->from.first_name, m->from.last_name, m->from.username, m->from.id);
-        desk_buf_addf(&fb, "Request #%" PRId64 " is now assigned to %s.", r.id, desk_buf_str(&me));
-        desk_buf_free(&me);
+        buf_addf(&fb, "Request #%" PRId64 " is now assigned to %s.", r.id, buf_str(&me));
+        buf_free(&me);
     } else if (rc == 0) {
         char rid[24];
         const char *p[1] = {desk_i64(rid, r.id)};
         rc = desk_db_exec_timed(x, "desk_request_first_response", 1, p);
     }
     if (rc == 0 && r.unreachable)
-        desk_buf_addf(&fb, "%sNote: %s has blocked the bot, so the answer may not arrive.",
-                      fb.len ? "\n" : "", desk_buf_str(&r.user));
+        buf_addf(&fb, "%sNote: %s has blocked the bot, so the answer may not arrive.",
+                 buf_len(&fb) ? "\n" : "", buf_str(&r.user));
 
 send_feedback:
-    if (rc == 0 && fb.len > 0)
+    if (rc == 0 && buf_len(&fb) > 0)
         rc = feedback(x, m->chat.id, &fb, r.id);
-    desk_buf_free(&fb);
+    buf_free(&fb);
     req_free(&r);
     return rc < 0 ? rc : DESK_PROCESSED;
 }
@@ -392,46 +381,46 @@ static int staff_list(struct desk_ctx *x, const struct tg_message *m)
     int rc = desk_db_exec(x, "desk_list", 1, p, &res);
     if (rc < 0)
         return rc;
-    struct desk_buf b;
-    desk_buf_init(&b, TEXT_CAP);
+    struct buf b;
+    buf_init(&b, TEXT_CAP);
     int rows = PQntuples(res);
     if (rows == 0)
-        desk_buf_add(&b, "No open or assigned requests.");
+        buf_add(&b, "No open or assigned requests.");
     else
-        desk_buf_add(&b, "Open and assigned requests, oldest first:");
+        buf_add(&b, "Open and assigned requests, oldest first:");
     for (int i = 0; i < rows && i < LIST_MAX; i++) {
-        desk_buf_addf(&b, "\n#%s · ", PQgetvalue(res, i, 0));
+        buf_addf(&b, "\n#%s · ", PQgetvalue(res, i, 0));
         if (desk_col_i64(res, i, 10, 0) != 0) {
-            desk_buf_add(&b, "assigned to ");
+            buf_add(&b, "assigned to ");
             desk_fmt_user(&b, desk_col_str(res, i, 7), desk_col_str(res, i, 8),
                           desk_col_str(res, i, 9), desk_col_i64(res, i, 10, 0));
         } else {
-            desk_buf_add(&b, PQgetvalue(res, i, 1));
+            buf_add(&b, PQgetvalue(res, i, 1));
         }
-        desk_buf_add(&b, " · ");
+        buf_add(&b, " · ");
         desk_fmt_age(&b, desk_col_i64(res, i, 2, 0));
-        desk_buf_add(&b, " · ");
+        buf_add(&b, " · ");
         desk_fmt_user(&b, desk_col_str(res, i, 3), desk_col_str(res, i, 4), desk_col_str(res, i, 5),
                       desk_col_i64(res, i, 6, 0));
-        desk_buf_add(&b, "\n    ");
+        buf_add(&b, "\n    ");
         desk_fmt_preview(&b, PQgetvalue(res, i, 11), 80);
     }
     if (rows > LIST_MAX)
-        desk_buf_addf(&b, "\n… and more: these are the oldest %d.", LIST_MAX);
+        buf_addf(&b, "\n… and more: these are the oldest %d.", LIST_MAX);
     PQclear(res);
     rc = feedback(x, m->chat.id, &b, 0);
     return rc < 0 ? rc : DESK_PROCESSED;
 }
 
 /* "12m (4 requests)" or "- (none yet)". */
-static void fmt_median(struct desk_buf *b, int64_t seconds, const char *count)
+static void fmt_median(struct buf *b, int64_t seconds, const char *count)
 {
     if (seconds < 0) {
-        desk_buf_add(b, "- (none yet)");
+        buf_add(b, "- (none yet)");
         return;
     }
     desk_fmt_age(b, seconds);
-    desk_buf_addf(b, " (%s request%s)", count, strcmp(count, "1") == 0 ? "" : "s");
+    buf_addf(b, " (%s request%s)", count, strcmp(count, "1") == 0 ? "" : "s");
 }
 
 static int staff_stats(struct desk_ctx *x, const struct tg_message *m)
@@ -440,14 +429,13 @@ static int staff_stats(struct desk_ctx *x, const struct tg_message *m)
     int rc = desk_db_exec(x, "desk_stats", 0, NULL, &res);
     if (rc < 0)
         return rc;
-    struct desk_buf b;
-    desk_buf_init(&b, TEXT_CAP);
-    desk_buf_addf(&b, "Requests: %s open, %s assigned, %s solved, %s closed.\n",
-                  PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
-                  PQgetvalue(res, 0, 3));
-    desk_buf_add(&b, "Median first response: ");
+    struct buf b;
+    buf_init(&b, TEXT_CAP);
+    buf_addf(&b, "Requests: %s open, %s assigned, %s solved, %s closed.\n", PQgetvalue(res, 0, 0),
+             PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+    buf_add(&b, "Median first response: ");
     fmt_median(&b, desk_col_i64(res, 0, 4, -1), PQgetvalue(res, 0, 5));
-    desk_buf_add(&b, "\nMedian resolution: ");
+    buf_add(&b, "\nMedian resolution: ");
     fmt_median(&b, desk_col_i64(res, 0, 6, -1), PQgetvalue(res, 0, 7));
     PQclear(res);
     rc = feedback(x, m->chat.id, &b, 0);
@@ -462,54 +450,54 @@ static int staff_history(struct desk_ctx *x, const struct tg_message *m, int64_t
     int rc = desk_db_exec(x, "desk_history_head", 1, p, &head);
     if (rc < 0)
         return rc;
-    struct desk_buf b;
-    desk_buf_init(&b, HISTORY_CAP);
+    struct buf b;
+    buf_init(&b, HISTORY_CAP);
     if (PQntuples(head) != 1) {
         PQclear(head);
-        desk_buf_addf(&b, "There is no request #%" PRId64 ".", id);
+        buf_addf(&b, "There is no request #%" PRId64 ".", id);
         rc = feedback(x, m->chat.id, &b, 0);
         return rc < 0 ? rc : DESK_PROCESSED;
     }
     if ((rc = desk_db_exec(x, "desk_history", 2, p, &res)) < 0) {
         PQclear(head);
-        desk_buf_free(&b);
+        buf_free(&b);
         return rc;
     }
 
-    desk_buf_addf(&b, "Request #%" PRId64 " · %s", id, PQgetvalue(head, 0, 0));
+    buf_addf(&b, "Request #%" PRId64 " · %s", id, PQgetvalue(head, 0, 0));
     if (desk_col_i64(head, 0, 11, 0) != 0) {
-        desk_buf_add(&b, " (");
+        buf_add(&b, " (");
         desk_fmt_user(&b, desk_col_str(head, 0, 8), desk_col_str(head, 0, 9),
                       desk_col_str(head, 0, 10), desk_col_i64(head, 0, 11, 0));
-        desk_buf_add(&b, ")");
+        buf_add(&b, ")");
     }
-    desk_buf_add(&b, " · ");
+    buf_add(&b, " · ");
     desk_fmt_user(&b, desk_col_str(head, 0, 2), desk_col_str(head, 0, 3), desk_col_str(head, 0, 4),
                   desk_col_i64(head, 0, 1, 0));
-    desk_buf_addf(&b, " · opened %s UTC\n", PQgetvalue(head, 0, 5));
+    buf_addf(&b, " · opened %s UTC\n", PQgetvalue(head, 0, 5));
     int rows = PQntuples(res);
     if (rows >= HISTORY_MAX)
-        desk_buf_addf(&b, "(only the last %d messages are shown)\n", HISTORY_MAX);
+        buf_addf(&b, "(only the last %d messages are shown)\n", HISTORY_MAX);
     for (int i = 0; i < rows; i++) {
         bool admin = strcmp(PQgetvalue(res, i, 1), "admin") == 0;
-        desk_buf_addf(&b, "\n[%s] ", PQgetvalue(res, i, 5));
+        buf_addf(&b, "\n[%s] ", PQgetvalue(res, i, 5));
         desk_fmt_user(&b, desk_col_str(res, i, 3), desk_col_str(res, i, 4), NULL,
                       desk_col_i64(res, i, 2, 0));
-        desk_buf_add(&b, admin ? " (staff): " : ": ");
+        buf_add(&b, admin ? " (staff): " : ": ");
         const char *kind = desk_col_str(res, i, 7);
         const char *text = PQgetvalue(res, i, 6);
         if (kind)
-            desk_buf_addf(&b, "[%s]%s", kind, *text ? " " : "");
-        desk_buf_add(&b, text);
+            buf_addf(&b, "[%s]%s", kind, *text ? " " : "");
+        buf_add(&b, text);
         const char *latest = desk_col_str(res, i, 9);
         if (latest)
-            desk_buf_addf(&b, "\n    (edited %s×, now: %s)", PQgetvalue(res, i, 8), latest);
+            buf_addf(&b, "\n    (edited %s×, now: %s)", PQgetvalue(res, i, 8), latest);
     }
     const char *solution = desk_col_str(head, 0, 7);
     if (solution)
-        desk_buf_addf(&b, "\n\nSolution: %s", solution);
-    if (b.truncated)
-        desk_buf_add(&b, "\n(transcript cut: too long)");
+        buf_addf(&b, "\n\nSolution: %s", solution);
+    if (buf_error(&b) == -E2BIG)
+        buf_add(&b, "\n(transcript cut: too long)");
     PQclear(res);
     PQclear(head);
     rc = feedback(x, m->chat.id, &b, id);
@@ -524,8 +512,8 @@ int desk_staff_command(struct desk_ctx *x, const struct tg_message *m, enum desk
         return rc;
 
     struct desk_args args;
-    struct desk_buf fb;
-    desk_buf_init(&fb, TEXT_CAP);
+    struct buf fb;
+    buf_init(&fb, TEXT_CAP);
     int prc = desk_cmd_parse_args(cmd, m->command_args, &args);
     /* "/reply N" as the caption of a photo or file: the media is the answer. */
     if (prc < 0 && cmd == DESK_CMD_REPLY && m->media != TG_MEDIA_NONE &&
@@ -534,7 +522,7 @@ int desk_staff_command(struct desk_ctx *x, const struct tg_message *m, enum desk
         prc = 0;
     }
     if (prc < 0) {
-        desk_buf_addf(&fb, "Usage: %s", desk_cmd_usage(cmd));
+        buf_addf(&fb, "Usage: %s", desk_cmd_usage(cmd));
         rc = feedback(x, m->chat.id, &fb, 0);
         return rc < 0 ? rc : DESK_PROCESSED;
     }
@@ -542,21 +530,21 @@ int desk_staff_command(struct desk_ctx *x, const struct tg_message *m, enum desk
     struct outcome o = {0};
     switch (cmd) {
     case DESK_CMD_LIST:
-        desk_buf_free(&fb);
+        buf_free(&fb);
         return staff_list(x, m);
     case DESK_CMD_STATS:
-        desk_buf_free(&fb);
+        buf_free(&fb);
         return staff_stats(x, m);
     case DESK_CMD_HISTORY:
-        desk_buf_free(&fb);
+        buf_free(&fb);
         return staff_history(x, m, args.request_id);
     case DESK_CMD_REPLY:
-        desk_buf_free(&fb);
+        buf_free(&fb);
         return staff_reply(x, m, args.request_id, args.text, true);
     default:
         rc = act(x, &m->from, cmd, args.request_id, args.text, m, &fb, &o);
         if (rc < 0) {
-            desk_buf_free(&fb);
+            buf_free(&fb);
             return rc;
         }
         rc = feedback(x, m->chat.id, &fb, o.found ? args.request_id : 0);
@@ -566,11 +554,11 @@ int desk_staff_command(struct desk_ctx *x, const struct tg_message *m, enum desk
 
 int desk_staff_help(struct desk_ctx *x, const struct tg_message *m, bool unknown)
 {
-    struct desk_buf b;
-    desk_buf_init(&b, TEXT_CAP);
+    struct buf b;
+    buf_init(&b, TEXT_CAP);
     if (unknown)
-        desk_buf_addf(&b, "Unknown command /%s.\n\n", m->command);
-    desk_buf_add(&b, staff_help);
+        buf_addf(&b, "Unknown command /%s.\n\n", m->command);
+    buf_add(&b, staff_help);
     int rc = feedback(x, m->chat.id, &b, 0);
     return rc < 0 ? rc : DESK_PROCESSED;
 }
@@ -584,17 +572,17 @@ int desk_staff_refuse(struct desk_ctx *x, const struct tg_message *m, const char
     json_decref(ctx);
     if (rc < 0)
         return rc;
-    struct desk_buf b;
-    desk_buf_init(&b, TEXT_CAP);
+    struct buf b;
+    buf_init(&b, TEXT_CAP);
     if (strcmp(command, "reply") == 0)
-        desk_buf_add(&b, "Sorry, only support staff can answer requests.");
+        buf_add(&b, "Sorry, only support staff can answer requests.");
     else if (place == DESK_PRIVATE)
-        desk_buf_addf(&b,
-                      "Sorry, /%s is only for our support staff. If you need help, just describe "
-                      "your problem in a message here.",
-                      command);
+        buf_addf(&b,
+                 "Sorry, /%s is only for our support staff. If you need help, just describe "
+                 "your problem in a message here.",
+                 command);
     else
-        desk_buf_addf(&b, "Sorry, /%s is only for support staff.", command);
+        buf_addf(&b, "Sorry, /%s is only for support staff.", command);
     rc = feedback(x, m->chat.id, &b, 0);
     return rc < 0 ? rc : DESK_PROCESSED;
 }
@@ -633,7 +621,7 @@ int desk_staff_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
     enum desk_cmd cmd = DESK_CMD_NONE;
     int64_t id = 0;
     const char *refusal = NULL;
-    bool staff = config_is_admin(x->cfg, cq->from.id);
+    bool staff = desk_is_staff(x->d, cq->from.id);
     if (!staff)
         refusal = "refused callback query";
     else if (desk_callback_parse(cq->data, &cmd, &id) < 0)
@@ -655,8 +643,8 @@ int desk_staff_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
     int rc = desk_user_upsert(x, &cq->from, &banned);
     if (rc < 0)
         return rc;
-    struct desk_buf fb;
-    desk_buf_init(&fb, TEXT_CAP);
+    struct buf fb;
+    buf_init(&fb, TEXT_CAP);
     struct outcome o;
     if ((rc = act(x, &cq->from, cmd, id, NULL, NULL, &fb, &o)) < 0)
         goto out;
@@ -669,16 +657,16 @@ int desk_staff_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
         if (rc < 0)
             goto out;
     }
-    if (fb.oom) {
+    if (buf_error(&fb) == -ENOMEM) {
         rc = -ENOMEM;
         goto out;
     }
     /* An alert for what did not happen; a toast for what did. */
-    rc = desk_answer_callback(x, cq->from.id, cq->id, desk_buf_str(&fb), !o.changed);
+    rc = desk_answer_callback(x, cq->from.id, cq->id, buf_str(&fb), !o.changed);
     if (rc == 0 && o.changed && chat != 0)
         rc = feedback(x, chat, &fb, id);
 out:
-    desk_buf_free(&fb);
+    buf_free(&fb);
     return rc < 0 ? rc : DESK_PROCESSED;
 }
 

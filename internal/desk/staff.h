@@ -11,8 +11,8 @@
 #ifndef TGDESK_DESK_STAFF_H
 #define TGDESK_DESK_STAFF_H
 
-#include "db.h"
-#include "text.h"
+#include "rules.h"
+#include "store.h"
 #include "tg/update.h"
 
 /* A staff command (DESK_ROUTE_STAFF) from staff. */

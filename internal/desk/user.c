@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "desk.h"
+#include "send.h"
 
 /* Requests /status shows. */
 #define STATUS_MAX "5"
@@ -39,98 +38,6 @@ int desk_user_upsert(struct desk_ctx *x, const struct tg_user *u, bool *ret_bann
     return 0;
 }
 
-/* Sends text built in b to chat; -ENOMEM when building it failed. */
-static int send_buf(struct desk_ctx *x, int64_t chat, struct desk_buf *b, const char *purpose,
-                    int64_t request_id)
-{
-    int rc = b->oom ? -ENOMEM : desk_send_text(x, chat, desk_buf_str(b), NULL, purpose, request_id);
-    desk_buf_free(b);
-    return rc;
-}
-
-/* The text or caption; "[photo]" (the media kind) when there is none. */
-static void fmt_content(struct desk_buf *b, const struct tg_message *m)
-{
-    const char *media = tg_media_name(m->media);
-    if (m->text && *m->text)
-        desk_buf_add(b, m->text);
-    else
-        desk_buf_addf(b, "[%s]", media ? media : "message");
-}
-
-int desk_user_message(struct desk_ctx *x, const struct tg_message *m)
-{
-    bool banned = false;
-    int rc = desk_user_upsert(x, &m->from, &banned);
-    if (rc < 0)
-        return rc;
-
-    char uid[24], chat[24], mid[24], date[24], reqid[24];
-    const char *media = tg_media_name(m->media);
-    char placeholder[32];
-    const char *issue = m->text;
-    if (!issue || !*issue) {
-        snprintf(placeholder, sizeof(placeholder), "[%s]", media ? media : "message");
-        issue = placeholder;
-    }
-
-    const char *rq[2] = {desk_i64(uid, m->from.id), issue};
-    PGresult *res;
-    if ((rc = desk_db_exec(x, "request_open_or_get", 2, rq, &res)) < 0)
-        return rc;
-    int64_t request_id = PQntuples(res) == 1 ? desk_col_i64(res, 0, 0, 0) : 0;
-    bool created = request_id > 0 && PQgetvalue(res, 0, 1)[0] == 't';
-    PQclear(res);
-    if (request_id <= 0) {
-        snprintf(x->sqlstate, 6, "%s", "XX000");
-        return -EIO;
-    }
-
-    const char *mp[9] = {desk_i64(reqid, request_id),
-                         uid,
-                         "user",
-                         m->text ? m->text : "",
-                         desk_i64(chat, m->chat.id),
-                         desk_i64(mid, m->message_id),
-                         media,
-                         m->file_id,
-                         m->date > 0 ? desk_i64(date, m->date) : NULL};
-    if ((rc = desk_db_exec(x, "message_insert", 9, mp, &res)) < 0)
-        return rc;
-    bool stored = PQntuples(res) == 1;
-    PQclear(res);
-    /* The same Telegram message again (a second update for it). */
-    if (!stored)
-        return DESK_PROCESSED;
-
-    struct desk_buf b;
-    if (created) {
-        desk_buf_init(&b, TEXT_CAP);
-        desk_buf_addf(&b,
-                      "Request #%" PRId64 " created. Our support team will answer you here soon; "
-                      "anything you send until then is added to it. /status shows your requests, "
-                      "/cancel closes this one.",
-                      request_id);
-        if ((rc = send_buf(x, m->chat.id, &b, "reply", request_id)) < 0)
-            return rc;
-    }
-
-    /* A banned user notices nothing; staff just do not hear of them. */
-    if (banned)
-        return DESK_PROCESSED;
-    desk_buf_init(&b, TEXT_CAP);
-    desk_buf_addf(&b, created ? "New request #%" PRId64 " from " : "Request #%" PRId64 " - ",
-                  request_id);
-    desk_fmt_user(&b, m->from.first_name, m->from.last_name, m->from.username, m->from.id);
-    desk_buf_add(&b, created ? ":\n" : " writes:\n");
-    fmt_content(&b, m);
-    rc = b.oom ? -ENOMEM : desk_notify_staff(x, request_id, desk_buf_str(&b), true);
-    desk_buf_free(&b);
-    if (rc == 0 && m->media != TG_MEDIA_NONE)
-        rc = desk_notify_staff_copy(x, request_id, m->chat.id, m->message_id);
-    return rc < 0 ? rc : DESK_PROCESSED;
-}
-
 static int user_status(struct desk_ctx *x, const struct tg_message *m)
 {
     char uid[24];
@@ -139,23 +46,23 @@ static int user_status(struct desk_ctx *x, const struct tg_message *m)
     int rc = desk_db_exec(x, "desk_user_requests", 2, p, &res);
     if (rc < 0)
         return rc;
-    struct desk_buf b;
-    desk_buf_init(&b, TEXT_CAP);
+    struct buf b;
+    buf_init(&b, TEXT_CAP);
     int rows = PQntuples(res);
     if (rows == 0) {
-        desk_buf_add(&b, "You have no requests yet. Describe your problem in a message and it "
-                         "becomes one.");
+        buf_add(&b, "You have no requests yet. Describe your problem in a message and it "
+                    "becomes one.");
     } else {
-        desk_buf_add(&b, "Your recent requests:");
+        buf_add(&b, "Your recent requests:");
         for (int i = 0; i < rows; i++) {
-            desk_buf_addf(&b, "\n#%s · %s · opened ", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+            buf_addf(&b, "\n#%s · %s · opened ", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
             desk_fmt_age(&b, desk_col_i64(res, i, 2, 0));
-            desk_buf_add(&b, " ago\n    ");
+            buf_add(&b, " ago\n    ");
             desk_fmt_preview(&b, PQgetvalue(res, i, 3), 80);
         }
     }
     PQclear(res);
-    rc = send_buf(x, m->chat.id, &b, "reply", 0);
+    rc = desk_send_buf(x, m->chat.id, &b, "reply", 0);
     return rc < 0 ? rc : DESK_PROCESSED;
 }
 
@@ -167,12 +74,12 @@ static int user_cancel(struct desk_ctx *x, const struct tg_message *m, bool bann
     int rc = desk_db_exec(x, "desk_active_request", 1, p, &res);
     if (rc < 0)
         return rc;
-    struct desk_buf b;
-    desk_buf_init(&b, TEXT_CAP);
+    struct buf b;
+    buf_init(&b, TEXT_CAP);
     if (PQntuples(res) == 0) {
         PQclear(res);
-        desk_buf_add(&b, "You have no open request. Write a message to open one.");
-        rc = send_buf(x, m->chat.id, &b, "reply", 0);
+        buf_add(&b, "You have no open request. Write a message to open one.");
+        rc = desk_send_buf(x, m->chat.id, &b, "reply", 0);
         return rc < 0 ? rc : DESK_PROCESSED;
     }
     int64_t request_id = desk_col_i64(res, 0, 0, 0);
@@ -181,7 +88,7 @@ static int user_cancel(struct desk_ctx *x, const struct tg_message *m, bool bann
     int64_t assigned = desk_col_i64(res, 0, 2, 0);
     PQclear(res);
     if (desk_transition(DESK_CMD_CANCEL, from, assigned, m->from.id, &to) < 0) {
-        desk_buf_free(&b);
+        buf_free(&b);
         return DESK_PROCESSED;
     }
 
@@ -198,19 +105,18 @@ static int user_cancel(struct desk_ctx *x, const struct tg_message *m, bool bann
     if (rc < 0)
         goto out;
 
-    desk_buf_addf(&b,
-                  "Request #%" PRId64 " is closed. Write to us again any time to open a new one.",
-                  request_id);
-    if ((rc = send_buf(x, m->chat.id, &b, "reply", request_id)) < 0 || banned)
+    buf_addf(&b, "Request #%" PRId64 " is closed. Write to us again any time to open a new one.",
+             request_id);
+    if ((rc = desk_send_buf(x, m->chat.id, &b, "reply", request_id)) < 0 || banned)
         return rc < 0 ? rc : DESK_PROCESSED;
 
-    desk_buf_init(&b, TEXT_CAP);
-    desk_buf_addf(&b, "Request #%" PRId64 " was cancelled by ", request_id);
+    buf_init(&b, TEXT_CAP);
+    buf_addf(&b, "Request #%" PRId64 " was cancelled by ", request_id);
     desk_fmt_user(&b, m->from.first_name, m->from.last_name, m->from.username, m->from.id);
-    desk_buf_add(&b, ".");
-    rc = b.oom ? -ENOMEM : desk_notify_staff(x, request_id, desk_buf_str(&b), false);
+    buf_add(&b, ".");
+    rc = buf_error(&b) == -ENOMEM ? -ENOMEM : desk_notify_staff(x, request_id, buf_str(&b), false);
 out:
-    desk_buf_free(&b);
+    buf_free(&b);
     return rc < 0 ? rc : DESK_PROCESSED;
 }
 
@@ -238,17 +144,18 @@ int desk_user_command(struct desk_ctx *x, const struct tg_message *m, enum desk_
 int desk_user_edit(struct desk_ctx *x, const struct tg_message *m)
 {
     char chat[24], mid[24], date[24];
-    const char *media = tg_media_name(m->media);
-    char placeholder[32];
-    const char *text = m->text;
-    if (!text || !*text) {
-        snprintf(placeholder, sizeof(placeholder), "[%s]", media ? media : "message");
-        text = placeholder;
+    struct buf text;
+    buf_init(&text, TEXT_CAP);
+    desk_fmt_content(&text, m->text, tg_media_name(m->media));
+    if (buf_error(&text) == -ENOMEM) {
+        buf_free(&text);
+        return -ENOMEM;
     }
     const char *p[4] = {desk_i64(chat, m->chat.id), desk_i64(mid, m->message_id),
-                        m->edit_date > 0 ? desk_i64(date, m->edit_date) : NULL, text};
+                        m->edit_date > 0 ? desk_i64(date, m->edit_date) : NULL, buf_str(&text)};
     PGresult *res;
     int rc = desk_db_exec(x, "desk_message_edit", 4, p, &res);
+    buf_free(&text);
     if (rc < 0)
         return rc;
     if (PQntuples(res) != 1) {
@@ -264,14 +171,14 @@ int desk_user_edit(struct desk_ctx *x, const struct tg_message *m)
     if (!from_user || banned || (status != DESK_OPEN && status != DESK_ASSIGNED))
         return DESK_PROCESSED;
 
-    struct desk_buf b;
-    desk_buf_init(&b, TEXT_CAP);
-    desk_buf_addf(&b, "Request #%" PRId64 ": ", request_id);
+    struct buf b;
+    buf_init(&b, TEXT_CAP);
+    buf_addf(&b, "Request #%" PRId64 ": ", request_id);
     desk_fmt_user(&b, m->from.first_name, m->from.last_name, m->from.username, m->from.id);
-    desk_buf_add(&b, " edited a message: ");
-    fmt_content(&b, m);
-    rc = b.oom ? -ENOMEM : desk_notify_staff(x, request_id, desk_buf_str(&b), false);
-    desk_buf_free(&b);
+    buf_add(&b, " edited a message: ");
+    desk_fmt_content(&b, m->text, tg_media_name(m->media));
+    rc = buf_error(&b) == -ENOMEM ? -ENOMEM : desk_notify_staff(x, request_id, buf_str(&b), false);
+    buf_free(&b);
     return rc < 0 ? rc : DESK_PROCESSED;
 }
 

@@ -1,6 +1,7 @@
 /*
- * user.h - what the desk does for the people who ask for help (SPEC §5):
- * their messages, edits and commands in the private chat with the bot.
+ * user.h - what the desk does for the people who ask for help: their
+ * commands and edits in the private chat with the bot (their messages are
+ * message.h), and their blocking or unblocking the bot.
  *
  * Internal to internal/desk/. Each function writes inside the caller's
  * transaction and returns DESK_PROCESSED or DESK_IGNORED, -ENOMEM, or -EIO
@@ -9,20 +10,9 @@
 #ifndef TGDESK_DESK_USER_H
 #define TGDESK_DESK_USER_H
 
-#include "db.h"
-#include "text.h"
+#include "rules.h"
+#include "store.h"
 #include "tg/update.h"
-
-/*
- * A user's text or media: appended to the active request or opening a new
- * one ("Request #N created ..." the first time); staff are notified, media
- * copied to them. A banned user notices nothing: their messages are stored
- * and answered as usual, but staff are not notified. The common case - a
- * private message that is not a command - takes the one-statement path of
- * batch.h instead, with the same texts; this one serves the rest (a user's
- * "/unknown command", which is kept as a message).
- */
-int desk_user_message(struct desk_ctx *x, const struct tg_message *m);
 
 /* /start, /help, /status, /cancel. */
 int desk_user_command(struct desk_ctx *x, const struct tg_message *m, enum desk_cmd cmd);

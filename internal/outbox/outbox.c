@@ -1,69 +1,141 @@
 #include "outbox.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/array.h"
+#include "db/sqlstate.h"
 #include "util/strnum.h"
 
 #define STR_(x)           #x
 #define STR(x)            STR_(x)
 #define OUTBOX_LEASE_TEXT STR(OUTBOX_LEASE_S) " seconds"
 
+/* Largest array parameter of one write (the rows of one transaction). */
+#define COL_MAX (256u * 1024 * 1024)
+
+enum { COL_CHAT, COL_METHOD, COL_PAYLOAD, COL_PURPOSE, COL_REQUEST, NCOLS };
+
+/*
+ * One row per array element, in order. The ids come from the table's
+ * sequence in insertion order, so the ids returned, sorted, belong to the
+ * rows in the order given.
+ */
 const struct db_stmt outbox_statements[] = {
     {"outbox_insert",
      "INSERT INTO outbox (chat_id, method, payload, purpose, request_id, next_attempt_at)"
-     " VALUES ($1, $2, $3::jsonb, $4, $5, now() + interval '" OUTBOX_LEASE_TEXT "'"
-     ") RETURNING id",
-     5},
+     " SELECT chat_id, method, payload::jsonb, purpose, request_id,"
+     " now() + interval '" OUTBOX_LEASE_TEXT "'"
+     " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[])"
+     " WITH ORDINALITY AS t(chat_id, method, payload, purpose, request_id, ord)"
+     " ORDER BY ord RETURNING id",
+     NCOLS},
 };
 const size_t outbox_statements_count = sizeof(outbox_statements) / sizeof(outbox_statements[0]);
 
-static void copy_state(const PGresult *res, char *sqlstate)
+int outbox_queue(struct outbox_batch *b, int64_t chat_id, const char *method, char *payload,
+                 const char *purpose, int64_t request_id)
 {
-    const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    snprintf(sqlstate, 6, "%s", s ? s : "08000");
-}
-
-int outbox_add(struct pool_conn *c, struct outbox_batch *out, int64_t chat_id, const char *method,
-               const char *payload, const char *purpose, int64_t request_id, char *sqlstate)
-{
-    if (out->n == out->cap) {
-        size_t cap = out->cap ? out->cap * 2 : 8;
-        struct outbox_msg *m = realloc(out->msgs, cap * sizeof(*m));
-        if (!m)
-            return -ENOMEM;
-        out->msgs = m;
-        out->cap = cap;
-    }
-    struct outbox_msg *m = &out->msgs[out->n];
-    memset(m, 0, sizeof(*m));
-    m->payload = strdup(payload);
-    if (!m->payload)
+    if (!payload)
         return -ENOMEM;
-
-    char chat[24], req[24];
-    snprintf(chat, sizeof(chat), "%" PRId64, chat_id);
-    snprintf(req, sizeof(req), "%" PRId64, request_id);
-    const char *params[5] = {chat, method, payload, purpose, request_id ? req : NULL};
-    PGresult *res = db_exec(c, "outbox_insert", 5, params);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
-        strnum_i64(PQgetvalue(res, 0, 0), 1, INT64_MAX, &m->id) < 0) {
-        copy_state(res, sqlstate);
-        PQclear(res);
-        free(m->payload);
-        m->payload = NULL;
-        return -EIO;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 8;
+        struct outbox_msg *m = realloc(b->msgs, cap * sizeof(*m));
+        if (!m) {
+            free(payload);
+            return -ENOMEM;
+        }
+        b->msgs = m;
+        b->cap = cap;
     }
-    PQclear(res);
+    struct outbox_msg *m = &b->msgs[b->n++];
+    memset(m, 0, sizeof(*m));
     m->chat_id = chat_id;
     m->request_id = request_id;
+    m->payload = payload;
     snprintf(m->method, sizeof(m->method), "%s", method);
     snprintf(m->purpose, sizeof(m->purpose), "%s", purpose);
-    out->n++;
     return 0;
+}
+
+int outbox_write_begin(struct outbox_batch *b, struct outbox_write *w, struct db_step *ret_step)
+{
+    if (b->written >= b->n)
+        return 1;
+    for (int i = 0; i < NCOLS; i++) {
+        buf_init(&w->cols[i], COL_MAX);
+        db_array_open(&w->cols[i]);
+    }
+    for (size_t i = b->written; i < b->n; i++) {
+        const struct outbox_msg *m = &b->msgs[i];
+        db_array_i64(&w->cols[COL_CHAT], m->chat_id);
+        db_array_text(&w->cols[COL_METHOD], m->method);
+        db_array_text(&w->cols[COL_PAYLOAD], m->payload);
+        db_array_text(&w->cols[COL_PURPOSE], m->purpose);
+        if (m->request_id)
+            db_array_i64(&w->cols[COL_REQUEST], m->request_id);
+        else
+            db_array_null(&w->cols[COL_REQUEST]);
+    }
+    int rc = 0;
+    for (int i = 0; i < NCOLS; i++)
+        if (!(w->params[i] = db_array_close(&w->cols[i])))
+            rc = -ENOMEM;
+    if (rc < 0) {
+        for (int i = 0; i < NCOLS; i++)
+            buf_free(&w->cols[i]);
+        return rc;
+    }
+    *ret_step = (struct db_step){.name = "outbox_insert", .nparams = NCOLS, .values = w->params};
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int outbox_write_end(struct outbox_batch *b, struct outbox_write *w, const PGresult *res,
+                     char *sqlstate)
+{
+    for (int i = 0; i < NCOLS; i++)
+        buf_free(&w->cols[i]);
+    size_t n = b->n - b->written;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || (size_t)PQntuples(res) != n) {
+        db_sqlstate_copy(res, sqlstate);
+        return -EIO;
+    }
+    int64_t *ids = malloc(n * sizeof(*ids));
+    if (!ids)
+        return -ENOMEM; /* the rows are written: the recovery path sends them */
+    for (size_t i = 0; i < n; i++)
+        if (strnum_i64(PQgetvalue(res, (int)i, 0), 1, INT64_MAX, &ids[i]) < 0) {
+            free(ids);
+            snprintf(sqlstate, DB_SQLSTATE_LEN, "%s", "XX000");
+            return -EIO;
+        }
+    qsort(ids, n, sizeof(*ids), cmp_i64);
+    for (size_t i = 0; i < n; i++)
+        b->msgs[b->written + i].id = ids[i];
+    b->written = b->n;
+    free(ids);
+    return 0;
+}
+
+int outbox_write(struct pool_conn *c, struct outbox_batch *b, char *sqlstate)
+{
+    struct outbox_write w;
+    struct db_step step;
+    int rc = outbox_write_begin(b, &w, &step);
+    if (rc != 0)
+        return rc > 0 ? 0 : rc;
+    PGresult *res = db_exec(c, step.name, step.nparams, step.values);
+    rc = outbox_write_end(b, &w, res, sqlstate);
+    PQclear(res);
+    return rc;
 }
 
 void outbox_msg_clear(struct outbox_msg *m)
@@ -74,12 +146,6 @@ void outbox_msg_clear(struct outbox_msg *m)
     m->payload = NULL;
 }
 
-void outbox_batch_truncate(struct outbox_batch *b, size_t keep)
-{
-    while (b->n > keep)
-        outbox_msg_clear(&b->msgs[--b->n]);
-}
-
 struct outbox_mark outbox_batch_mark(const struct outbox_batch *b)
 {
     return (struct outbox_mark){.n = b->n, .nobs = b->nobs};
@@ -87,7 +153,10 @@ struct outbox_mark outbox_batch_mark(const struct outbox_batch *b)
 
 void outbox_batch_rewind(struct outbox_batch *b, struct outbox_mark m)
 {
-    outbox_batch_truncate(b, m.n);
+    while (b->n > m.n)
+        outbox_msg_clear(&b->msgs[--b->n]);
+    if (b->written > b->n)
+        b->written = b->n;
     if (b->nobs > m.nobs)
         b->nobs = m.nobs;
 }
@@ -102,8 +171,7 @@ void outbox_batch_clear(struct outbox_batch *b)
 {
     if (!b)
         return;
-    outbox_batch_truncate(b, 0);
-    b->nobs = 0;
+    outbox_batch_rewind(b, (struct outbox_mark){0});
     free(b->msgs);
     b->msgs = NULL;
     b->cap = 0;

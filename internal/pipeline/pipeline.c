@@ -9,10 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "db/conn.h"
 #include "db/pool.h"
-#include "desk/batch.h"
+#include "db/sqlstate.h"
 #include "desk/desk.h"
 #include "log.h"
 #include "metrics/tgdesk_metrics.h"
@@ -28,8 +27,8 @@
 #define RACE_RETRIES 2
 
 struct pipeline {
-    const struct config *cfg;
     struct pool *pool;
+    struct desk *desk;
     struct sender *sender;
     struct queue *queue;
     pthread_t *threads;
@@ -96,8 +95,6 @@ struct item {
     struct job *job;
     struct tg_update update;
     bool parsed;
-    bool done; /* status decided before the transaction (400, ignored) */
-    struct outbox_mark mark;
 };
 
 static void finish(struct job *job, enum pipeline_verdict v)
@@ -120,18 +117,11 @@ bool pipeline_verdict_final(enum pipeline_verdict v)
     return v != PIPELINE_RETRY;
 }
 
-/* SQLSTATEs worth a redelivery: the same update may well succeed later. */
-static bool transient(const char *sqlstate)
+static enum pipeline_verdict from_desk(int v)
 {
-    static const char *const codes[] = {"40001", "40P01", "55P03", "57014",
-                                        "57P01", "57P02", "57P03", "25P02"};
-    if (strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "53", 2) == 0 ||
-        strncmp(sqlstate, "58", 2) == 0)
-        return true;
-    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-        if (strcmp(sqlstate, codes[i]) == 0)
-            return true;
-    return false;
+    return v == DESK_DUPLICATE ? PIPELINE_DUPLICATE
+           : v == DESK_IGNORED ? PIPELINE_IGNORED
+                               : PIPELINE_PROCESSED;
 }
 
 static int cmp_items(const void *a, const void *b)
@@ -151,80 +141,28 @@ static bool run(struct pool_conn *c, const char *label, const char *sql)
 }
 
 /*
- * Records the update id. Returns 1 when new, 0 when already processed, -EIO
- * (sqlstate set) on failure.
- */
-static int dedup(struct pool_conn *c, const struct tg_update *u, char *sqlstate)
-{
-    char id[24];
-    snprintf(id, sizeof(id), "%" PRId64, u->update_id);
-    const char *p[2] = {id, tg_update_kind_name(u->kind)};
-    PGresult *res = db_exec(c, "update_claim", 2, p);
-    int rc;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-        rc = PQntuples(res) == 1;
-    } else {
-        const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        snprintf(sqlstate, 6, "%s", s ? s : "08000");
-        rc = -EIO;
-    }
-    PQclear(res);
-    return rc;
-}
-
-/* Stores an update that can never succeed, so that it is acknowledged. */
-static bool dead_letter(struct pool_conn *c, const struct item *it, const char *error)
-{
-    char id[24];
-    snprintf(id, sizeof(id), "%" PRId64, it->update.update_id);
-    char *body = strndup(it->job->body, it->job->len);
-    if (!body)
-        return false;
-    const char *p[4] = {id, tg_update_kind_name(it->update.kind), error, body};
-    PGresult *res = db_exec(c, "update_dead_letter", 4, p);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    PQclear(res);
-    free(body);
-    return ok;
-}
-
-/*
- * Processes one update under a savepoint. Returns false when the connection
- * or transaction is beyond saving (the whole batch then fails).
+ * Processes one update under a savepoint. write_rows: its Bot API calls are
+ * written before the savepoint is released (else they wait for the COMMIT).
+ * Returns false when the connection or transaction is beyond saving (the
+ * whole batch then fails).
  */
 static bool process_one(struct pipeline *p, struct pool_conn *c, struct item *it,
-                        struct outbox_batch *out)
+                        struct outbox_batch *out, bool write_rows)
 {
     struct job *job = it->job;
     for (int attempt = 0;; attempt++) {
         if (!run(c, "savepoint", "SAVEPOINT u"))
             return false;
-        it->mark = outbox_batch_mark(out);
-        char sqlstate[6] = "";
-        int rc;
-        if (desk_batch_wants(p->cfg, &it->update)) {
-            const struct tg_update *one = &it->update;
-            bool fresh = false;
-            rc = desk_batch_run(p->cfg, c, &one, 1, &fresh, out, sqlstate);
-            if (rc == 0 && !fresh) {
-                finish(job, PIPELINE_DUPLICATE);
-                return run(c, "release", "RELEASE SAVEPOINT u");
-            }
-        } else {
-            rc = dedup(c, &it->update, sqlstate);
-            if (rc == 0) {
-                finish(job, PIPELINE_DUPLICATE);
-                return run(c, "release", "RELEASE SAVEPOINT u");
-            }
-            if (rc > 0)
-                rc = desk_apply(p->cfg, c, &it->update, out, sqlstate);
-        }
-        if (rc >= 0) {
-            finish(job, rc == DESK_IGNORED ? PIPELINE_IGNORED : PIPELINE_PROCESSED);
+        struct outbox_mark mark = outbox_batch_mark(out);
+        char sqlstate[DB_SQLSTATE_LEN] = "";
+        int v = desk_apply(p->desk, c, &it->update, out, sqlstate);
+        int rc = v < 0 ? v : write_rows ? outbox_write(c, out, sqlstate) : 0;
+        if (rc == 0) {
+            finish(job, from_desk(v));
             return run(c, "release", "RELEASE SAVEPOINT u");
         }
 
-        outbox_batch_rewind(out, it->mark);
+        outbox_batch_rewind(out, mark);
         if (!run(c, "rollback_to", "ROLLBACK TO SAVEPOINT u"))
             return false;
         if (rc == -ENOMEM) {
@@ -234,7 +172,7 @@ static bool process_one(struct pipeline *p, struct pool_conn *c, struct item *it
         /* A concurrent update of the same user opened the request first. */
         if (strcmp(sqlstate, "23505") == 0 && attempt + 1 < RACE_RETRIES)
             continue;
-        if (transient(sqlstate)) {
+        if (db_sqlstate_transient(sqlstate)) {
             LOG(LOG_WARN, "update failed, will be redelivered",
                 LOG_INT("update_id", it->update.update_id), LOG_STR("sqlstate", sqlstate));
             finish(job, PIPELINE_RETRY);
@@ -245,7 +183,7 @@ static bool process_one(struct pipeline *p, struct pool_conn *c, struct item *it
         LOG(LOG_ERROR, "update can never be processed: dead-lettered",
             LOG_INT("update_id", it->update.update_id), LOG_STR("sqlstate", sqlstate),
             LOG_STR("kind", tg_update_kind_name(it->update.kind)));
-        if (!dead_letter(c, it, error))
+        if (desk_dead_letter(c, &it->update, job->body, job->len, error) < 0)
             return false;
         finish(job, PIPELINE_DEAD);
         return true;
@@ -253,65 +191,77 @@ static bool process_one(struct pipeline *p, struct pool_conn *c, struct item *it
 }
 
 /*
- * The fast path: one statement for every user message of the batch, in one
- * round trip. When nothing else is in the batch, the statement is its own
- * transaction, committed at the pipeline's sync (no BEGIN and COMMIT for
- * the server to parse and run: about 30 us of its time per batch); else it
- * runs after a BEGIN, and the transaction stays open for the rest.
- * Returns 1 when that committed everything, 0 when the transaction is open
- * for the rest (done[] marks what the statement handled), -EAGAIN when the
- * statement failed and the transaction was rolled back and begun again (do
- * everything one by one), -EIO when the connection failed.
+ * Writes the rows still in memory and commits, in one round trip. Returns
+ * 0 when committed, -EAGAIN when the write failed (the transaction is
+ * rolled back), -EIO when the commit did not happen.
  */
-static int fast_path(struct pipeline *p, struct pool_conn *c, struct item **items, size_t n,
-                     bool *done, struct outbox_batch *out)
+static int commit(struct pool_conn *c, struct outbox_batch *out)
 {
-    const struct tg_update *ups[BATCH_MAX];
-    size_t idx[BATCH_MAX], m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (desk_batch_wants(p->cfg, &items[i]->update)) {
-            idx[m] = i;
-            ups[m++] = &items[i]->update;
-        }
-    if (m == 0)
-        return run(c, "begin", "BEGIN") ? 0 : -EIO;
-
-    struct desk_batch_args args;
-    if (desk_batch_args_build(p->cfg, ups, m, &args) < 0) {
-        desk_batch_args_free(&args);
-        return run(c, "begin", "BEGIN") ? 0 : -EIO;
-    }
-    const struct db_step steps[2] = {
-        {.name = "begin", .sql = "BEGIN"},
-        {.name = DESK_BATCH_STATEMENT, .nparams = DESK_BATCH_NPARAMS, .values = args.params},
-    };
-    bool alone = m == n;
-    size_t first = alone ? 1 : 0, nsteps = 2 - first;
+    struct outbox_write w;
+    struct db_step steps[2];
+    int rc = outbox_write_begin(out, &w, &steps[0]);
+    if (rc < 0)
+        return rc == -ENOMEM ? -EAGAIN : rc;
+    size_t first = rc == 0 ? 0 : 1;
+    steps[1] = (struct db_step){.name = "commit", .sql = "COMMIT"};
     PGresult *res[2] = {NULL, NULL};
-    /* Alone, success here means committed: db_exec_steps() returns 0 only
-     * once the sync came back, which the server sends after the commit. */
-    int rc = db_exec_steps(c, steps + first, nsteps, res + first);
-    desk_batch_args_free(&args);
+    int io = db_exec_steps(c, steps + first, 2 - first, res + first);
+    char sqlstate[DB_SQLSTATE_LEN] = "";
+    if (first == 0 && outbox_write_end(out, &w, io == 0 ? res[0] : NULL, sqlstate) < 0 && io == 0) {
+        LOG(LOG_INFO, "outbox rows of a batch not written; processing one by one",
+            LOG_STR("sqlstate", sqlstate));
+        rc = run(c, "rollback", "ROLLBACK") ? -EAGAIN : -EIO;
+    } else {
+        /* COMMIT of a transaction that failed answers ROLLBACK: not committed. */
+        rc = io == 0 && PQresultStatus(res[1]) == PGRES_COMMAND_OK &&
+                     strcmp(PQcmdStatus(res[1]), "COMMIT") == 0
+                 ? 0
+                 : -EIO;
+    }
+    PQclear(res[0]);
+    PQclear(res[1]);
+    return rc;
+}
 
-    bool fresh[BATCH_MAX];
-    char sqlstate[6] = "";
-    if (rc == 0 && !alone && PQresultStatus(res[0]) != PGRES_COMMAND_OK)
-        rc = -EIO;
-    if (rc == 0 && desk_batch_read(res[1], ups, m, fresh, out, sqlstate) < 0) {
-        LOG(LOG_INFO, "batch statement failed; processing one by one",
-            LOG_STR("sqlstate", sqlstate), LOG_INT("updates", (int64_t)m));
-        /* alone, the failed statement's transaction is over already */
-        rc = (alone || run(c, "rollback", "ROLLBACK")) && run(c, "begin", "BEGIN") ? -EAGAIN : -EIO;
-    } else if (rc == 0) {
+/*
+ * One transaction for the batch. bulk: the users' messages go through the
+ * desk's one statement for many, the rest one by one, and every outbox row
+ * is written with the COMMIT; else every update goes one by one with its
+ * rows written under its own savepoint, so that what one update cannot
+ * write sinks only that update. Returns 0 when committed, -EAGAIN when the
+ * bulk attempt failed and was rolled back (try again one by one), -EIO.
+ */
+static int run_tx(struct pipeline *p, struct pool_conn *c, struct item **items, size_t n, bool bulk,
+                  struct outbox_batch *out)
+{
+    if (!run(c, "begin", "BEGIN"))
+        return -EIO;
+    bool done[BATCH_MAX] = {false};
+    if (bulk) {
+        const struct tg_update *ups[BATCH_MAX];
+        size_t idx[BATCH_MAX], m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (desk_bulk(p->desk, &items[i]->update)) {
+                idx[m] = i;
+                ups[m++] = &items[i]->update;
+            }
+        enum desk_verdict v[BATCH_MAX];
+        char sqlstate[DB_SQLSTATE_LEN] = "";
+        int rc = m ? desk_apply_bulk(p->desk, c, ups, m, v, out, sqlstate) : 0;
+        if (rc < 0) {
+            LOG(LOG_INFO, "batch statement failed; processing one by one",
+                LOG_STR("sqlstate", sqlstate), LOG_INT("updates", (int64_t)m));
+            return run(c, "rollback", "ROLLBACK") ? -EAGAIN : -EIO;
+        }
         for (size_t k = 0; k < m; k++) {
             done[idx[k]] = true;
-            finish(items[idx[k]]->job, fresh[k] ? PIPELINE_PROCESSED : PIPELINE_DUPLICATE);
+            finish(items[idx[k]]->job, from_desk(v[k]));
         }
-        rc = alone ? 1 : 0;
     }
-    for (size_t i = 0; i < 2; i++)
-        PQclear(res[i]);
-    return rc;
+    for (size_t i = 0; i < n; i++)
+        if (!done[i] && !process_one(p, c, items[i], out, !bulk))
+            return -EIO;
+    return commit(c, out);
 }
 
 /* Runs the batch in one transaction. On failure every job answers 503. */
@@ -329,18 +279,13 @@ static void commit_batch(struct pipeline *p, struct item **items, size_t n)
     }
 
     struct outbox_batch out = {0};
-    bool done[BATCH_MAX] = {false};
-    rc = fast_path(p, c, items, n, done, &out);
+    rc = run_tx(p, c, items, n, true, &out);
     if (rc == -EAGAIN) {
+        metrics_transaction("retry", n);
         outbox_batch_clear(&out);
-        memset(done, 0, sizeof(done));
+        rc = run_tx(p, c, items, n, false, &out);
     }
-    bool ok = rc != -EIO;
-    for (size_t i = 0; ok && rc != 1 && i < n; i++)
-        if (!done[i])
-            ok = process_one(p, c, items[i], &out);
-    if (ok && rc != 1)
-        ok = run(c, "commit", "COMMIT");
+    bool ok = rc == 0;
     metrics_transaction(ok ? "commit" : "rollback", n);
     if (!ok) {
         char err[256];
@@ -393,7 +338,7 @@ static void handle_batch(struct pipeline *p, struct parsed **entries, size_t n)
         it->parsed = true;
         it->job->update_id = it->update.update_id;
         it->job->kind = tg_update_kind_name(it->update.kind);
-        if (!desk_wants(p->cfg, &it->update)) {
+        if (!desk_wants(p->desk, &it->update)) {
             finish(it->job, PIPELINE_IGNORED);
             continue;
         }
@@ -436,22 +381,23 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-struct pipeline *pipeline_start(const struct config *cfg, struct pool *pool, struct sender *sender)
+struct pipeline *pipeline_start(const struct pipeline_options *o, struct pool *pool,
+                                struct desk *desk, struct sender *sender)
 {
     struct pipeline *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
-    p->cfg = cfg;
     p->pool = pool;
+    p->desk = desk;
     p->sender = sender;
     pthread_mutex_init(&p->slot_mu, NULL);
     pthread_cond_init(&p->slot_cv, NULL);
-    p->slots = slots_for(cfg->workers);
-    p->queue = queue_new((size_t)cfg->queue_capacity);
-    p->threads = calloc((size_t)cfg->workers, sizeof(*p->threads));
+    p->slots = slots_for(o->workers);
+    p->queue = queue_new((size_t)o->queue_capacity);
+    p->threads = calloc((size_t)o->workers, sizeof(*p->threads));
     if (!p->queue || !p->threads)
         goto fail;
-    for (int i = 0; i < cfg->workers; i++) {
+    for (int i = 0; i < o->workers; i++) {
         if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0) {
             LOG(LOG_ERROR, "cannot start a worker thread", LOG_INT("started", i));
             goto fail;
@@ -513,17 +459,3 @@ void pipeline_free(struct pipeline *p)
     pthread_mutex_destroy(&p->slot_mu);
     free(p);
 }
-
-const struct db_stmt pipeline_statements[] = {
-    {"update_claim",
-     "INSERT INTO processed_updates (update_id, kind) VALUES ($1, $2)"
-     " ON CONFLICT (update_id) DO NOTHING RETURNING 1",
-     2},
-    {"update_dead_letter",
-     "INSERT INTO processed_updates (update_id, kind, outcome, error, payload)"
-     " VALUES ($1, $2, 'dead', $3, convert_to($4, 'UTF8'))"
-     " ON CONFLICT (update_id) DO NOTHING",
-     4},
-};
-const size_t pipeline_statements_count =
-    sizeof(pipeline_statements) / sizeof(pipeline_statements[0]);

@@ -1,18 +1,20 @@
 /*
- * pipeline.h - webhook bodies in, committed effects out (SPEC §8).
+ * pipeline.h - updates in, committed effects out.
  *
- * The HTTP layer submits a job per update and suspends its connection; a
- * worker takes a batch of queued jobs, parses them, and processes every one
- * that needs the database in ONE transaction with a savepoint each (group
- * commit): the update_id goes into processed_updates with the update's
- * effects, so a redelivered update changes nothing. Each job's status is set
- * only after the COMMIT that holds it, then its completion callback runs.
+ * A source of updates (the HTTP server, poll mode) submits a job per update;
+ * a worker takes a batch of queued jobs and runs the updates the desk acts
+ * on in ONE transaction (group commit): the desk's statement for many users'
+ * messages at once, every other update under a savepoint of its own, then
+ * the queued Bot API calls written and the COMMIT in one round trip. An
+ * update's update_id is claimed with its effects, so a redelivered update
+ * changes nothing. Each job's verdict is set only after the COMMIT that
+ * holds it (or after the failure that sank it), then its completion
+ * callback runs.
  *
- * Answers: 200 processed / duplicate / ignored / dead-lettered (an update
- * that can never succeed is stored with its error and acknowledged, never
- * left to block its chat); 400 not an Update; 503 + Retry-After for
- * transient trouble (database unreachable, pool exhausted, serialization
- * failures, lost connection) so that Telegram redelivers.
+ * The pipeline owns the transaction mechanics only: BEGIN, savepoints,
+ * COMMIT (whose answer is checked), and what an error means - a data error
+ * of one update (it can never succeed) makes it a dead letter, anything
+ * else a retry. What an update means is the desk's.
  */
 #ifndef TGDESK_PIPELINE_H
 #define TGDESK_PIPELINE_H
@@ -23,14 +25,15 @@
 
 #include "db/pool.h"
 
-struct config;
+struct desk;
 struct pool;
 struct sender;
 struct pipeline;
 
-/* Statements the workers need besides the desk's; registered with the pool. */
-extern const struct db_stmt pipeline_statements[];
-extern const size_t pipeline_statements_count;
+struct pipeline_options {
+    int workers;        /* worker threads, >= 1 */
+    int queue_capacity; /* updates waiting for a worker at most */
+};
 
 /*
  * What became of an update. The pipeline decides it; each source of updates
@@ -69,11 +72,12 @@ struct job {
 };
 
 /*
- * Starts cfg->workers worker threads over a queue of cfg->queue_capacity
- * jobs. pool and sender (may be NULL: rows then wait for the recovery path)
+ * Starts o->workers worker threads over a queue of o->queue_capacity jobs.
+ * pool, desk and sender (may be NULL: rows then wait for the recovery path)
  * are borrowed and must outlive the pipeline. Returns NULL on failure.
  */
-struct pipeline *pipeline_start(const struct config *cfg, struct pool *pool, struct sender *sender);
+struct pipeline *pipeline_start(const struct pipeline_options *o, struct pool *pool,
+                                struct desk *desk, struct sender *sender);
 
 /*
  * Queues a job. Returns 0 (complete() will be called exactly once), or

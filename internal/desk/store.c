@@ -1,4 +1,4 @@
-#include "db.h"
+#include "store.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "desk.h"
-#include "text.h"
+#include "db/sqlstate.h"
+#include "message.h"
+#include "rules.h"
 #include "util/strnum.h"
 
 /*
@@ -16,6 +16,18 @@
  * ids travel as text parameters and are bigint columns.
  */
 const struct db_stmt desk_statements[] = {
+    /* Deduplication: an update_id is claimed with the update's effects. */
+    {"desk_update_claim",
+     "INSERT INTO processed_updates (update_id, kind) VALUES ($1, $2)"
+     " ON CONFLICT (update_id) DO NOTHING RETURNING 1",
+     2},
+    {"desk_update_dead_letter",
+     "INSERT INTO processed_updates (update_id, kind, outcome, error, payload)"
+     " VALUES ($1, $2, 'dead', $3, convert_to($4, 'UTF8'))"
+     " ON CONFLICT (update_id) DO NOTHING",
+     4},
+    /* Users' messages, many at once (message.c). */
+    {DESK_MESSAGES_STATEMENT, desk_messages_sql, DESK_MESSAGES_NPARAMS},
     /* Creates a user (or a staff member acting), or refreshes what changed;
      * returns whether they are banned. A user who writes again is reachable
      * again. An existing row whose profile is unchanged is not even locked
@@ -36,15 +48,6 @@ const struct db_stmt desk_statements[] = {
      " UNION ALL SELECT is_banned FROM users WHERE user_id = $1"
      " AND NOT EXISTS (SELECT 1 FROM ins) AND NOT EXISTS (SELECT 1 FROM upd)",
      5},
-    /* The user's active request, or a new one with this issue text. */
-    {"request_open_or_get",
-     "WITH existing AS ("
-     " SELECT id FROM requests WHERE user_id = $1 AND status IN ('open', 'assigned')),"
-     " created AS ("
-     " INSERT INTO requests (user_id, issue) SELECT $1, $2"
-     " WHERE NOT EXISTS (SELECT 1 FROM existing) RETURNING id)"
-     " SELECT id, false FROM existing UNION ALL SELECT id, true FROM created",
-     2},
     /* A message of a request; nothing when this Telegram message is stored. */
     {"message_insert",
      "INSERT INTO messages (request_id, sender_id, sender_type, message, chat_id, tg_message_id,"
@@ -205,8 +208,7 @@ int desk_db_exec(struct desk_ctx *x, const char *name, int n, const char *const 
             PQclear(res);
         return 0;
     }
-    const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    snprintf(x->sqlstate, 6, "%s", s ? s : "08000");
+    db_sqlstate_copy(res, x->sqlstate);
     PQclear(res);
     return -EIO;
 }
@@ -231,75 +233,6 @@ int desk_db_exec_timed(struct desk_ctx *x, const char *name, int n, const char *
     return 0;
 }
 
-/* Serialises body and queues it as one outbox row; takes body. */
-static int queue(struct desk_ctx *x, int64_t chat, const char *method, json_t *body,
-                 const char *purpose, int64_t request_id)
-{
-    char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (!payload)
-        return -ENOMEM;
-    int rc = outbox_add(x->c, x->out, chat, method, payload, purpose, request_id, x->sqlstate);
-    free(payload);
-    return rc;
-}
-
-int desk_send_text(struct desk_ctx *x, int64_t chat, const char *text, json_t *markup,
-                   const char *purpose, int64_t request_id)
-{
-    /* The last part that is not blank carries the markup. */
-    const char *last = NULL;
-    for (const char *p = text; *p;) {
-        size_t n = desk_text_part_len(p, DESK_TEXT_MAX);
-        if (!desk_text_blank(p, n))
-            last = p;
-        p += n;
-    }
-    for (const char *p = text; *p;) {
-        size_t n = desk_text_part_len(p, DESK_TEXT_MAX);
-        if (!desk_text_blank(p, n)) {
-            json_t *body = json_object();
-            if (!body || json_object_set_new(body, "chat_id", json_integer(chat)) < 0 ||
-                json_object_set_new(body, "text", json_stringn(p, n)) < 0 ||
-                (p == last && markup && json_object_set(body, "reply_markup", markup) < 0)) {
-                json_decref(body);
-                return -ENOMEM;
-            }
-            int rc = queue(x, chat, "sendMessage", body, purpose, request_id);
-            if (rc < 0)
-                return rc;
-        }
-        p += n;
-    }
-    return 0;
-}
-
-int desk_send_copy(struct desk_ctx *x, int64_t chat, int64_t from_chat, int64_t message_id,
-                   const char *caption, const char *purpose, int64_t request_id)
-{
-    json_t *body = json_pack("{sI sI sI}", "chat_id", (json_int_t)chat, "from_chat_id",
-                             (json_int_t)from_chat, "message_id", (json_int_t)message_id);
-    if (body && caption && json_object_set_new(body, "caption", json_string(caption)) < 0) {
-        json_decref(body);
-        return -ENOMEM;
-    }
-    return queue(x, chat, "copyMessage", body, purpose, request_id);
-}
-
-int desk_answer_callback(struct desk_ctx *x, int64_t chat, const char *id, const char *text,
-                         bool alert)
-{
-    /* Telegram shows at most 200 characters. */
-    struct desk_buf t;
-    desk_buf_init(&t, 1024);
-    desk_fmt_preview(&t, text, 199);
-    json_t *body = t.oom ? NULL
-                         : json_pack("{ss ss sb}", "callback_query_id", id, "text",
-                                     desk_buf_str(&t), "show_alert", alert ? 1 : 0);
-    desk_buf_free(&t);
-    return queue(x, chat, "answerCallbackQuery", body, "answer", 0);
-}
-
 int desk_audit(struct desk_ctx *x, const char *level, const char *message, const json_t *context)
 {
     char *ctx = context ? json_dumps(context, JSON_COMPACT) : NULL;
@@ -315,24 +248,23 @@ int desk_audit(struct desk_ctx *x, const char *level, const char *message, const
 static int staff_group(struct desk_ctx *x, int64_t *ret)
 {
     char id[24];
-    const char *p[1] = {desk_i64(id, x->cfg->admin_chat_id)};
+    const char *p[1] = {desk_i64(id, x->d->staff_chat_id)};
     PGresult *res;
     int rc = desk_db_exec(x, "desk_staff_chat", 1, p, &res);
     if (rc < 0)
         return rc;
-    *ret = PQntuples(res) == 1 ? desk_col_i64(res, 0, 0, x->cfg->admin_chat_id)
-                               : x->cfg->admin_chat_id;
+    *ret = PQntuples(res) == 1 ? desk_col_i64(res, 0, 0, x->d->staff_chat_id) : x->d->staff_chat_id;
     PQclear(res);
     return 0;
 }
 
 int desk_is_staff_group(struct desk_ctx *x, int64_t chat, bool *ret)
 {
-    if (!x->cfg->has_admin_chat_id) {
+    if (!x->d->has_staff_chat) {
         *ret = false;
         return 0;
     }
-    if (chat == x->cfg->admin_chat_id) {
+    if (chat == x->d->staff_chat_id) {
         *ret = true;
         return 0;
     }
@@ -347,51 +279,52 @@ int desk_is_staff_group(struct desk_ctx *x, int64_t chat, bool *ret)
 int desk_staff_chats(struct desk_ctx *x, struct desk_staff_chats *ret)
 {
     ret->n = 0;
-    if (x->cfg->has_admin_chat_id) {
+    if (x->d->has_staff_chat) {
         int rc = staff_group(x, &ret->ids[0]);
         if (rc < 0)
             return rc;
         ret->n = 1;
         return 0;
     }
-    for (size_t i = 0; i < x->cfg->n_admin_ids && i < DESK_STAFF_CHATS_MAX; i++)
-        ret->ids[ret->n++] = x->cfg->admin_ids[i];
+    desk_staff_chats_known(x->d, 0, ret);
     return 0;
 }
 
-/* The inline keyboard of a notification: [Take #N] [Close #N]. New reference. */
-static json_t *buttons(int64_t request_id)
+void desk_staff_chats_known(const struct desk *d, int64_t group, struct desk_staff_chats *ret)
 {
-    char take[32], close[32], take_label[40], close_label[40];
-    desk_callback_data(DESK_CMD_TAKE, request_id, take, sizeof(take));
-    desk_callback_data(DESK_CMD_CLOSE, request_id, close, sizeof(close));
-    snprintf(take_label, sizeof(take_label), "Take #%" PRId64, request_id);
-    snprintf(close_label, sizeof(close_label), "Close #%" PRId64, request_id);
-    return json_pack("{s[[{ssss}{ssss}]]}", "inline_keyboard", "text", take_label, "callback_data",
-                     take, "text", close_label, "callback_data", close);
+    ret->n = 0;
+    if (d->has_staff_chat) {
+        ret->ids[ret->n++] = group;
+        return;
+    }
+    for (size_t i = 0; i < d->n_staff_ids && i < DESK_STAFF_CHATS_MAX; i++)
+        ret->ids[ret->n++] = d->staff_ids[i];
 }
 
-int desk_notify_staff(struct desk_ctx *x, int64_t request_id, const char *text, bool with_buttons)
+int desk_claim(struct desk_ctx *x, const struct tg_update *u)
 {
-    struct desk_staff_chats chats;
-    int rc = desk_staff_chats(x, &chats);
-    if (rc < 0 || chats.n == 0)
+    char id[24];
+    const char *p[2] = {desk_i64(id, u->update_id), tg_update_kind_name(u->kind)};
+    PGresult *res;
+    int rc = desk_db_exec(x, "desk_update_claim", 2, p, &res);
+    if (rc < 0)
         return rc;
-    json_t *markup = with_buttons ? buttons(request_id) : NULL;
-    if (with_buttons && !markup)
-        return -ENOMEM;
-    for (size_t i = 0; rc == 0 && i < chats.n; i++)
-        rc = desk_send_text(x, chats.ids[i], text, markup, "notify", request_id);
-    json_decref(markup);
+    rc = PQntuples(res) == 1;
+    PQclear(res);
     return rc;
 }
 
-int desk_notify_staff_copy(struct desk_ctx *x, int64_t request_id, int64_t from_chat,
-                           int64_t message_id)
+int desk_dead_letter(struct pool_conn *c, const struct tg_update *u, const char *body, size_t len,
+                     const char *error)
 {
-    struct desk_staff_chats chats;
-    int rc = desk_staff_chats(x, &chats);
-    for (size_t i = 0; rc == 0 && i < chats.n; i++)
-        rc = desk_send_copy(x, chats.ids[i], from_chat, message_id, NULL, "notify", request_id);
+    char id[24];
+    char *copy = strndup(body, len);
+    if (!copy)
+        return -ENOMEM;
+    const char *p[4] = {desk_i64(id, u->update_id), tg_update_kind_name(u->kind), error, copy};
+    PGresult *res = db_exec(c, "desk_update_dead_letter", 4, p);
+    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -EIO;
+    PQclear(res);
+    free(copy);
     return rc;
 }

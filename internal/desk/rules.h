@@ -1,54 +1,23 @@
 /*
- * text.h - the support desk's pure logic: commands and their arguments,
+ * rules.h - the support desk's pure rules: commands and their arguments,
  * callback data, who may do what, status transitions, and the texts the
- * desk writes (SPEC §5).
+ * desk writes
  *
  * Nothing here does I/O or keeps state, so every function is thread-safe and
- * unit-tested without a database (test/test_desk_text.c).
+ * unit-tested without a database (test/test_desk_rules.c).
  */
-#ifndef TGDESK_DESK_TEXT_H
-#define TGDESK_DESK_TEXT_H
+#ifndef TGDESK_DESK_RULES_H
+#define TGDESK_DESK_RULES_H
 
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/buf.h"
+
 /* Longest text of one sendMessage, in Unicode code points (Bot API). */
 #define DESK_TEXT_MAX 4096
-
-/* ---- a bounded string builder ------------------------------------------ */
-
-/*
- * A growable string with a hard cap (STYLE: every growable buffer has one).
- * Text beyond max bytes is dropped at a UTF-8 boundary and `truncated` set;
- * an allocation failure sets `oom` and stops growth. s is NUL-terminated
- * whenever it is not NULL. The builder owns s: release with desk_buf_free().
- */
-struct desk_buf {
-    char *s;
-    size_t len, cap, max;
-    bool truncated;
-    bool oom;
-};
-
-/* Starts an empty builder that will hold at most max bytes. */
-void desk_buf_init(struct desk_buf *b, size_t max);
-
-/* Appends n bytes of s (UTF-8; cut at a character boundary when over max). */
-void desk_buf_addn(struct desk_buf *b, const char *s, size_t n);
-
-/* Appends the string s (NULL appends nothing). */
-void desk_buf_add(struct desk_buf *b, const char *s);
-
-/* Appends printf-formatted text. */
-void desk_buf_addf(struct desk_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* The text so far; "" when nothing was added. Borrowed from b. */
-const char *desk_buf_str(const struct desk_buf *b);
-
-/* Frees the text; b may be reused after desk_buf_init(). Accepts NULL. */
-void desk_buf_free(struct desk_buf *b);
 
 /* ---- splitting ---------------------------------------------------------- */
 
@@ -176,16 +145,22 @@ int desk_transition(enum desk_cmd action, enum desk_status from, int64_t assigne
 /* ---- texts -------------------------------------------------------------- */
 
 /* Appends "First Last (@username)", or "user <id>" when there is no name. */
-void desk_fmt_user(struct desk_buf *b, const char *first, const char *last, const char *username,
+void desk_fmt_user(struct buf *b, const char *first, const char *last, const char *username,
                    int64_t id);
 
 /* Appends an age: "45s", "12m", "3h 05m", "2d 04h". Negative counts as 0. */
-void desk_fmt_age(struct desk_buf *b, int64_t seconds);
+void desk_fmt_age(struct buf *b, int64_t seconds);
 
 /*
  * Appends a one-line preview of text: line breaks become spaces and text
  * longer than max code points is cut with "…".
  */
-void desk_fmt_preview(struct desk_buf *b, const char *text, size_t max);
+void desk_fmt_preview(struct buf *b, const char *text, size_t max);
+
+/*
+ * Appends what a message says: its text (or caption), or "[photo]" - the
+ * media kind's name (NULL: "[message]") - when it has none.
+ */
+void desk_fmt_content(struct buf *b, const char *text, const char *media);
 
 #endif

@@ -1,4 +1,4 @@
-#include "text.h"
+#include "rules.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -8,91 +8,9 @@
 
 #include "util/strnum.h"
 
-/* ---- the string builder -------------------------------------------------- */
-
-void desk_buf_init(struct desk_buf *b, size_t max)
-{
-    memset(b, 0, sizeof(*b));
-    b->max = max;
-}
-
 static bool is_cont(unsigned char c)
 {
     return (c & 0xC0) == 0x80;
-}
-
-void desk_buf_addn(struct desk_buf *b, const char *s, size_t n)
-{
-    if (b->oom || n == 0)
-        return;
-    if (b->len + n > b->max) {
-        size_t room = b->max - b->len;
-        /* Cut before the character that does not fit whole. */
-        while (room > 0 && is_cont((unsigned char)s[room]))
-            room--;
-        n = room;
-        b->truncated = true;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-void desk_buf_add(struct desk_buf *b, const char *s)
-{
-    if (s)
-        desk_buf_addn(b, s, strlen(s));
-}
-
-void desk_buf_addf(struct desk_buf *b, const char *fmt, ...)
-{
-    char small[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof(small), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof(small)) {
-        desk_buf_addn(b, small, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        b->oom = true;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    desk_buf_addn(b, big, (size_t)n);
-    free(big);
-}
-
-const char *desk_buf_str(const struct desk_buf *b)
-{
-    return b->s ? b->s : "";
-}
-
-void desk_buf_free(struct desk_buf *b)
-{
-    if (!b)
-        return;
-    free(b->s);
-    b->s = NULL;
-    b->len = b->cap = 0;
 }
 
 /* ---- splitting ---------------------------------------------------------- */
@@ -371,41 +289,41 @@ int desk_transition(enum desk_cmd action, enum desk_status from, int64_t assigne
 
 /* ---- texts -------------------------------------------------------------- */
 
-void desk_fmt_user(struct desk_buf *b, const char *first, const char *last, const char *username,
+void desk_fmt_user(struct buf *b, const char *first, const char *last, const char *username,
                    int64_t id)
 {
     bool named = first && *first;
     if (named) {
-        desk_buf_add(b, first);
+        buf_add(b, first);
         if (last && *last) {
-            desk_buf_add(b, " ");
-            desk_buf_add(b, last);
+            buf_add(b, " ");
+            buf_add(b, last);
         }
     } else if (last && *last) {
-        desk_buf_add(b, last);
+        buf_add(b, last);
         named = true;
     } else {
-        desk_buf_addf(b, "user %" PRId64, id);
+        buf_addf(b, "user %" PRId64, id);
     }
     if (username && *username)
-        desk_buf_addf(b, named ? " (@%s)" : " @%s", username);
+        buf_addf(b, named ? " (@%s)" : " @%s", username);
 }
 
-void desk_fmt_age(struct desk_buf *b, int64_t s)
+void desk_fmt_age(struct buf *b, int64_t s)
 {
     if (s < 0)
         s = 0;
     if (s < 60)
-        desk_buf_addf(b, "%" PRId64 "s", s);
+        buf_addf(b, "%" PRId64 "s", s);
     else if (s < 3600)
-        desk_buf_addf(b, "%" PRId64 "m", s / 60);
+        buf_addf(b, "%" PRId64 "m", s / 60);
     else if (s < 86400)
-        desk_buf_addf(b, "%" PRId64 "h %02" PRId64 "m", s / 3600, s % 3600 / 60);
+        buf_addf(b, "%" PRId64 "h %02" PRId64 "m", s / 3600, s % 3600 / 60);
     else
-        desk_buf_addf(b, "%" PRId64 "d %02" PRId64 "h", s / 86400, s % 86400 / 3600);
+        buf_addf(b, "%" PRId64 "d %02" PRId64 "h", s / 86400, s % 86400 / 3600);
 }
 
-void desk_fmt_preview(struct desk_buf *b, const char *text, size_t max)
+void desk_fmt_preview(struct buf *b, const char *text, size_t max)
 {
     size_t count = 0;
     const char *run = text;
@@ -414,16 +332,24 @@ void desk_fmt_preview(struct desk_buf *b, const char *text, size_t max)
         if (is_cont((unsigned char)*p))
             continue;
         if (count == max) {
-            desk_buf_addn(b, run, (size_t)(p - run));
-            desk_buf_add(b, "…");
+            buf_addn(b, run, (size_t)(p - run));
+            buf_add(b, "…");
             return;
         }
         count++;
         if (*p == '\n' || *p == '\r' || *p == '\t') {
-            desk_buf_addn(b, run, (size_t)(p - run));
-            desk_buf_add(b, " ");
+            buf_addn(b, run, (size_t)(p - run));
+            buf_add(b, " ");
             run = p + 1;
         }
     }
-    desk_buf_addn(b, run, (size_t)(p - run));
+    buf_addn(b, run, (size_t)(p - run));
+}
+
+void desk_fmt_content(struct buf *b, const char *text, const char *media)
+{
+    if (text && *text)
+        buf_add(b, text);
+    else
+        buf_addf(b, "[%s]", media ? media : "message");
 }

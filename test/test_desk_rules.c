@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "desk/text.h"
+#include "desk/rules.h"
 
 /* Splits text with max and checks every part; returns the number of parts. */
 static size_t check_split(const char *text, size_t max)
@@ -108,29 +108,6 @@ static void test_blank(void **state)
     assert_true(desk_text_blank(" \n\t\r", 4));
     assert_true(desk_text_blank("", 0));
     assert_false(desk_text_blank(" x ", 3));
-}
-
-static void test_buf(void **state)
-{
-    struct desk_buf b;
-    desk_buf_init(&b, 8);
-    assert_string_equal(desk_buf_str(&b), "");
-    desk_buf_add(&b, "abc");
-    desk_buf_addf(&b, "%d", 42);
-    assert_string_equal(desk_buf_str(&b), "abc42");
-    assert_false(b.truncated);
-    desk_buf_add(&b, "é€"); /* 2 + 3 bytes: only é fits */
-    assert_string_equal(desk_buf_str(&b), "abc42é");
-    assert_true(b.truncated);
-    desk_buf_free(&b);
-
-    desk_buf_init(&b, 100000);
-    for (int i = 0; i < 1000; i++)
-        desk_buf_addf(&b, "%s|", "a fairly long string that will make the buffer grow");
-    assert_int_equal(b.len, 1000 * 52);
-    assert_false(b.oom);
-    desk_buf_free(&b);
-    desk_buf_free(NULL);
 }
 
 static void test_status(void **state)
@@ -289,33 +266,33 @@ static void test_transition(void **state)
 static char *fmt_user(const char *first, const char *last, const char *user, int64_t id)
 {
     static char out[128];
-    struct desk_buf b;
-    desk_buf_init(&b, 100);
+    struct buf b;
+    buf_init(&b, 100);
     desk_fmt_user(&b, first, last, user, id);
-    snprintf(out, sizeof(out), "%s", desk_buf_str(&b));
-    desk_buf_free(&b);
+    snprintf(out, sizeof(out), "%s", buf_str(&b));
+    buf_free(&b);
     return out;
 }
 
 static char *fmt_age(int64_t s)
 {
     static char out[64];
-    struct desk_buf b;
-    desk_buf_init(&b, 60);
+    struct buf b;
+    buf_init(&b, 60);
     desk_fmt_age(&b, s);
-    snprintf(out, sizeof(out), "%s", desk_buf_str(&b));
-    desk_buf_free(&b);
+    snprintf(out, sizeof(out), "%s", buf_str(&b));
+    buf_free(&b);
     return out;
 }
 
 static char *fmt_preview(const char *text, size_t max)
 {
     static char out[256];
-    struct desk_buf b;
-    desk_buf_init(&b, 200);
+    struct buf b;
+    buf_init(&b, 200);
     desk_fmt_preview(&b, text, max);
-    snprintf(out, sizeof(out), "%s", desk_buf_str(&b));
-    desk_buf_free(&b);
+    snprintf(out, sizeof(out), "%s", buf_str(&b));
+    buf_free(&b);
     return out;
 }
 
@@ -343,11 +320,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_short), cmocka_unit_test(test_split_prefers_lines_then_spaces),
         cmocka_unit_test(test_split_utf8),  cmocka_unit_test(test_split_transcript),
-        cmocka_unit_test(test_blank),       cmocka_unit_test(test_buf),
-        cmocka_unit_test(test_status),      cmocka_unit_test(test_commands),
-        cmocka_unit_test(test_args),        cmocka_unit_test(test_callback),
-        cmocka_unit_test(test_route),       cmocka_unit_test(test_transition),
-        cmocka_unit_test(test_formatting),
+        cmocka_unit_test(test_blank),       cmocka_unit_test(test_status),
+        cmocka_unit_test(test_commands),    cmocka_unit_test(test_args),
+        cmocka_unit_test(test_callback),    cmocka_unit_test(test_route),
+        cmocka_unit_test(test_transition),  cmocka_unit_test(test_formatting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

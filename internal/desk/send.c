@@ -1,0 +1,174 @@
+#include "send.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "rules.h"
+#include "util/jsonw.h"
+
+/* Largest payload the desk writes: a part of 4096 code points, escaped, and its buttons. */
+#define PAYLOAD_MAX (64 * 1024)
+/* Telegram shows at most 200 characters of a callback answer. */
+#define ANSWER_MAX 199
+
+/* Starts a payload {"chat_id":chat */
+static void payload_open(struct buf *b, int64_t chat)
+{
+    buf_init(b, PAYLOAD_MAX);
+    buf_addc(b, '{');
+    jsonw_key(b, "chat_id");
+    jsonw_i64(b, chat);
+}
+
+/* Closes the payload and queues it as one call. */
+static int payload_queue(struct desk_ctx *x, struct buf *b, int64_t chat, const char *method,
+                         const char *purpose, int64_t request_id)
+{
+    buf_addc(b, '}');
+    return outbox_queue(x->out, chat, method, buf_take(b), purpose, request_id);
+}
+
+int desk_send_text(struct desk_ctx *x, int64_t chat, const char *text, const char *markup,
+                   const char *purpose, int64_t request_id)
+{
+    /* The last part that is not blank carries the markup. */
+    const char *last = NULL;
+    for (const char *p = text; *p;) {
+        size_t n = desk_text_part_len(p, DESK_TEXT_MAX);
+        if (!desk_text_blank(p, n))
+            last = p;
+        p += n;
+    }
+    for (const char *p = text; *p;) {
+        size_t n = desk_text_part_len(p, DESK_TEXT_MAX);
+        if (!desk_text_blank(p, n)) {
+            struct buf b;
+            payload_open(&b, chat);
+            buf_addc(&b, ',');
+            jsonw_key(&b, "text");
+            jsonw_strn(&b, p, n);
+            if (p == last && markup) {
+                buf_addc(&b, ',');
+                jsonw_key(&b, "reply_markup");
+                buf_add(&b, markup);
+            }
+            int rc = payload_queue(x, &b, chat, "sendMessage", purpose, request_id);
+            if (rc < 0)
+                return rc;
+        }
+        p += n;
+    }
+    return 0;
+}
+
+int desk_send_buf(struct desk_ctx *x, int64_t chat, struct buf *b, const char *purpose,
+                  int64_t request_id)
+{
+    int rc = buf_error(b) == -ENOMEM
+                 ? -ENOMEM
+                 : desk_send_text(x, chat, buf_str(b), NULL, purpose, request_id);
+    buf_free(b);
+    return rc;
+}
+
+int desk_send_copy(struct desk_ctx *x, int64_t chat, int64_t from_chat, int64_t message_id,
+                   const char *caption, const char *purpose, int64_t request_id)
+{
+    struct buf b;
+    payload_open(&b, chat);
+    buf_addc(&b, ',');
+    jsonw_key(&b, "from_chat_id");
+    jsonw_i64(&b, from_chat);
+    buf_addc(&b, ',');
+    jsonw_key(&b, "message_id");
+    jsonw_i64(&b, message_id);
+    if (caption) {
+        buf_addc(&b, ',');
+        jsonw_key(&b, "caption");
+        jsonw_str(&b, caption);
+    }
+    return payload_queue(x, &b, chat, "copyMessage", purpose, request_id);
+}
+
+int desk_answer_callback(struct desk_ctx *x, int64_t chat, const char *id, const char *text,
+                         bool alert)
+{
+    struct buf t, b;
+    buf_init(&t, 1024);
+    desk_fmt_preview(&t, text, ANSWER_MAX);
+    buf_init(&b, PAYLOAD_MAX);
+    buf_addc(&b, '{');
+    jsonw_key(&b, "callback_query_id");
+    jsonw_str(&b, id);
+    buf_addc(&b, ',');
+    jsonw_key(&b, "text");
+    jsonw_str(&b, buf_str(&t));
+    buf_addc(&b, ',');
+    jsonw_key(&b, "show_alert");
+    buf_add(&b, alert ? "true" : "false");
+    int rc = buf_error(&t) == -ENOMEM ? -ENOMEM : 0;
+    buf_free(&t);
+    if (rc < 0) {
+        buf_free(&b);
+        return rc;
+    }
+    return payload_queue(x, &b, chat, "answerCallbackQuery", "answer", 0);
+}
+
+/* The reply_markup of a notification: [Take #N] [Close #N]. */
+static void buttons(struct buf *b, int64_t request_id)
+{
+    static const enum desk_cmd cmds[2] = {DESK_CMD_TAKE, DESK_CMD_CLOSE};
+    static const char *const labels[2] = {"Take #", "Close #"};
+    buf_add(b, "{\"inline_keyboard\":[[");
+    for (int i = 0; i < 2; i++) {
+        char data[32], label[48];
+        desk_callback_data(cmds[i], request_id, data, sizeof(data));
+        struct buf l;
+        buf_init(&l, sizeof(label));
+        buf_add(&l, labels[i]);
+        jsonw_i64(&l, request_id);
+        buf_add(b, i ? ",{" : "{");
+        jsonw_key(b, "text");
+        jsonw_str(b, buf_str(&l));
+        buf_addc(b, ',');
+        jsonw_key(b, "callback_data");
+        jsonw_str(b, data);
+        buf_addc(b, '}');
+        buf_free(&l);
+    }
+    buf_add(b, "]]}");
+}
+
+int desk_notify_chats(struct desk_ctx *x, const struct desk_staff_chats *chats, int64_t request_id,
+                      const char *text, bool with_buttons)
+{
+    if (chats->n == 0)
+        return 0;
+    struct buf markup;
+    buf_init(&markup, 1024);
+    if (with_buttons)
+        buttons(&markup, request_id);
+    int rc = buf_error(&markup) ? -ENOMEM : 0;
+    for (size_t i = 0; rc == 0 && i < chats->n; i++)
+        rc = desk_send_text(x, chats->ids[i], text, with_buttons ? buf_str(&markup) : NULL,
+                            "notify", request_id);
+    buf_free(&markup);
+    return rc;
+}
+
+int desk_notify_staff(struct desk_ctx *x, int64_t request_id, const char *text, bool with_buttons)
+{
+    struct desk_staff_chats chats;
+    int rc = desk_staff_chats(x, &chats);
+    return rc < 0 ? rc : desk_notify_chats(x, &chats, request_id, text, with_buttons);
+}
+
+int desk_notify_copy(struct desk_ctx *x, const struct desk_staff_chats *chats, int64_t request_id,
+                     int64_t from_chat, int64_t message_id)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < chats->n; i++)
+        rc = desk_send_copy(x, chats->ids[i], from_chat, message_id, NULL, "notify", request_id);
+    return rc;
+}

@@ -1,0 +1,67 @@
+/*
+ * send.h - the Bot API calls the desk queues: texts (split at Telegram's
+ * limit), copies of media, answers to button presses, and the notifications
+ * staff get with their Take/Close buttons.
+ *
+ * Internal to internal/desk/. Every call is queued in the update's outbox
+ * batch (outbox_queue()) and written with the transaction, so it is sent
+ * exactly when the change that caused it commits. Payloads are written as
+ * JSON text directly (util/jsonw), without parse_mode: what a person wrote
+ * is sent exactly as written.
+ */
+#ifndef TGDESK_DESK_SEND_H
+#define TGDESK_DESK_SEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "util/buf.h"
+
+/*
+ * Queues text for chat as sendMessage calls - split into parts of at most
+ * DESK_TEXT_MAX code points - with markup (JSON text of a reply_markup, or
+ * NULL) on the last part that is not blank. Blank parts are skipped.
+ * purpose and request_id as for outbox_queue(). Returns 0 or -ENOMEM.
+ */
+int desk_send_text(struct desk_ctx *x, int64_t chat, const char *text, const char *markup,
+                   const char *purpose, int64_t request_id);
+
+/*
+ * desk_send_text() of the text built in b, then frees b. A text cut at b's
+ * cap is sent as it is; -ENOMEM when building it ran out of memory.
+ */
+int desk_send_buf(struct desk_ctx *x, int64_t chat, struct buf *b, const char *purpose,
+                  int64_t request_id);
+
+/*
+ * Queues a copyMessage of message_id in from_chat to chat; caption (NULL:
+ * keep the original) replaces the caption. Returns 0 or -ENOMEM.
+ */
+int desk_send_copy(struct desk_ctx *x, int64_t chat, int64_t from_chat, int64_t message_id,
+                   const char *caption, const char *purpose, int64_t request_id);
+
+/*
+ * Queues answerCallbackQuery for callback id (text shown to whoever pressed,
+ * cut to Telegram's 200 characters; alert: as a dialog). chat orders it with
+ * the presser's other messages. Returns 0 or -ENOMEM.
+ */
+int desk_answer_callback(struct desk_ctx *x, int64_t chat, const char *id, const char *text,
+                         bool alert);
+
+/*
+ * Sends text to the staff chats as a notification about request_id (purpose
+ * "notify": a Telegram reply to it reaches the request's user), with the
+ * buttons [Take #N] [Close #N] when buttons is set. desk_notify_chats() is
+ * given the chats, desk_notify_staff() looks them up. Return 0, -ENOMEM, or
+ * -EIO (the look-up).
+ */
+int desk_notify_chats(struct desk_ctx *x, const struct desk_staff_chats *chats, int64_t request_id,
+                      const char *text, bool buttons);
+int desk_notify_staff(struct desk_ctx *x, int64_t request_id, const char *text, bool buttons);
+
+/* A user's media message copied to the given staff chats as a notification about request_id. */
+int desk_notify_copy(struct desk_ctx *x, const struct desk_staff_chats *chats, int64_t request_id,
+                     int64_t from_chat, int64_t message_id);
+
+#endif

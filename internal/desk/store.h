@@ -1,0 +1,100 @@
+/*
+ * store.h - what the desk's flows share: the desk itself, the context of one
+ * update, running the desk's statements, audit rows, and where staff are.
+ * (The statements are in store.c; the Bot API calls the desk queues are in
+ * send.h.)
+ *
+ * Internal to internal/desk/. Nothing here commits: every row is written in
+ * the caller's transaction (a savepoint of the worker's group commit), so an
+ * update's messages, status changes, audit rows and outgoing calls commit
+ * exactly once, together, or not at all.
+ */
+#ifndef TGDESK_DESK_STORE_H
+#define TGDESK_DESK_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db/pool.h"
+#include "outbox/outbox.h"
+#include "tg/update.h"
+
+#include "desk.h"
+
+struct desk {
+    int64_t *staff_ids; /* sorted, unique */
+    size_t n_staff_ids;
+    bool has_staff_chat;
+    int64_t staff_chat_id;
+};
+
+/* One update being applied. */
+struct desk_ctx {
+    const struct desk *d;
+    struct pool_conn *c;
+    struct outbox_batch *out;
+    char *sqlstate; /* DB_SQLSTATE_LEN bytes: the SQLSTATE of a failed statement */
+};
+
+/* Where staff are notified: the staff group, or each admin privately. */
+#define DESK_STAFF_CHATS_MAX 1024
+struct desk_staff_chats {
+    int64_t ids[DESK_STAFF_CHATS_MAX];
+    size_t n;
+};
+
+/*
+ * Runs prepared statement name. Returns 0 and *ret (caller PQclear()s; pass
+ * NULL to discard) when it returned rows or completed, else -EIO with the
+ * SQLSTATE in x->sqlstate.
+ */
+int desk_db_exec(struct desk_ctx *x, const char *name, int n, const char *const *params,
+                 PGresult **ret);
+
+/*
+ * Like desk_db_exec, for a statement returning (seconds to resolution,
+ * seconds to first response), each NULL unless this change set it: both are
+ * noted in x->out and reach the metrics once the transaction commits.
+ */
+int desk_db_exec_timed(struct desk_ctx *x, const char *name, int n, const char *const *params);
+
+/*
+ * Writes an audit row to `logs` (audit = true) in the caller's transaction.
+ * level is "info" or "warn"; context is a JSON object (borrowed). Returns 0,
+ * -ENOMEM or -EIO.
+ */
+int desk_audit(struct desk_ctx *x, const char *level, const char *message, const json_t *context);
+
+/*
+ * Fills *ret with the chats staff notifications go to: the staff group (or
+ * the supergroup it became, remembered in bot_state), else every staff
+ * member privately; n == 0 when neither is configured. Returns 0 or -EIO.
+ */
+int desk_staff_chats(struct desk_ctx *x, struct desk_staff_chats *ret);
+
+/*
+ * The same when the staff group's current id is known already (group: the
+ * id bot_state gives; ignored without a staff group). Pure.
+ */
+void desk_staff_chats_known(const struct desk *d, int64_t group, struct desk_staff_chats *ret);
+
+/*
+ * Claims u's update_id in processed_updates. Returns 1 when it is new, 0
+ * when it was claimed before, -EIO (x->sqlstate set).
+ */
+int desk_claim(struct desk_ctx *x, const struct tg_update *u);
+
+/* True when chat is the staff group (configured id or the supergroup it became). */
+int desk_is_staff_group(struct desk_ctx *x, int64_t chat, bool *ret);
+
+/* Formats an int64 into buf (24 bytes) and returns buf, for statement parameters. */
+const char *desk_i64(char buf[24], int64_t v);
+
+/* Parses column col of row 0 (NULL or unparsable: fallback). */
+int64_t desk_col_i64(const PGresult *res, int row, int col, int64_t fallback);
+
+/* The text of a column, NULL when SQL NULL. */
+const char *desk_col_str(const PGresult *res, int row, int col);
+
+#endif
