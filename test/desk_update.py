@@ -7,7 +7,8 @@
 
 Options: --mid M (message_id; default UPDATE_ID), --name FIRST, --last LAST,
 --username U, --reply-to M (a reply to bot message M in the same chat),
---photo FILE_ID / --document FILE_ID (TEXT becomes the caption; "" for none),
+--photo FILE_ID / --document FILE_ID / --media KIND:FILE_ID (voice, video,
+sticker, audio, animation, video_note; TEXT becomes the caption; "" for none),
 --title T (group title), --migrate-to C (the service message of a group
 that became supergroup C; TEXT is ignored). A chat id below 0 is a group.
 """
@@ -43,6 +44,7 @@ def main():
     p.add_argument("--reply-to", type=int)
     p.add_argument("--photo")
     p.add_argument("--document")
+    p.add_argument("--media")
     p.add_argument("--edit-date", type=int, default=1767229000)
     p.add_argument("--chat", type=int)
     p.add_argument("--title", default="Acme Support Staff")
@@ -70,7 +72,10 @@ def main():
                       {"file_id": a.photo, "file_unique_id": "l", "width": 1280, "height": 960}]
     if a.document:
         m["document"] = {"file_id": a.document, "file_unique_id": "d", "file_name": "f.pdf"}
-    if a.photo or a.document:
+    if a.media:
+        kind, fid = a.media.split(":", 1)
+        m[kind] = {"file_id": fid, "file_unique_id": "u" + fid}
+    if a.photo or a.document or a.media:
         if text:
             m["caption"] = text
     elif a.migrate_to is not None:
