@@ -140,9 +140,10 @@ static int build(const struct desk *d, const struct tg_update *const *u, const s
     for (size_t k = 0; k < n; k++) {
         const struct tg_message *m = &u[pick[k]]->message;
         const char *media = tg_media_name(m->media);
-        struct buf issue;
-        buf_init(&issue, TEXT_CAP);
-        desk_fmt_content(&issue, m->text, media);
+        struct buf issue; /* "[video_note]" when there is no text */
+        buf_init(&issue, 64);
+        if (!m->text || !*m->text)
+            desk_fmt_content(&issue, m->text, media);
         db_array_i64(&a[A_UPDATE], u[pick[k]]->update_id);
         db_array_i64(&a[A_USER], m->from.id);
         db_array_text(&a[A_USERNAME], m->from.username);
@@ -150,7 +151,7 @@ static int build(const struct desk *d, const struct tg_update *const *u, const s
         db_array_text(&a[A_LAST], m->from.last_name);
         db_array_text(&a[A_LANG], m->from.language_code);
         db_array_text(&a[A_TEXT], m->text ? m->text : "");
-        db_array_text(&a[A_ISSUE], buf_str(&issue));
+        db_array_text(&a[A_ISSUE], m->text && *m->text ? m->text : buf_str(&issue));
         db_array_i64(&a[A_CHAT], m->chat.id);
         db_array_i64(&a[A_MSG], m->message_id);
         db_array_text(&a[A_MEDIA], media);
@@ -239,7 +240,8 @@ int desk_messages_apply(struct desk_ctx *x, const struct tg_update *const *u, si
     if (rc < 0)
         return rc;
 
-    struct desk_staff_chats chats = {.n = 0};
+    struct desk_staff_chats chats; /* 8 KiB: not zeroed */
+    chats.n = 0;
     int rows = PQntuples(res);
     if (rows > 0)
         desk_staff_chats_known(x->d, desk_col_i64(res, 0, R_STAFF_GROUP, x->d->staff_chat_id),

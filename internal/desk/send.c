@@ -28,10 +28,33 @@ static int payload_queue(struct desk_ctx *x, struct buf *b, int64_t chat, const 
     return outbox_queue(x->out, chat, method, buf_take(b), purpose, request_id);
 }
 
+/* One sendMessage of n bytes of text, with markup (may be NULL). */
+static int queue_part(struct desk_ctx *x, int64_t chat, const char *text, size_t n,
+                      const char *markup, const char *purpose, int64_t request_id)
+{
+    struct buf b;
+    payload_open(&b, chat);
+    buf_addc(&b, ',');
+    jsonw_key(&b, "text");
+    jsonw_strn(&b, text, n);
+    if (markup) {
+        buf_addc(&b, ',');
+        jsonw_key(&b, "reply_markup");
+        buf_add(&b, markup);
+    }
+    return payload_queue(x, &b, chat, "sendMessage", purpose, request_id);
+}
+
 int desk_send_text(struct desk_ctx *x, int64_t chat, const char *text, const char *markup,
                    const char *purpose, int64_t request_id)
 {
-    /* The last part that is not blank carries the markup. */
+    /* The last part that is not blank carries the markup. (A text of at
+     * most DESK_TEXT_MAX bytes is one part: it cannot hold more code points.) */
+    size_t len = strlen(text);
+    if (len <= DESK_TEXT_MAX)
+        return desk_text_blank(text, len)
+                   ? 0
+                   : queue_part(x, chat, text, len, markup, purpose, request_id);
     const char *last = NULL;
     for (const char *p = text; *p;) {
         size_t n = desk_text_part_len(p, DESK_TEXT_MAX);
@@ -42,17 +65,7 @@ int desk_send_text(struct desk_ctx *x, int64_t chat, const char *text, const cha
     for (const char *p = text; *p;) {
         size_t n = desk_text_part_len(p, DESK_TEXT_MAX);
         if (!desk_text_blank(p, n)) {
-            struct buf b;
-            payload_open(&b, chat);
-            buf_addc(&b, ',');
-            jsonw_key(&b, "text");
-            jsonw_strn(&b, p, n);
-            if (p == last && markup) {
-                buf_addc(&b, ',');
-                jsonw_key(&b, "reply_markup");
-                buf_add(&b, markup);
-            }
-            int rc = payload_queue(x, &b, chat, "sendMessage", purpose, request_id);
+            int rc = queue_part(x, chat, p, n, p == last ? markup : NULL, purpose, request_id);
             if (rc < 0)
                 return rc;
         }
