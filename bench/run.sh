@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tgdesk's benchmark (SPEC §10): one run on this machine, figures as ratios
+# tgdesk's benchmark (docs/benchmark.md): one run on this machine, figures as ratios
 # to the machine's own ceilings measured in the same run.
 #
 #   bench/run.sh [--duration S] [--warmup S] [--ceiling-duration S]

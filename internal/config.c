@@ -47,7 +47,7 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
     parse_workers;
 
 /*
- * The variables of SPEC §3 in documentation order, one entry each:
+ * Every configuration variable in documentation order, one entry each:
  *
  *   X(NAME, default text or NULL, allowed text, flags, parser, field, min, max)
  *

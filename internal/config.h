@@ -1,5 +1,5 @@
 /*
- * config.h - the whole configuration of tgdesk (SPEC §3).
+ * config.h - the whole configuration of tgdesk.
  *
  * Values come from the environment and from a .env file (the environment
  * wins). Everything is validated before any connection is attempted; a bad

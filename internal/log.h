@@ -47,7 +47,7 @@ struct log_kv {
 #define LOG_BOOL(k, x) ((struct log_kv){.key = (k), .type = LOG_KV_BOOL, .v.b = (x)})
 
 /*
- * Sink for events that must also be stored (SPEC §9): called with the level,
+ * Sink for events that must also be stored (the `logs` table): called with the level,
  * the redacted message and the context as a JSON object text. It runs on the
  * logging thread and must not block; it must not call the log functions.
  */

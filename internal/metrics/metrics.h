@@ -1,5 +1,5 @@
 /*
- * metrics.h - a small Prometheus metrics registry (SPEC §9).
+ * metrics.h - a small Prometheus metrics registry.
  *
  * A registry holds metric families - counters, gauges and histograms with
  * fixed buckets - each with a fixed list of label names. The label values of

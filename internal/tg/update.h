@@ -1,5 +1,5 @@
 /*
- * update.h - a Telegram Update parsed into typed C structs (SPEC §5, §6).
+ * update.h - a Telegram Update parsed into typed C structs.
  *
  * Pure: no I/O, no globals; safe to call from any thread. Every string field
  * is NULL when absent, else NUL-terminated valid UTF-8 without NUL bytes

@@ -1,5 +1,5 @@
 /*
- * webhook.h - `tgdesk webhook set URL | info | delete` (SPEC §2): the
+ * webhook.h - `tgdesk webhook set URL | info | delete`: the
  * setWebhook, getWebhookInfo and deleteWebhook calls an operator makes once
  * per deployment, printed for people.
  *
