@@ -1,5 +1,5 @@
 /*
- * migrate.h - schema migrations (SPEC §6).
+ * migrate.h - schema migrations.
  *
  * Migrations are SQL files sql/migrations/NNNN_name.up.sql and .down.sql,
  * embedded in the binary at build time (scripts/embed_migrations.py) with the
