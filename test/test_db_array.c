@@ -16,6 +16,7 @@
 #include <libpq-fe.h>
 
 #include "db/array.h"
+#include "db/sqlstate.h"
 #include "testpg.h"
 #include "util/strnum.h"
 
@@ -196,16 +197,44 @@ static void test_round_trip(void **state)
     assert_string_equal(PQgetvalue(res, 0, 0), "0");
     PQclear(res);
 
+    /* A literal the server refuses, and what db/sqlstate makes of it. */
+    params[0] = "{\"unterminated";
+    res = PQexecParams(conn, "SELECT $1::text[]", 1, NULL, params, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+    char code[DB_SQLSTATE_LEN];
+    db_sqlstate_copy(res, code);
+    assert_string_equal(code, "22P02"); /* invalid_text_representation */
+    assert_false(db_sqlstate_transient(code));
+    PQclear(res);
+
     buf_free(&b);
     PQfinish(conn);
+}
+
+static void test_sqlstate(void **state)
+{
+    char code[DB_SQLSTATE_LEN];
+    db_sqlstate_copy(NULL, code); /* no result: the connection failed */
+    assert_string_equal(code, "08000");
+    assert_true(db_sqlstate_transient(code));
+    assert_true(db_sqlstate_transient("08006"));
+    assert_true(db_sqlstate_transient("53300"));
+    assert_true(db_sqlstate_transient("58030"));
+    assert_true(db_sqlstate_transient("40001"));
+    assert_true(db_sqlstate_transient("40P01"));
+    assert_true(db_sqlstate_transient("57P01"));
+    assert_false(db_sqlstate_transient("23505"));
+    assert_false(db_sqlstate_transient("42P01"));
+    assert_false(db_sqlstate_transient("40002"));
+    assert_false(db_sqlstate_transient(""));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty),      cmocka_unit_test(test_text),
-        cmocka_unit_test(test_integers),   cmocka_unit_test(test_cap),
-        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_empty),    cmocka_unit_test(test_text),
+        cmocka_unit_test(test_integers), cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_sqlstate), cmocka_unit_test(test_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
