@@ -356,7 +356,7 @@ static void mask_value(struct buf *b, const char *name, const char *value)
  * Copies b's text into dst, whose capacity is more than b's cap, and frees b.
  * A text cut at the cap is kept; after any other error dst is "".
  */
-static void buf_copy_out(struct buf *b, char *dst)
+static void copy_out(struct buf *b, char *dst)
 {
     int err = buf_error(b);
     size_t n = err == 0 || err == -E2BIG ? buf_len(b) : 0;
@@ -372,7 +372,7 @@ char *config_mask_value(const char *name, const char *value, char *dst, size_t c
     struct buf b;
     buf_init(&b, cap - 1);
     mask_value(&b, name, value);
-    buf_copy_out(&b, dst);
+    copy_out(&b, dst);
     return dst;
 }
 
@@ -404,7 +404,7 @@ static void show_value(const char *name, const char *value, char *dst, size_t ca
     }
     buf_addc(&b, '"');
     buf_free(&masked);
-    buf_copy_out(&b, dst);
+    copy_out(&b, dst);
 }
 
 /* ---- parsers ---------------------------------------------------------- */
