@@ -36,6 +36,7 @@ void buf_init(struct buf *b, size_t max);
  * Appends n bytes of s. Returns 0, -E2BIG when they did not all fit under
  * the cap (what fits is kept, cut at a UTF-8 boundary), or -ENOMEM. After
  * either error every later append is dropped and returns the same error.
+ * s must not point into b's own text (growing may move it).
  */
 int buf_addn(struct buf *b, const void *s, size_t n);
 
