@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/buf.h"
 #include "util/strnum.h"
 
 #define STR_(x) #x
@@ -47,7 +48,8 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
     parse_workers;
 
 /*
- * Every configuration variable in documentation order, one entry each:
+ * The configuration variables in documentation order (the README's table),
+ * one entry each:
  *
  *   X(NAME, default text or NULL, allowed text, flags, parser, field, min, max)
  *
@@ -209,25 +211,6 @@ static int set_string(const struct spec *sp, struct config *cfg, const char *val
     return 0;
 }
 
-/* Bounded string builder: appends what fits, always NUL-terminated. */
-struct sbuf {
-    char *buf;
-    size_t cap;
-    size_t len;
-};
-
-static void sb_putn(struct sbuf *b, const char *s, size_t n)
-{
-    for (; n > 0 && *s && b->len + 1 < b->cap; n--)
-        b->buf[b->len++] = *s++;
-    b->buf[b->len] = '\0';
-}
-
-static void sb_puts(struct sbuf *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
 /* ---- masking ---------------------------------------------------------- */
 
 /* Length of a libpq key/value conninfo value: 'quoted' or up to whitespace, with \ escapes. */
@@ -255,7 +238,7 @@ static size_t conninfo_value_len(const char *s)
  * Copies a key/value conninfo, replacing the value of every "password"
  * keyword (spaces allowed around '=', as libpq does) by "***".
  */
-static void mask_conninfo_password(struct sbuf *b, const char *s)
+static void mask_conninfo_password(struct buf *b, const char *s)
 {
     const char *p = s;
 
@@ -267,14 +250,13 @@ static void mask_conninfo_password(struct sbuf *b, const char *s)
             if (*q == '=') {
                 for (q++; is_space(*q); q++)
                     ;
-                sb_putn(b, p, (size_t)(q - p));
-                sb_puts(b, "***");
+                buf_addn(b, p, (size_t)(q - p));
+                buf_add(b, "***");
                 p = q + conninfo_value_len(q);
                 continue;
             }
         }
-        sb_putn(b, p, 1);
-        p++;
+        buf_addc(b, *p++);
     }
 }
 
@@ -298,7 +280,7 @@ static bool uri_key_is_password(const char *k, size_t n)
 }
 
 /* Copies the rest of a URI, replacing the value of a "password" parameter by "***". */
-static void mask_uri_password(struct sbuf *b, const char *s)
+static void mask_uri_password(struct buf *b, const char *s)
 {
     const char *p = s;
 
@@ -306,19 +288,18 @@ static void mask_uri_password(struct sbuf *b, const char *s)
         if (p > s && (p[-1] == '?' || p[-1] == '&')) {
             size_t klen = strcspn(p, "=&");
             if (p[klen] == '=' && uri_key_is_password(p, klen)) {
-                sb_putn(b, p, klen + 1);
-                sb_puts(b, "***");
+                buf_addn(b, p, klen + 1);
+                buf_add(b, "***");
                 p += klen + 1;
                 p += strcspn(p, "&");
                 continue;
             }
         }
-        sb_putn(b, p, 1);
-        p++;
+        buf_addc(b, *p++);
     }
 }
 
-static void mask_database_url(struct sbuf *b, const char *v)
+static void mask_database_url(struct buf *b, const char *v)
 {
     const char *sep = strstr(v, "://");
 
@@ -330,7 +311,7 @@ static void mask_database_url(struct sbuf *b, const char *v)
     const char *auth = sep + 3;
     const char *at = strchr(auth, '@');
     if (!at) {
-        sb_putn(b, v, (size_t)(auth - v));
+        buf_addn(b, v, (size_t)(auth - v));
         mask_uri_password(b, auth);
         return;
     }
@@ -345,66 +326,85 @@ static void mask_database_url(struct sbuf *b, const char *v)
     }
     const char *colon = memchr(auth, ':', (size_t)(at - auth));
     if (colon) {
-        sb_putn(b, v, (size_t)(colon + 1 - v));
-        sb_puts(b, "***");
+        buf_addn(b, v, (size_t)(colon + 1 - v));
+        buf_add(b, "***");
     } else {
-        sb_putn(b, v, (size_t)(at - v));
+        buf_addn(b, v, (size_t)(at - v));
     }
     mask_uri_password(b, at);
 }
 
-char *config_mask_value(const char *name, const char *value, char *dst, size_t cap)
+/* Appends value with secrets masked (see config_mask_value()). */
+static void mask_value(struct buf *b, const char *name, const char *value)
 {
-    struct sbuf b = {.buf = dst, .cap = cap};
-
-    if (!dst || cap == 0)
-        return dst;
-    dst[0] = '\0';
     if (!value)
-        return dst;
+        return;
     if (name && strcmp(name, "DATABASE_URL") == 0) {
-        mask_database_url(&b, value);
-        return dst;
+        mask_database_url(b, value);
+        return;
     }
     for (size_t i = 0; name && i < config_vars_count; i++) {
         if (config_vars[i].secret && strcmp(config_vars[i].name, name) == 0) {
-            sb_puts(&b, "***");
-            return dst;
+            buf_add(b, "***");
+            return;
         }
     }
-    sb_puts(&b, value);
+    buf_add(b, value);
+}
+
+/*
+ * Copies b's text into dst, whose capacity is more than b's cap, and frees b.
+ * A text cut at the cap is kept; after any other error dst is "".
+ */
+static void copy_out(struct buf *b, char *dst)
+{
+    int err = buf_error(b);
+    size_t n = err == 0 || err == -E2BIG ? buf_len(b) : 0;
+    memcpy(dst, buf_str(b), n);
+    dst[n] = '\0';
+    buf_free(b);
+}
+
+char *config_mask_value(const char *name, const char *value, char *dst, size_t cap)
+{
+    if (!dst || cap == 0)
+        return dst;
+    struct buf b;
+    buf_init(&b, cap - 1);
+    mask_value(&b, name, value);
+    copy_out(&b, dst);
     return dst;
 }
 
 /* Masks value, then quotes and escapes it for a one-line message, cut when long. */
 static void show_value(const char *name, const char *value, char *dst, size_t cap)
 {
-    char masked[SHOWN_VALUE_MAX + 64];
-    struct sbuf b = {.buf = dst, .cap = cap};
+    struct buf masked, b;
+    buf_init(&masked, SHOWN_VALUE_MAX + 64);
+    mask_value(&masked, name, value);
+    buf_init(&b, cap - 1);
+    buf_addc(&b, '"');
     size_t n = 0;
-
-    config_mask_value(name, value, masked, sizeof(masked));
-    sb_puts(&b, "\"");
-    for (const char *p = masked; *p; p++, n++) {
-        char esc[8];
+    for (const char *p = buf_str(&masked); *p; p++, n++) {
         if (n == SHOWN_VALUE_MAX) {
-            sb_puts(&b, "...");
+            buf_add(&b, "...");
             break;
         }
         unsigned char c = (unsigned char)*p;
         if (c == '"' || c == '\\') {
-            snprintf(esc, sizeof(esc), "\\%c", c);
+            buf_addc(&b, '\\');
+            buf_addc(&b, (char)c);
         } else if (c == '\n') {
-            snprintf(esc, sizeof(esc), "\\n");
+            buf_add(&b, "\\n");
         } else if (c < ' ' || c == 0x7f) {
-            snprintf(esc, sizeof(esc), "\\x%02x", c);
+            buf_addf(&b, "\\x%02x", c);
         } else {
-            esc[0] = (char)c;
-            esc[1] = '\0';
+            buf_addc(&b, (char)c);
         }
-        sb_puts(&b, esc);
     }
-    sb_puts(&b, "\"");
+    buf_addc(&b, '"');
+    buf_free(&masked);
+    copy_out(&b, dst);
 }
 
 /* ---- parsers ---------------------------------------------------------- */

@@ -374,65 +374,6 @@ static size_t fields_estimate(const struct log_kv *kv, size_t n)
     return est;
 }
 
-/*
- * Appends the fields as JSON members ("key":value, comma-separated; with a
- * leading comma when lead is set). Stops at the first field that does not
- * fit: a string value is clipped and closed, any other field is left out.
- * Returns true when something was clipped or left out.
- */
-static bool json_fields(struct out *o, const struct log_kv *kv, size_t n, bool lead, char *tmp)
-{
-    bool sep = lead;
-
-    for (size_t i = 0; i < n; i++) {
-        const struct log_kv *f = &kv[i];
-        size_t save = o->len;
-        bool ok;
-
-        if (!f->key)
-            continue;
-        ok = (!sep || out_chr(o, ',')) && out_chr(o, '"') &&
-             out_escaped(o, f->key, strlen(f->key), o->cap, true) && out_str(o, "\":");
-        if (ok) {
-            switch (f->type) {
-            case LOG_KV_STR:
-                if (!f->v.s) {
-                    ok = out_str(o, "null");
-                } else if (o->cap - o->len < 2) {
-                    ok = false;
-                } else {
-                    size_t len;
-                    const char *s = redacted_view(f->v.s, false, tmp, &len);
-                    out_chr(o, '"');
-                    bool whole = out_escaped(o, s, len, o->cap - 1, true);
-                    out_chr(o, '"');
-                    if (!whole)
-                        return true;
-                }
-                break;
-            case LOG_KV_INT:
-                ok = out_i64(o, f->v.i);
-                break;
-            case LOG_KV_DBL:
-                ok = out_dbl(o, f->v.d, true);
-                break;
-            case LOG_KV_BOOL:
-                ok = out_str(o, f->v.b ? "true" : "false");
-                break;
-            default:
-                ok = out_str(o, "null");
-                break;
-            }
-        }
-        if (!ok) {
-            o->len = save;
-            return true;
-        }
-        sep = true;
-    }
-    return false;
-}
-
 /* A text value needs quotes when it is empty or would not read back as one token. */
 static bool text_needs_quotes(const char *s, size_t n)
 {
@@ -446,9 +387,18 @@ static bool text_needs_quotes(const char *s, size_t n)
     return false;
 }
 
-/* Text counterpart of json_fields: " key=value" each. */
-static bool text_fields(struct out *o, const struct log_kv *kv, size_t n, char *tmp)
+/*
+ * Appends the fields: as JSON members when json ("key":value, comma-separated;
+ * with a leading comma when lead is set), else as text (" key=value" each,
+ * the value quoted only when it needs to be). Stops at the first field that
+ * does not fit: a string value is clipped and closed, any other field is left
+ * out. Returns true when something was clipped or left out.
+ */
+static bool put_fields(struct out *o, const struct log_kv *kv, size_t n, bool json, bool lead,
+                       char *tmp)
 {
+    bool sep = lead;
+
     for (size_t i = 0; i < n; i++) {
         const struct log_kv *f = &kv[i];
         size_t save = o->len;
@@ -456,8 +406,12 @@ static bool text_fields(struct out *o, const struct log_kv *kv, size_t n, char *
 
         if (!f->key)
             continue;
-        ok = out_chr(o, ' ') && out_escaped(o, f->key, strlen(f->key), o->cap, false) &&
-             out_chr(o, '=');
+        if (json)
+            ok = (!sep || out_chr(o, ',')) && out_chr(o, '"') &&
+                 out_escaped(o, f->key, strlen(f->key), o->cap, true) && out_str(o, "\":");
+        else
+            ok = out_chr(o, ' ') && out_escaped(o, f->key, strlen(f->key), o->cap, false) &&
+                 out_chr(o, '=');
         if (ok) {
             switch (f->type) {
             case LOG_KV_STR:
@@ -466,7 +420,7 @@ static bool text_fields(struct out *o, const struct log_kv *kv, size_t n, char *
                 } else {
                     size_t len;
                     const char *s = redacted_view(f->v.s, false, tmp, &len);
-                    if (!text_needs_quotes(s, len)) {
+                    if (!json && !text_needs_quotes(s, len)) {
                         if (!out_escaped(o, s, len, o->cap, false))
                             return true;
                     } else if (o->cap - o->len < 2) {
@@ -484,7 +438,7 @@ static bool text_fields(struct out *o, const struct log_kv *kv, size_t n, char *
                 ok = out_i64(o, f->v.i);
                 break;
             case LOG_KV_DBL:
-                ok = out_dbl(o, f->v.d, false);
+                ok = out_dbl(o, f->v.d, json);
                 break;
             case LOG_KV_BOOL:
                 ok = out_str(o, f->v.b ? "true" : "false");
@@ -498,6 +452,7 @@ static bool text_fields(struct out *o, const struct log_kv *kv, size_t n, char *
             o->len = save;
             return true;
         }
+        sep = true;
     }
     return false;
 }
@@ -529,7 +484,7 @@ static size_t format_json(char *buf, enum log_level level, bool audit, const cha
     out_chr(&o, '"');
     if (audit && !out_str(&o, ",\"audit\":true"))
         clipped = true;
-    if (json_fields(&o, kv, n, true, tmp))
+    if (put_fields(&o, kv, n, true, true, tmp))
         clipped = true;
     o.cap = LOG_LINE_MAX - 1;
     if (clipped)
@@ -554,7 +509,7 @@ static size_t format_text(char *buf, enum log_level level, bool audit, const cha
         clipped = true;
     if (audit && !out_str(&o, " audit=true"))
         clipped = true;
-    if (text_fields(&o, kv, n, tmp))
+    if (put_fields(&o, kv, n, false, false, tmp))
         clipped = true;
     o.cap = LOG_LINE_MAX - 1;
     if (clipped)
@@ -570,7 +525,7 @@ static void format_context(char *buf, const struct log_kv *kv, size_t n, char *t
     struct out o = {buf, 0, LOG_LINE_MAX - 1 - (sizeof JSON_TRUNC_TAIL - 1)};
 
     out_chr(&o, '{');
-    bool clipped = json_fields(&o, kv, n, false, tmp);
+    bool clipped = put_fields(&o, kv, n, true, false, tmp);
     o.cap = LOG_LINE_MAX - 1;
     if (clipped)
         out_str(&o, o.len > 1 ? JSON_TRUNC_TAIL : &JSON_TRUNC_TAIL[1]);

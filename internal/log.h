@@ -47,9 +47,10 @@ struct log_kv {
 #define LOG_BOOL(k, x) ((struct log_kv){.key = (k), .type = LOG_KV_BOOL, .v.b = (x)})
 
 /*
- * Sink for events that must also be stored (the `logs` table): called with the level,
- * the redacted message and the context as a JSON object text. It runs on the
- * logging thread and must not block; it must not call the log functions.
+ * Sink for events that must also be stored in the database (the logs table):
+ * called with the level, the redacted message and the context as a JSON
+ * object text. It runs on the logging thread and must not block; it must not
+ * call the log functions.
  */
 typedef void (*log_sink_fn)(void *userdata, enum log_level level, bool audit, const char *msg,
                             const char *context_json);

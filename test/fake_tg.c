@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/jscan.h"
 #include "util/strnum.h"
@@ -130,12 +131,16 @@ struct fake {
     int64_t *method_calls;
 };
 
-/* Per-request state: the body collected so far. */
+/* Per-request state: the body collected so far (capped at BODY_MAX). */
 struct req {
-    char *buf;
-    size_t len, cap;
-    bool too_big;
+    struct buf body;
 };
+
+/* Whether the body was cut at BODY_MAX. */
+static bool too_big(const struct req *r)
+{
+    return buf_error(&r->body) == -E2BIG;
+}
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -204,34 +209,6 @@ static bool chat_key(const json_t *p, const char *field, int64_t *ret)
         h = (h ^ (unsigned char)*s) * 1099511628211ULL;
     *ret = (int64_t)((h >> 2) | (UINT64_C(1) << 62));
     return true;
-}
-
-/* A growable text buffer with a hard cap. */
-struct sbuf {
-    char *p;
-    size_t len, cap, max;
-    bool failed;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = cap <= b->max ? realloc(b->p, cap) : NULL;
-        if (!p) {
-            b->failed = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
 }
 
 /* ---- answers ------------------------------------------------------------ */
@@ -1056,8 +1033,8 @@ static json_t *call_params(struct MHD_Connection *c, const struct req *r, bool *
 {
     const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     *ret_bad_json = false;
-    if (r->len > 0 && type && strncasecmp(type, "application/json", 16) == 0) {
-        json_t *j = json_loadb(r->buf, r->len, 0, NULL);
+    if (buf_len(&r->body) > 0 && type && strncasecmp(type, "application/json", 16) == 0) {
+        json_t *j = json_loadb(buf_str(&r->body), buf_len(&r->body), 0, NULL);
         if (json_is_object(j))
             return j;
         json_decref(j);
@@ -1107,9 +1084,10 @@ static bool bench_send_message(struct fake *f, struct MHD_Connection *c, const s
     int64_t chat;
     char text[4 * TEXT_MAX + 1];
     const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-    if (r->too_big || r->len == 0 || !type || strncasecmp(type, "application/json", 16) != 0 ||
-        !js_valid(r->buf, r->len, &doc) || !js_members(doc, keys, 4, v) || !js_int64(v[0], &chat) ||
-        v[2].p || v[3].p)
+    if (too_big(r) || buf_len(&r->body) == 0 || !type ||
+        strncasecmp(type, "application/json", 16) != 0 ||
+        !js_valid(buf_str(&r->body), buf_len(&r->body), &doc) || !js_members(doc, keys, 4, v) ||
+        !js_int64(v[0], &chat) || v[2].p || v[3].p)
         return false;
     long tlen = js_string(v[1], text, sizeof(text));
     if (tlen < 0 || (size_t)tlen >= sizeof(text) || memchr(text, '\0', (size_t)tlen) ||
@@ -1170,7 +1148,7 @@ static enum MHD_Result handle_bot(struct fake *f, struct MHD_Connection *c, stru
         return fast;
 
     bool bad_json = false;
-    json_t *body = r->too_big ? NULL : call_params(c, r, &bad_json);
+    json_t *body = too_big(r) ? NULL : call_params(c, r, &bad_json);
     json_t *params = body ? json_incref(body) : json_object();
 
     int status = 200;
@@ -1221,7 +1199,7 @@ static enum MHD_Result handle_bot(struct fake *f, struct MHD_Connection *c, stru
         }
     } else if (status != 200) {
         /* unauthorized: desc is set */
-    } else if (r->too_big) {
+    } else if (too_big(r)) {
         status = 413;
         desc = "Request Entity Too Large";
     } else if (bad_json) {
@@ -1355,25 +1333,26 @@ static enum MHD_Result control_calls(struct fake *f, struct MHD_Connection *c, c
     const char *bad = parse_filter(q, &flt);
     if (bad)
         return control_error(c, 400, bad);
-    struct sbuf b = {.max = SIZE_MAX / 2};
-    sb_add(&b, "[", 1);
+    struct buf b;
+    buf_init(&b, SIZE_MAX / 2);
+    buf_addc(&b, '[');
     pthread_mutex_lock(&f->mu);
     bool first = true;
     for (size_t i = 0; i < f->ncalls; i++) {
         if (!filter_match(&flt, &f->calls[i]))
             continue;
         if (!first)
-            sb_add(&b, ",", 1);
-        sb_add(&b, f->calls[i].line, f->calls[i].len);
+            buf_addc(&b, ',');
+        buf_addn(&b, f->calls[i].line, f->calls[i].len);
         first = false;
     }
     pthread_mutex_unlock(&f->mu);
-    sb_add(&b, "]", 1);
-    if (b.failed) {
-        free(b.p);
+    buf_addc(&b, ']');
+    size_t len = buf_len(&b);
+    char *text = buf_take(&b);
+    if (!text)
         return control_error(c, 500, "out of memory");
-    }
-    return respond_raw(c, 200, b.p, b.len, "application/json", 0);
+    return respond_raw(c, 200, text, len, "application/json", 0);
 }
 
 static enum MHD_Result control_count(struct fake *f, struct MHD_Connection *c, const json_t *q)
@@ -1562,10 +1541,10 @@ static enum MHD_Result handle_control(struct fake *f, struct MHD_Connection *c, 
         pthread_mutex_unlock(&f->mu);
         return respond_json(c, 200, json_pack("{s:b}", "ok", 1), 0);
     }
-    if (r->too_big)
+    if (too_big(r))
         return control_error(c, 413, "body too large");
     json_error_t jerr;
-    json_t *b = json_loadb(r->buf ? r->buf : "", r->len, 0, &jerr);
+    json_t *b = json_loadb(buf_str(&r->body), buf_len(&r->body), 0, &jerr);
     if (!b) {
         char msg[300];
         snprintf(msg, sizeof(msg), "body is not JSON: %s", jerr.text);
@@ -1611,33 +1590,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct fake *f = cls;
     struct req *r = *con_cls;
     if (!r) {
-        r = calloc(1, sizeof(*r));
+        r = malloc(sizeof(*r));
         if (!r)
             return MHD_NO;
+        buf_init(&r->body, BODY_MAX);
         *con_cls = r;
         return MHD_YES;
     }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (r->too_big || r->len + n > BODY_MAX) {
-            r->too_big = true;
-            return MHD_YES;
-        }
-        if (r->len + n + 1 > r->cap) {
-            size_t cap = r->cap ? r->cap : 1024;
-            while (cap < r->len + n + 1)
-                cap *= 2;
-            char *p = realloc(r->buf, cap);
-            if (!p)
-                return MHD_NO;
-            r->buf = p;
-            r->cap = cap;
-        }
-        memcpy(r->buf + r->len, upload_data, n);
-        r->len += n;
-        r->buf[r->len] = '\0';
-        return MHD_YES;
+        /* Past BODY_MAX the rest is read and dropped: the answer says too big. */
+        return buf_addn(&r->body, upload_data, n) == -ENOMEM ? MHD_NO : MHD_YES;
     }
 
     if (strncmp(url, "/bot", 4) == 0)
@@ -1656,7 +1620,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     struct req *r = *con_cls;
     if (r) {
-        free(r->buf);
+        buf_free(&r->body);
         free(r);
         *con_cls = NULL;
     }

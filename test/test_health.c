@@ -420,13 +420,13 @@ static void test_outbox_backlog(void **state)
     assert_int_equal(r.status, HEALTH_WARN);
     assert_int_equal(health_http_status(&r), 200);
 
-    struct metrics_buf b;
-    metrics_buf_init(&b, METRICS_MAX_BODY);
+    struct buf b;
+    buf_init(&b, METRICS_MAX_BODY);
     assert_int_equal(metrics_render_global(&b), 0);
-    assert_non_null(strstr(b.data, "\ntgdesk_outbox_pending 5\n"));
-    assert_non_null(strstr(b.data, "\ntgdesk_outbox_failed 1\n"));
-    assert_non_null(strstr(b.data, "\ntgdesk_support_requests{status=\"open\"} 0\n"));
-    metrics_buf_free(&b);
+    assert_non_null(strstr(buf_str(&b), "\ntgdesk_outbox_pending 5\n"));
+    assert_non_null(strstr(buf_str(&b), "\ntgdesk_outbox_failed 1\n"));
+    assert_non_null(strstr(buf_str(&b), "\ntgdesk_support_requests{status=\"open\"} 0\n"));
+    buf_free(&b);
 
     th_close(&t);
     testpg_exec(admin, "DELETE FROM outbox");
@@ -436,14 +436,14 @@ static void test_outbox_backlog(void **state)
 /* The support_requests gauge of status (from a fresh rendering), -1 when absent. */
 static long requests_gauge(const char *status)
 {
-    struct metrics_buf b;
-    metrics_buf_init(&b, METRICS_MAX_BODY);
+    struct buf b;
+    buf_init(&b, METRICS_MAX_BODY);
     assert_int_equal(metrics_render_global(&b), 0);
     char key[96];
     snprintf(key, sizeof(key), "\ntgdesk_support_requests{status=\"%s\"} ", status);
-    const char *at = strstr(b.data, key);
+    const char *at = strstr(buf_str(&b), key);
     long v = at ? strtol(at + strlen(key), NULL, 10) : -1;
-    metrics_buf_free(&b);
+    buf_free(&b);
     return v;
 }
 
@@ -521,16 +521,16 @@ static void test_pool_metrics(void **state)
     assert_int_equal(pool_acquire(pool, 50, &c2), -ETIMEDOUT);
     assert_int_equal(metrics_watch(pool, NULL, NULL), 0);
 
-    struct metrics_buf b;
-    metrics_buf_init(&b, METRICS_MAX_BODY);
+    struct buf b;
+    buf_init(&b, METRICS_MAX_BODY);
     assert_int_equal(metrics_render_global(&b), 0);
-    assert_non_null(strstr(b.data, "\ntgdesk_db_pool_timeouts_total 1\n"));
-    assert_non_null(strstr(b.data, "\ntgdesk_db_pool_connections{state=\"in_use\"} 1\n"));
-    assert_non_null(strstr(b.data, "\ntgdesk_db_pool_max_connections 1\n"));
-    assert_non_null(strstr(b.data, "\ntgdesk_db_pool_acquires_total 1\n"));
-    assert_non_null(
-        strstr(b.data, "\ntgdesk_db_query_duration_seconds_count{query=\"metrics_probe\"} 1\n"));
-    metrics_buf_free(&b);
+    assert_non_null(strstr(buf_str(&b), "\ntgdesk_db_pool_timeouts_total 1\n"));
+    assert_non_null(strstr(buf_str(&b), "\ntgdesk_db_pool_connections{state=\"in_use\"} 1\n"));
+    assert_non_null(strstr(buf_str(&b), "\ntgdesk_db_pool_max_connections 1\n"));
+    assert_non_null(strstr(buf_str(&b), "\ntgdesk_db_pool_acquires_total 1\n"));
+    assert_non_null(strstr(
+        buf_str(&b), "\ntgdesk_db_query_duration_seconds_count{query=\"metrics_probe\"} 1\n"));
+    buf_free(&b);
 
     metrics_unwatch();
     pool_release(pool, c);

@@ -25,12 +25,13 @@
 
 static char *render(struct metrics_registry *r)
 {
-    struct metrics_buf b;
-    metrics_buf_init(&b, 1 << 20);
+    struct buf b;
+    buf_init(&b, 1 << 20);
     int rc = metrics_render(r, &b);
     assert_int_equal(rc, 0);
-    assert_non_null(b.data);
-    return b.data; /* caller frees */
+    char *text = buf_take(&b);
+    assert_non_null(text);
+    return text; /* caller frees */
 }
 
 static const double small_bounds[] = {0.1, 0.5, 1};
@@ -220,24 +221,26 @@ static void test_bounded_buffer(void **state)
         snprintf(id, sizeof(id), "%d", i);
         metrics_inc(METRICS_GET(f, id));
     }
-    struct metrics_buf b;
-    metrics_buf_init(&b, 100);
+    struct buf b;
+    buf_init(&b, 100);
     assert_int_equal(metrics_render(r, &b), -E2BIG);
-    assert_true(b.len <= 100);
-    metrics_buf_free(&b);
-    metrics_buf_init(&b, 1 << 16);
+    assert_true(buf_len(&b) <= 100);
+    buf_free(&b);
+    buf_init(&b, 1 << 16);
     assert_int_equal(metrics_render(r, &b), 0);
-    assert_int_equal(b.len, strlen(b.data));
-    assert_true(b.data[b.len - 1] == '\n');
-    metrics_buf_free(&b);
+    assert_int_equal(buf_len(&b), strlen(buf_str(&b)));
+    assert_true(buf_str(&b)[buf_len(&b) - 1] == '\n');
+    buf_free(&b);
 
     /* An empty registry renders an empty text, not NULL. */
     struct metrics_registry *empty = metrics_registry_new();
-    metrics_buf_init(&b, 10);
+    buf_init(&b, 10);
     assert_int_equal(metrics_render(empty, &b), 0);
-    assert_non_null(b.data);
-    assert_int_equal(b.len, 0);
-    metrics_buf_free(&b);
+    char *text = buf_take(&b);
+    assert_non_null(text);
+    assert_string_equal(text, "");
+    free(text);
+    buf_free(&b);
     metrics_registry_free(empty);
     metrics_registry_free(r);
 }

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "tg/api.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/strnum.h"
 
@@ -131,23 +132,10 @@ static int fake_stop(struct fake *f)
     return WEXITSTATUS(st);
 }
 
-struct buf {
-    char *p;
-    size_t len;
-};
-
 static size_t collect(char *data, size_t size, size_t nmemb, void *userdata)
 {
-    struct buf *b = userdata;
     size_t n = size * nmemb;
-    char *p = realloc(b->p, b->len + n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + b->len, data, n);
-    b->p = p;
-    b->len += n;
-    b->p[b->len] = '\0';
-    return n;
+    return buf_addn(userdata, data, n) == 0 ? n : 0;
 }
 
 /*
@@ -162,7 +150,8 @@ static json_t *http(const char *base, const char *method, const char *path, cons
     snprintf(url, sizeof(url), "%s%s", base, path);
     CURL *c = curl_easy_init();
     assert_non_null(c);
-    struct buf b = {0};
+    struct buf b;
+    buf_init(&b, 64 << 20); /* far above any answer of the fake */
     struct curl_slist *h = NULL;
     if (content_type) {
         char line[128];
@@ -188,8 +177,8 @@ static json_t *http(const char *base, const char *method, const char *path, cons
     assert_int_equal(rc, CURLE_OK);
     if (ret_status)
         *ret_status = status;
-    json_t *j = b.p ? json_loadb(b.p, b.len, 0, NULL) : NULL;
-    free(b.p);
+    json_t *j = buf_len(&b) ? json_loadb(buf_str(&b), buf_len(&b), 0, NULL) : NULL;
+    buf_free(&b);
     return j;
 }
 

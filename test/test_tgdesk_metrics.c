@@ -27,10 +27,10 @@
 
 static char *render_all(void)
 {
-    struct metrics_buf b;
-    metrics_buf_init(&b, METRICS_MAX_BODY);
+    struct buf b;
+    buf_init(&b, METRICS_MAX_BODY);
     assert_int_equal(metrics_render_global(&b), 0);
-    return b.data;
+    return buf_take(&b);
 }
 
 /* The value of the sample line that starts with `series ` exactly, or -1. */

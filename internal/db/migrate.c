@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "log.h"
 #include "sqlsplit.h"
+#include "sqlstate.h"
 #include "util/clock.h"
 #include "util/strnum.h"
 
@@ -142,8 +143,9 @@ static int state_load(PGconn *conn, struct state *ret)
                                  " 'YYYY-MM-DD HH24:MI:SS'), ''), coalesce(error, ''), dirty"
                                  " FROM schema_migrations ORDER BY version");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        if (code && strcmp(code, "42P01") == 0) { /* undefined_table */
+        char code[DB_SQLSTATE_LEN];
+        db_sqlstate_copy(res, code);
+        if (strcmp(code, "42P01") == 0) { /* undefined_table */
             PQclear(res);
             memset(ret, 0, sizeof(*ret));
             return 0;

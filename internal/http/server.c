@@ -297,16 +297,20 @@ static enum MHD_Result handle_metrics(struct http_server *srv, const struct rout
                                       const char *upload_data, size_t *upload_data_size,
                                       void **con_cls)
 {
-    struct metrics_buf b;
-    metrics_buf_init(&b, METRICS_MAX_BODY);
-    if (metrics_render_global(&b) < 0) {
-        metrics_buf_free(&b);
-        return queue_canned(srv, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, ANS_INTERNAL);
+    struct buf b;
+    buf_init(&b, METRICS_MAX_BODY);
+    size_t len = 0;
+    char *text = NULL;
+    if (metrics_render_global(&b) == 0) {
+        len = buf_len(&b);
+        text = buf_take(&b);
     }
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_FREE);
+    buf_free(&b);
+    if (!text)
+        return queue_canned(srv, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, ANS_INTERNAL);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
-        metrics_buf_free(&b);
+        free(text);
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);

@@ -526,55 +526,18 @@ void metrics_remove_collector(struct metrics_registry *r, metrics_collector_fn f
     pthread_mutex_unlock(&r->render_lock);
 }
 
-/* ---- the buffer ---- */
+/* ---- the text ---- */
 
-void metrics_buf_init(struct metrics_buf *b, size_t max)
-{
-    *b = (struct metrics_buf){.max = max};
-}
-
-void metrics_buf_free(struct metrics_buf *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = 0;
-    b->cap = 0;
-}
-
-/* Appends n bytes. Returns 0, -E2BIG past b->max, or -ENOMEM. */
-static int buf_put(struct metrics_buf *b, const char *s, size_t n)
-{
-    if (n > b->max - b->len)
-        return -E2BIG;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if (cap > b->max + 1)
-            cap = b->max + 1;
-        char *d = realloc(b->data, cap);
-        if (!d)
-            return -ENOMEM;
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
-static int buf_str(struct metrics_buf *b, const char *s)
-{
-    return buf_put(b, s, strlen(s));
-}
+/*
+ * The renderers append without checking: the buffer's error mark is sticky,
+ * so metrics_render() checks once at the end.
+ */
 
 /* Appends s escaped: backslash and newline always, '"' when quotes (label values). */
-static int buf_escaped(struct metrics_buf *b, const char *s, bool quotes)
+static void put_escaped(struct buf *b, const char *s, bool quotes)
 {
     const char *run = s;
-    int rc = 0;
-    for (const char *p = s; *p && rc == 0; p++) {
+    for (const char *p = s; *p; p++) {
         const char *rep = NULL;
         if (*p == '\\')
             rep = "\\\\";
@@ -584,14 +547,11 @@ static int buf_escaped(struct metrics_buf *b, const char *s, bool quotes)
             rep = "\\\"";
         if (!rep)
             continue;
-        rc = buf_put(b, run, (size_t)(p - run));
-        if (rc == 0)
-            rc = buf_str(b, rep);
+        buf_addn(b, run, (size_t)(p - run));
+        buf_add(b, rep);
         run = p + 1;
     }
-    if (rc == 0)
-        rc = buf_str(b, run);
-    return rc;
+    buf_add(b, run);
 }
 
 size_t metrics_format_double(double v, char *buf, size_t cap)
@@ -626,151 +586,117 @@ size_t metrics_format_double(double v, char *buf, size_t cap)
     return len;
 }
 
-static int buf_double(struct metrics_buf *b, double v)
+static void put_double(struct buf *b, double v)
 {
     char tmp[40];
-    size_t n = metrics_format_double(v, tmp, sizeof(tmp));
-    return buf_put(b, tmp, n);
+    buf_addn(b, tmp, metrics_format_double(v, tmp, sizeof(tmp)));
 }
 
-static int buf_u64(struct metrics_buf *b, uint64_t v)
+static void put_u64(struct buf *b, uint64_t v)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
-    return buf_put(b, tmp, (size_t)n);
+    buf_addf(b, "%llu", (unsigned long long)v);
 }
 
 /* name{l1="v1",...,extra="xv"} with a trailing space; extra may be NULL. */
-static int put_name_labels(struct metrics_buf *b, const struct metrics_family *f,
-                           const char *suffix, const struct metrics_series *s, const char *extra,
-                           const char *extra_value)
+static void put_name_labels(struct buf *b, const struct metrics_family *f, const char *suffix,
+                            const struct metrics_series *s, const char *extra,
+                            const char *extra_value)
 {
-    int rc = buf_str(b, f->name);
-    if (rc == 0 && suffix)
-        rc = buf_str(b, suffix);
-    if (rc == 0 && (f->nlabels > 0 || extra)) {
-        rc = buf_str(b, "{");
-        for (size_t i = 0; rc == 0 && i < f->nlabels; i++) {
+    buf_add(b, f->name);
+    buf_add(b, suffix);
+    if (f->nlabels > 0 || extra) {
+        buf_addc(b, '{');
+        for (size_t i = 0; i < f->nlabels; i++) {
             if (i > 0)
-                rc = buf_str(b, ",");
-            if (rc == 0)
-                rc = buf_str(b, f->labels[i]);
-            if (rc == 0)
-                rc = buf_str(b, "=\"");
-            if (rc == 0)
-                rc = buf_escaped(b, s->values[i], true);
-            if (rc == 0)
-                rc = buf_str(b, "\"");
+                buf_addc(b, ',');
+            buf_add(b, f->labels[i]);
+            buf_add(b, "=\"");
+            put_escaped(b, s->values[i], true);
+            buf_addc(b, '"');
         }
-        if (rc == 0 && extra) {
+        if (extra) {
             if (f->nlabels > 0)
-                rc = buf_str(b, ",");
-            if (rc == 0)
-                rc = buf_str(b, extra);
-            if (rc == 0)
-                rc = buf_str(b, "=\"");
-            if (rc == 0)
-                rc = buf_str(b, extra_value);
-            if (rc == 0)
-                rc = buf_str(b, "\"");
+                buf_addc(b, ',');
+            buf_add(b, extra);
+            buf_add(b, "=\"");
+            buf_add(b, extra_value);
+            buf_addc(b, '"');
         }
-        if (rc == 0)
-            rc = buf_str(b, "}");
+        buf_addc(b, '}');
     }
-    if (rc == 0)
-        rc = buf_str(b, " ");
-    return rc;
+    buf_addc(b, ' ');
 }
 
-static int render_series(struct metrics_buf *b, const struct metrics_family *f,
-                         const struct metrics_series *s)
+static void render_series(struct buf *b, const struct metrics_family *f,
+                          const struct metrics_series *s)
 {
-    int rc = 0;
     if (f->type != METRICS_HISTOGRAM) {
-        rc = put_name_labels(b, f, NULL, s, NULL, NULL);
+        put_name_labels(b, f, NULL, s, NULL, NULL);
         uint64_t count = atomic_load_explicit(&s->count, memory_order_relaxed);
         double d = bits_dbl(atomic_load_explicit(&s->bits, memory_order_relaxed));
-        if (rc == 0)
-            rc = d == 0 ? buf_u64(b, count) : buf_double(b, (double)count + d);
-        return rc == 0 ? buf_str(b, "\n") : rc;
+        if (d == 0)
+            put_u64(b, count);
+        else
+            put_double(b, (double)count + d);
+        buf_addc(b, '\n');
+        return;
     }
 
     uint64_t cum = 0;
-    for (size_t i = 0; rc == 0 && i <= f->nbounds; i++) {
+    for (size_t i = 0; i <= f->nbounds && !buf_error(b); i++) {
         char le[40];
         cum += atomic_load_explicit(&s->buckets[i], memory_order_relaxed);
         if (i < f->nbounds)
             metrics_format_double(f->bounds[i], le, sizeof(le));
         else
             memcpy(le, "+Inf", sizeof("+Inf"));
-        rc = put_name_labels(b, f, "_bucket", s, "le", le);
-        if (rc == 0)
-            rc = buf_u64(b, cum);
-        if (rc == 0)
-            rc = buf_str(b, "\n");
+        put_name_labels(b, f, "_bucket", s, "le", le);
+        put_u64(b, cum);
+        buf_addc(b, '\n');
     }
-    if (rc == 0)
-        rc = put_name_labels(b, f, "_sum", s, NULL, NULL);
-    if (rc == 0)
-        rc = buf_double(b, bits_dbl(atomic_load_explicit(&s->sum, memory_order_relaxed)));
-    if (rc == 0)
-        rc = buf_str(b, "\n");
-    if (rc == 0)
-        rc = put_name_labels(b, f, "_count", s, NULL, NULL);
-    if (rc == 0)
-        rc = buf_u64(b, cum);
-    if (rc == 0)
-        rc = buf_str(b, "\n");
-    return rc;
+    put_name_labels(b, f, "_sum", s, NULL, NULL);
+    put_double(b, bits_dbl(atomic_load_explicit(&s->sum, memory_order_relaxed)));
+    buf_addc(b, '\n');
+    put_name_labels(b, f, "_count", s, NULL, NULL);
+    put_u64(b, cum);
+    buf_addc(b, '\n');
 }
 
-static int render_family(struct metrics_buf *b, const struct metrics_family *f)
+static void render_family(struct buf *b, const struct metrics_family *f)
 {
     static const char *const type_names[] = {"counter", "gauge", "histogram"};
     size_t n = atomic_load_explicit(&f->nseries, memory_order_acquire);
     const struct metrics_series *over = atomic_load_explicit(&f->overflow, memory_order_acquire);
     if (n == 0 && !over)
-        return 0; /* no samples yet: nothing to announce */
+        return; /* no samples yet: nothing to announce */
 
-    int rc = buf_str(b, "# HELP ");
-    if (rc == 0)
-        rc = buf_str(b, f->name);
-    if (rc == 0)
-        rc = buf_str(b, " ");
-    if (rc == 0)
-        rc = buf_escaped(b, f->help, false);
-    if (rc == 0)
-        rc = buf_str(b, "\n# TYPE ");
-    if (rc == 0)
-        rc = buf_str(b, f->name);
-    if (rc == 0)
-        rc = buf_str(b, " ");
-    if (rc == 0)
-        rc = buf_str(b, type_names[f->type]);
-    if (rc == 0)
-        rc = buf_str(b, "\n");
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = render_series(b, f, f->series[i]);
-    if (rc == 0 && over)
-        rc = render_series(b, f, over);
-    return rc;
+    buf_add(b, "# HELP ");
+    buf_add(b, f->name);
+    buf_addc(b, ' ');
+    put_escaped(b, f->help, false);
+    buf_add(b, "\n# TYPE ");
+    buf_add(b, f->name);
+    buf_addc(b, ' ');
+    buf_add(b, type_names[f->type]);
+    buf_addc(b, '\n');
+    for (size_t i = 0; i < n && !buf_error(b); i++)
+        render_series(b, f, f->series[i]);
+    if (over)
+        render_series(b, f, over);
 }
 
-int metrics_render(struct metrics_registry *r, struct metrics_buf *b)
+int metrics_render(struct metrics_registry *r, struct buf *b)
 {
     if (!r || !b)
         return -EINVAL;
     pthread_mutex_lock(&r->render_lock);
     for (size_t i = 0; i < r->ncollectors; i++)
         r->collectors[i].fn(r, r->collectors[i].ud);
-    int rc = 0;
     size_t n = atomic_load_explicit(&r->nfamilies, memory_order_acquire);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = render_family(b, r->families[i]);
-    if (rc == 0 && !b->data)
-        rc = buf_put(b, "", 0);
+    for (size_t i = 0; i < n && !buf_error(b); i++)
+        render_family(b, r->families[i]);
     pthread_mutex_unlock(&r->render_lock);
-    return rc;
+    return buf_error(b);
 }
 
 /* ---- process metrics ---- */

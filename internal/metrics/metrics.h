@@ -1,5 +1,6 @@
 /*
- * metrics.h - a small Prometheus metrics registry.
+ * metrics.h - a small Prometheus metrics registry, the one GET /metrics
+ * serves.
  *
  * A registry holds metric families - counters, gauges and histograms with
  * fixed buckets - each with a fixed list of label names. The label values of
@@ -33,6 +34,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "util/buf.h"
 
 /* Content-Type of the rendered text. */
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -163,27 +166,13 @@ int metrics_add_collector(struct metrics_registry *r, metrics_collector_fn fn, v
  */
 void metrics_remove_collector(struct metrics_registry *r, metrics_collector_fn fn, void *ud);
 
-/* A growable byte buffer with a hard cap set at creation (curl's dynbuf). */
-struct metrics_buf {
-    char *data; /* NUL-terminated when not NULL */
-    size_t len;
-    size_t cap;
-    size_t max; /* len never exceeds this */
-};
-
-/* Prepares an empty buffer that may grow up to max bytes. Allocates nothing. */
-void metrics_buf_init(struct metrics_buf *b, size_t max);
-
-/* Releases the buffer's memory; it is empty and reusable afterwards. */
-void metrics_buf_free(struct metrics_buf *b);
-
 /*
  * Runs the collectors, then appends the whole registry to b in text format
- * 0.0.4. Returns 0, -E2BIG when the text would exceed b->max (b then holds a
- * truncated text that must not be served) or -ENOMEM. Thread-safe: renders
- * are serialised with each other, never with updates.
+ * 0.0.4. Returns 0, or b's error mark: -E2BIG when the text would exceed b's
+ * cap (b then holds a cut text that must not be served) or -ENOMEM.
+ * Thread-safe: renders are serialised with each other, never with updates.
  */
-int metrics_render(struct metrics_registry *r, struct metrics_buf *b);
+int metrics_render(struct metrics_registry *r, struct buf *b);
 
 /*
  * Registers the standard process metrics, read from /proc/self at render

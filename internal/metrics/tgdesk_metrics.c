@@ -471,7 +471,7 @@ void metrics_unwatch(void)
     pthread_mutex_unlock(&g_watch_lock);
 }
 
-int metrics_render_global(struct metrics_buf *b)
+int metrics_render_global(struct buf *b)
 {
     int rc = metrics_init();
     if (rc < 0)

@@ -134,7 +134,7 @@ void metrics_unwatch(void);
  * Renders the global registry into b (see metrics_render()); the body of
  * GET /metrics, with METRICS_CONTENT_TYPE.
  */
-int metrics_render_global(struct metrics_buf *b);
+int metrics_render_global(struct buf *b);
 
 /* Largest /metrics body rendered (a hard cap; the real size is ~30 KiB). */
 #define METRICS_MAX_BODY (4 * 1024 * 1024)

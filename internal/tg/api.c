@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "util/buf.h"
 #include "util/jscan.h"
 #include "util/strnum.h"
 #include "version.h"
@@ -20,7 +21,7 @@
 #define BASE_MAX   1024
 /* The connect phase never takes longer than this, whatever the total timeout. */
 #define CONNECT_TIMEOUT_MAX_MS 10000L
-/* An answer buffer grown beyond this is released after the call. */
+/* The memory of an answer longer than this is released after the call. */
 #define KEEP_BUFFER_MAX (256 * 1024)
 /* Methods whose parsed URL a client keeps (a support desk calls about five). */
 #define URL_CACHE 8
@@ -43,9 +44,7 @@ struct tg_api {
     } urls[URL_CACHE];
     unsigned urls_next; /* the slot taken next when all are used */
 
-    char *body; /* the answer being read */
-    size_t body_len, body_cap;
-    bool body_too_big;
+    struct buf body; /* the answer being read, capped at TG_API_MAX_RESPONSE */
     int64_t header_retry_after;
 
     char method[METHOD_MAX + 1]; /* of the call under way */
@@ -70,24 +69,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 {
     struct tg_api *a = userdata;
     size_t n = size * nmemb;
-    if (a->body_len + n > TG_API_MAX_RESPONSE) {
-        a->body_too_big = true;
-        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
-    }
-    if (a->body_len + n + 1 > a->body_cap) {
-        size_t cap = a->body_cap ? a->body_cap : 4096;
-        while (cap < a->body_len + n + 1)
-            cap *= 2;
-        char *p = realloc(a->body, cap);
-        if (!p)
-            return 0;
-        a->body = p;
-        a->body_cap = cap;
-    }
-    memcpy(a->body + a->body_len, data, n);
-    a->body_len += n;
-    a->body[a->body_len] = '\0';
-    return n;
+    /* Past the cap (or out of memory) 0 aborts the transfer with CURLE_WRITE_ERROR. */
+    return buf_addn(&a->body, data, n) == 0 ? n : 0;
 }
 
 /* Picks up Retry-After (delta seconds; an HTTP date is ignored). */
@@ -172,6 +155,7 @@ struct tg_api *tg_api_new(const char *base_url, const char *token, long timeout_
     struct tg_api *a = calloc(1, sizeof(*a));
     if (!a)
         goto fail_nomem;
+    buf_init(&a->body, TG_API_MAX_RESPONSE);
     size_t base_len = strlen(base_url);
     while (base_len > 0 && base_url[base_len - 1] == '/')
         base_len--;
@@ -287,7 +271,7 @@ void tg_api_free(struct tg_api *a)
     for (size_t i = 0; i < URL_CACHE; i++)
         curl_url_cleanup(a->urls[i].url);
     json_decref(a->answer);
-    free(a->body);
+    buf_free(&a->body);
     if (a->url) {
         /* The URL holds the token: do not leave it in freed memory. */
         memset(a->url, 0, a->url_cap);
@@ -462,8 +446,7 @@ static int call_prepare(struct tg_api *a, const char *method, const char *json_b
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, json_body ? json_body : "") != CURLE_OK)
         return -ENOMEM;
 
-    a->body_len = 0;
-    a->body_too_big = false;
+    buf_reset(&a->body);
     a->header_retry_after = 0;
     a->errbuf[0] = '\0';
     json_decref(a->answer);
@@ -484,13 +467,13 @@ static void call_finish(struct tg_api *a, CURLcode code, struct tg_api_result *r
 
     if (code == CURLE_OK) {
         struct js_span result = {NULL, 0};
-        if (!read_answer(a->body ? a->body : "", a->body_len, &r, &result))
+        if (!read_answer(buf_str(&a->body), buf_len(&a->body), &r, &result))
             snprintf(r.error, sizeof(r.error), "HTTP %d answer is not Bot API JSON", r.http_status);
         else if (a->want_result && result.p)
             r.result = a->answer = json_loadb(result.p, result.n, JSON_DECODE_ANY, NULL);
         if (r.retry_after == 0)
             r.retry_after = a->header_retry_after;
-    } else if (a->body_too_big || code == CURLE_FILESIZE_EXCEEDED) {
+    } else if (buf_error(&a->body) == -E2BIG || code == CURLE_FILESIZE_EXCEEDED) {
         snprintf(r.error, sizeof(r.error), "answer larger than %d bytes", TG_API_MAX_RESPONSE);
     } else {
         copy_scrubbed(r.error, sizeof(r.error), a->errbuf[0] ? a->errbuf : curl_easy_strerror(code),
@@ -498,11 +481,8 @@ static void call_finish(struct tg_api *a, CURLcode code, struct tg_api_result *r
     }
     r.outcome = tg_api_classify(r.http_status, r.ok, r.curl_code, r.migrate_to_chat_id);
 
-    if (a->body_cap > KEEP_BUFFER_MAX) {
-        free(a->body);
-        a->body = NULL;
-        a->body_cap = a->body_len = 0;
-    }
+    if (buf_len(&a->body) > KEEP_BUFFER_MAX)
+        buf_free(&a->body);
 
     if (log_enabled(LOG_DEBUG)) {
         curl_off_t us = 0;

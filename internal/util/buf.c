@@ -1,6 +1,7 @@
 #include "buf.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 void buf_init(struct buf *b, size_t max)
 {
     memset(b, 0, sizeof(*b));
-    b->priv_max = max;
+    b->priv_max = max < SIZE_MAX ? max : SIZE_MAX - 1; /* room for the NUL */
 }
 
 static bool is_cont(unsigned char c)
@@ -22,11 +23,13 @@ static bool is_cont(unsigned char c)
 /* Makes room for need more bytes and the NUL. */
 static int grow(struct buf *b, size_t need)
 {
-    if (b->priv_len + need + 1 <= b->priv_cap)
+    /* need <= priv_max - priv_len and priv_max < SIZE_MAX: no overflow. */
+    size_t want = b->priv_len + need + 1;
+    if (want <= b->priv_cap)
         return 0;
     size_t cap = b->priv_cap ? b->priv_cap : BUF_FIRST;
-    while (cap < b->priv_len + need + 1)
-        cap *= 2;
+    while (cap < want)
+        cap = cap > SIZE_MAX / 2 ? want : cap * 2;
     if (cap > b->priv_max + 1)
         cap = b->priv_max + 1;
     char *p = realloc(b->priv_s, cap);
@@ -89,21 +92,28 @@ int buf_vaddf(struct buf *b, const char *fmt, va_list ap)
     int n = vsnprintf(small, sizeof(small), fmt, ap);
     if (n < 0) {
         va_end(again);
-        return 0;
+        b->priv_err = -EINVAL;
+        return -EINVAL;
     }
     if ((size_t)n < sizeof(small)) {
         va_end(again);
         return buf_addn(b, small, (size_t)n);
     }
-    char *big = malloc((size_t)n + 1);
+    /*
+     * Past the cap only room + 1 bytes matter (buf_addn() looks at the first
+     * byte that does not fit), so a long text never costs more than the cap.
+     */
+    size_t room = b->priv_max - b->priv_len;
+    size_t keep = (size_t)n <= room ? (size_t)n : room + 1;
+    char *big = malloc(keep + 1);
     if (!big) {
         va_end(again);
         b->priv_err = -ENOMEM;
         return -ENOMEM;
     }
-    vsnprintf(big, (size_t)n + 1, fmt, again);
+    vsnprintf(big, keep + 1, fmt, again);
     va_end(again);
-    int rc = buf_addn(b, big, (size_t)n);
+    int rc = buf_addn(b, big, keep);
     free(big);
     return rc;
 }

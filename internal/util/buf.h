@@ -23,16 +23,20 @@ struct buf {
     /* private: use the functions below */
     char *priv_s;
     size_t priv_len, priv_cap, priv_max;
-    int priv_err; /* 0, -ENOMEM or -E2BIG */
+    int priv_err; /* 0, -E2BIG, -ENOMEM or -EINVAL */
 };
 
-/* Starts an empty buffer that will hold at most max bytes (plus the NUL). */
+/*
+ * Starts an empty buffer that will hold at most max bytes (plus the NUL);
+ * SIZE_MAX means no cap but memory.
+ */
 void buf_init(struct buf *b, size_t max);
 
 /*
  * Appends n bytes of s. Returns 0, -E2BIG when they did not all fit under
  * the cap (what fits is kept, cut at a UTF-8 boundary), or -ENOMEM. After
  * either error every later append is dropped and returns the same error.
+ * s must not point into b's own text (growing may move it).
  */
 int buf_addn(struct buf *b, const void *s, size_t n);
 
@@ -42,7 +46,10 @@ int buf_add(struct buf *b, const char *s);
 /* Appends one byte. Returns as buf_addn(). */
 int buf_addc(struct buf *b, char c);
 
-/* Appends printf-formatted text. Returns as buf_addn(). */
+/*
+ * Appends printf-formatted text. Returns as buf_addn(), or -EINVAL (sticky
+ * too) when the text cannot be formatted (e.g. %ls of an invalid character).
+ */
 int buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vaddf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
@@ -52,7 +59,7 @@ const char *buf_str(const struct buf *b);
 /* Bytes held, without the NUL. */
 size_t buf_len(const struct buf *b);
 
-/* 0, -E2BIG (something was cut at the cap) or -ENOMEM. */
+/* 0, -E2BIG (something was cut at the cap), -ENOMEM or -EINVAL (see buf_addf()). */
 int buf_error(const struct buf *b);
 
 /* Cuts the text back to its first len bytes (len <= buf_len()); keeps any error mark. */
