@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The support desk end to end (SPEC §5): a whole conversation with staff in
+# The support desk end to end: a whole conversation with staff in
 # private chats, then again through a staff group; media both ways, edits,
 # buttons, bans, refusals, /history split into parts, the reply-to mapping
 # across a restart, a staff group that became a supergroup. Every row,

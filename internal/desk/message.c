@@ -234,7 +234,7 @@ int desk_messages_apply(struct desk_ctx *x, const struct tg_update *const *u, si
     int rc = build(x->d, u, pick, m, arrays, params, staff, sizeof(staff));
     PGresult *res = NULL;
     if (rc == 0)
-        rc = desk_db_exec(x, DESK_MESSAGES_STATEMENT, DESK_MESSAGES_NPARAMS, params, &res);
+        rc = desk_exec(x, DESK_MESSAGES_STATEMENT, DESK_MESSAGES_NPARAMS, params, &res);
     for (int i = 0; i < A_COUNT; i++)
         buf_free(&arrays[i]);
     if (rc < 0)

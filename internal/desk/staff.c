@@ -69,7 +69,7 @@ static int lock_request(struct desk_ctx *x, int64_t id, struct req *r)
     char rid[24];
     const char *p[1] = {desk_i64(rid, id)};
     PGresult *res;
-    int rc = desk_db_exec(x, "desk_request_lock", 1, p, &res);
+    int rc = desk_exec(x, "desk_request_lock", 1, p, &res);
     if (rc < 0)
         return rc;
     if (PQntuples(res) != 1) {
@@ -106,7 +106,7 @@ static int set_status(struct desk_ctx *x, const struct req *r, enum desk_status 
     const char *p[5] = {desk_i64(rid, r->id), desk_status_name(to),
                         assigned ? desk_i64(adm, assigned) : NULL, solution,
                         first_response ? "true" : "false"};
-    return desk_db_exec_timed(x, "desk_request_set_status", 5, p);
+    return desk_exec_timed(x, "desk_request_set_status", 5, p);
 }
 
 /* The audit row of a status change: request, actor, old and new status. */
@@ -138,7 +138,7 @@ static int store_admin_message(struct desk_ctx *x, int64_t request_id, const str
                         tg_media_name(m->media),
                         m->file_id,
                         m->date > 0 ? desk_i64(date, m->date) : NULL};
-    return desk_db_exec(x, "message_insert", 9, p, NULL);
+    return desk_exec(x, "message_insert", 9, p, NULL);
 }
 
 /* Tells the request's user something the desk wrote. */
@@ -187,7 +187,7 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
         char uid[24];
         const char *p[2] = {desk_i64(uid, r.user_id), ban ? "true" : "false"};
         PGresult *res;
-        if ((rc = desk_db_exec(x, "desk_user_set_banned", 2, p, &res)) < 0)
+        if ((rc = desk_exec(x, "desk_user_set_banned", 2, p, &res)) < 0)
             goto out;
         bool changed = PQntuples(res) == 1;
         PQclear(res);
@@ -269,7 +269,7 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
         char uid[24], rid[24];
         const char *p[2] = {desk_i64(uid, r.user_id), desk_i64(rid, r.id)};
         PGresult *res;
-        if ((rc = desk_db_exec(x, "desk_request_other_active", 2, p, &res)) < 0)
+        if ((rc = desk_exec(x, "desk_request_other_active", 2, p, &res)) < 0)
             goto out;
         if (PQntuples(res) > 0) {
             buf_addf(fb, "%s already has request #%s open; continue there or close it first.",
@@ -360,7 +360,7 @@ static int staff_reply(struct desk_ctx *x, const struct tg_message *m, int64_t i
     } else if (rc == 0) {
         char rid[24];
         const char *p[1] = {desk_i64(rid, r.id)};
-        rc = desk_db_exec_timed(x, "desk_request_first_response", 1, p);
+        rc = desk_exec_timed(x, "desk_request_first_response", 1, p);
     }
     if (rc == 0 && r.unreachable)
         buf_addf(&fb, "%sNote: %s has blocked the bot, so the answer may not arrive.",
@@ -378,7 +378,7 @@ static int staff_list(struct desk_ctx *x, const struct tg_message *m)
 {
     const char *p[1] = {LIST_FETCH_TXT};
     PGresult *res;
-    int rc = desk_db_exec(x, "desk_list", 1, p, &res);
+    int rc = desk_exec(x, "desk_list", 1, p, &res);
     if (rc < 0)
         return rc;
     struct buf b;
@@ -426,7 +426,7 @@ static void fmt_median(struct buf *b, int64_t seconds, const char *count)
 static int staff_stats(struct desk_ctx *x, const struct tg_message *m)
 {
     PGresult *res;
-    int rc = desk_db_exec(x, "desk_stats", 0, NULL, &res);
+    int rc = desk_exec(x, "desk_stats", 0, NULL, &res);
     if (rc < 0)
         return rc;
     struct buf b;
@@ -447,7 +447,7 @@ static int staff_history(struct desk_ctx *x, const struct tg_message *m, int64_t
     char rid[24];
     const char *p[2] = {desk_i64(rid, id), HISTORY_MAX_TXT};
     PGresult *head, *res;
-    int rc = desk_db_exec(x, "desk_history_head", 1, p, &head);
+    int rc = desk_exec(x, "desk_history_head", 1, p, &head);
     if (rc < 0)
         return rc;
     struct buf b;
@@ -458,7 +458,7 @@ static int staff_history(struct desk_ctx *x, const struct tg_message *m, int64_t
         rc = feedback(x, m->chat.id, &b, 0);
         return rc < 0 ? rc : DESK_PROCESSED;
     }
-    if ((rc = desk_db_exec(x, "desk_history", 2, p, &res)) < 0) {
+    if ((rc = desk_exec(x, "desk_history", 2, p, &res)) < 0) {
         PQclear(head);
         buf_free(&b);
         return rc;
@@ -594,7 +594,7 @@ int desk_staff_message(struct desk_ctx *x, const struct tg_message *m, bool is_s
         char chat[24], mid[24];
         const char *p[2] = {desk_i64(chat, m->chat.id), desk_i64(mid, m->reply_to_message_id)};
         PGresult *res;
-        int rc = desk_db_exec(x, "desk_notification_find", 2, p, &res);
+        int rc = desk_exec(x, "desk_notification_find", 2, p, &res);
         if (rc < 0)
             return rc;
         int64_t id = PQntuples(res) == 1 ? desk_col_i64(res, 0, 0, 0) : 0;
@@ -674,6 +674,6 @@ int desk_staff_group_migrated(struct desk_ctx *x, int64_t old_chat, int64_t new_
 {
     char o[24], n[24];
     const char *p[2] = {desk_i64(o, old_chat), desk_i64(n, new_chat)};
-    int rc = desk_db_exec(x, "desk_chat_migrated", 2, p, NULL);
+    int rc = desk_exec(x, "desk_chat_migrated", 2, p, NULL);
     return rc < 0 ? rc : DESK_PROCESSED;
 }

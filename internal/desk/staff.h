@@ -1,5 +1,5 @@
 /*
- * staff.h - what the desk does for support staff (SPEC §5): commands,
+ * staff.h - what the desk does for support staff: commands,
  * answers by Telegram reply to a notification, inline buttons, and the
  * refusal (audited) of anyone else who tries.
  *

@@ -196,8 +196,8 @@ const char *desk_col_str(const PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
-int desk_db_exec(struct desk_ctx *x, const char *name, int n, const char *const *params,
-                 PGresult **ret)
+int desk_exec(struct desk_ctx *x, const char *name, int n, const char *const *params,
+              PGresult **ret)
 {
     PGresult *res = db_exec(x->c, name, n, params);
     ExecStatusType st = PQresultStatus(res);
@@ -213,10 +213,10 @@ int desk_db_exec(struct desk_ctx *x, const char *name, int n, const char *const 
     return -EIO;
 }
 
-int desk_db_exec_timed(struct desk_ctx *x, const char *name, int n, const char *const *params)
+int desk_exec_timed(struct desk_ctx *x, const char *name, int n, const char *const *params)
 {
     PGresult *res;
-    int rc = desk_db_exec(x, name, n, params, &res);
+    int rc = desk_exec(x, name, n, params, &res);
     if (rc < 0)
         return rc;
     for (int row = 0; row < PQntuples(res) && PQnfields(res) >= 2; row++) {
@@ -239,7 +239,7 @@ int desk_audit(struct desk_ctx *x, const char *level, const char *message, const
     if (!ctx)
         return -ENOMEM;
     const char *p[3] = {level, message, ctx};
-    int rc = desk_db_exec(x, "desk_audit", 3, p, NULL);
+    int rc = desk_exec(x, "desk_audit", 3, p, NULL);
     free(ctx);
     return rc;
 }
@@ -250,7 +250,7 @@ static int staff_group(struct desk_ctx *x, int64_t *ret)
     char id[24];
     const char *p[1] = {desk_i64(id, x->d->staff_chat_id)};
     PGresult *res;
-    int rc = desk_db_exec(x, "desk_staff_chat", 1, p, &res);
+    int rc = desk_exec(x, "desk_staff_chat", 1, p, &res);
     if (rc < 0)
         return rc;
     *ret = PQntuples(res) == 1 ? desk_col_i64(res, 0, 0, x->d->staff_chat_id) : x->d->staff_chat_id;
@@ -306,7 +306,7 @@ int desk_claim(struct desk_ctx *x, const struct tg_update *u)
     char id[24];
     const char *p[2] = {desk_i64(id, u->update_id), tg_update_kind_name(u->kind)};
     PGresult *res;
-    int rc = desk_db_exec(x, "desk_update_claim", 2, p, &res);
+    int rc = desk_exec(x, "desk_update_claim", 2, p, &res);
     if (rc < 0)
         return rc;
     rc = PQntuples(res) == 1;

@@ -49,15 +49,15 @@ struct desk_staff_chats {
  * NULL to discard) when it returned rows or completed, else -EIO with the
  * SQLSTATE in x->sqlstate.
  */
-int desk_db_exec(struct desk_ctx *x, const char *name, int n, const char *const *params,
-                 PGresult **ret);
+int desk_exec(struct desk_ctx *x, const char *name, int n, const char *const *params,
+              PGresult **ret);
 
 /*
- * Like desk_db_exec, for a statement returning (seconds to resolution,
+ * Like desk_exec, for a statement returning (seconds to resolution,
  * seconds to first response), each NULL unless this change set it: both are
  * noted in x->out and reach the metrics once the transaction commits.
  */
-int desk_db_exec_timed(struct desk_ctx *x, const char *name, int n, const char *const *params);
+int desk_exec_timed(struct desk_ctx *x, const char *name, int n, const char *const *params);
 
 /*
  * Writes an audit row to `logs` (audit = true) in the caller's transaction.

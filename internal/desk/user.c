@@ -30,7 +30,7 @@ int desk_user_upsert(struct desk_ctx *x, const struct tg_user *u, bool *ret_bann
     const char *p[5] = {desk_i64(uid, u->id), u->username, u->first_name, u->last_name,
                         u->language_code};
     PGresult *res;
-    int rc = desk_db_exec(x, "user_upsert", 5, p, &res);
+    int rc = desk_exec(x, "user_upsert", 5, p, &res);
     if (rc < 0)
         return rc;
     *ret_banned = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
@@ -43,7 +43,7 @@ static int user_status(struct desk_ctx *x, const struct tg_message *m)
     char uid[24];
     const char *p[2] = {desk_i64(uid, m->from.id), STATUS_MAX};
     PGresult *res;
-    int rc = desk_db_exec(x, "desk_user_requests", 2, p, &res);
+    int rc = desk_exec(x, "desk_user_requests", 2, p, &res);
     if (rc < 0)
         return rc;
     struct buf b;
@@ -71,7 +71,7 @@ static int user_cancel(struct desk_ctx *x, const struct tg_message *m, bool bann
     char uid[24];
     const char *p[1] = {desk_i64(uid, m->from.id)};
     PGresult *res;
-    int rc = desk_db_exec(x, "desk_active_request", 1, p, &res);
+    int rc = desk_exec(x, "desk_active_request", 1, p, &res);
     if (rc < 0)
         return rc;
     struct buf b;
@@ -95,7 +95,7 @@ static int user_cancel(struct desk_ctx *x, const struct tg_message *m, bool bann
     char rid[24], adm[24];
     const char *sp[5] = {desk_i64(rid, request_id), desk_status_name(to),
                          assigned ? desk_i64(adm, assigned) : NULL, NULL, "false"};
-    if ((rc = desk_db_exec_timed(x, "desk_request_set_status", 5, sp)) < 0)
+    if ((rc = desk_exec_timed(x, "desk_request_set_status", 5, sp)) < 0)
         goto out;
     json_t *ctx = json_pack("{sI sI ss ss ss}", "request_id", (json_int_t)request_id, "actor_id",
                             (json_int_t)m->from.id, "action", "cancel", "old_status",
@@ -154,7 +154,7 @@ int desk_user_edit(struct desk_ctx *x, const struct tg_message *m)
     const char *p[4] = {desk_i64(chat, m->chat.id), desk_i64(mid, m->message_id),
                         m->edit_date > 0 ? desk_i64(date, m->edit_date) : NULL, buf_str(&text)};
     PGresult *res;
-    int rc = desk_db_exec(x, "desk_message_edit", 4, p, &res);
+    int rc = desk_exec(x, "desk_message_edit", 4, p, &res);
     buf_free(&text);
     if (rc < 0)
         return rc;
@@ -191,10 +191,10 @@ int desk_user_member(struct desk_ctx *x, const struct tg_chat_member_update *mu)
     int rc;
     if (strcmp(mu->new_status, "kicked") == 0) {
         const char *p[2] = {uid, "blocked the bot"};
-        rc = desk_db_exec(x, "user_mark_unreachable", 2, p, NULL);
+        rc = desk_exec(x, "user_mark_unreachable", 2, p, NULL);
     } else if (strcmp(mu->new_status, "member") == 0) {
         const char *p[1] = {uid};
-        rc = desk_db_exec(x, "desk_user_reachable", 1, p, NULL);
+        rc = desk_exec(x, "desk_user_reachable", 1, p, NULL);
     } else {
         return DESK_IGNORED;
     }
