@@ -163,6 +163,25 @@ expect_calls "banned user: no notification; a new request still gets its reply" 
 expect_eq "banned user: both messages stored" "are you there?|new problem" \
     "$(q "SELECT string_agg(message, '|' ORDER BY id) FROM messages WHERE sender_id = $U5 AND id > (SELECT min(id) FROM messages WHERE sender_id = $U5)")"
 
+# The same update posted 20 times at once (redeliveries racing the original):
+# one request, one message, one reply, one notification.
+U6=6200000006
+mark
+/usr/bin/python3 "$U" message 1401 $U6 $U6 'Posted twenty times' --name Rita >"$scratch/dup.json"
+pids=()
+for i in $(seq 1 20); do
+    post "$scratch/dup.json" >"$scratch/dup.$i" &
+    pids+=($!)
+done
+wait "${pids[@]}"
+expect_eq "same update 20 times at once: every post answered 200" "20" "$(for i in $(seq 1 20); do cat "$scratch/dup.$i"; echo; done | grep -c '^200$')"
+R=$(req $U6)
+expect_eq "same update 20 times at once: one request, one message" "1|1" \
+    "$(q "SELECT count(DISTINCT r.id) || '|' || count(m.id) FROM requests r JOIN messages m ON m.request_id = r.id WHERE r.user_id = $U6")"
+expect_calls "same update 20 times at once: one reply, one notification" \
+    "sendMessage $U6 Request #$R $CREATED" \
+    "sendMessage $BOB New request #$R from Rita:⏎Posted twenty times [take:$R,close:$R]"
+
 # ---- the same messages alone and in batches: the same texts -------------------
 
 # What the desk queued, read from the outbox before anything is sent: this
