@@ -56,11 +56,8 @@ const double pool_hist_bounds[POOL_HIST_BUCKETS] = {
 #define DRAIN_TIMEOUT_MS  4000
 #define DRAIN_MAX_RESULTS 1024
 /* db_exec_sql labels beyond the registered statements; more share "other". */
-#define LABELS_MAX     32
-#define LABEL_NAME_MAX 64
-/* Pause between db_tx attempts: random, up to this times 2^attempt, capped. */
-#define TX_PAUSE_BASE_MS     10
-#define TX_PAUSE_MAX_MS      250
+#define LABELS_MAX           32
+#define LABEL_NAME_MAX       64
 #define MAINTAIN_INTERVAL_MS 1000
 
 enum slot_state {
@@ -85,7 +82,6 @@ struct pool_conn {
     int64_t planned_ms;   /* plans dropped (or the connection opened) */
     int64_t plan_age_ms;  /* when they are dropped next */
     bool broken;          /* a statement found the connection dead */
-    char tx_sqlstate[6];  /* set by db_tx_fail() */
 };
 
 /* Counts per bucket; the last one holds durations above every bound. */
@@ -566,7 +562,6 @@ int pool_acquire(struct pool *p, int64_t timeout_ms, struct pool_conn **ret_conn
     }
 
     c->broken = false;
-    c->tx_sqlstate[0] = '\0';
     int64_t waited = clock_mono_ns() - start;
     atomic_fetch_add_explicit(&p->acquires, 1, memory_order_relaxed);
     hist_observe(&p->acquire_hist, waited);
@@ -846,90 +841,6 @@ broken:
     /* Release closes a connection left in pipeline mode. */
     c->broken = true;
     return -EIO;
-}
-
-/* ---- transactions ---- */
-
-static bool sqlstate_retryable(const char *s)
-{
-    return strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0;
-}
-
-static void copy_sqlstate(char dst[6], const PGresult *r)
-{
-    const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    snprintf(dst, 6, "%s", s ? s : "");
-}
-
-int db_tx_fail(struct pool_conn *c, const PGresult *res)
-{
-    copy_sqlstate(c->tx_sqlstate, res);
-    return -EIO;
-}
-
-static void tx_pause(int attempt)
-{
-    static _Thread_local uint64_t rng;
-    if (!rng)
-        rng = (uint64_t)clock_mono_ns() ^ (uint64_t)(uintptr_t)&rng;
-    int64_t cap = TX_PAUSE_BASE_MS;
-    for (int i = 0; i < attempt && cap < TX_PAUSE_MAX_MS; i++)
-        cap *= 2;
-    if (cap > TX_PAUSE_MAX_MS)
-        cap = TX_PAUSE_MAX_MS;
-    /* Random in [1 ms, cap]: competing transactions should not retry in step. */
-    int64_t us = 1000 + (int64_t)(xorshift(&rng) % (uint64_t)(cap * 1000));
-    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static bool exec_ok(struct pool_conn *c, const char *label, const char *sql)
-{
-    PGresult *r = db_exec_sql(c, label, sql);
-    bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    return ok;
-}
-
-int db_tx(struct pool_conn *c, int max_retries, db_tx_fn fn, void *userdata)
-{
-    for (int attempt = 0;; attempt++) {
-        char state[6] = "";
-        c->tx_sqlstate[0] = '\0';
-        if (!exec_ok(c, "tx_begin", "BEGIN"))
-            return -EIO;
-
-        int rc = fn(c, userdata);
-        if (rc == 0) {
-            PGresult *r = db_exec_sql(c, "tx_commit", "COMMIT");
-            /* COMMIT of an aborted transaction succeeds with the tag ROLLBACK. */
-            if (r && PQresultStatus(r) == PGRES_COMMAND_OK &&
-                strcmp(PQcmdStatus(r), "COMMIT") == 0) {
-                PQclear(r);
-                return 0;
-            }
-            copy_sqlstate(state, r);
-            PQclear(r);
-            rc = -EIO;
-        } else {
-            memcpy(state, c->tx_sqlstate, sizeof(state));
-        }
-        if (PQstatus(c->pg) != CONNECTION_OK)
-            return rc;
-        if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
-            (void)exec_ok(c, "tx_rollback", "ROLLBACK");
-        if (!sqlstate_retryable(state))
-            return rc;
-        if (attempt >= max_retries) {
-            LOG(LOG_WARN, "db transaction retries exhausted", LOG_STR("sqlstate", state),
-                LOG_INT("attempts", attempt + 1));
-            return -EAGAIN;
-        }
-        LOG(LOG_DEBUG, "db transaction retry", LOG_STR("sqlstate", state),
-            LOG_INT("attempt", attempt + 1));
-        tx_pause(attempt);
-    }
 }
 
 /* ---- statistics ---- */

@@ -145,24 +145,6 @@ struct db_step {
  */
 int db_exec_steps(struct pool_conn *c, const struct db_step *steps, size_t n, PGresult **ret_res);
 
-/*
- * Transaction helper: BEGIN, fn(c, userdata), COMMIT on an already checked
- * out connection. fn returns 0 to commit or a negative code to roll back.
- * Serialization failures and deadlocks (SQLSTATE 40001, 40P01) - from fn's
- * statements or from COMMIT - are retried up to max_retries times with a
- * short randomised pause; fn must therefore be repeatable. fn reports a
- * failed statement's SQLSTATE through db_tx_fail(). Returns 0 when
- * committed, fn's negative code, -EAGAIN when retries ran out, or -EIO.
- */
-typedef int (*db_tx_fn)(struct pool_conn *c, void *userdata);
-int db_tx(struct pool_conn *c, int max_retries, db_tx_fn fn, void *userdata);
-
-/*
- * For use inside a db_tx callback: records res's SQLSTATE (so db_tx can tell
- * a retryable failure) and returns -EIO. Does not clear res.
- */
-int db_tx_fail(struct pool_conn *c, const PGresult *res);
-
 /* Fills a snapshot of the counters. Thread-safe. */
 void pool_stats(struct pool *p, struct pool_stats *ret);
 
