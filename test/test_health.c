@@ -197,6 +197,17 @@ static int server_up(void **state)
     return testpg_cluster_ctl("start") == 0 ? 0 : -1;
 }
 
+/* The pool's figures for the metrics' collector. */
+static void pool_stats_of(void *pool, struct pool_stats *ret)
+{
+    pool_stats(pool, ret);
+}
+
+static void pool_query_stats_of(void *pool, pool_query_stat_fn fn, void *fn_ud)
+{
+    pool_query_stats(pool, fn, fn_ud);
+}
+
 struct thealth {
     struct config cfg;
     struct db_params *params;
@@ -519,7 +530,12 @@ static void test_pool_metrics(void **state)
     assert_int_equal(pool_acquire(pool, -1, &c), 0);
     PQclear(db_exec_sql(c, "metrics_probe", "SELECT 1"));
     assert_int_equal(pool_acquire(pool, 50, &c2), -ETIMEDOUT);
-    assert_int_equal(metrics_watch(pool, NULL, NULL), 0);
+    assert_int_equal(metrics_watch(&(struct metrics_sources){
+                         .pool_stats = pool_stats_of,
+                         .pool_query_stats = pool_query_stats_of,
+                         .pool_ud = pool,
+                     }),
+                     0);
 
     struct metrics_buf b;
     metrics_buf_init(&b, METRICS_MAX_BODY);

@@ -99,6 +99,17 @@ static void test_counters_move(void **state)
     free(text);
 }
 
+/* The pool's figures for the collector, as the program wires them. */
+static void pool_stats_of(void *pool, struct pool_stats *ret)
+{
+    pool_stats(pool, ret);
+}
+
+static void pool_query_stats_of(void *pool, pool_query_stat_fn fn, void *fn_ud)
+{
+    pool_query_stats(pool, fn, fn_ud);
+}
+
 static void test_pool_collector(void **state)
 {
     /* A pool whose server does not exist: acquires fail fast and are counted. */
@@ -116,7 +127,12 @@ static void test_pool_collector(void **state)
     struct pool_conn *c = NULL;
     assert_int_equal(pool_acquire(pool, 100, &c), -ECONNREFUSED);
 
-    assert_int_equal(metrics_watch(pool, NULL, NULL), 0);
+    assert_int_equal(metrics_watch(&(struct metrics_sources){
+                         .pool_stats = pool_stats_of,
+                         .pool_query_stats = pool_query_stats_of,
+                         .pool_ud = pool,
+                     }),
+                     0);
     char *text = render_all();
     assert_true(sample(text, "tgdesk_db_pool_max_connections") == 7);
     assert_true(sample(text, "tgdesk_db_pool_connect_failures_total") >= 1);

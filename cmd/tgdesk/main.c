@@ -223,6 +223,33 @@ struct core {
     struct pipeline *pipeline;
 };
 
+/* ---- What the metrics and the health check read, for the modules below them ---- */
+
+static size_t queue_depth(void *pipeline)
+{
+    return pipeline_queue_depth(pipeline);
+}
+
+static size_t queue_capacity(void *pipeline)
+{
+    return pipeline_queue_capacity(pipeline);
+}
+
+static size_t sender_backlog_of(void *sender)
+{
+    return sender_backlog(sender);
+}
+
+static void pool_stats_of(void *pool, struct pool_stats *ret)
+{
+    pool_stats(pool, ret);
+}
+
+static void pool_query_stats_of(void *pool, pool_query_stat_fn fn, void *fn_ud)
+{
+    pool_query_stats(pool, fn, fn_ud);
+}
+
 /*
  * Starts the modules in order - pool, sender (when there is a token),
  * workers. Returns 0, or -1 when one could not start (logged); call
@@ -257,7 +284,16 @@ static int core_start(const struct config *cfg, struct core *core)
     core->pipeline = pipeline_start(cfg, core->pool, core->sender);
     if (!core->pipeline)
         return -1;
-    metrics_watch(core->pool, core->pipeline, core->sender);
+    metrics_watch(&(struct metrics_sources){
+        .queue_depth = queue_depth,
+        .queue_capacity = queue_capacity,
+        .queue_ud = core->pipeline,
+        .outbox_in_memory = core->sender ? sender_backlog_of : NULL,
+        .outbox_ud = core->sender,
+        .pool_stats = pool_stats_of,
+        .pool_query_stats = pool_query_stats_of,
+        .pool_ud = core->pool,
+    });
     return 0;
 }
 
@@ -273,16 +309,6 @@ static void core_stop(struct core *core)
     free(core->stmts);
     if (core->curl_ready)
         tg_api_global_cleanup();
-}
-
-static size_t queue_depth(void *pipeline)
-{
-    return pipeline_queue_depth(pipeline);
-}
-
-static size_t queue_capacity(void *pipeline)
-{
-    return pipeline_queue_capacity(pipeline);
 }
 
 /*

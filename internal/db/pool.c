@@ -868,8 +868,7 @@ void pool_stats(struct pool *p, struct pool_stats *ret)
     *ret = s;
 }
 
-static void report_qstat(struct qstat *q, void (*fn)(const struct pool_query_stat *s, void *ud),
-                         void *ud)
+static void report_qstat(struct qstat *q, pool_query_stat_fn fn, void *ud)
 {
     struct pool_query_stat s = {.name = q->name};
     hist_snapshot(&q->h, &s.duration);
@@ -877,8 +876,7 @@ static void report_qstat(struct qstat *q, void (*fn)(const struct pool_query_sta
     fn(&s, ud);
 }
 
-void pool_query_stats(struct pool *p, void (*fn)(const struct pool_query_stat *s, void *ud),
-                      void *ud)
+void pool_query_stats(struct pool *p, pool_query_stat_fn fn, void *ud)
 {
     for (size_t i = 0; i < p->nstmts; i++)
         report_qstat(&p->stmt_stats[i], fn, ud);

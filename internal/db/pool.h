@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "db/pool_stats.h"
+
 struct config;
 struct db_params;
 struct pool;
@@ -38,42 +40,6 @@ struct db_stmt {
     const char *name; /* also the label of its duration histogram */
     const char *sql;
     int nparams;
-};
-
-/* Upper bounds (seconds) of the duration histograms, ascending; +Inf implied. */
-#define POOL_HIST_BUCKETS 12
-extern const double pool_hist_bounds[POOL_HIST_BUCKETS];
-
-struct pool_hist {
-    uint64_t buckets[POOL_HIST_BUCKETS]; /* not cumulative: count per bucket */
-    uint64_t count;                      /* includes those above the last bound */
-    double sum_seconds;
-};
-
-/* A consistent snapshot of the pool's counters (pool_stats()). */
-struct pool_stats {
-    int max;
-    int size;    /* open connections: in_use + idle */
-    int in_use;  /* checked out */
-    int idle;    /* open and free */
-    int waiting; /* callers blocked in pool_acquire */
-    uint64_t acquires;
-    uint64_t timeouts;         /* pool exhausted */
-    uint64_t unavailable;      /* fail-fast: server unreachable */
-    uint64_t connects;         /* successful connects */
-    uint64_t connect_failures; /* failed connects */
-    uint64_t recycled_lifetime;
-    uint64_t recycled_idle;
-    uint64_t recycled_broken; /* failed pre-ping or released broken */
-    uint64_t recycled_dirty;  /* released dirty and could not be cleaned */
-    struct pool_hist acquire; /* wait of each success: count == acquires */
-};
-
-/* Per-statement timing (pool_query_stats()). */
-struct pool_query_stat {
-    const char *name;
-    struct pool_hist duration;
-    uint64_t errors;
 };
 
 /*
@@ -152,8 +118,7 @@ void pool_stats(struct pool *p, struct pool_stats *ret);
  * Calls fn once per registered statement (and per db_exec_sql label) with a
  * snapshot of its timing. Thread-safe; fn must not call into the pool.
  */
-void pool_query_stats(struct pool *p, void (*fn)(const struct pool_query_stat *s, void *ud),
-                      void *ud);
+void pool_query_stats(struct pool *p, pool_query_stat_fn fn, void *ud);
 
 /*
  * Closes idle connections past their lifetime or idle timeout and opens
