@@ -33,8 +33,8 @@
 #include "outbox/outbox.h"
 #include "outbox/sender.h"
 #include "pipeline/pipeline.h"
+#include "poll/poll.h"
 #include "tg/api.h"
-#include "tg/poll.h"
 #include "tg/webhook.h"
 #include "util/strnum.h"
 #include "version.h"
@@ -130,6 +130,16 @@ static int load_config(struct config *cfg)
     log_add_secret(cfg->telegram_bot_token);
     log_add_secret(cfg->webhook_secret);
     return 0;
+}
+
+/* The poller's options, from the configuration. */
+static struct poll_options poll_options(const struct config *cfg)
+{
+    return (struct poll_options){
+        .api_url = cfg->telegram_api_url,
+        .bot_token = cfg->telegram_bot_token,
+        .api_timeout_ms = cfg->telegram_api_timeout_ms,
+    };
 }
 
 /* Opens the connection migrations use (no statement_timeout). */
@@ -461,7 +471,8 @@ struct poller {
 static void *poller_main(void *arg)
 {
     struct poller *p = arg;
-    p->rc = tg_poll_run(p->cfg, p->core->pool, p->core->pipeline, &p->stop);
+    struct poll_options opt = poll_options(p->cfg);
+    p->rc = poll_run(&opt, p->core->pool, p->core->pipeline, &p->stop);
     /* Wake the main thread (SIGUSR1 is blocked and waited for there). */
     pthread_kill(p->main_thread, SIGUSR1);
     return NULL;
