@@ -30,6 +30,7 @@
 #include "db/conn.h"
 #include "log.h"
 #include "util/clock.h"
+#include "util/strnum.h"
 
 const double pool_hist_bounds[POOL_HIST_BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
@@ -790,6 +791,22 @@ PGresult *db_exec_sql(struct pool_conn *c, const char *name, const char *sql)
     PGresult *r = PQexec(c->pg, sql);
     query_done(c, q, r, start);
     return r;
+}
+
+int db_exec_sql_counts(struct pool_conn *c, const char *name, const char *sql, size_t n,
+                       int64_t *ret)
+{
+    PGresult *r = db_exec_sql(c, name, sql);
+    int rc =
+        r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && (size_t)PQnfields(r) == n
+            ? 0
+            : -EIO;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (PQgetisnull(r, 0, (int)i) ||
+            strnum_i64(PQgetvalue(r, 0, (int)i), 0, INT64_MAX, &ret[i]) < 0)
+            rc = -EIO;
+    PQclear(r);
+    return rc;
 }
 
 int db_exec_steps(struct pool_conn *c, const struct db_step *steps, size_t n, PGresult **ret_res)

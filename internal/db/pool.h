@@ -93,6 +93,14 @@ PGresult *db_exec(struct pool_conn *c, const char *name, int nparams, const char
  */
 PGresult *db_exec_sql(struct pool_conn *c, const char *name, const char *sql);
 
+/*
+ * Runs a statement that needs no preparation (as db_exec_sql) and that
+ * answers one row of n non-negative integers (counts), into ret[0..n-1].
+ * Returns 0, or -EIO when it failed or answered anything else.
+ */
+int db_exec_sql_counts(struct pool_conn *c, const char *name, const char *sql, size_t n,
+                       int64_t *ret);
+
 /* One step of db_exec_steps(): a registered statement, or plain SQL. */
 struct db_step {
     const char *name;          /* statement name, or the timing label of sql */
