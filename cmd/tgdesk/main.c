@@ -23,6 +23,7 @@
 #include "db/migrate.h"
 #include "db/pool.h"
 #include "desk/batch.h"
+#include "desk/chats.h"
 #include "desk/desk.h"
 #include "http/health.h"
 #include "http/healthcheck.h"
@@ -132,7 +133,32 @@ static int load_config(struct config *cfg)
     return 0;
 }
 
-/* The poller's options, from the configuration. */
+/* ---- Each module's options, from the configuration ---- */
+
+/* What the sender learns about chats goes to the desk, which owns them. */
+static int chat_unreachable(void *ud, struct pool_conn *c, int64_t chat, const char *reason)
+{
+    return desk_chats_unreachable(c, chat, reason);
+}
+
+static int chat_migrated(void *ud, struct pool_conn *c, int64_t from, int64_t to)
+{
+    return desk_chats_migrated(c, from, to);
+}
+
+static struct sender_options sender_options(const struct config *cfg)
+{
+    return (struct sender_options){
+        .api_url = cfg->telegram_api_url,
+        .bot_token = cfg->telegram_bot_token,
+        .api_timeout_ms = cfg->telegram_api_timeout_ms,
+        .global_rps = cfg->telegram_global_rps,
+        .max_attempts = cfg->outbox_max_attempts,
+        .chat_unreachable = chat_unreachable,
+        .chat_migrated = chat_migrated,
+    };
+}
+
 static struct poll_options poll_options(const struct config *cfg)
 {
     return (struct poll_options){
@@ -203,6 +229,7 @@ static struct db_stmt *all_statements(size_t *ret_n)
         {pipeline_statements, pipeline_statements_count},
         {desk_statements, desk_statements_count},
         {desk_batch_statements, desk_batch_statements_count},
+        {desk_chats_statements, desk_chats_statements_count},
         {outbox_statements, outbox_statements_count},
         {sender_statements, sender_statements_count},
         {logdb_statements, logdb_statements_count},
@@ -270,6 +297,7 @@ static int core_start(const struct config *cfg, struct core *core)
     memset(core, 0, sizeof(*core));
     size_t nstmts = 0;
     core->stmts = all_statements(&nstmts);
+    struct sender_options sender_opt = sender_options(cfg);
     core->params = db_params_new(cfg, -1);
     if (!core->stmts || !core->params || tg_api_global_init() < 0)
         return -1;
@@ -287,7 +315,7 @@ static int core_start(const struct config *cfg, struct core *core)
         LOG(LOG_WARN, "the logs table writer did not start: events go to stderr only",
             LOG_STR("table", "logs"));
     if (cfg->telegram_bot_token) {
-        core->sender = sender_start(cfg, core->pool);
+        core->sender = sender_start(&sender_opt, core->pool);
         if (!core->sender)
             return -1;
     }
