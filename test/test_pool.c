@@ -23,7 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "db/conn.h"
 #include "db/pool.h"
 #include "log.h"
@@ -52,7 +51,8 @@ static void sleep_ms(int64_t ms)
 }
 
 struct tpool {
-    struct config cfg;
+    struct db_conn_options conn;
+    struct pool_options opt;
     struct db_params *params;
     struct pool *pool;
 };
@@ -60,21 +60,21 @@ struct tpool {
 static void tpool_config(struct tpool *t, int max)
 {
     memset(t, 0, sizeof(*t));
-    t->cfg.database_url = testpg_cluster.conninfo;
-    t->cfg.db_pool_max = max;
-    t->cfg.db_pool_min = 0;
-    t->cfg.db_pool_timeout_ms = 10000;
-    t->cfg.db_pool_pre_ping = true;
-    t->cfg.db_connect_timeout_s = 2;
-    t->cfg.db_statement_timeout_ms = 5000;
-    t->cfg.db_slow_query_ms = 0;
+    t->conn.database_url = testpg_cluster.conninfo;
+    t->opt.max = max;
+    t->opt.min = 0;
+    t->opt.timeout_ms = 10000;
+    t->opt.pre_ping = true;
+    t->conn.connect_timeout_s = 2;
+    t->conn.statement_timeout_ms = 5000;
+    t->opt.slow_query_ms = 0;
 }
 
 static void tpool_open(struct tpool *t)
 {
-    t->params = db_params_new(&t->cfg, -1);
+    t->params = db_params_new(&t->conn);
     assert_non_null(t->params);
-    t->pool = pool_new(&t->cfg, t->params, stmts, NSTMTS);
+    t->pool = pool_new(&t->opt, t->params, stmts, NSTMTS);
     assert_non_null(t->pool);
 }
 
@@ -236,7 +236,7 @@ static void test_many_threads_never_exceed_max(void **state)
 
     struct tpool t;
     tpool_config(&t, STRESS_MAX);
-    t.cfg.db_pool_timeout_ms = 60000;
+    t.opt.timeout_ms = 60000;
     tpool_open(&t);
 
     struct stress s = {.pool = t.pool};
@@ -304,7 +304,7 @@ static void test_exhausted_pool_times_out(void **state)
 {
     struct tpool t;
     tpool_config(&t, 2);
-    t.cfg.db_pool_timeout_ms = 300;
+    t.opt.timeout_ms = 300;
     tpool_open(&t);
 
     struct pool_conn *a, *b, *c = NULL;
@@ -359,7 +359,7 @@ static void test_server_stopped_fails_fast_then_recovers(void **state)
 {
     struct tpool t;
     tpool_config(&t, 4);
-    t.cfg.db_pool_timeout_ms = 10000;
+    t.opt.timeout_ms = 10000;
     tpool_open(&t);
 
     struct pool_conn *a, *b, *c = NULL;
@@ -519,8 +519,8 @@ static void test_recycle_after_lifetime(void **state)
 {
     struct tpool t;
     tpool_config(&t, 4);
-    t.cfg.db_pool_min = 1;
-    t.cfg.db_pool_recycle_ms = 200;
+    t.opt.min = 1;
+    t.opt.recycle_ms = 200;
     tpool_open(&t);
     /* DB_POOL_MIN is opened in the background. */
     wait_size(t.pool, 1);
@@ -557,8 +557,8 @@ static void test_idle_timeout_down_to_min(void **state)
 {
     struct tpool t;
     tpool_config(&t, 4);
-    t.cfg.db_pool_min = 1;
-    t.cfg.db_pool_idle_timeout_ms = 200;
+    t.opt.min = 1;
+    t.opt.idle_timeout_ms = 200;
     tpool_open(&t);
 
     struct pool_conn *held[3];
@@ -685,7 +685,7 @@ static void test_statement_timeout(void **state)
 {
     struct tpool t;
     tpool_config(&t, 2);
-    t.cfg.db_statement_timeout_ms = 200;
+    t.conn.statement_timeout_ms = 200;
     tpool_open(&t);
 
     struct pool_conn *c;
@@ -761,7 +761,7 @@ static void test_slow_query_logged_without_parameters(void **state)
 
     struct tpool t;
     tpool_config(&t, 1);
-    t.cfg.db_slow_query_ms = 50;
+    t.opt.slow_query_ms = 50;
     tpool_open(&t);
     struct pool_conn *c;
     assert_int_equal(pool_acquire(t.pool, -1, &c), 0);

@@ -20,7 +20,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "db/conn.h"
 #include "db/pool.h"
 #include "metrics/tgdesk_metrics.h"
@@ -113,16 +112,15 @@ static void pool_query_stats_of(void *pool, pool_query_stat_fn fn, void *fn_ud)
 static void test_pool_collector(void **state)
 {
     /* A pool whose server does not exist: acquires fail fast and are counted. */
-    struct config cfg = {
+    const struct db_conn_options conn = {
         .database_url = "host=127.0.0.1 port=1 dbname=nothing user=nobody connect_timeout=2",
-        .db_pool_max = 7,
-        .db_pool_timeout_ms = 100,
-        .db_connect_timeout_s = 2,
+        .connect_timeout_s = 2,
     };
+    const struct pool_options opt = {.max = 7, .timeout_ms = 100};
     static const struct db_stmt stmts[] = {{"one", "SELECT 1", 0}};
-    struct db_params *params = db_params_new(&cfg, -1);
+    struct db_params *params = db_params_new(&conn);
     assert_non_null(params);
-    struct pool *pool = pool_new(&cfg, params, stmts, 1);
+    struct pool *pool = pool_new(&opt, params, stmts, 1);
     assert_non_null(pool);
     struct pool_conn *c = NULL;
     assert_int_equal(pool_acquire(pool, 100, &c), -ECONNREFUSED);

@@ -135,6 +135,29 @@ static int load_config(struct config *cfg)
 
 /* ---- Each module's options, from the configuration ---- */
 
+/* How connections are opened; statement_timeout_ms 0: none (migrations). */
+static struct db_conn_options conn_options(const struct config *cfg, int64_t statement_timeout_ms)
+{
+    return (struct db_conn_options){
+        .database_url = cfg->database_url,
+        .connect_timeout_s = cfg->db_connect_timeout_s,
+        .statement_timeout_ms = statement_timeout_ms,
+    };
+}
+
+static struct pool_options pool_options(const struct config *cfg)
+{
+    return (struct pool_options){
+        .max = cfg->db_pool_max,
+        .min = cfg->db_pool_min,
+        .timeout_ms = cfg->db_pool_timeout_ms,
+        .recycle_ms = cfg->db_pool_recycle_ms,
+        .idle_timeout_ms = cfg->db_pool_idle_timeout_ms,
+        .pre_ping = cfg->db_pool_pre_ping,
+        .slow_query_ms = cfg->db_slow_query_ms,
+    };
+}
+
 /* What the sender learns about chats goes to the desk, which owns them. */
 static int chat_unreachable(void *ud, struct pool_conn *c, int64_t chat, const char *reason)
 {
@@ -156,6 +179,22 @@ static struct sender_options sender_options(const struct config *cfg)
         .max_attempts = cfg->outbox_max_attempts,
         .chat_unreachable = chat_unreachable,
         .chat_migrated = chat_migrated,
+    };
+}
+
+static struct http_server_options http_options(const struct config *cfg)
+{
+    return (struct http_server_options){
+        .listen_addr = cfg->listen_addr,
+        .port = cfg->port,
+        .tls_cert_file = cfg->tls_cert_file,
+        .tls_key_file = cfg->tls_key_file,
+        .webhook_path = cfg->webhook_path,
+        .webhook_secret = cfg->webhook_secret,
+        .max_body_bytes = cfg->max_body_bytes,
+        .max_connections = cfg->http_max_connections,
+        .max_per_ip = cfg->http_max_per_ip,
+        .timeout_s = cfg->http_timeout_s,
     };
 }
 
@@ -188,7 +227,8 @@ static PGconn *connect_once(const struct db_params *params)
  */
 static int init_db(const struct config *cfg, const sigset_t *sigs)
 {
-    struct db_params *params = db_params_new(cfg, 0);
+    struct db_conn_options conn_opt = conn_options(cfg, 0);
+    struct db_params *params = db_params_new(&conn_opt);
     if (!params)
         return -ENOMEM;
     int rc = -EIO;
@@ -297,14 +337,16 @@ static int core_start(const struct config *cfg, struct core *core)
     memset(core, 0, sizeof(*core));
     size_t nstmts = 0;
     core->stmts = all_statements(&nstmts);
+    struct db_conn_options conn_opt = conn_options(cfg, cfg->db_statement_timeout_ms);
+    struct pool_options pool_opt = pool_options(cfg);
     struct sender_options sender_opt = sender_options(cfg);
-    core->params = db_params_new(cfg, -1);
+    core->params = db_params_new(&conn_opt);
     if (!core->stmts || !core->params || tg_api_global_init() < 0)
         return -1;
     core->curl_ready = true;
     if (metrics_init() < 0)
         LOG(LOG_WARN, "metrics registry incomplete", LOG_STR("route", "/metrics"));
-    core->pool = pool_new(cfg, core->params, core->stmts, nstmts);
+    core->pool = pool_new(&pool_opt, core->params, core->stmts, nstmts);
     if (!core->pool)
         return -1;
     core->logdb = logdb_start(core->pool, &(struct logdb_options){
@@ -370,8 +412,9 @@ static int serve(const struct config *cfg, const sigset_t *sigs)
                                          .queue_capacity = queue_capacity,
                                          .queue_ud = core.pipeline,
                                      });
-    struct http_app app = {.cfg = cfg, .pipeline = core.pipeline, .health = health};
-    http = http_server_start(&app, err, sizeof(err));
+    struct http_app app = {.pipeline = core.pipeline, .health = health};
+    struct http_server_options http_opt = http_options(cfg);
+    http = http_server_start(&http_opt, &app, err, sizeof(err));
     if (!http) {
         LOG(LOG_ERROR, "cannot start the HTTP server", LOG_STR("error", err));
         goto out;
@@ -435,7 +478,13 @@ static int cmd_healthcheck(const struct config *cfg)
 {
     if (tg_api_global_init() < 0)
         return EXIT_RUNTIME;
-    int rc = healthcheck_run(cfg, 2000, stdout);
+    int rc = healthcheck_run(
+        &(struct healthcheck_options){
+            .listen_addr = cfg->listen_addr,
+            .port = cfg->port,
+            .tls = cfg->tls_cert_file != NULL,
+        },
+        2000, stdout);
     tg_api_global_cleanup();
     return rc == 0 ? EXIT_OK : EXIT_RUNTIME;
 }
@@ -456,7 +505,8 @@ static int cmd_migrate(const struct config *cfg, int argc, char **argv)
     if (argc > (is_down ? 2 : 1))
         return usage_error("unexpected argument '%s'", argv[is_down ? 2 : 1]);
 
-    struct db_params *params = db_params_new(cfg, 0);
+    struct db_conn_options conn_opt = conn_options(cfg, 0);
+    struct db_params *params = db_params_new(&conn_opt);
     if (!params)
         return EXIT_RUNTIME;
     PGconn *conn = connect_once(params);

@@ -1,5 +1,5 @@
 /*
- * pool.c - the PostgreSQL connection pool (see pool.h, SPEC §7).
+ * pool.c - the PostgreSQL connection pool (see pool.h).
  *
  * One mutex guards the slots, the idle stack, the waiter queue and the
  * counters. It is never held across network I/O: an acquirer takes an idle
@@ -26,7 +26,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
 #include "db/conn.h"
 #include "log.h"
 #include "util/clock.h"
@@ -108,7 +107,7 @@ struct waiter {
 };
 
 struct pool {
-    /* Settings, copied from the config. */
+    /* Settings, copied from the options. */
     int max;
     int min;
     int64_t timeout_ms;
@@ -979,19 +978,19 @@ static void *maint_main(void *arg)
 
 /* ---- life cycle ---- */
 
-struct pool *pool_new(const struct config *cfg, const struct db_params *params,
+struct pool *pool_new(const struct pool_options *opt, const struct db_params *params,
                       const struct db_stmt *stmts, size_t n)
 {
     struct pool *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
-    p->max = cfg->db_pool_max > 0 ? cfg->db_pool_max : 1;
-    p->min = cfg->db_pool_min < 0 ? 0 : cfg->db_pool_min > p->max ? p->max : cfg->db_pool_min;
-    p->timeout_ms = cfg->db_pool_timeout_ms;
-    p->recycle_ms = cfg->db_pool_recycle_ms;
-    p->idle_timeout_ms = cfg->db_pool_idle_timeout_ms;
-    p->pre_ping = cfg->db_pool_pre_ping;
-    p->slow_ms = cfg->db_slow_query_ms;
+    p->max = opt->max > 0 ? opt->max : 1;
+    p->min = opt->min < 0 ? 0 : opt->min > p->max ? p->max : opt->min;
+    p->timeout_ms = opt->timeout_ms;
+    p->recycle_ms = opt->recycle_ms;
+    p->idle_timeout_ms = opt->idle_timeout_ms;
+    p->pre_ping = opt->pre_ping;
+    p->slow_ms = opt->slow_query_ms;
     p->params = params;
     p->stmts = stmts;
     p->nstmts = n;

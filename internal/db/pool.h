@@ -1,5 +1,5 @@
 /*
- * pool.h - a thread-safe pool of PostgreSQL connections (SPEC §7).
+ * pool.h - a thread-safe pool of PostgreSQL connections.
  *
  * Every connection the serving process holds comes from here - workers,
  * sender, log writer, health check - so DB_POOL_MAX bounds what one instance
@@ -30,7 +30,6 @@
 
 #include "db/pool_stats.h"
 
-struct config;
 struct db_params;
 struct pool;
 struct pool_conn;
@@ -42,14 +41,25 @@ struct db_stmt {
     int nparams;
 };
 
+/* How a pool is sized and timed (from the DB_POOL_* and DB_SLOW_QUERY_MS settings). */
+struct pool_options {
+    int max;                 /* connections at most; < 1: 1 */
+    int min;                 /* kept open when idle; clamped to 0..max */
+    int64_t timeout_ms;      /* longest wait of pool_acquire() for a free connection */
+    int64_t recycle_ms;      /* a connection's lifetime (with jitter); 0: never recycled */
+    int64_t idle_timeout_ms; /* idle connections above min are closed after it; 0: never */
+    bool pre_ping;           /* ping a connection idle for more than a second before use */
+    int64_t slow_query_ms;   /* statements slower than this log at warn; 0: none */
+};
+
 /*
  * Creates a pool for the connection parameters (borrowed: must outlive the
- * pool) sized and timed by cfg, with n statements (copied by reference: the
- * array and its strings must outlive the pool) prepared on each connection.
- * Opens DB_POOL_MIN connections in the background, not here. Returns NULL on
- * out-of-memory. Free with pool_free().
+ * pool) sized and timed by opt (copied), with n statements (copied by
+ * reference: the array and its strings must outlive the pool) prepared on
+ * each connection. Opens opt->min connections in the background, not here.
+ * Returns NULL on out-of-memory. Free with pool_free().
  */
-struct pool *pool_new(const struct config *cfg, const struct db_params *params,
+struct pool *pool_new(const struct pool_options *opt, const struct db_params *params,
                       const struct db_stmt *stmts, size_t n);
 
 /*
