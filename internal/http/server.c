@@ -20,6 +20,7 @@
 #include "metrics/metrics.h"
 #include "metrics/tgdesk_metrics.h"
 #include "pipeline/pipeline.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/strnum.h"
 
@@ -74,9 +75,7 @@ struct http_server {
 struct webhook_req {
     struct http_server *srv;
     struct job job;
-    char *body;
-    size_t len;
-    size_t cap;
+    struct buf body; /* capped at max_body_bytes */
     bool too_large;
     bool submitted;
     bool queue_full; /* refused by the queue: 503 with the short Retry-After */
@@ -188,25 +187,17 @@ static enum MHD_Result handle_webhook(struct http_server *srv, const struct rout
         if (!is_json(
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
             return queue_canned(srv, conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, ANS_UNSUPPORTED);
-        size_t want = 4096;
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl) {
-            int64_t n = 0;
-            if (strnum_i64(cl, 0, opt->max_body_bytes, &n) < 0)
-                return queue_canned(srv, conn, MHD_HTTP_CONTENT_TOO_LARGE, ANS_TOO_LARGE);
-            want = n ? (size_t)n : 1;
-        }
+        int64_t n = 0;
+        if (cl && strnum_i64(cl, 0, opt->max_body_bytes, &n) < 0)
+            return queue_canned(srv, conn, MHD_HTTP_CONTENT_TOO_LARGE, ANS_TOO_LARGE);
         if (atomic_load(&srv->draining) || !srv->app->pipeline)
             return queue_canned(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, ANS_BUSY);
         req = calloc(1, sizeof(*req));
-        if (req)
-            req->body = malloc(want);
-        if (!req || !req->body) {
-            free(req);
+        if (!req)
             return queue_canned(srv, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, ANS_INTERNAL);
-        }
-        req->cap = want;
+        buf_init(&req->body, (size_t)opt->max_body_bytes);
         req->srv = srv;
         req->conn = conn;
         clock_gettime(CLOCK_MONOTONIC, &req->start);
@@ -219,23 +210,14 @@ static enum MHD_Result handle_webhook(struct http_server *srv, const struct rout
         *upload_data_size = 0;
         if (req->too_large)
             return MHD_YES;
-        if (req->len + n > (size_t)opt->max_body_bytes) {
+        int rc = buf_addn(&req->body, upload_data, n);
+        if (rc == -ENOMEM)
+            return MHD_NO;
+        if (rc < 0) {
             /* No Content-Length (chunked) and too big: read on, keep nothing. */
             req->too_large = true;
-            return MHD_YES;
+            buf_free(&req->body);
         }
-        if (req->len + n > req->cap) {
-            size_t cap = req->cap * 2 > req->len + n ? req->cap * 2 : req->len + n;
-            if (cap > (size_t)opt->max_body_bytes)
-                cap = (size_t)opt->max_body_bytes;
-            char *b = realloc(req->body, cap);
-            if (!b)
-                return MHD_NO;
-            req->body = b;
-            req->cap = cap;
-        }
-        memcpy(req->body + req->len, upload_data, n);
-        req->len += n;
         return MHD_YES;
     }
 
@@ -247,8 +229,8 @@ static enum MHD_Result handle_webhook(struct http_server *srv, const struct rout
     if (req->too_large)
         return queue_canned(srv, conn, MHD_HTTP_CONTENT_TOO_LARGE, ANS_TOO_LARGE);
 
-    req->job.body = req->body;
-    req->job.len = req->len;
+    req->job.body = buf_str(&req->body);
+    req->job.len = buf_len(&req->body);
     req->job.complete = webhook_complete;
     req->job.userdata = req;
     req->submitted = true;
@@ -394,7 +376,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (*con_cls != &no_state) {
         struct webhook_req *req = *con_cls;
-        free(req->body);
+        buf_free(&req->body);
         free(req);
     }
     *con_cls = NULL;

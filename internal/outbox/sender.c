@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "db/array.h"
 #include "db/conn.h"
 #include "db/pool.h"
 #include "log.h"
@@ -263,23 +264,16 @@ static bool db_run(struct sender *s, const char *name, int n, const char *const 
     return ok;
 }
 
-/* Formats ids as a PostgreSQL array literal: {1,2,3}. Caller frees. */
-static char *id_array(const int64_t *ids, size_t n)
+/* Array literals of ids: well above the largest batch of rows held in memory. */
+#define ID_ARRAY_MAX (64 * 1024 * 1024)
+
+/* Formats ids as a PostgreSQL array literal ({1,2,3}) in b; NULL when out of memory. */
+static const char *id_array(struct buf *b, const int64_t *ids, size_t n)
 {
-    size_t cap = 2 + n * 21 + 1;
-    char *buf = malloc(cap);
-    if (!buf)
-        return NULL;
-    size_t len = 0;
-    buf[len++] = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            buf[len++] = ',';
-        len += strnum_fmt_i64(buf + len, ids[i]);
-    }
-    buf[len++] = '}';
-    buf[len] = '\0';
-    return buf;
+    db_array_open(b);
+    for (size_t i = 0; i < n; i++)
+        db_array_i64(b, ids[i]);
+    return db_array_close(b);
 }
 
 /* Runs statement (outbox_mark_sent or outbox_defer) for ids with their
@@ -287,13 +281,15 @@ static char *id_array(const int64_t *ids, size_t n)
 static void flush_ids(struct sender *s, const char *statement, int64_t *ids, int64_t *vals,
                       size_t n)
 {
-    char *a = id_array(ids, n), *b = id_array(vals, n);
-    const char *p[2] = {a, b};
-    if (!a || !b || !db_run(s, statement, 2, p, NULL))
+    struct buf a, b;
+    buf_init(&a, ID_ARRAY_MAX);
+    buf_init(&b, ID_ARRAY_MAX);
+    const char *p[2] = {id_array(&a, ids, n), id_array(&b, vals, n)};
+    if (!p[0] || !p[1] || !db_run(s, statement, 2, p, NULL))
         LOG(LOG_WARN, "could not record outbox rows; they come back once their lease runs out",
             LOG_STR("statement", statement), LOG_INT("messages", (int64_t)n));
-    free(a);
-    free(b);
+    buf_free(&a);
+    buf_free(&b);
 }
 
 /*
@@ -911,14 +907,15 @@ static void leases(struct sender *s, const char *statement)
 {
     size_t n = 0;
     int64_t *ids = held_ids(s, &n);
+    struct buf b;
+    buf_init(&b, ID_ARRAY_MAX);
     for (size_t off = 0; ids && off < n; off += 5000) {
         size_t k = n - off < 5000 ? n - off : 5000;
-        char *arr = id_array(ids + off, k);
-        const char *p[1] = {arr};
-        if (arr)
+        const char *p[1] = {id_array(&b, ids + off, k)};
+        if (p[0])
             db_run(s, statement, 1, p, NULL);
-        free(arr);
     }
+    buf_free(&b);
     free(ids);
 }
 
