@@ -1,7 +1,7 @@
 /*
  * api.h - the Telegram Bot API client the sender (and `webhook`, `poll`) use.
  *
- * A call is POST {base}/bot{token}/{method} with a JSON body (SPEC §8). One
+ * A call is POST {base}/bot{token}/{method} with a JSON body. One
  * struct tg_api per thread: it owns a libcurl easy handle that is reused, so
  * the connection to the Bot API is kept alive between calls. Every call has a
  * total and a connect timeout, installs no signal handlers and caps the answer
