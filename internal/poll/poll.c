@@ -191,18 +191,6 @@ static int save_offset(struct pool *pool, int64_t offset)
     return rc;
 }
 
-/* The getUpdates body. Caller frees. */
-static char *request_body(int64_t offset)
-{
-    json_t *b = json_pack("{si si so}", "timeout", POLL_TIMEOUT_S, "limit", POLL_LIMIT,
-                          "allowed_updates", tg_allowed_updates_json());
-    if (b && offset > 0)
-        json_object_set_new(b, "offset", json_integer(offset));
-    char *s = b ? json_dumps(b, JSON_COMPACT) : NULL;
-    json_decref(b);
-    return s;
-}
-
 int poll_run(const struct poll_options *opt, struct pool *pool, struct pipeline *pipeline,
              atomic_bool *stop)
 {
@@ -214,6 +202,11 @@ int poll_run(const struct poll_options *opt, struct pool *pool, struct pipeline 
         return -ENOMEM;
     }
     tg_api_want_result(api, true); /* the updates */
+    json_t *allowed = tg_allowed_updates_json();
+    if (!allowed) {
+        tg_api_free(api);
+        return -ENOMEM;
+    }
 
     int64_t offset = 0;
     while (!atomic_load(stop) && load_offset(pool, &offset) < 0) {
@@ -227,14 +220,8 @@ int poll_run(const struct poll_options *opt, struct pool *pool, struct pipeline 
     uint64_t rng = (uint64_t)time(NULL) * 2654435761u + 1;
     int rc = 0, failures = 0;
     while (!atomic_load(stop)) {
-        char *body = request_body(offset);
-        if (!body) {
-            rc = -ENOMEM;
-            break;
-        }
         struct tg_api_result r;
-        int crc = tg_api_call(api, "getUpdates", body, strlen(body), &r);
-        free(body);
+        int crc = tg_api_get_updates(api, offset, POLL_LIMIT, POLL_TIMEOUT_S, allowed, &r);
         if (atomic_load(stop))
             break;
         if (crc < 0) {
@@ -311,6 +298,7 @@ int poll_run(const struct poll_options *opt, struct pool *pool, struct pipeline 
         if (!all)
             nap(stop, (retry_after > 0 ? retry_after : 1) * 1000);
     }
+    json_decref(allowed);
     tg_api_free(api);
     return rc;
 }
