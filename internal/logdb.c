@@ -17,7 +17,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "db/array.h"
 #include "db/conn.h"
+#include "db/sqlstate.h"
 #include "metrics/tgdesk_metrics.h"
 #include "util/clock.h"
 
@@ -139,106 +141,49 @@ static void sink(void *userdata, enum log_level level, bool audit, const char *m
     atomic_fetch_sub(&l->sinks_running, 1);
 }
 
-/* ---- array literals for unnest() ---- */
-
-/* A string with a hard cap (the batch's text, escaped, fits well below it). */
-struct sb {
-    char *d;
-    size_t len, cap, max;
-    bool failed;
-};
-
-static void sb_put(struct sb *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (n > b->max - b->len) {
-        b->failed = true;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *d = realloc(b->d, cap);
-        if (!d) {
-            b->failed = true;
-            return;
-        }
-        b->d = d;
-        b->cap = cap;
-    }
-    memcpy(b->d + b->len, s, n);
-    b->len += n;
-    b->d[b->len] = '\0';
-}
-
-static void sb_str(struct sb *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-/* "text" as an element of a PostgreSQL array literal: quoted, \ and " escaped. */
-static void sb_elem(struct sb *b, const char *s)
-{
-    sb_put(b, "\"", 1);
-    const char *run = s;
-    for (const char *p = s; *p; p++) {
-        if (*p != '"' && *p != '\\')
-            continue;
-        sb_put(b, run, (size_t)(p - run));
-        sb_put(b, "\\", 1);
-        run = p;
-    }
-    sb_str(b, run);
-    sb_put(b, "\"", 1);
-}
-
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 enum insert_result { INSERT_OK, INSERT_UNAVAILABLE, INSERT_REFUSED };
 
+/* The batch's text, escaped, fits well below this. */
+#define ARRAY_MAX (64 * 1024 * 1024)
+
 /* Inserts n entries in one statement. */
 static enum insert_result insert_rows(struct pool_conn *c, const struct entry *e, size_t n)
 {
-    struct sb a[5];
-    size_t max = 64 * 1024 * 1024;
+    struct buf a[5];
     for (int k = 0; k < 5; k++) {
-        a[k] = (struct sb){.max = max};
-        sb_put(&a[k], "{", 1);
+        buf_init(&a[k], ARRAY_MAX);
+        db_array_open(&a[k]);
     }
     for (size_t i = 0; i < n; i++) {
         char ts[64];
-        const char *sep = i ? "," : "";
         /* Whole seconds and microseconds: a wall clock fits, whatever the compiler fears. */
         long long sec = (long long)e[i].ts;
         int usec = (int)((e[i].ts - (double)sec) * 1e6);
-        snprintf(ts, sizeof(ts), "%s%lld.%06d", sep, sec, usec < 0 || usec > 999999 ? 0 : usec);
-        sb_str(&a[0], ts);
-        sb_str(&a[1], sep);
-        sb_elem(&a[1], level_names[e[i].level]);
-        sb_str(&a[2], sep);
-        sb_elem(&a[2], e[i].msg);
-        sb_str(&a[3], sep);
-        sb_elem(&a[3], e[i].ctx);
-        sb_str(&a[4], sep);
-        sb_str(&a[4], e[i].audit ? "t" : "f");
+        snprintf(ts, sizeof(ts), "%lld.%06d", sec, usec < 0 || usec > 999999 ? 0 : usec);
+        db_array_text(&a[0], ts);
+        db_array_text(&a[1], level_names[e[i].level]);
+        db_array_text(&a[2], e[i].msg);
+        db_array_text(&a[3], e[i].ctx);
+        db_array_text(&a[4], e[i].audit ? "t" : "f");
     }
+    const char *params[5];
     bool ok = true;
     for (int k = 0; k < 5; k++) {
-        sb_put(&a[k], "}", 1);
-        ok = ok && !a[k].failed;
+        params[k] = db_array_close(&a[k]);
+        ok = ok && params[k];
     }
     enum insert_result rc = INSERT_REFUSED;
     if (ok) {
-        const char *params[5] = {a[0].d, a[1].d, a[2].d, a[3].d, a[4].d};
         PGresult *r = db_exec(c, STMT_INSERT, 5, params);
         if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
             rc = INSERT_OK;
         } else {
-            const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+            char state[DB_SQLSTATE_LEN];
+            db_sqlstate_copy(r, state);
             /* A lost connection, a shutdown, too many clients: not the rows' fault. */
-            bool down = !r || !state || PQstatus(pool_conn_pg(c)) != CONNECTION_OK ||
+            bool down = PQstatus(pool_conn_pg(c)) != CONNECTION_OK ||
                         strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
                         strncmp(state, "53", 2) == 0;
             rc = down ? INSERT_UNAVAILABLE : INSERT_REFUSED;
@@ -246,7 +191,7 @@ static enum insert_result insert_rows(struct pool_conn *c, const struct entry *e
         PQclear(r);
     }
     for (int k = 0; k < 5; k++)
-        free(a[k].d);
+        buf_free(&a[k]);
     return rc;
 }
 

@@ -1,5 +1,5 @@
 /*
- * logdb.h - the `logs` table writer (SPEC §9).
+ * logdb.h - the `logs` table writer.
  *
  * Installed as the log sink (log_set_sink()), it copies every event at or
  * above LOG_DB_LEVEL, and every audit event, into a bounded in-memory

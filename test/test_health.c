@@ -28,7 +28,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "db/conn.h"
 #include "db/migrate.h"
 #include "db/pool.h"
@@ -197,8 +196,29 @@ static int server_up(void **state)
     return testpg_cluster_ctl("start") == 0 ? 0 : -1;
 }
 
+/* The connection parameters of every pool of these tests (statement_timeout 5 s). */
+static struct db_params *params_new(void)
+{
+    const struct db_conn_options o = {
+        .database_url = testpg_cluster.conninfo,
+        .connect_timeout_s = 2,
+        .statement_timeout_ms = 5000,
+    };
+    return db_params_new(&o);
+}
+
+/* The pool's figures for the metrics' collector. */
+static void pool_stats_of(void *pool, struct pool_stats *ret)
+{
+    pool_stats(pool, ret);
+}
+
+static void pool_query_stats_of(void *pool, pool_query_stat_fn fn, void *fn_ud)
+{
+    pool_query_stats(pool, fn, fn_ud);
+}
+
 struct thealth {
-    struct config cfg;
     struct db_params *params;
     struct pool *pool;
     struct health *health;
@@ -218,19 +238,16 @@ static size_t q_capacity(void *ud)
 static void th_open(struct thealth *t, const struct health_options *extra)
 {
     memset(t, 0, sizeof(*t));
-    t->cfg = (struct config){
-        .database_url = testpg_cluster.conninfo,
-        .db_pool_max = 4,
-        .db_pool_timeout_ms = 5000,
-        .db_pool_pre_ping = true,
-        .db_connect_timeout_s = 2,
-        .db_statement_timeout_ms = 5000,
-        .db_slow_query_ms = 1000,
+    struct pool_options opt = {
+        .max = 4,
+        .timeout_ms = 5000,
+        .pre_ping = true,
+        .slow_query_ms = 1000,
     };
     t->capacity = 100;
-    t->params = db_params_new(&t->cfg, -1);
+    t->params = params_new();
     assert_non_null(t->params);
-    t->pool = pool_new(&t->cfg, t->params, NULL, 0);
+    t->pool = pool_new(&opt, t->params, NULL, 0);
     assert_non_null(t->pool);
     struct health_options o = {0};
     if (extra)
@@ -504,22 +521,24 @@ static void test_requests_by_status(void **state)
 static void test_pool_metrics(void **state)
 {
     assert_int_equal(metrics_init(), 0);
-    struct config cfg = {
-        .database_url = testpg_cluster.conninfo,
-        .db_pool_max = 1,
-        .db_pool_timeout_ms = 50,
-        .db_connect_timeout_s = 2,
-        .db_statement_timeout_ms = 5000,
-        .db_slow_query_ms = 1000,
+    struct pool_options opt = {
+        .max = 1,
+        .timeout_ms = 50,
+        .slow_query_ms = 1000,
     };
-    struct db_params *params = db_params_new(&cfg, -1);
-    struct pool *pool = pool_new(&cfg, params, NULL, 0);
+    struct db_params *params = params_new();
+    struct pool *pool = pool_new(&opt, params, NULL, 0);
     assert_non_null(pool);
     struct pool_conn *c = NULL, *c2 = NULL;
     assert_int_equal(pool_acquire(pool, -1, &c), 0);
     PQclear(db_exec_sql(c, "metrics_probe", "SELECT 1"));
     assert_int_equal(pool_acquire(pool, 50, &c2), -ETIMEDOUT);
-    assert_int_equal(metrics_watch(pool, NULL, NULL), 0);
+    assert_int_equal(metrics_watch(&(struct metrics_sources){
+                         .pool_stats = pool_stats_of,
+                         .pool_query_stats = pool_query_stats_of,
+                         .pool_ud = pool,
+                     }),
+                     0);
 
     struct buf b;
     buf_init(&b, METRICS_MAX_BODY);

@@ -20,30 +20,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "http/healthcheck.h"
 
 static void test_url(void **state)
 {
     char buf[128];
-    struct config cfg = {.listen_addr = "0.0.0.0", .port = 8080};
-    assert_int_equal(healthcheck_url(&cfg, buf, sizeof(buf)), 0);
+    struct healthcheck_options opt = {.listen_addr = "0.0.0.0", .port = 8080};
+    assert_int_equal(healthcheck_url(&opt, buf, sizeof(buf)), 0);
     assert_string_equal(buf, "http://127.0.0.1:8080/health");
-    cfg.listen_addr = "::";
-    assert_int_equal(healthcheck_url(&cfg, buf, sizeof(buf)), 0);
+    opt.listen_addr = "::";
+    assert_int_equal(healthcheck_url(&opt, buf, sizeof(buf)), 0);
     assert_string_equal(buf, "http://[::1]:8080/health");
-    cfg.listen_addr = "10.1.2.3";
-    cfg.tls_cert_file = "/etc/cert.pem";
-    assert_int_equal(healthcheck_url(&cfg, buf, sizeof(buf)), 0);
+    opt.listen_addr = "10.1.2.3";
+    opt.tls = true;
+    assert_int_equal(healthcheck_url(&opt, buf, sizeof(buf)), 0);
     assert_string_equal(buf, "https://10.1.2.3:8080/health");
-    cfg.listen_addr = "fe80::1";
-    cfg.tls_cert_file = NULL;
-    assert_int_equal(healthcheck_url(&cfg, buf, sizeof(buf)), 0);
+    opt.listen_addr = "fe80::1";
+    opt.tls = false;
+    assert_int_equal(healthcheck_url(&opt, buf, sizeof(buf)), 0);
     assert_string_equal(buf, "http://[fe80::1]:8080/health");
-    cfg.port = 0;
-    assert_int_equal(healthcheck_url(&cfg, buf, sizeof(buf)), -EINVAL);
-    cfg.port = 8080;
-    assert_int_equal(healthcheck_url(&cfg, buf, 10), -ENAMETOOLONG);
+    opt.port = 0;
+    assert_int_equal(healthcheck_url(&opt, buf, sizeof(buf)), -EINVAL);
+    opt.port = 8080;
+    assert_int_equal(healthcheck_url(&opt, buf, 10), -ENAMETOOLONG);
 }
 
 static atomic_int g_status = 200;
@@ -72,17 +71,17 @@ static void test_verdicts(void **state)
     assert_non_null(d);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     assert_non_null(info);
-    struct config cfg = {.listen_addr = "0.0.0.0", .port = info->port};
+    struct healthcheck_options opt = {.listen_addr = "0.0.0.0", .port = info->port};
 
     atomic_store(&g_status, 200);
-    assert_int_equal(healthcheck_run(&cfg, 2000, stderr), 0);
+    assert_int_equal(healthcheck_run(&opt, 2000, stderr), 0);
     atomic_store(&g_status, 503);
-    assert_int_equal(healthcheck_run(&cfg, 2000, stderr), -EIO);
+    assert_int_equal(healthcheck_run(&opt, 2000, stderr), -EIO);
     assert_int_equal(atomic_load(&g_hits), 2);
     MHD_stop_daemon(d);
 
     /* Nobody listens there any more. */
-    assert_int_equal(healthcheck_run(&cfg, 2000, stderr), -ECONNREFUSED);
+    assert_int_equal(healthcheck_run(&opt, 2000, stderr), -ECONNREFUSED);
 }
 
 int main(void)

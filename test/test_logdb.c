@@ -21,7 +21,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
 #include "db/conn.h"
 #include "db/migrate.h"
 #include "db/pool.h"
@@ -33,25 +32,26 @@
 struct fixture {
     char *conninfo;
     PGconn *admin;
-    struct config cfg;
     struct db_params *params;
     struct pool *pool;
 };
 
 static void open_pool(struct fixture *f, const char *conninfo)
 {
-    f->cfg = (struct config){
-        .database_url = (char *)conninfo,
-        .db_pool_max = 4,
-        .db_pool_timeout_ms = 2000,
-        .db_pool_pre_ping = true,
-        .db_connect_timeout_s = 2,
-        .db_statement_timeout_ms = 5000,
-        .db_slow_query_ms = 1000,
+    struct db_conn_options conn = {
+        .database_url = conninfo,
+        .connect_timeout_s = 2,
+        .statement_timeout_ms = 5000,
     };
-    f->params = db_params_new(&f->cfg, -1);
+    struct pool_options opt = {
+        .max = 4,
+        .timeout_ms = 2000,
+        .pre_ping = true,
+        .slow_query_ms = 1000,
+    };
+    f->params = db_params_new(&conn);
     assert_non_null(f->params);
-    f->pool = pool_new(&f->cfg, f->params, logdb_statements, logdb_statements_count);
+    f->pool = pool_new(&opt, f->params, logdb_statements, logdb_statements_count);
     assert_non_null(f->pool);
 }
 

@@ -23,7 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "db/conn.h"
 #include "db/pool.h"
 #include "log.h"
@@ -52,7 +51,8 @@ static void sleep_ms(int64_t ms)
 }
 
 struct tpool {
-    struct config cfg;
+    struct db_conn_options conn;
+    struct pool_options opt;
     struct db_params *params;
     struct pool *pool;
 };
@@ -60,21 +60,21 @@ struct tpool {
 static void tpool_config(struct tpool *t, int max)
 {
     memset(t, 0, sizeof(*t));
-    t->cfg.database_url = testpg_cluster.conninfo;
-    t->cfg.db_pool_max = max;
-    t->cfg.db_pool_min = 0;
-    t->cfg.db_pool_timeout_ms = 10000;
-    t->cfg.db_pool_pre_ping = true;
-    t->cfg.db_connect_timeout_s = 2;
-    t->cfg.db_statement_timeout_ms = 5000;
-    t->cfg.db_slow_query_ms = 0;
+    t->conn.database_url = testpg_cluster.conninfo;
+    t->opt.max = max;
+    t->opt.min = 0;
+    t->opt.timeout_ms = 10000;
+    t->opt.pre_ping = true;
+    t->conn.connect_timeout_s = 2;
+    t->conn.statement_timeout_ms = 5000;
+    t->opt.slow_query_ms = 0;
 }
 
 static void tpool_open(struct tpool *t)
 {
-    t->params = db_params_new(&t->cfg, -1);
+    t->params = db_params_new(&t->conn);
     assert_non_null(t->params);
-    t->pool = pool_new(&t->cfg, t->params, stmts, NSTMTS);
+    t->pool = pool_new(&t->opt, t->params, stmts, NSTMTS);
     assert_non_null(t->pool);
 }
 
@@ -236,7 +236,7 @@ static void test_many_threads_never_exceed_max(void **state)
 
     struct tpool t;
     tpool_config(&t, STRESS_MAX);
-    t.cfg.db_pool_timeout_ms = 60000;
+    t.opt.timeout_ms = 60000;
     tpool_open(&t);
 
     struct stress s = {.pool = t.pool};
@@ -304,7 +304,7 @@ static void test_exhausted_pool_times_out(void **state)
 {
     struct tpool t;
     tpool_config(&t, 2);
-    t.cfg.db_pool_timeout_ms = 300;
+    t.opt.timeout_ms = 300;
     tpool_open(&t);
 
     struct pool_conn *a, *b, *c = NULL;
@@ -359,7 +359,7 @@ static void test_server_stopped_fails_fast_then_recovers(void **state)
 {
     struct tpool t;
     tpool_config(&t, 4);
-    t.cfg.db_pool_timeout_ms = 10000;
+    t.opt.timeout_ms = 10000;
     tpool_open(&t);
 
     struct pool_conn *a, *b, *c = NULL;
@@ -519,8 +519,8 @@ static void test_recycle_after_lifetime(void **state)
 {
     struct tpool t;
     tpool_config(&t, 4);
-    t.cfg.db_pool_min = 1;
-    t.cfg.db_pool_recycle_ms = 200;
+    t.opt.min = 1;
+    t.opt.recycle_ms = 200;
     tpool_open(&t);
     /* DB_POOL_MIN is opened in the background. */
     wait_size(t.pool, 1);
@@ -557,8 +557,8 @@ static void test_idle_timeout_down_to_min(void **state)
 {
     struct tpool t;
     tpool_config(&t, 4);
-    t.cfg.db_pool_min = 1;
-    t.cfg.db_pool_idle_timeout_ms = 200;
+    t.opt.min = 1;
+    t.opt.idle_timeout_ms = 200;
     tpool_open(&t);
 
     struct pool_conn *held[3];
@@ -685,7 +685,7 @@ static void test_statement_timeout(void **state)
 {
     struct tpool t;
     tpool_config(&t, 2);
-    t.cfg.db_statement_timeout_ms = 200;
+    t.conn.statement_timeout_ms = 200;
     tpool_open(&t);
 
     struct pool_conn *c;
@@ -725,119 +725,6 @@ static void test_statement_timeout(void **state)
     tpool_close(&t);
 }
 
-/* ---- db_tx ---- */
-
-struct txcase {
-    const char *sqlstate; /* raised by the first fail_times calls */
-    int fail_times;
-    int calls;
-    const char *table;
-    int rc_after_insert; /* returned after a successful insert */
-    bool swallow_error;  /* run a failing statement and return 0 anyway */
-};
-
-static int tx_fn(struct pool_conn *c, void *ud)
-{
-    struct txcase *tc = ud;
-    tc->calls++;
-    if (tc->calls <= tc->fail_times) {
-        char sql[160];
-        snprintf(sql, sizeof(sql), "DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '%s'; END $$",
-                 tc->sqlstate);
-        PGresult *r = db_exec_sql(c, "raise", sql);
-        int rc = db_tx_fail(c, r);
-        PQclear(r);
-        return rc;
-    }
-    char sql[96];
-    snprintf(sql, sizeof(sql), "INSERT INTO %s VALUES (%d)", tc->table, tc->calls);
-    PGresult *r = db_exec_sql(c, "insert", sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        int rc = db_tx_fail(c, r);
-        PQclear(r);
-        return rc;
-    }
-    PQclear(r);
-    if (tc->swallow_error)
-        PQclear(db_exec_sql(c, "boom", "SELECT 1/0"));
-    return tc->rc_after_insert;
-}
-
-static void test_tx_retries_serialization_failures(void **state)
-{
-    PGconn *adm = admin();
-    assert_string_equal(testpg_exec(adm, "CREATE TABLE tx_t (n int)"), "");
-    /* A deferred constraint trigger fails the first COMMIT only. */
-    assert_string_equal(testpg_exec(adm, "CREATE TABLE tx_commit (n int);"
-                                         "CREATE SEQUENCE tx_commit_seq;"
-                                         "CREATE FUNCTION tx_commit_check() RETURNS trigger"
-                                         " LANGUAGE plpgsql AS $$ BEGIN"
-                                         " IF nextval('tx_commit_seq') = 1 THEN"
-                                         " RAISE EXCEPTION 'conflict at commit'"
-                                         " USING ERRCODE = '40001'; END IF;"
-                                         " RETURN NULL; END $$;"
-                                         "CREATE CONSTRAINT TRIGGER tx_commit_check"
-                                         " AFTER INSERT ON tx_commit"
-                                         " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
-                                         " EXECUTE FUNCTION tx_commit_check()"),
-                        "");
-
-    struct tpool t;
-    tpool_config(&t, 1);
-    tpool_open(&t);
-    struct pool_conn *c;
-    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
-
-    /* 40001 from the callback once: retried, committed once. */
-    struct txcase tc = {.sqlstate = "40001", .fail_times = 1, .table = "tx_t"};
-    assert_int_equal(db_tx(c, 3, tx_fn, &tc), 0);
-    assert_int_equal(tc.calls, 2);
-    assert_int_equal(value_int(adm, "SELECT count(*) FROM tx_t"), 1);
-    assert_int_equal(PQtransactionStatus(pool_conn_pg(c)), PQTRANS_IDLE);
-
-    /* Deadlocks too. */
-    tc = (struct txcase){.sqlstate = "40P01", .fail_times = 2, .table = "tx_t"};
-    assert_int_equal(db_tx(c, 3, tx_fn, &tc), 0);
-    assert_int_equal(tc.calls, 3);
-    assert_int_equal(value_int(adm, "SELECT count(*) FROM tx_t"), 2);
-
-    /* Always failing: gives up after max_retries retries. */
-    tc = (struct txcase){.sqlstate = "40001", .fail_times = 1000, .table = "tx_t"};
-    assert_int_equal(db_tx(c, 3, tx_fn, &tc), -EAGAIN);
-    assert_int_equal(tc.calls, 4);
-    assert_int_equal(PQtransactionStatus(pool_conn_pg(c)), PQTRANS_IDLE);
-
-    /* Not retryable: no retry, rolled back. */
-    tc = (struct txcase){.sqlstate = "23505", .fail_times = 1, .table = "tx_t"};
-    assert_int_equal(db_tx(c, 3, tx_fn, &tc), -EIO);
-    assert_int_equal(tc.calls, 1);
-
-    /* The callback's own error: rolled back, its code returned. */
-    tc = (struct txcase){.table = "tx_t", .rc_after_insert = -EINVAL};
-    assert_int_equal(db_tx(c, 3, tx_fn, &tc), -EINVAL);
-    assert_int_equal(tc.calls, 1);
-    assert_int_equal(value_int(adm, "SELECT count(*) FROM tx_t"), 2);
-    assert_int_equal(PQtransactionStatus(pool_conn_pg(c)), PQTRANS_IDLE);
-
-    /* A failure the callback ignored: COMMIT rolls back, reported as -EIO. */
-    tc = (struct txcase){.table = "tx_t", .swallow_error = true};
-    assert_int_equal(db_tx(c, 3, tx_fn, &tc), -EIO);
-    assert_int_equal(value_int(adm, "SELECT count(*) FROM tx_t"), 2);
-
-    /* 40001 at COMMIT: retried, committed once. */
-    tc = (struct txcase){.table = "tx_commit"};
-    assert_int_equal(db_tx(c, 3, tx_fn, &tc), 0);
-    assert_int_equal(tc.calls, 2);
-    assert_int_equal(value_int(adm, "SELECT count(*) FROM tx_commit"), 1);
-
-    pool_release(t.pool, c);
-    assert_int_equal(stats(t.pool).recycled_dirty, 0);
-    tpool_close(&t);
-    PQclear(PQexec(adm, "DROP TABLE tx_t, tx_commit; DROP SEQUENCE tx_commit_seq;"
-                        " DROP FUNCTION tx_commit_check()"));
-    PQfinish(adm);
-}
-
 /* ---- logging ---- */
 
 static char *read_file(const char *path)
@@ -874,7 +761,7 @@ static void test_slow_query_logged_without_parameters(void **state)
 
     struct tpool t;
     tpool_config(&t, 1);
-    t.cfg.db_slow_query_ms = 50;
+    t.opt.slow_query_ms = 50;
     tpool_open(&t);
     struct pool_conn *c;
     assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
@@ -929,7 +816,6 @@ int main(void)
         cmocka_unit_test_setup(test_idle_timeout_down_to_min, server_up),
         cmocka_unit_test_setup(test_dirty_checkin_is_cleaned, server_up),
         cmocka_unit_test_setup(test_statement_timeout, server_up),
-        cmocka_unit_test_setup(test_tx_retries_serialization_failures, server_up),
         cmocka_unit_test_setup(test_slow_query_logged_without_parameters, server_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

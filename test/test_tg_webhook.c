@@ -1,4 +1,5 @@
-/* Unit tests of the pure parts of `webhook` and `poll` (internal/tg/webhook.c, poll.c). */
+/* Unit tests of the pure parts of `webhook` and `poll`
+ * (internal/tg/webhook.c, internal/poll/poll.c). */
 /* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tg/poll.h"
+#include "poll/poll.h"
 #include "tg/webhook.h"
 
 static void test_set_body(void **state)
@@ -86,22 +87,22 @@ static void test_next_offset(void **state)
 {
     int64_t ids[] = {105, 103, 104};
     int all_ok[] = {200, 200, 200};
-    assert_int_equal(tg_poll_next_offset(0, ids, all_ok, 3), 106);
-    assert_int_equal(tg_poll_next_offset(103, ids, all_ok, 3), 106);
+    assert_int_equal(poll_next_offset(0, ids, all_ok, 3), 106);
+    assert_int_equal(poll_next_offset(103, ids, all_ok, 3), 106);
 
     /* 104 must come again: the offset stops before it, whatever the order */
     int middle_failed[] = {200, 200, 503};
-    assert_int_equal(tg_poll_next_offset(103, ids, middle_failed, 3), 104);
+    assert_int_equal(poll_next_offset(103, ids, middle_failed, 3), 104);
     int first_failed[] = {200, 503, 200};
-    assert_int_equal(tg_poll_next_offset(103, ids, first_failed, 3), 103);
+    assert_int_equal(poll_next_offset(103, ids, first_failed, 3), 103);
 
     /* a body that is not an Update can never succeed: passed */
     int rejected[] = {200, 400, 200};
-    assert_int_equal(tg_poll_next_offset(0, ids, rejected, 3), 106);
+    assert_int_equal(poll_next_offset(0, ids, rejected, 3), 106);
 
     /* never backwards */
-    assert_int_equal(tg_poll_next_offset(500, ids, all_ok, 3), 500);
-    assert_int_equal(tg_poll_next_offset(42, ids, all_ok, 0), 42);
+    assert_int_equal(poll_next_offset(500, ids, all_ok, 3), 500);
+    assert_int_equal(poll_next_offset(42, ids, all_ok, 0), 42);
 }
 
 int main(void)

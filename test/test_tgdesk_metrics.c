@@ -20,7 +20,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "db/conn.h"
 #include "db/pool.h"
 #include "metrics/tgdesk_metrics.h"
@@ -99,24 +98,39 @@ static void test_counters_move(void **state)
     free(text);
 }
 
+/* The pool's figures for the collector, as the program wires them. */
+static void pool_stats_of(void *pool, struct pool_stats *ret)
+{
+    pool_stats(pool, ret);
+}
+
+static void pool_query_stats_of(void *pool, pool_query_stat_fn fn, void *fn_ud)
+{
+    pool_query_stats(pool, fn, fn_ud);
+}
+
 static void test_pool_collector(void **state)
 {
     /* A pool whose server does not exist: acquires fail fast and are counted. */
-    struct config cfg = {
+    const struct db_conn_options conn = {
         .database_url = "host=127.0.0.1 port=1 dbname=nothing user=nobody connect_timeout=2",
-        .db_pool_max = 7,
-        .db_pool_timeout_ms = 100,
-        .db_connect_timeout_s = 2,
+        .connect_timeout_s = 2,
     };
+    const struct pool_options opt = {.max = 7, .timeout_ms = 100};
     static const struct db_stmt stmts[] = {{"one", "SELECT 1", 0}};
-    struct db_params *params = db_params_new(&cfg, -1);
+    struct db_params *params = db_params_new(&conn);
     assert_non_null(params);
-    struct pool *pool = pool_new(&cfg, params, stmts, 1);
+    struct pool *pool = pool_new(&opt, params, stmts, 1);
     assert_non_null(pool);
     struct pool_conn *c = NULL;
     assert_int_equal(pool_acquire(pool, 100, &c), -ECONNREFUSED);
 
-    assert_int_equal(metrics_watch(pool, NULL, NULL), 0);
+    assert_int_equal(metrics_watch(&(struct metrics_sources){
+                         .pool_stats = pool_stats_of,
+                         .pool_query_stats = pool_query_stats_of,
+                         .pool_ud = pool,
+                     }),
+                     0);
     char *text = render_all();
     assert_true(sample(text, "tgdesk_db_pool_max_connections") == 7);
     assert_true(sample(text, "tgdesk_db_pool_connect_failures_total") >= 1);

@@ -22,6 +22,7 @@
 #include "db/conn.h"
 #include "db/migrate.h"
 #include "db/pool.h"
+#include "desk/chats.h"
 #include "desk/desk.h"
 #include "http/health.h"
 #include "http/healthcheck.h"
@@ -32,8 +33,8 @@
 #include "outbox/outbox.h"
 #include "outbox/sender.h"
 #include "pipeline/pipeline.h"
+#include "poll/poll.h"
 #include "tg/api.h"
-#include "tg/poll.h"
 #include "tg/webhook.h"
 #include "util/strnum.h"
 #include "version.h"
@@ -131,6 +132,80 @@ static int load_config(struct config *cfg)
     return 0;
 }
 
+/* ---- Each module's options, from the configuration ---- */
+
+/* How connections are opened; statement_timeout_ms 0: none (migrations). */
+static struct db_conn_options conn_options(const struct config *cfg, int64_t statement_timeout_ms)
+{
+    return (struct db_conn_options){
+        .database_url = cfg->database_url,
+        .connect_timeout_s = cfg->db_connect_timeout_s,
+        .statement_timeout_ms = statement_timeout_ms,
+    };
+}
+
+static struct pool_options pool_options(const struct config *cfg)
+{
+    return (struct pool_options){
+        .max = cfg->db_pool_max,
+        .min = cfg->db_pool_min,
+        .timeout_ms = cfg->db_pool_timeout_ms,
+        .recycle_ms = cfg->db_pool_recycle_ms,
+        .idle_timeout_ms = cfg->db_pool_idle_timeout_ms,
+        .pre_ping = cfg->db_pool_pre_ping,
+        .slow_query_ms = cfg->db_slow_query_ms,
+    };
+}
+
+/* What the sender learns about chats goes to the desk, which owns them. */
+static int chat_unreachable(void *ud, struct pool_conn *c, int64_t chat, const char *reason)
+{
+    return desk_chats_unreachable(c, chat, reason, NULL);
+}
+
+static int chat_migrated(void *ud, struct pool_conn *c, int64_t from, int64_t to)
+{
+    return desk_chats_migrated(c, from, to, NULL);
+}
+
+static struct sender_options sender_options(const struct config *cfg)
+{
+    return (struct sender_options){
+        .api_url = cfg->telegram_api_url,
+        .bot_token = cfg->telegram_bot_token,
+        .api_timeout_ms = cfg->telegram_api_timeout_ms,
+        .global_rps = cfg->telegram_global_rps,
+        .max_attempts = cfg->outbox_max_attempts,
+        .chat_unreachable = chat_unreachable,
+        .chat_migrated = chat_migrated,
+    };
+}
+
+static struct http_server_options http_options(const struct config *cfg)
+{
+    return (struct http_server_options){
+        .listen_addr = cfg->listen_addr,
+        .port = cfg->port,
+        .tls_cert_file = cfg->tls_cert_file,
+        .tls_key_file = cfg->tls_key_file,
+        .webhook_path = cfg->webhook_path,
+        .webhook_secret = cfg->webhook_secret,
+        .max_body_bytes = cfg->max_body_bytes,
+        .max_connections = cfg->http_max_connections,
+        .max_per_ip = cfg->http_max_per_ip,
+        .timeout_s = cfg->http_timeout_s,
+    };
+}
+
+static struct poll_options poll_options(const struct config *cfg)
+{
+    return (struct poll_options){
+        .api_url = cfg->telegram_api_url,
+        .bot_token = cfg->telegram_bot_token,
+        .api_timeout_ms = cfg->telegram_api_timeout_ms,
+    };
+}
+
 /* Opens the connection migrations use (no statement_timeout). */
 static PGconn *connect_once(const struct db_params *params)
 {
@@ -151,7 +226,8 @@ static PGconn *connect_once(const struct db_params *params)
  */
 static int init_db(const struct config *cfg, const sigset_t *sigs)
 {
-    struct db_params *params = db_params_new(cfg, 0);
+    struct db_conn_options conn_opt = conn_options(cfg, 0);
+    struct db_params *params = db_params_new(&conn_opt);
     if (!params)
         return -ENOMEM;
     int rc = -EIO;
@@ -189,8 +265,11 @@ static struct db_stmt *all_statements(size_t *ret_n)
         const struct db_stmt *list;
         size_t n;
     } parts[] = {
-        {desk_statements, desk_statements_count},     {outbox_statements, outbox_statements_count},
-        {sender_statements, sender_statements_count}, {logdb_statements, logdb_statements_count},
+        {desk_statements, desk_statements_count},
+        {desk_chats_statements, desk_chats_statements_count},
+        {outbox_statements, outbox_statements_count},
+        {sender_statements, sender_statements_count},
+        {logdb_statements, logdb_statements_count},
         {poll_statements, poll_statements_count},
     };
     size_t n = 0;
@@ -219,6 +298,33 @@ struct core {
     struct pipeline *pipeline;
 };
 
+/* ---- What the metrics and the health check read, for the modules below them ---- */
+
+static size_t queue_depth(void *pipeline)
+{
+    return pipeline_queue_depth(pipeline);
+}
+
+static size_t queue_capacity(void *pipeline)
+{
+    return pipeline_queue_capacity(pipeline);
+}
+
+static size_t sender_backlog_of(void *sender)
+{
+    return sender_backlog(sender);
+}
+
+static void pool_stats_of(void *pool, struct pool_stats *ret)
+{
+    pool_stats(pool, ret);
+}
+
+static void pool_query_stats_of(void *pool, pool_query_stat_fn fn, void *fn_ud)
+{
+    pool_query_stats(pool, fn, fn_ud);
+}
+
 /*
  * Starts the modules in order - pool, sender (when there is a token),
  * workers. Returns 0, or -1 when one could not start (logged); call
@@ -229,13 +335,16 @@ static int core_start(const struct config *cfg, struct core *core)
     memset(core, 0, sizeof(*core));
     size_t nstmts = 0;
     core->stmts = all_statements(&nstmts);
-    core->params = db_params_new(cfg, -1);
+    struct db_conn_options conn_opt = conn_options(cfg, cfg->db_statement_timeout_ms);
+    struct pool_options pool_opt = pool_options(cfg);
+    struct sender_options sender_opt = sender_options(cfg);
+    core->params = db_params_new(&conn_opt);
     if (!core->stmts || !core->params || tg_api_global_init() < 0)
         return -1;
     core->curl_ready = true;
     if (metrics_init() < 0)
         LOG(LOG_WARN, "metrics registry incomplete", LOG_STR("route", "/metrics"));
-    core->pool = pool_new(cfg, core->params, core->stmts, nstmts);
+    core->pool = pool_new(&pool_opt, core->params, core->stmts, nstmts);
     if (!core->pool)
         return -1;
     core->logdb = logdb_start(core->pool, &(struct logdb_options){
@@ -246,7 +355,7 @@ static int core_start(const struct config *cfg, struct core *core)
         LOG(LOG_WARN, "the logs table writer did not start: events go to stderr only",
             LOG_STR("table", "logs"));
     if (cfg->telegram_bot_token) {
-        core->sender = sender_start(cfg, core->pool);
+        core->sender = sender_start(&sender_opt, core->pool);
         if (!core->sender)
             return -1;
     }
@@ -263,7 +372,16 @@ static int core_start(const struct config *cfg, struct core *core)
         core->pool, core->desk, core->sender);
     if (!core->pipeline)
         return -1;
-    metrics_watch(core->pool, core->pipeline, core->sender);
+    metrics_watch(&(struct metrics_sources){
+        .queue_depth = queue_depth,
+        .queue_capacity = queue_capacity,
+        .queue_ud = core->pipeline,
+        .outbox_in_memory = core->sender ? sender_backlog_of : NULL,
+        .outbox_ud = core->sender,
+        .pool_stats = pool_stats_of,
+        .pool_query_stats = pool_query_stats_of,
+        .pool_ud = core->pool,
+    });
     return 0;
 }
 
@@ -280,16 +398,6 @@ static void core_stop(struct core *core)
     free(core->stmts);
     if (core->curl_ready)
         tg_api_global_cleanup();
-}
-
-static size_t queue_depth(void *pipeline)
-{
-    return pipeline_queue_depth(pipeline);
-}
-
-static size_t queue_capacity(void *pipeline)
-{
-    return pipeline_queue_capacity(pipeline);
 }
 
 /*
@@ -313,8 +421,9 @@ static int serve(const struct config *cfg, const sigset_t *sigs)
                                          .queue_capacity = queue_capacity,
                                          .queue_ud = core.pipeline,
                                      });
-    struct http_app app = {.cfg = cfg, .pipeline = core.pipeline, .health = health};
-    http = http_server_start(&app, err, sizeof(err));
+    struct http_app app = {.pipeline = core.pipeline, .health = health};
+    struct http_server_options http_opt = http_options(cfg);
+    http = http_server_start(&http_opt, &app, err, sizeof(err));
     if (!http) {
         LOG(LOG_ERROR, "cannot start the HTTP server", LOG_STR("error", err));
         goto out;
@@ -378,7 +487,13 @@ static int cmd_healthcheck(const struct config *cfg)
 {
     if (tg_api_global_init() < 0)
         return EXIT_RUNTIME;
-    int rc = healthcheck_run(cfg, 2000, stdout);
+    int rc = healthcheck_run(
+        &(struct healthcheck_options){
+            .listen_addr = cfg->listen_addr,
+            .port = cfg->port,
+            .tls = cfg->tls_cert_file != NULL,
+        },
+        2000, stdout);
     tg_api_global_cleanup();
     return rc == 0 ? EXIT_OK : EXIT_RUNTIME;
 }
@@ -399,7 +514,8 @@ static int cmd_migrate(const struct config *cfg, int argc, char **argv)
     if (argc > (is_down ? 2 : 1))
         return usage_error("unexpected argument '%s'", argv[is_down ? 2 : 1]);
 
-    struct db_params *params = db_params_new(cfg, 0);
+    struct db_conn_options conn_opt = conn_options(cfg, 0);
+    struct db_params *params = db_params_new(&conn_opt);
     if (!params)
         return EXIT_RUNTIME;
     PGconn *conn = connect_once(params);
@@ -442,7 +558,8 @@ struct poller {
 static void *poller_main(void *arg)
 {
     struct poller *p = arg;
-    p->rc = tg_poll_run(p->cfg, p->core->pool, p->core->pipeline, &p->stop);
+    struct poll_options opt = poll_options(p->cfg);
+    p->rc = poll_run(&opt, p->core->pool, p->core->pipeline, &p->stop);
     /* Wake the main thread (SIGUSR1 is blocked and waited for there). */
     pthread_kill(p->main_thread, SIGUSR1);
     return NULL;

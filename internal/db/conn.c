@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "log.h"
 
 /* Keys tgdesk always sets itself; a value from DATABASE_URL is replaced. */
@@ -48,10 +47,10 @@ static int params_add(struct db_params *p, const char *key, const char *val)
     return 0;
 }
 
-struct db_params *db_params_new(const struct config *cfg, int64_t statement_timeout_ms)
+struct db_params *db_params_new(const struct db_conn_options *opt)
 {
     char *errmsg = NULL;
-    PQconninfoOption *opts = PQconninfoParse(cfg->database_url, &errmsg);
+    PQconninfoOption *opts = PQconninfoParse(opt->database_url, &errmsg);
     if (!opts) {
         PQfreemem(errmsg);
         return NULL;
@@ -75,9 +74,9 @@ struct db_params *db_params_new(const struct config *cfg, int64_t statement_time
             goto fail;
     }
 
-    int64_t st = statement_timeout_ms >= 0 ? statement_timeout_ms : cfg->db_statement_timeout_ms;
+    int64_t st = opt->statement_timeout_ms > 0 ? opt->statement_timeout_ms : 0;
     char connect_timeout[24], options[1024];
-    snprintf(connect_timeout, sizeof(connect_timeout), "%d", cfg->db_connect_timeout_s);
+    snprintf(connect_timeout, sizeof(connect_timeout), "%d", opt->connect_timeout_s);
     /* Generic plans: our statements do not depend on their parameters, and a
      * custom plan for the batch statement costs more to plan than to run. */
     int len = snprintf(options, sizeof(options),

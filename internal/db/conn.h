@@ -13,18 +13,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct config;
 struct db_params;
 
+/* What a parameter set is built from. */
+struct db_conn_options {
+    const char *database_url;     /* DATABASE_URL: URI or key/value conninfo */
+    int connect_timeout_s;        /* DB_CONNECT_TIMEOUT */
+    int64_t statement_timeout_ms; /* 0: none (migrations) */
+};
+
 /*
- * Builds the parameter set from cfg. statement_timeout_ms overrides the
- * configured DB_STATEMENT_TIMEOUT when >= 0 (migrations pass 0: none).
- * Registers the password from the URL as a log secret. Returns NULL when
- * DATABASE_URL cannot be parsed or memory runs out. Free with
- * db_params_free(). The result is immutable and safe to share between
- * threads.
+ * Builds the parameter set from opt (read only during the call). Registers
+ * the password from the URL as a log secret. Returns NULL when the URL
+ * cannot be parsed or memory runs out. Free with db_params_free(). The
+ * result is immutable and safe to share between threads.
  */
-struct db_params *db_params_new(const struct config *cfg, int64_t statement_timeout_ms);
+struct db_params *db_params_new(const struct db_conn_options *opt);
 
 /* Releases a parameter set. Accepts NULL. */
 void db_params_free(struct db_params *p);

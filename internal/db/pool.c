@@ -1,5 +1,5 @@
 /*
- * pool.c - the PostgreSQL connection pool (see pool.h, SPEC §7).
+ * pool.c - the PostgreSQL connection pool (see pool.h).
  *
  * One mutex guards the slots, the idle stack, the waiter queue and the
  * counters. It is never held across network I/O: an acquirer takes an idle
@@ -26,10 +26,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
 #include "db/conn.h"
 #include "log.h"
 #include "util/clock.h"
+#include "util/strnum.h"
 
 const double pool_hist_bounds[POOL_HIST_BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
@@ -56,11 +56,8 @@ const double pool_hist_bounds[POOL_HIST_BUCKETS] = {
 #define DRAIN_TIMEOUT_MS  4000
 #define DRAIN_MAX_RESULTS 1024
 /* db_exec_sql labels beyond the registered statements; more share "other". */
-#define LABELS_MAX     32
-#define LABEL_NAME_MAX 64
-/* Pause between db_tx attempts: random, up to this times 2^attempt, capped. */
-#define TX_PAUSE_BASE_MS     10
-#define TX_PAUSE_MAX_MS      250
+#define LABELS_MAX           32
+#define LABEL_NAME_MAX       64
 #define MAINTAIN_INTERVAL_MS 1000
 
 enum slot_state {
@@ -85,7 +82,6 @@ struct pool_conn {
     int64_t planned_ms;   /* plans dropped (or the connection opened) */
     int64_t plan_age_ms;  /* when they are dropped next */
     bool broken;          /* a statement found the connection dead */
-    char tx_sqlstate[6];  /* set by db_tx_fail() */
 };
 
 /* Counts per bucket; the last one holds durations above every bound. */
@@ -111,7 +107,7 @@ struct waiter {
 };
 
 struct pool {
-    /* Settings, copied from the config. */
+    /* Settings, copied from the options. */
     int max;
     int min;
     int64_t timeout_ms;
@@ -566,7 +562,6 @@ int pool_acquire(struct pool *p, int64_t timeout_ms, struct pool_conn **ret_conn
     }
 
     c->broken = false;
-    c->tx_sqlstate[0] = '\0';
     int64_t waited = clock_mono_ns() - start;
     atomic_fetch_add_explicit(&p->acquires, 1, memory_order_relaxed);
     hist_observe(&p->acquire_hist, waited);
@@ -797,6 +792,22 @@ PGresult *db_exec_sql(struct pool_conn *c, const char *name, const char *sql)
     return r;
 }
 
+int db_exec_sql_counts(struct pool_conn *c, const char *name, const char *sql, size_t n,
+                       int64_t *ret)
+{
+    PGresult *r = db_exec_sql(c, name, sql);
+    int rc =
+        r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && (size_t)PQnfields(r) == n
+            ? 0
+            : -EIO;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (PQgetisnull(r, 0, (int)i) ||
+            strnum_i64(PQgetvalue(r, 0, (int)i), 0, INT64_MAX, &ret[i]) < 0)
+            rc = -EIO;
+    PQclear(r);
+    return rc;
+}
+
 int db_exec_steps(struct pool_conn *c, const struct db_step *steps, size_t n, PGresult **ret_res)
 {
     PGconn *pg = c->pg;
@@ -848,90 +859,6 @@ broken:
     return -EIO;
 }
 
-/* ---- transactions ---- */
-
-static bool sqlstate_retryable(const char *s)
-{
-    return strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0;
-}
-
-static void copy_sqlstate(char dst[6], const PGresult *r)
-{
-    const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    snprintf(dst, 6, "%s", s ? s : "");
-}
-
-int db_tx_fail(struct pool_conn *c, const PGresult *res)
-{
-    copy_sqlstate(c->tx_sqlstate, res);
-    return -EIO;
-}
-
-static void tx_pause(int attempt)
-{
-    static _Thread_local uint64_t rng;
-    if (!rng)
-        rng = (uint64_t)clock_mono_ns() ^ (uint64_t)(uintptr_t)&rng;
-    int64_t cap = TX_PAUSE_BASE_MS;
-    for (int i = 0; i < attempt && cap < TX_PAUSE_MAX_MS; i++)
-        cap *= 2;
-    if (cap > TX_PAUSE_MAX_MS)
-        cap = TX_PAUSE_MAX_MS;
-    /* Random in [1 ms, cap]: competing transactions should not retry in step. */
-    int64_t us = 1000 + (int64_t)(xorshift(&rng) % (uint64_t)(cap * 1000));
-    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static bool exec_ok(struct pool_conn *c, const char *label, const char *sql)
-{
-    PGresult *r = db_exec_sql(c, label, sql);
-    bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    return ok;
-}
-
-int db_tx(struct pool_conn *c, int max_retries, db_tx_fn fn, void *userdata)
-{
-    for (int attempt = 0;; attempt++) {
-        char state[6] = "";
-        c->tx_sqlstate[0] = '\0';
-        if (!exec_ok(c, "tx_begin", "BEGIN"))
-            return -EIO;
-
-        int rc = fn(c, userdata);
-        if (rc == 0) {
-            PGresult *r = db_exec_sql(c, "tx_commit", "COMMIT");
-            /* COMMIT of an aborted transaction succeeds with the tag ROLLBACK. */
-            if (r && PQresultStatus(r) == PGRES_COMMAND_OK &&
-                strcmp(PQcmdStatus(r), "COMMIT") == 0) {
-                PQclear(r);
-                return 0;
-            }
-            copy_sqlstate(state, r);
-            PQclear(r);
-            rc = -EIO;
-        } else {
-            memcpy(state, c->tx_sqlstate, sizeof(state));
-        }
-        if (PQstatus(c->pg) != CONNECTION_OK)
-            return rc;
-        if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
-            (void)exec_ok(c, "tx_rollback", "ROLLBACK");
-        if (!sqlstate_retryable(state))
-            return rc;
-        if (attempt >= max_retries) {
-            LOG(LOG_WARN, "db transaction retries exhausted", LOG_STR("sqlstate", state),
-                LOG_INT("attempts", attempt + 1));
-            return -EAGAIN;
-        }
-        LOG(LOG_DEBUG, "db transaction retry", LOG_STR("sqlstate", state),
-            LOG_INT("attempt", attempt + 1));
-        tx_pause(attempt);
-    }
-}
-
 /* ---- statistics ---- */
 
 void pool_stats(struct pool *p, struct pool_stats *ret)
@@ -957,8 +884,7 @@ void pool_stats(struct pool *p, struct pool_stats *ret)
     *ret = s;
 }
 
-static void report_qstat(struct qstat *q, void (*fn)(const struct pool_query_stat *s, void *ud),
-                         void *ud)
+static void report_qstat(struct qstat *q, pool_query_stat_fn fn, void *ud)
 {
     struct pool_query_stat s = {.name = q->name};
     hist_snapshot(&q->h, &s.duration);
@@ -966,8 +892,7 @@ static void report_qstat(struct qstat *q, void (*fn)(const struct pool_query_sta
     fn(&s, ud);
 }
 
-void pool_query_stats(struct pool *p, void (*fn)(const struct pool_query_stat *s, void *ud),
-                      void *ud)
+void pool_query_stats(struct pool *p, pool_query_stat_fn fn, void *ud)
 {
     for (size_t i = 0; i < p->nstmts; i++)
         report_qstat(&p->stmt_stats[i], fn, ud);
@@ -1053,19 +978,19 @@ static void *maint_main(void *arg)
 
 /* ---- life cycle ---- */
 
-struct pool *pool_new(const struct config *cfg, const struct db_params *params,
+struct pool *pool_new(const struct pool_options *opt, const struct db_params *params,
                       const struct db_stmt *stmts, size_t n)
 {
     struct pool *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
-    p->max = cfg->db_pool_max > 0 ? cfg->db_pool_max : 1;
-    p->min = cfg->db_pool_min < 0 ? 0 : cfg->db_pool_min > p->max ? p->max : cfg->db_pool_min;
-    p->timeout_ms = cfg->db_pool_timeout_ms;
-    p->recycle_ms = cfg->db_pool_recycle_ms;
-    p->idle_timeout_ms = cfg->db_pool_idle_timeout_ms;
-    p->pre_ping = cfg->db_pool_pre_ping;
-    p->slow_ms = cfg->db_slow_query_ms;
+    p->max = opt->max > 0 ? opt->max : 1;
+    p->min = opt->min < 0 ? 0 : opt->min > p->max ? p->max : opt->min;
+    p->timeout_ms = opt->timeout_ms;
+    p->recycle_ms = opt->recycle_ms;
+    p->idle_timeout_ms = opt->idle_timeout_ms;
+    p->pre_ping = opt->pre_ping;
+    p->slow_ms = opt->slow_query_ms;
     p->params = params;
     p->stmts = stmts;
     p->nstmts = n;

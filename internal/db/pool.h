@@ -1,5 +1,5 @@
 /*
- * pool.h - a thread-safe pool of PostgreSQL connections (SPEC §7).
+ * pool.h - a thread-safe pool of PostgreSQL connections.
  *
  * Every connection the serving process holds comes from here - workers,
  * sender, log writer, health check - so DB_POOL_MAX bounds what one instance
@@ -28,7 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct config;
+#include "db/pool_stats.h"
+
 struct db_params;
 struct pool;
 struct pool_conn;
@@ -40,50 +41,25 @@ struct db_stmt {
     int nparams;
 };
 
-/* Upper bounds (seconds) of the duration histograms, ascending; +Inf implied. */
-#define POOL_HIST_BUCKETS 12
-extern const double pool_hist_bounds[POOL_HIST_BUCKETS];
-
-struct pool_hist {
-    uint64_t buckets[POOL_HIST_BUCKETS]; /* not cumulative: count per bucket */
-    uint64_t count;                      /* includes those above the last bound */
-    double sum_seconds;
-};
-
-/* A consistent snapshot of the pool's counters (pool_stats()). */
-struct pool_stats {
-    int max;
-    int size;    /* open connections: in_use + idle */
-    int in_use;  /* checked out */
-    int idle;    /* open and free */
-    int waiting; /* callers blocked in pool_acquire */
-    uint64_t acquires;
-    uint64_t timeouts;         /* pool exhausted */
-    uint64_t unavailable;      /* fail-fast: server unreachable */
-    uint64_t connects;         /* successful connects */
-    uint64_t connect_failures; /* failed connects */
-    uint64_t recycled_lifetime;
-    uint64_t recycled_idle;
-    uint64_t recycled_broken; /* failed pre-ping or released broken */
-    uint64_t recycled_dirty;  /* released dirty and could not be cleaned */
-    struct pool_hist acquire; /* wait of each success: count == acquires */
-};
-
-/* Per-statement timing (pool_query_stats()). */
-struct pool_query_stat {
-    const char *name;
-    struct pool_hist duration;
-    uint64_t errors;
+/* How a pool is sized and timed (from the DB_POOL_* and DB_SLOW_QUERY_MS settings). */
+struct pool_options {
+    int max;                 /* connections at most; < 1: 1 */
+    int min;                 /* kept open when idle; clamped to 0..max */
+    int64_t timeout_ms;      /* longest wait of pool_acquire() for a free connection */
+    int64_t recycle_ms;      /* a connection's lifetime (with jitter); 0: never recycled */
+    int64_t idle_timeout_ms; /* idle connections above min are closed after it; 0: never */
+    bool pre_ping;           /* ping a connection idle for more than a second before use */
+    int64_t slow_query_ms;   /* statements slower than this log at warn; 0: none */
 };
 
 /*
  * Creates a pool for the connection parameters (borrowed: must outlive the
- * pool) sized and timed by cfg, with n statements (copied by reference: the
- * array and its strings must outlive the pool) prepared on each connection.
- * Opens DB_POOL_MIN connections in the background, not here. Returns NULL on
- * out-of-memory. Free with pool_free().
+ * pool) sized and timed by opt (copied), with n statements (copied by
+ * reference: the array and its strings must outlive the pool) prepared on
+ * each connection. Opens opt->min connections in the background, not here.
+ * Returns NULL on out-of-memory. Free with pool_free().
  */
-struct pool *pool_new(const struct config *cfg, const struct db_params *params,
+struct pool *pool_new(const struct pool_options *opt, const struct db_params *params,
                       const struct db_stmt *stmts, size_t n);
 
 /*
@@ -127,6 +103,14 @@ PGresult *db_exec(struct pool_conn *c, const char *name, int nparams, const char
  */
 PGresult *db_exec_sql(struct pool_conn *c, const char *name, const char *sql);
 
+/*
+ * Runs a statement that needs no preparation (as db_exec_sql) and that
+ * answers one row of n non-negative integers (counts), into ret[0..n-1].
+ * Returns 0, or -EIO when it failed or answered anything else.
+ */
+int db_exec_sql_counts(struct pool_conn *c, const char *name, const char *sql, size_t n,
+                       int64_t *ret);
+
 /* One step of db_exec_steps(): a registered statement, or plain SQL. */
 struct db_step {
     const char *name;          /* statement name, or the timing label of sql */
@@ -145,24 +129,6 @@ struct db_step {
  */
 int db_exec_steps(struct pool_conn *c, const struct db_step *steps, size_t n, PGresult **ret_res);
 
-/*
- * Transaction helper: BEGIN, fn(c, userdata), COMMIT on an already checked
- * out connection. fn returns 0 to commit or a negative code to roll back.
- * Serialization failures and deadlocks (SQLSTATE 40001, 40P01) - from fn's
- * statements or from COMMIT - are retried up to max_retries times with a
- * short randomised pause; fn must therefore be repeatable. fn reports a
- * failed statement's SQLSTATE through db_tx_fail(). Returns 0 when
- * committed, fn's negative code, -EAGAIN when retries ran out, or -EIO.
- */
-typedef int (*db_tx_fn)(struct pool_conn *c, void *userdata);
-int db_tx(struct pool_conn *c, int max_retries, db_tx_fn fn, void *userdata);
-
-/*
- * For use inside a db_tx callback: records res's SQLSTATE (so db_tx can tell
- * a retryable failure) and returns -EIO. Does not clear res.
- */
-int db_tx_fail(struct pool_conn *c, const PGresult *res);
-
 /* Fills a snapshot of the counters. Thread-safe. */
 void pool_stats(struct pool *p, struct pool_stats *ret);
 
@@ -170,8 +136,7 @@ void pool_stats(struct pool *p, struct pool_stats *ret);
  * Calls fn once per registered statement (and per db_exec_sql label) with a
  * snapshot of its timing. Thread-safe; fn must not call into the pool.
  */
-void pool_query_stats(struct pool *p, void (*fn)(const struct pool_query_stat *s, void *ud),
-                      void *ud);
+void pool_query_stats(struct pool *p, pool_query_stat_fn fn, void *ud);
 
 /*
  * Closes idle connections past their lifetime or idle timeout and opens

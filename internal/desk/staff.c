@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chats.h"
 #include "send.h"
 #include "user.h"
 
@@ -672,8 +673,6 @@ out:
 
 int desk_staff_group_migrated(struct desk_ctx *x, int64_t old_chat, int64_t new_chat)
 {
-    char o[24], n[24];
-    const char *p[2] = {desk_i64(o, old_chat), desk_i64(n, new_chat)};
-    int rc = desk_exec(x, "desk_chat_migrated", 2, p, NULL);
+    int rc = desk_chats_migrated(x->c, old_chat, new_chat, x->sqlstate);
     return rc < 0 ? rc : DESK_PROCESSED;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chats.h"
 #include "db/sqlstate.h"
 #include "message.h"
 #include "rules.h"
@@ -56,20 +57,6 @@ const struct db_stmt desk_statements[] = {
      " ON CONFLICT (chat_id, tg_message_id) WHERE tg_message_id IS NOT NULL DO NOTHING"
      " RETURNING id",
      9},
-    {"user_mark_unreachable",
-     "UPDATE users SET is_unreachable = true, unreachable_reason = $2"
-     " WHERE user_id = $1 AND NOT is_unreachable",
-     2},
-    {"desk_user_reachable",
-     "UPDATE users SET is_unreachable = false, unreachable_reason = NULL"
-     " WHERE user_id = $1 AND is_unreachable",
-     1},
-    /* The supergroup the staff group became, when Telegram said so. */
-    {"desk_staff_chat", "SELECT value FROM bot_state WHERE key = 'chat_migrated:' || $1", 1},
-    {"desk_chat_migrated",
-     "INSERT INTO bot_state (key, value) VALUES ('chat_migrated:' || $1, $2)"
-     " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
-     2},
     /* Audit rows commit with the change they describe. */
     {"desk_audit",
      "INSERT INTO logs (level, message, context, audit) VALUES ($1, $2, $3::jsonb, true)", 3},
@@ -244,18 +231,10 @@ int desk_audit(struct desk_ctx *x, const char *level, const char *message, const
     return rc;
 }
 
-/* The staff group's id now: ADMIN_CHAT_ID or the supergroup it became. */
+/* The staff group's id now: the configured one or the supergroup it became. */
 static int staff_group(struct desk_ctx *x, int64_t *ret)
 {
-    char id[24];
-    const char *p[1] = {desk_i64(id, x->d->staff_chat_id)};
-    PGresult *res;
-    int rc = desk_exec(x, "desk_staff_chat", 1, p, &res);
-    if (rc < 0)
-        return rc;
-    *ret = PQntuples(res) == 1 ? desk_col_i64(res, 0, 0, x->d->staff_chat_id) : x->d->staff_chat_id;
-    PQclear(res);
-    return 0;
+    return desk_chats_current(x->c, x->d->staff_chat_id, ret, x->sqlstate);
 }
 
 int desk_is_staff_group(struct desk_ctx *x, int64_t chat, bool *ret)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chats.h"
 #include "send.h"
 
 /* Requests /status shows. */
@@ -186,15 +187,11 @@ int desk_user_member(struct desk_ctx *x, const struct tg_chat_member_update *mu)
 {
     if (!mu->new_status)
         return DESK_IGNORED;
-    char uid[24];
-    desk_i64(uid, mu->chat.id);
     int rc;
     if (strcmp(mu->new_status, "kicked") == 0) {
-        const char *p[2] = {uid, "blocked the bot"};
-        rc = desk_exec(x, "user_mark_unreachable", 2, p, NULL);
+        rc = desk_chats_unreachable(x->c, mu->chat.id, "blocked the bot", x->sqlstate);
     } else if (strcmp(mu->new_status, "member") == 0) {
-        const char *p[1] = {uid};
-        rc = desk_exec(x, "desk_user_reachable", 1, p, NULL);
+        rc = desk_chats_reachable(x->c, mu->chat.id, x->sqlstate);
     } else {
         return DESK_IGNORED;
     }

@@ -14,29 +14,13 @@
 
 #include "db/conn.h"
 #include "db/pool.h"
+#include "desk/counts.h"
 #include "log.h"
 #include "metrics/tgdesk_metrics.h"
+#include "outbox/stats.h"
 #include "util/clock.h"
-#include "util/strnum.h"
 
 #define SQL_PING "SELECT 1"
-#define SQL_OUTBOX                                                              \
-    "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)" \
-    " FROM outbox WHERE status = 'pending'"
-/* The active requests, found through their partial index: as many rows as
- * the desk has open work, however many requests it has ever had. */
-#define SQL_ACTIVE                                                  \
-    "SELECT (SELECT count(*) FROM outbox WHERE status = 'failed')," \
-    " count(*) FILTER (WHERE status = 'open'),"                     \
-    " count(*) FILTER (WHERE status = 'assigned')"                  \
-    " FROM requests WHERE status IN ('open', 'assigned')"
-/* The finished ones: every row but the active ones, so read least often (at
- * a million requests this took 180 ms of a core, and showed in the p99 of
- * the webhooks answered meanwhile). */
-#define SQL_FINISHED                                    \
-    "SELECT count(*) FILTER (WHERE status = 'solved')," \
-    " count(*) FILTER (WHERE status = 'closed')"        \
-    " FROM requests WHERE status IN ('solved', 'closed')"
 
 struct health {
     struct pool *pool;
@@ -174,13 +158,6 @@ static void *checker_main(void *arg)
     return NULL;
 }
 
-static bool int_at(const PGresult *r, int col, int64_t *ret)
-{
-    if (PQgetisnull(r, 0, col))
-        return false;
-    return strnum_i64(PQgetvalue(r, 0, col), 0, INT64_MAX, ret) == 0;
-}
-
 /* Reads the counts; slow adds the failed outbox rows and the active requests
  * by status, finished the solved and closed ones (kept in between). */
 static void stats_once(struct health *h, bool slow, bool finished)
@@ -191,33 +168,19 @@ static void stats_once(struct health *h, bool slow, bool finished)
         metrics_db_stats_failed();
         return;
     }
-    PGresult *r = db_exec_sql(c, "health_outbox_pending", SQL_OUTBOX);
-    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
-        int_at(r, 0, &st.outbox_pending)) {
-        char *end = NULL;
-        st.outbox_oldest_pending_s = strtod(PQgetvalue(r, 0, 1), &end);
-        st.outbox_ok = end && *end == '\0';
+    struct outbox_backlog backlog;
+    if (outbox_stats_backlog(c, &backlog) == 0) {
+        st.outbox_ok = true;
+        st.outbox_pending = backlog.pending;
+        st.outbox_oldest_pending_s = backlog.oldest_pending_s;
     }
-    PQclear(r);
-    if (finished) {
-        int64_t solved, closed;
-        r = db_exec_sql(c, "health_finished", SQL_FINISHED);
-        if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
-            int_at(r, 0, &solved) && int_at(r, 1, &closed)) {
-            h->finished_known = true;
-            h->requests_solved = solved;
-            h->requests_closed = closed;
-        }
-        PQclear(r);
-    }
+    if (finished && desk_counts_finished(c, &h->requests_solved, &h->requests_closed) == 0)
+        h->finished_known = true;
     if (slow) {
-        r = db_exec_sql(c, "health_counts", SQL_ACTIVE);
-        st.counts_ok = h->finished_known && r && PQresultStatus(r) == PGRES_TUPLES_OK &&
-                       PQntuples(r) == 1 && int_at(r, 0, &st.outbox_failed) &&
-                       int_at(r, 1, &st.requests_open) && int_at(r, 2, &st.requests_assigned);
+        st.counts_ok = h->finished_known && outbox_stats_failed(c, &st.outbox_failed) == 0 &&
+                       desk_counts_active(c, &st.requests_open, &st.requests_assigned) == 0;
         st.requests_solved = h->requests_solved;
         st.requests_closed = h->requests_closed;
-        PQclear(r);
     }
     pool_release(h->pool, c);
 

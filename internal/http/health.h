@@ -1,6 +1,5 @@
 /*
- * health.h - readiness for load balancers: the logic behind GET /health
- * (SPEC §4).
+ * health.h - readiness for load balancers: the logic behind GET /health.
  *
  * Design: the HTTP layer must never wait for the database on
  * libmicrohttpd's event-loop thread, so the database is checked by a
@@ -19,10 +18,11 @@
  *     index) and, less often (slow_stats_interval_ms, 30 s), the failed
  *     outbox rows and the open and assigned requests (on their partial
  *     index), and least often (finished_stats_interval_ms, 10 min) the
- *     solved and closed requests, a read of every row but the active ones;
- *     it publishes them to the metrics (metrics_db_stats()) and to the
- *     report. It has its own thread so that a slow count never delays the
- *     readiness check.
+ *     solved and closed requests, a read of every row but the active ones.
+ *     It asks the modules that own those tables (outbox/stats.h,
+ *     desk/counts.h) and publishes the figures to the metrics
+ *     (metrics_db_stats()) and to the report. It has its own thread so
+ *     that a slow count never delays the readiness check.
  *
  * Verdict (health_evaluate(), pure): fail (503) when the last check did not
  * answer within 1 s, no check has completed yet, the queue is saturated

@@ -9,8 +9,6 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "config.h"
-
 /* Longest part of the answer kept for the one-line report. */
 #define BODY_MAX 512
 
@@ -31,19 +29,19 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
     return n; /* the rest is read and dropped */
 }
 
-int healthcheck_url(const struct config *cfg, char *buf, size_t cap)
+int healthcheck_url(const struct healthcheck_options *opt, char *buf, size_t cap)
 {
-    if (cfg->port <= 0 || cfg->port > 65535)
+    if (opt->port <= 0 || opt->port > 65535)
         return -EINVAL;
-    const char *host = cfg->listen_addr ? cfg->listen_addr : "127.0.0.1";
+    const char *host = opt->listen_addr ? opt->listen_addr : "127.0.0.1";
     struct in6_addr a6;
     bool v6 = inet_pton(AF_INET6, host, &a6) == 1;
     if (strcmp(host, "0.0.0.0") == 0)
         host = "127.0.0.1";
     else if (v6 && IN6_IS_ADDR_UNSPECIFIED(&a6))
         host = "::1";
-    int n = snprintf(buf, cap, "%s://%s%s%s:%d/health", cfg->tls_cert_file ? "https" : "http",
-                     v6 ? "[" : "", host, v6 ? "]" : "", cfg->port);
+    int n = snprintf(buf, cap, "%s://%s%s%s:%d/health", opt->tls ? "https" : "http", v6 ? "[" : "",
+                     host, v6 ? "]" : "", opt->port);
     if (n < 0 || (size_t)n >= cap)
         return -ENAMETOOLONG;
     return 0;
@@ -94,13 +92,13 @@ int healthcheck_get(const char *url, long timeout_ms, FILE *out)
     return ok ? 0 : -EIO;
 }
 
-int healthcheck_run(const struct config *cfg, long timeout_ms, FILE *out)
+int healthcheck_run(const struct healthcheck_options *opt, long timeout_ms, FILE *out)
 {
     char url[320];
-    int rc = healthcheck_url(cfg, url, sizeof(url));
+    int rc = healthcheck_url(opt, url, sizeof(url));
     if (rc < 0) {
         if (out)
-            fprintf(out, "unhealthy: cannot build the /health URL (PORT=%d)\n", cfg->port);
+            fprintf(out, "unhealthy: cannot build the /health URL (PORT=%d)\n", opt->port);
         return -EINVAL;
     }
     return healthcheck_get(url, timeout_ms, out);

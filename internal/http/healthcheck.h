@@ -1,23 +1,30 @@
 /*
  * healthcheck.h - `tgdesk healthcheck`: one GET of the local /health, for a
- * container HEALTHCHECK (SPEC §2). Exit 0 when the answer is 2xx.
+ * container HEALTHCHECK. Exit 0 when the answer is 2xx.
  */
 #ifndef TGDESK_HTTP_HEALTHCHECK_H
 #define TGDESK_HTTP_HEALTHCHECK_H
 
 #include <stdio.h>
 
-struct config;
+#include <stdbool.h>
+
+/* Where the serving process listens. */
+struct healthcheck_options {
+    const char *listen_addr; /* LISTEN_ADDR; NULL: 127.0.0.1 */
+    int port;                /* PORT */
+    bool tls;                /* TLS_CERT_FILE is set: the server speaks HTTPS */
+};
 
 /*
  * Writes the URL of the local /health into buf (capacity cap):
- * http://HOST:PORT/health, https:// when TLS_CERT_FILE is set. HOST is
- * LISTEN_ADDR, except that the wildcard addresses 0.0.0.0 and :: become
- * 127.0.0.1 and [::1]; IPv6 addresses are bracketed. Returns 0, -EINVAL when
- * PORT is 0 (a random port cannot be reached from outside the process) or
+ * http://HOST:PORT/health, https:// when opt->tls. HOST is listen_addr,
+ * except that the wildcard addresses 0.0.0.0 and :: become 127.0.0.1 and
+ * [::1]; IPv6 addresses are bracketed. Returns 0, -EINVAL when the port is 0
+ * (a random port cannot be reached from outside the process) or
  * -ENAMETOOLONG. Pure.
  */
-int healthcheck_url(const struct config *cfg, char *buf, size_t cap);
+int healthcheck_url(const struct healthcheck_options *opt, char *buf, size_t cap);
 
 /*
  * GETs url with libcurl within timeout_ms (connect included). A TLS
@@ -32,6 +39,6 @@ int healthcheck_url(const struct config *cfg, char *buf, size_t cap);
 int healthcheck_get(const char *url, long timeout_ms, FILE *out);
 
 /* healthcheck_url() then healthcheck_get(); -EINVAL when no URL can be built. */
-int healthcheck_run(const struct config *cfg, long timeout_ms, FILE *out);
+int healthcheck_run(const struct healthcheck_options *opt, long timeout_ms, FILE *out);
 
 #endif

@@ -15,12 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "http/health.h"
 #include "log.h"
 #include "metrics/metrics.h"
 #include "metrics/tgdesk_metrics.h"
 #include "pipeline/pipeline.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/strnum.h"
 
@@ -36,7 +36,7 @@
  */
 #define CONN_MEMORY_LIMIT (8 * 1024)
 
-/* Above this HTTP_MAX_CONNECTIONS, the HTTP thread waits with epoll, not poll. */
+/* Above this many connections allowed, the HTTP thread waits with epoll, not poll. */
 #define POLL_MAX_CONNECTIONS 4096
 
 #define SECRET_HEADER "X-Telegram-Bot-Api-Secret-Token"
@@ -60,6 +60,7 @@ enum canned {
 
 struct http_server {
     struct MHD_Daemon *daemon;
+    struct http_server_options opt;
     const struct http_app *app;
     char *tls_cert;
     char *tls_key;
@@ -74,9 +75,7 @@ struct http_server {
 struct webhook_req {
     struct http_server *srv;
     struct job job;
-    char *body;
-    size_t len;
-    size_t cap;
+    struct buf body; /* capped at max_body_bytes */
     bool too_large;
     bool submitted;
     bool queue_full; /* refused by the queue: 503 with the short Retry-After */
@@ -92,7 +91,7 @@ typedef enum MHD_Result (*route_fn)(struct http_server *srv, const struct route 
                                     void **con_cls);
 
 struct route {
-    const char *path; /* NULL: the configured WEBHOOK_PATH */
+    const char *path; /* NULL: the configured webhook path */
     unsigned methods;
     const char *allow; /* Allow header for 405 */
     route_fn handler;
@@ -177,36 +176,28 @@ static enum MHD_Result handle_webhook(struct http_server *srv, const struct rout
                                       const char *upload_data, size_t *upload_data_size,
                                       void **con_cls)
 {
-    const struct config *cfg = srv->app->cfg;
+    const struct http_server_options *opt = &srv->opt;
     struct webhook_req *req = *con_cls;
 
     if (!req) {
-        if (cfg->webhook_secret &&
+        if (opt->webhook_secret &&
             !secret_equal(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, SECRET_HEADER),
-                          cfg->webhook_secret))
+                          opt->webhook_secret))
             return queue_canned(srv, conn, MHD_HTTP_UNAUTHORIZED, ANS_UNAUTHORIZED);
         if (!is_json(
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
             return queue_canned(srv, conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, ANS_UNSUPPORTED);
-        size_t want = 4096;
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl) {
-            int64_t n = 0;
-            if (strnum_i64(cl, 0, cfg->max_body_bytes, &n) < 0)
-                return queue_canned(srv, conn, MHD_HTTP_CONTENT_TOO_LARGE, ANS_TOO_LARGE);
-            want = n ? (size_t)n : 1;
-        }
+        int64_t n = 0;
+        if (cl && strnum_i64(cl, 0, opt->max_body_bytes, &n) < 0)
+            return queue_canned(srv, conn, MHD_HTTP_CONTENT_TOO_LARGE, ANS_TOO_LARGE);
         if (atomic_load(&srv->draining) || !srv->app->pipeline)
             return queue_canned(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, ANS_BUSY);
         req = calloc(1, sizeof(*req));
-        if (req)
-            req->body = malloc(want);
-        if (!req || !req->body) {
-            free(req);
+        if (!req)
             return queue_canned(srv, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, ANS_INTERNAL);
-        }
-        req->cap = want;
+        buf_init(&req->body, (size_t)opt->max_body_bytes);
         req->srv = srv;
         req->conn = conn;
         clock_gettime(CLOCK_MONOTONIC, &req->start);
@@ -219,23 +210,14 @@ static enum MHD_Result handle_webhook(struct http_server *srv, const struct rout
         *upload_data_size = 0;
         if (req->too_large)
             return MHD_YES;
-        if (req->len + n > (size_t)cfg->max_body_bytes) {
+        int rc = buf_addn(&req->body, upload_data, n);
+        if (rc == -ENOMEM)
+            return MHD_NO;
+        if (rc < 0) {
             /* No Content-Length (chunked) and too big: read on, keep nothing. */
             req->too_large = true;
-            return MHD_YES;
+            buf_free(&req->body);
         }
-        if (req->len + n > req->cap) {
-            size_t cap = req->cap * 2 > req->len + n ? req->cap * 2 : req->len + n;
-            if (cap > (size_t)cfg->max_body_bytes)
-                cap = (size_t)cfg->max_body_bytes;
-            char *b = realloc(req->body, cap);
-            if (!b)
-                return MHD_NO;
-            req->body = b;
-            req->cap = cap;
-        }
-        memcpy(req->body + req->len, upload_data, n);
-        req->len += n;
         return MHD_YES;
     }
 
@@ -247,8 +229,8 @@ static enum MHD_Result handle_webhook(struct http_server *srv, const struct rout
     if (req->too_large)
         return queue_canned(srv, conn, MHD_HTTP_CONTENT_TOO_LARGE, ANS_TOO_LARGE);
 
-    req->job.body = req->body;
-    req->job.len = req->len;
+    req->job.body = buf_str(&req->body);
+    req->job.len = buf_len(&req->body);
     req->job.complete = webhook_complete;
     req->job.userdata = req;
     req->submitted = true;
@@ -371,7 +353,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         const struct route *r = &routes[i];
-        if (strcmp(url, r->path ? r->path : srv->app->cfg->webhook_path) != 0)
+        if (strcmp(url, r->path ? r->path : srv->opt.webhook_path) != 0)
             continue;
         current_route = r->metric;
         if (!(method_bit(method) & r->methods)) {
@@ -398,7 +380,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (*con_cls != &no_state) {
         struct webhook_req *req = *con_cls;
-        free(req->body);
+        buf_free(&req->body);
         free(req);
     }
     *con_cls = NULL;
@@ -468,13 +450,16 @@ static bool make_all_canned(struct http_server *srv)
     return true;
 }
 
-struct http_server *http_server_start(const struct http_app *app, char *err, size_t cap)
+struct http_server *http_server_start(const struct http_server_options *opt,
+                                      const struct http_app *app, char *err, size_t cap)
 {
-    const struct config *cfg = app->cfg;
     struct http_server *srv = calloc(1, sizeof(*srv));
-    if (srv)
+    if (srv) {
         srv->listen_fd = MHD_INVALID_SOCKET;
-    if (!srv || (srv->app = app, !make_all_canned(srv))) {
+        srv->opt = *opt;
+        srv->app = app;
+    }
+    if (!srv || !make_all_canned(srv)) {
         snprintf(err, cap, "out of memory");
         goto fail;
     }
@@ -485,33 +470,32 @@ struct http_server *http_server_start(const struct http_app *app, char *err, siz
      * request, as MHD suspends and resumes each webhook while its commit is
      * under way; one poll() of the whole set per wake-up is cheaper at a
      * hundred connections (A/B runs: tgdesk CPU per update -8 %, throughput +2..9 %). */
-    unsigned flags =
-        (cfg->http_max_connections > POLL_MAX_CONNECTIONS ? MHD_USE_EPOLL_INTERNAL_THREAD
-                                                          : MHD_USE_POLL_INTERNAL_THREAD) |
-        MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
+    unsigned flags = (opt->max_connections > POLL_MAX_CONNECTIONS ? MHD_USE_EPOLL_INTERNAL_THREAD
+                                                                  : MHD_USE_POLL_INTERNAL_THREAD) |
+                     MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, cfg->listen_addr, &sin->sin_addr) == 1) {
+    if (inet_pton(AF_INET, opt->listen_addr, &sin->sin_addr) == 1) {
         sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)cfg->port);
-    } else if (inet_pton(AF_INET6, cfg->listen_addr, &sin6->sin6_addr) == 1) {
+        sin->sin_port = htons((uint16_t)opt->port);
+    } else if (inet_pton(AF_INET6, opt->listen_addr, &sin6->sin6_addr) == 1) {
         sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((uint16_t)cfg->port);
+        sin6->sin6_port = htons((uint16_t)opt->port);
         flags |= MHD_USE_IPv6;
     } else {
-        snprintf(err, cap, "LISTEN_ADDR %s is not an IP address", cfg->listen_addr);
+        snprintf(err, cap, "LISTEN_ADDR %s is not an IP address", opt->listen_addr);
         goto fail;
     }
 
-    if (cfg->tls_cert_file) {
+    if (opt->tls_cert_file) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
             snprintf(err, cap, "this libmicrohttpd was built without TLS support");
             goto fail;
         }
-        srv->tls_cert = read_file(cfg->tls_cert_file, err, cap);
+        srv->tls_cert = read_file(opt->tls_cert_file, err, cap);
         if (!srv->tls_cert)
             goto fail;
-        srv->tls_key = read_file(cfg->tls_key_file, err, cap);
+        srv->tls_key = read_file(opt->tls_key_file, err, cap);
         if (!srv->tls_key)
             goto fail;
         flags |= MHD_USE_TLS;
@@ -521,9 +505,9 @@ struct http_server *http_server_start(const struct http_app *app, char *err, siz
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_error, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
-        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)cfg->http_max_connections, NULL},
-        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)cfg->http_max_per_ip, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->http_timeout_s, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)opt->max_connections, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)opt->max_per_ip, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)opt->timeout_s, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)CONN_MEMORY_LIMIT, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
@@ -536,12 +520,12 @@ struct http_server *http_server_start(const struct http_app *app, char *err, siz
     srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, opts,
                                    MHD_OPTION_END);
     if (!srv->daemon) {
-        snprintf(err, cap, "cannot listen on %s:%d: %s", cfg->listen_addr, cfg->port,
+        snprintf(err, cap, "cannot listen on %s:%d: %s", opt->listen_addr, opt->port,
                  errno ? strerror(errno) : "libmicrohttpd refused to start");
         goto fail;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = info ? info->port : (uint16_t)cfg->port;
+    srv->port = info ? info->port : (uint16_t)opt->port;
     return srv;
 
 fail:

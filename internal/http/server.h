@@ -1,8 +1,9 @@
 /*
- * server.h - the HTTP listener (libmicrohttpd), SPEC §4.
+ * server.h - the HTTP listener (libmicrohttpd): the webhook, one of the two
+ * sources of updates (the other is poll mode), and the monitoring routes.
  *
  * One event-loop thread (epoll) serves every connection and never blocks: a
- * webhook body is read into a buffer capped at MAX_BODY_BYTES, handed to the
+ * webhook body is read into a buffer capped at max_body_bytes, handed to the
  * pipeline as a job, and the connection is suspended until a worker has
  * committed the update (or decided it cannot); then it is resumed and
  * answered. Connection caps overall and per IP, an idle timeout and a
@@ -10,7 +11,7 @@
  * server. Unknown paths answer 404, a wrong method on a known path 405 with
  * Allow.
  *
- * Routes: POST WEBHOOK_PATH; GET/HEAD/OPTIONS /health (and OPTIONS /, HAProxy's
+ * Routes: POST webhook_path; GET/HEAD/OPTIONS /health (and OPTIONS /, HAProxy's
  * default check) from the health module's cached verdict - never a database
  * round trip on this thread; GET /livez; GET /metrics.
  */
@@ -20,24 +21,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct config;
 struct health;
 struct http_server;
 struct pipeline;
 
+/* Where and how the server listens. */
+struct http_server_options {
+    const char *listen_addr;    /* LISTEN_ADDR: an IPv4 or IPv6 address */
+    int port;                   /* PORT; 0: any free port (http_server_port() tells) */
+    const char *tls_cert_file;  /* TLS_CERT_FILE and TLS_KEY_FILE: PEM files; */
+    const char *tls_key_file;   /* NULL: plain HTTP */
+    const char *webhook_path;   /* WEBHOOK_PATH: starts with '/' */
+    const char *webhook_secret; /* WEBHOOK_SECRET; NULL: not checked */
+    int64_t max_body_bytes;     /* MAX_BODY_BYTES: larger webhook bodies answer 413 */
+    int max_connections;        /* HTTP_MAX_CONNECTIONS */
+    int max_per_ip;             /* HTTP_MAX_PER_IP */
+    int timeout_s;              /* HTTP_TIMEOUT: an idle connection is closed after it */
+};
+
 /* What the routes serve; borrowed, must outlive the server. */
 struct http_app {
-    const struct config *cfg;
     struct pipeline *pipeline; /* NULL: the webhook answers 503 */
     struct health *health;     /* NULL: /health answers 503 */
 };
 
 /*
- * Starts listening on LISTEN_ADDR:PORT (HTTPS when TLS files are set).
+ * Starts listening on opt's address and port (HTTPS when TLS files are
+ * set). opt is copied, its strings borrowed: they must outlive the server.
  * Returns the server, or NULL with a one-line reason in err (capacity cap).
  * Stop and free with http_server_stop().
  */
-struct http_server *http_server_start(const struct http_app *app, char *err, size_t cap);
+struct http_server *http_server_start(const struct http_server_options *opt,
+                                      const struct http_app *app, char *err, size_t cap);
 
 /* The port actually bound (useful with PORT=0). */
 uint16_t http_server_port(const struct http_server *srv);

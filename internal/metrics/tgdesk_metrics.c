@@ -3,9 +3,8 @@
  *
  * The family pointers are set once by metrics_init() (under pthread_once)
  * and never change afterwards; the series they lead to are atomics. The
- * watch state (pool, pipeline, sender) is read by collectors only, under the
- * registry's render lock, which metrics_watch()/metrics_unwatch() also take
- * through metrics_add_collector()/metrics_remove_collector().
+ * watched sources (struct metrics_sources) are read by the collector only,
+ * under its own lock, which metrics_watch()/metrics_unwatch() also take.
  */
 #include "metrics/tgdesk_metrics.h"
 
@@ -15,9 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "db/pool.h"
-#include "outbox/sender.h"
-#include "pipeline/pipeline.h"
 #include "version.h"
 
 static const double http_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -387,12 +383,8 @@ void metrics_db_stats_failed(void)
 
 /* What the collector reads; it holds the lock for its whole run. */
 static pthread_mutex_t g_watch_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-    struct pool *pool;
-    struct pipeline *pipeline;
-    struct sender *sender;
-    bool registered;
-} g_watch;
+static struct metrics_sources g_src;
+static bool g_registered;
 
 static void hist_from_pool(struct metrics_series *s, const struct pool_hist *h)
 {
@@ -415,9 +407,9 @@ static void query_stat(const struct pool_query_stat *q, void *ud)
 static void collect(struct metrics_registry *r, void *ud)
 {
     pthread_mutex_lock(&g_watch_lock);
-    if (g_watch.pool) {
+    if (g_src.pool_stats) {
         struct pool_stats st;
-        pool_stats(g_watch.pool, &st);
+        g_src.pool_stats(g_src.pool_ud, &st);
         metrics_set(METRICS_GET(m.pool_connections, "in_use"), st.in_use);
         metrics_set(METRICS_GET(m.pool_connections, "idle"), st.idle);
         metrics_set(metrics_get0(m.pool_max), st.max);
@@ -432,29 +424,28 @@ static void collect(struct metrics_registry *r, void *ud)
         metrics_set(METRICS_GET(m.pool_recycled, "broken"), (double)st.recycled_broken);
         metrics_set(METRICS_GET(m.pool_recycled, "dirty"), (double)st.recycled_dirty);
         hist_from_pool(metrics_get0(m.pool_acquire_seconds), &st.acquire);
-        pool_query_stats(g_watch.pool, query_stat, NULL);
     }
-    if (g_watch.pipeline) {
-        metrics_set(metrics_get0(m.queue_depth), (double)pipeline_queue_depth(g_watch.pipeline));
-        metrics_set(metrics_get0(m.queue_capacity),
-                    (double)pipeline_queue_capacity(g_watch.pipeline));
-    }
-    if (g_watch.sender)
-        metrics_set(metrics_get0(m.outbox_in_memory), (double)sender_backlog(g_watch.sender));
+    if (g_src.pool_query_stats)
+        g_src.pool_query_stats(g_src.pool_ud, query_stat, NULL);
+    if (g_src.queue_depth)
+        metrics_set(metrics_get0(m.queue_depth), (double)g_src.queue_depth(g_src.queue_ud));
+    if (g_src.queue_capacity)
+        metrics_set(metrics_get0(m.queue_capacity), (double)g_src.queue_capacity(g_src.queue_ud));
+    if (g_src.outbox_in_memory)
+        metrics_set(metrics_get0(m.outbox_in_memory),
+                    (double)g_src.outbox_in_memory(g_src.outbox_ud));
     pthread_mutex_unlock(&g_watch_lock);
 }
 
-int metrics_watch(struct pool *pool, struct pipeline *pipeline, struct sender *sender)
+int metrics_watch(const struct metrics_sources *src)
 {
     int rc = metrics_init();
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&g_watch_lock);
-    g_watch.pool = pool;
-    g_watch.pipeline = pipeline;
-    g_watch.sender = sender;
-    bool registered = g_watch.registered;
-    g_watch.registered = true;
+    g_src = src ? *src : (struct metrics_sources){0};
+    bool registered = g_registered;
+    g_registered = true;
     pthread_mutex_unlock(&g_watch_lock);
     if (!registered)
         rc = metrics_add_collector(metrics_global(), collect, NULL);
@@ -465,9 +456,7 @@ void metrics_unwatch(void)
 {
     /* The collector stays registered; with nothing to watch it does nothing. */
     pthread_mutex_lock(&g_watch_lock);
-    g_watch.pool = NULL;
-    g_watch.pipeline = NULL;
-    g_watch.sender = NULL;
+    g_src = (struct metrics_sources){0};
     pthread_mutex_unlock(&g_watch_lock);
 }
 

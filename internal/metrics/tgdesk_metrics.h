@@ -1,11 +1,12 @@
 /*
- * tgdesk_metrics.h - the metrics tgdesk exports (SPEC §9), in the global
- * registry (metrics_global()).
+ * tgdesk_metrics.h - the metrics tgdesk exports, in the global registry
+ * (metrics_global()).
  *
  * Modules call the small functions below at the moment something happens;
  * state owned elsewhere (pool statistics, queue depth, the sender's memory
- * backlog) is read at render time by collectors that metrics_watch()
- * registers; counts that live in the database (outbox backlog, requests by
+ * backlog) is read at render time through the callbacks that
+ * metrics_watch() registers, so this module includes none of its owners;
+ * counts that live in the database (outbox backlog, requests by
  * status) are pushed by the health module's background thread
  * (metrics_db_stats()), which caches them for a few seconds.
  *
@@ -18,7 +19,7 @@
  *   tgdesk_http_requests_total{route,code}              counter
  *   tgdesk_http_request_duration_seconds{route}         histogram
  *   tgdesk_updates_total{type,outcome}                  counter; outcome is one of
- *       processed, duplicate, ignored, rejected, failed (SPEC §9)
+ *       processed, duplicate, ignored, rejected, failed
  *   tgdesk_updates_deferred_total{reason}               counter; 503 answers that
  *       make Telegram redeliver: reason queue_full or database. They are not
  *       an outcome: the update is counted once, when it is finally handled.
@@ -55,11 +56,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "db/pool_stats.h"
 #include "metrics/metrics.h"
-
-struct pool;
-struct pipeline;
-struct sender;
 
 /*
  * Registers every family above in metrics_global(). Idempotent and
@@ -120,12 +118,32 @@ void metrics_db_stats(const struct metrics_db_stats *s);
 void metrics_db_stats_failed(void);
 
 /*
- * Registers the collectors that read pool statistics (pool_stats(),
- * pool_query_stats()), the queue depth and capacity and the sender's memory
- * backlog at render time. Any argument may be NULL. They are borrowed: call
- * metrics_unwatch() before freeing them. Returns 0 or a negative errno code.
+ * Where the gauges owned by other modules are read at render time. Each
+ * callback gets its own userdata; a NULL callback leaves its families
+ * alone. The callbacks run under the registry's render lock and must not
+ * call back into the metrics.
  */
-int metrics_watch(struct pool *pool, struct pipeline *pipeline, struct sender *sender);
+struct metrics_sources {
+    /* tgdesk_queue_depth and tgdesk_queue_capacity. */
+    size_t (*queue_depth)(void *ud);
+    size_t (*queue_capacity)(void *ud);
+    void *queue_ud;
+    /* tgdesk_outbox_in_memory: messages held in the sender's memory. */
+    size_t (*outbox_in_memory)(void *ud);
+    void *outbox_ud;
+    /* tgdesk_db_pool_*: fills a snapshot of the pool's counters. */
+    void (*pool_stats)(void *ud, struct pool_stats *ret);
+    /* tgdesk_db_query_*: calls fn once per statement with its timing. */
+    void (*pool_query_stats)(void *ud, pool_query_stat_fn fn, void *fn_ud);
+    void *pool_ud;
+};
+
+/*
+ * Registers the collector that reads the gauges of src (copied; the
+ * userdata it points to are borrowed: call metrics_unwatch() before freeing
+ * them). src may be NULL. Returns 0 or a negative errno code.
+ */
+int metrics_watch(const struct metrics_sources *src);
 
 /* Removes the collectors; when it returns none of them runs any more. */
 void metrics_unwatch(void);

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
+#include "db/array.h"
 #include "db/conn.h"
 #include "db/pool.h"
 #include "log.h"
@@ -121,7 +121,7 @@ struct shard {
 };
 
 struct sender {
-    const struct config *cfg;
+    struct sender_options opt;
     struct pool *pool;
     struct shard shards[NSHARDS];
     pthread_t recovery;
@@ -176,14 +176,6 @@ const struct db_stmt sender_statements[] = {
      " WHERE id = $1 AND status <> 'failed'",
      2},
     {"outbox_move_chat", "UPDATE outbox SET chat_id = $2, payload = $3::jsonb WHERE id = $1", 3},
-    {"chat_migrated",
-     "INSERT INTO bot_state (key, value) VALUES ('chat_migrated:' || $1, $2)"
-     " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
-     2},
-    {"user_unreachable",
-     "UPDATE users SET is_unreachable = true, unreachable_reason = $2"
-     " WHERE user_id = $1 AND NOT is_unreachable",
-     2},
     /* Recovery: due rows of any instance, oldest first, leased to us. */
     {"outbox_claim_due",
      "WITH due AS (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()"
@@ -272,23 +264,16 @@ static bool db_run(struct sender *s, const char *name, int n, const char *const 
     return ok;
 }
 
-/* Formats ids as a PostgreSQL array literal: {1,2,3}. Caller frees. */
-static char *id_array(const int64_t *ids, size_t n)
+/* Array literals of ids: well above the largest batch of rows held in memory. */
+#define ID_ARRAY_MAX (64 * 1024 * 1024)
+
+/* Formats ids as a PostgreSQL array literal ({1,2,3}) in b; NULL when out of memory. */
+static const char *id_array(struct buf *b, const int64_t *ids, size_t n)
 {
-    size_t cap = 2 + n * 21 + 1;
-    char *buf = malloc(cap);
-    if (!buf)
-        return NULL;
-    size_t len = 0;
-    buf[len++] = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            buf[len++] = ',';
-        len += strnum_fmt_i64(buf + len, ids[i]);
-    }
-    buf[len++] = '}';
-    buf[len] = '\0';
-    return buf;
+    db_array_open(b);
+    for (size_t i = 0; i < n; i++)
+        db_array_i64(b, ids[i]);
+    return db_array_close(b);
 }
 
 /* Runs statement (outbox_mark_sent or outbox_defer) for ids with their
@@ -296,13 +281,36 @@ static char *id_array(const int64_t *ids, size_t n)
 static void flush_ids(struct sender *s, const char *statement, int64_t *ids, int64_t *vals,
                       size_t n)
 {
-    char *a = id_array(ids, n), *b = id_array(vals, n);
-    const char *p[2] = {a, b};
-    if (!a || !b || !db_run(s, statement, 2, p, NULL))
+    struct buf a, b;
+    buf_init(&a, ID_ARRAY_MAX);
+    buf_init(&b, ID_ARRAY_MAX);
+    const char *p[2] = {id_array(&a, ids, n), id_array(&b, vals, n)};
+    if (!p[0] || !p[1] || !db_run(s, statement, 2, p, NULL))
         LOG(LOG_WARN, "could not record outbox rows; they come back once their lease runs out",
             LOG_STR("statement", statement), LOG_INT("messages", (int64_t)n));
-    free(a);
-    free(b);
+    buf_free(&a);
+    buf_free(&b);
+}
+
+/*
+ * Tells a chats callback what a call taught - chat moved to `to` when
+ * migrated, else chat is unreachable for reason - on a pooled connection,
+ * outside any transaction. Called without the shard lock.
+ */
+static void tell_chats(struct sender *s, bool migrated, int64_t chat, int64_t to,
+                       const char *reason)
+{
+    struct pool_conn *c = NULL;
+    int rc = pool_acquire(s->pool, 2000, &c);
+    if (rc == 0) {
+        rc = migrated ? s->opt.chat_migrated(s->opt.chats_ud, c, chat, to)
+                      : s->opt.chat_unreachable(s->opt.chats_ud, c, chat, reason);
+        pool_release(s->pool, c);
+    }
+    if (rc < 0)
+        LOG(LOG_WARN, "could not record what the Bot API said about a chat",
+            LOG_STR("what", migrated ? "chat_migrated" : "chat_unreachable"),
+            LOG_INT("chat_id", chat), LOG_STR("error", strerror(-rc)));
 }
 
 /* ---- Shards: chats, ready list, timers -------------------------------- */
@@ -474,7 +482,7 @@ static bool chat_take_token(struct chat *c, int64_t now)
 /* Global limit: returns 0 when a call may go now, else milliseconds to wait. */
 static int64_t global_take_token(struct sender *s, int64_t now)
 {
-    double rps = s->cfg->telegram_global_rps;
+    double rps = s->opt.global_rps;
     pthread_mutex_lock(&s->rate_lock);
     s->global_tokens += (double)(now - s->global_at) * rps / 1000.0;
     if (s->global_tokens > rps)
@@ -641,13 +649,12 @@ static enum verdict settle(struct shard *sh, struct outbox_msg *m, const struct 
         char *moved = payload_with_chat(m->payload, r.migrate_to_chat_id);
         if (!moved)
             break;
-        char old[24], neu[24];
-        snprintf(old, sizeof(old), "%" PRId64, m->chat_id);
+        char neu[24];
         snprintf(neu, sizeof(neu), "%" PRId64, r.migrate_to_chat_id);
         const char *p[3] = {id, neu, moved};
-        const char *q[2] = {old, neu};
         db_run(s, "outbox_move_chat", 3, p, NULL);
-        db_run(s, "chat_migrated", 2, q, NULL);
+        if (s->opt.chat_migrated)
+            tell_chats(s, true, m->chat_id, r.migrate_to_chat_id, NULL);
         LOG(LOG_INFO, "chat became a supergroup: resending there", LOG_INT("chat_id", m->chat_id),
             LOG_INT("new_chat_id", r.migrate_to_chat_id));
         free(m->payload);
@@ -657,7 +664,7 @@ static enum verdict settle(struct shard *sh, struct outbox_msg *m, const struct 
     }
     case TG_RETRY_AFTER:
     case TG_RETRY:
-        if (attempt < s->cfg->outbox_max_attempts) {
+        if (attempt < s->opt.max_attempts) {
             int64_t delay = r.outcome == TG_RETRY_AFTER
                                 ? (int64_t)(r.retry_after > 0 ? r.retry_after : 1) * 1000
                                 : tg_backoff_ms(attempt, next_rand(&sh->rng));
@@ -675,12 +682,8 @@ static enum verdict settle(struct shard *sh, struct outbox_msg *m, const struct 
         }
         break;
     case TG_FORBIDDEN:
-        if (m->chat_id > 0) {
-            char chat[24];
-            snprintf(chat, sizeof(chat), "%" PRId64, m->chat_id);
-            const char *p[2] = {chat, r.description};
-            db_run(s, "user_unreachable", 2, p, NULL);
-        }
+        if (m->chat_id > 0 && s->opt.chat_unreachable)
+            tell_chats(s, false, m->chat_id, 0, r.description);
         break;
     case TG_PERMANENT:
         break;
@@ -904,14 +907,15 @@ static void leases(struct sender *s, const char *statement)
 {
     size_t n = 0;
     int64_t *ids = held_ids(s, &n);
+    struct buf b;
+    buf_init(&b, ID_ARRAY_MAX);
     for (size_t off = 0; ids && off < n; off += 5000) {
         size_t k = n - off < 5000 ? n - off : 5000;
-        char *arr = id_array(ids + off, k);
-        const char *p[1] = {arr};
-        if (arr)
+        const char *p[1] = {id_array(&b, ids + off, k)};
+        if (p[0])
             db_run(s, statement, 1, p, NULL);
-        free(arr);
     }
+    buf_free(&b);
     free(ids);
 }
 
@@ -1047,14 +1051,16 @@ static void shard_free(struct shard *sh)
     pthread_mutex_destroy(&sh->lock);
 }
 
-struct sender *sender_start(const struct config *cfg, struct pool *pool)
+struct sender *sender_start(const struct sender_options *opt, struct pool *pool)
 {
     struct sender *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    s->cfg = cfg;
+    s->opt = *opt;
+    s->opt.api_url = NULL; /* read here only */
+    s->opt.bot_token = NULL;
     s->pool = pool;
-    s->global_tokens = cfg->telegram_global_rps;
+    s->global_tokens = opt->global_rps;
     s->global_at = clock_mono_ms();
     pthread_mutex_init(&s->rate_lock, NULL);
     pthread_mutex_init(&s->stop_lock, NULL);
@@ -1074,12 +1080,10 @@ struct sender *sender_start(const struct config *cfg, struct pool *pool)
         if (!sh->buckets || !sh->multi)
             goto fail;
         for (int k = 0; k < SLOTS; k++) {
-            sh->slots[k].api = tg_api_new(cfg->telegram_api_url,
-                                          cfg->telegram_bot_token ? cfg->telegram_bot_token : "",
-                                          (long)cfg->telegram_api_timeout_ms);
+            sh->slots[k].api = tg_api_new(opt->api_url, opt->bot_token ? opt->bot_token : "",
+                                          (long)opt->api_timeout_ms);
             if (!sh->slots[k].api) {
-                LOG(LOG_ERROR, "cannot create a Bot API client",
-                    LOG_STR("api", cfg->telegram_api_url));
+                LOG(LOG_ERROR, "cannot create a Bot API client", LOG_STR("api", opt->api_url));
                 goto fail;
             }
         }

@@ -604,3 +604,19 @@ int tg_multi_wakeup(struct tg_multi *t)
 {
     return curl_multi_wakeup(t->m) == CURLM_OK ? 0 : -EIO;
 }
+
+int tg_api_get_updates(struct tg_api *a, int64_t offset, int limit, int timeout_s,
+                       json_t *allowed_updates, struct tg_api_result *ret)
+{
+    json_t *b = json_pack("{si si}", "timeout", timeout_s, "limit", limit);
+    bool ok = b &&
+              (!allowed_updates || json_object_set(b, "allowed_updates", allowed_updates) == 0) &&
+              (offset <= 0 || json_object_set_new(b, "offset", json_integer(offset)) == 0);
+    char *body = ok ? json_dumps(b, JSON_COMPACT) : NULL;
+    json_decref(b);
+    if (!body)
+        return -ENOMEM;
+    int rc = tg_api_call(a, "getUpdates", body, strlen(body), ret);
+    free(body);
+    return rc;
+}

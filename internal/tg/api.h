@@ -120,6 +120,17 @@ int tg_api_call(struct tg_api *a, const char *method, const char *json_body, siz
                 struct tg_api_result *ret);
 
 /*
+ * Calls getUpdates: waits up to timeout_s seconds (a long poll: the client's
+ * timeout must be longer) for at most limit updates from offset on (0: from
+ * the oldest one not yet confirmed), of the kinds in allowed_updates (a JSON
+ * array, borrowed; NULL: Telegram's default). The updates are ret->result
+ * when the client wants results (tg_api_want_result()). Returns as
+ * tg_api_call().
+ */
+int tg_api_get_updates(struct tg_api *a, int64_t offset, int limit, int timeout_s,
+                       json_t *allowed_updates, struct tg_api_result *ret);
+
+/*
  * Several calls at once, from one thread: a struct tg_multi drives the calls
  * of several clients (one call per client at a time) over libcurl's multi
  * interface, so one thread keeps many calls in flight, and one wake-up reads

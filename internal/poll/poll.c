@@ -1,4 +1,4 @@
-#include "poll.h"
+#include "poll/poll.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -10,15 +10,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
 #include "log.h"
 #include "pipeline/pipeline.h"
 #include "tg/api.h"
 #include "tg/webhook.h"
 #include "util/strnum.h"
 
-/* Updates one getUpdates returns at most (Telegram's maximum). */
-#define POLL_LIMIT 100
 /* Seconds to wait before fetching again updates the database could not take. */
 #define POLL_RETRY_AFTER 5
 /* Longest pause after a failed getUpdates. */
@@ -46,7 +43,7 @@ static int cmp_pairs(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
-int64_t tg_poll_next_offset(int64_t offset, const int64_t *ids, const int *statuses, size_t n)
+int64_t poll_next_offset(int64_t offset, const int64_t *ids, const int *statuses, size_t n)
 {
     struct pair p[POLL_LIMIT];
     if (n > POLL_LIMIT)
@@ -97,14 +94,16 @@ static void on_complete(struct job *job)
 }
 
 /*
- * Submits the updates to the pipeline and waits until every one is answered.
- * Fills ids and statuses; *ret_retry_after is the longest Retry-After.
+ * Submits the first n updates (n <= POLL_LIMIT) to the pipeline and waits
+ * until every one is answered. Fills ids and statuses; *ret_retry_after is
+ * the longest Retry-After.
  */
-static void run_batch(struct pipeline *pipeline, const json_t *updates, int64_t *ids, int *statuses,
-                      int *ret_retry_after)
+static void run_batch(struct pipeline *pipeline, const json_t *updates, size_t n, int64_t *ids,
+                      int *statuses, int *ret_retry_after)
 {
-    size_t n = json_array_size(updates);
     struct poll_job jobs[POLL_LIMIT];
+    if (n > POLL_LIMIT)
+        n = POLL_LIMIT;
     struct batch b = {.pending = 0};
     pthread_mutex_init(&b.mu, NULL);
     pthread_cond_init(&b.cond, NULL);
@@ -192,30 +191,22 @@ static int save_offset(struct pool *pool, int64_t offset)
     return rc;
 }
 
-/* The getUpdates body. Caller frees. */
-static char *request_body(int64_t offset)
+int poll_run(const struct poll_options *opt, struct pool *pool, struct pipeline *pipeline,
+             atomic_bool *stop)
 {
-    json_t *b = json_pack("{si si so}", "timeout", TG_POLL_TIMEOUT_S, "limit", POLL_LIMIT,
-                          "allowed_updates", tg_allowed_updates_json());
-    if (b && offset > 0)
-        json_object_set_new(b, "offset", json_integer(offset));
-    char *s = b ? json_dumps(b, JSON_COMPACT) : NULL;
-    json_decref(b);
-    return s;
-}
-
-int tg_poll_run(const struct config *cfg, struct pool *pool, struct pipeline *pipeline,
-                atomic_bool *stop)
-{
-    struct tg_api *api =
-        tg_api_new(cfg->telegram_api_url, cfg->telegram_bot_token,
-                   (long)(TG_POLL_TIMEOUT_S * 1000 + cfg->telegram_api_timeout_ms));
+    struct tg_api *api = tg_api_new(opt->api_url, opt->bot_token,
+                                    (long)(POLL_TIMEOUT_S * 1000 + opt->api_timeout_ms));
     if (!api || tg_api_set_cancel(api, stop) < 0) {
-        LOG(LOG_ERROR, "cannot create a Bot API client", LOG_STR("api", cfg->telegram_api_url));
+        LOG(LOG_ERROR, "cannot create a Bot API client", LOG_STR("api", opt->api_url));
         tg_api_free(api);
         return -ENOMEM;
     }
     tg_api_want_result(api, true); /* the updates */
+    json_t *allowed = tg_allowed_updates_json();
+    if (!allowed) {
+        tg_api_free(api);
+        return -ENOMEM;
+    }
 
     int64_t offset = 0;
     while (!atomic_load(stop) && load_offset(pool, &offset) < 0) {
@@ -224,19 +215,13 @@ int tg_poll_run(const struct config *cfg, struct pool *pool, struct pipeline *pi
         nap(stop, 2000);
     }
     LOG(LOG_INFO, "polling Telegram for updates", LOG_INT("offset", offset),
-        LOG_INT("timeout_s", TG_POLL_TIMEOUT_S));
+        LOG_INT("timeout_s", POLL_TIMEOUT_S));
 
     uint64_t rng = (uint64_t)time(NULL) * 2654435761u + 1;
     int rc = 0, failures = 0;
     while (!atomic_load(stop)) {
-        char *body = request_body(offset);
-        if (!body) {
-            rc = -ENOMEM;
-            break;
-        }
         struct tg_api_result r;
-        int crc = tg_api_call(api, "getUpdates", body, strlen(body), &r);
-        free(body);
+        int crc = tg_api_get_updates(api, offset, POLL_LIMIT, POLL_TIMEOUT_S, allowed, &r);
         if (atomic_load(stop))
             break;
         if (crc < 0) {
@@ -290,10 +275,10 @@ int tg_poll_run(const struct config *cfg, struct pool *pool, struct pipeline *pi
         json_t *updates = json_incref(r.result);
         int64_t ids[POLL_LIMIT];
         int statuses[POLL_LIMIT], retry_after = 0;
-        run_batch(pipeline, updates, ids, statuses, &retry_after);
+        run_batch(pipeline, updates, n, ids, statuses, &retry_after);
         json_decref(updates);
 
-        int64_t next = tg_poll_next_offset(offset, ids, statuses, n);
+        int64_t next = poll_next_offset(offset, ids, statuses, n);
         LOG(LOG_DEBUG, "updates processed", LOG_INT("updates", (int64_t)n),
             LOG_INT("offset", next));
         if (next > offset) {
@@ -313,6 +298,7 @@ int tg_poll_run(const struct config *cfg, struct pool *pool, struct pipeline *pi
         if (!all)
             nap(stop, (retry_after > 0 ? retry_after : 1) * 1000);
     }
+    json_decref(allowed);
     tg_api_free(api);
     return rc;
 }
