@@ -20,13 +20,13 @@
 #include "db/array.h"
 #include "db/conn.h"
 #include "db/sqlstate.h"
-#include "metrics/tgdesk_metrics.h"
+#include "metrics/tgm.h"
 #include "util/clock.h"
 
 #define STMT_INSERT    "logdb_insert"
 #define STMT_RETENTION "logdb_retention"
 
-const struct db_stmt logdb_statements[] = {
+const struct pool_stmt logdb_statements[] = {
     {STMT_INSERT,
      "INSERT INTO logs (timestamp, level, message, context, audit)"
      " SELECT to_timestamp(t), l, m, c::jsonb, a"
@@ -85,7 +85,7 @@ static void count_drop(struct logdb *l, bool audit, const char *reason, uint64_t
     atomic_fetch_add(&l->dropped, n);
     if (audit)
         atomic_fetch_add(&l->dropped_audit, n);
-    metrics_log_dropped(audit, reason, n);
+    tgm_log_dropped(audit, reason, n);
 }
 
 void logdb_push(struct logdb *l, enum log_level level, bool audit, const char *msg,
@@ -176,7 +176,7 @@ static enum insert_result insert_rows(struct pool_conn *c, const struct entry *e
     }
     enum insert_result rc = INSERT_REFUSED;
     if (ok) {
-        PGresult *r = db_exec(c, STMT_INSERT, 5, params);
+        PGresult *r = pool_exec(c, STMT_INSERT, 5, params);
         if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
             rc = INSERT_OK;
         } else {
@@ -215,10 +215,10 @@ static bool write_batch(struct logdb *l, const struct entry *e, size_t n)
                 count_drop(l, e[i].audit, "db_error", 1);
         }
         atomic_fetch_add(&l->written, ok);
-        metrics_log_written(ok);
+        tgm_log_written(ok);
     } else if (rc == INSERT_OK) {
         atomic_fetch_add(&l->written, n);
-        metrics_log_written(n);
+        tgm_log_written(n);
     }
     pool_release(l->pool, c);
     /* A row-by-row pass cut short by a lost connection may repeat a few rows: rare, harmless. */
@@ -256,7 +256,7 @@ int64_t logdb_retention_run(struct logdb *l)
     const char *params[2] = {days, limit};
     int64_t total = 0;
     for (int round = 0; round < RETENTION_ROUNDS; round++) {
-        PGresult *r = db_exec(c, STMT_RETENTION, 2, params);
+        PGresult *r = pool_exec(c, STMT_RETENTION, 2, params);
         if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
             char err[256];
             LOG(LOG_WARN, "logs retention failed",

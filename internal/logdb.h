@@ -35,7 +35,7 @@
 struct logdb;
 
 /* Statements the writer needs; register them with the pool. */
-extern const struct db_stmt logdb_statements[];
+extern const struct pool_stmt logdb_statements[];
 extern const size_t logdb_statements_count;
 
 struct logdb_options {

@@ -33,7 +33,7 @@
 #include "db/pool.h"
 #include "http/health.h"
 #include "log.h"
-#include "metrics/tgdesk_metrics.h"
+#include "metrics/tgm.h"
 #include "testpg.h"
 #include "util/clock.h"
 
@@ -411,7 +411,7 @@ static void test_queue_and_draining(void **state)
 
 static void test_outbox_backlog(void **state)
 {
-    assert_int_equal(metrics_init(), 0);
+    assert_int_equal(tgm_init(), 0);
     PGconn *admin = testpg_connect(testpg_cluster.conninfo);
     assert_string_equal(testpg_exec(admin,
                                     "INSERT INTO outbox (chat_id, method, payload, created_at)"
@@ -438,8 +438,8 @@ static void test_outbox_backlog(void **state)
     assert_int_equal(health_http_status(&r), 200);
 
     struct buf b;
-    buf_init(&b, METRICS_MAX_BODY);
-    assert_int_equal(metrics_render_global(&b), 0);
+    buf_init(&b, TGM_MAX_BODY);
+    assert_int_equal(tgm_render(&b), 0);
     assert_non_null(strstr(buf_str(&b), "\ntgdesk_outbox_pending 5\n"));
     assert_non_null(strstr(buf_str(&b), "\ntgdesk_outbox_failed 1\n"));
     assert_non_null(strstr(buf_str(&b), "\ntgdesk_support_requests{status=\"open\"} 0\n"));
@@ -454,8 +454,8 @@ static void test_outbox_backlog(void **state)
 static long requests_gauge(const char *status)
 {
     struct buf b;
-    buf_init(&b, METRICS_MAX_BODY);
-    assert_int_equal(metrics_render_global(&b), 0);
+    buf_init(&b, TGM_MAX_BODY);
+    assert_int_equal(tgm_render(&b), 0);
     char key[96];
     snprintf(key, sizeof(key), "\ntgdesk_support_requests{status=\"%s\"} ", status);
     const char *at = strstr(buf_str(&b), key);
@@ -489,7 +489,7 @@ static void add_requests(PGconn *admin, int id)
  * finished_stats_interval_ms. */
 static void test_requests_by_status(void **state)
 {
-    assert_int_equal(metrics_init(), 0);
+    assert_int_equal(tgm_init(), 0);
     PGconn *admin = testpg_connect(testpg_cluster.conninfo);
     add_requests(admin, 901);
     struct thealth t;
@@ -520,7 +520,7 @@ static void test_requests_by_status(void **state)
 /* The pool collector: a checkout that times out shows in tgdesk_db_pool_timeouts_total. */
 static void test_pool_metrics(void **state)
 {
-    assert_int_equal(metrics_init(), 0);
+    assert_int_equal(tgm_init(), 0);
     struct pool_options opt = {
         .max = 1,
         .timeout_ms = 50,
@@ -531,9 +531,9 @@ static void test_pool_metrics(void **state)
     assert_non_null(pool);
     struct pool_conn *c = NULL, *c2 = NULL;
     assert_int_equal(pool_acquire(pool, -1, &c), 0);
-    PQclear(db_exec_sql(c, "metrics_probe", "SELECT 1"));
+    PQclear(pool_exec_sql(c, "metrics_probe", "SELECT 1"));
     assert_int_equal(pool_acquire(pool, 50, &c2), -ETIMEDOUT);
-    assert_int_equal(metrics_watch(&(struct metrics_sources){
+    assert_int_equal(tgm_watch(&(struct tgm_sources){
                          .pool_stats = pool_stats_of,
                          .pool_query_stats = pool_query_stats_of,
                          .pool_ud = pool,
@@ -541,8 +541,8 @@ static void test_pool_metrics(void **state)
                      0);
 
     struct buf b;
-    buf_init(&b, METRICS_MAX_BODY);
-    assert_int_equal(metrics_render_global(&b), 0);
+    buf_init(&b, TGM_MAX_BODY);
+    assert_int_equal(tgm_render(&b), 0);
     assert_non_null(strstr(buf_str(&b), "\ntgdesk_db_pool_timeouts_total 1\n"));
     assert_non_null(strstr(buf_str(&b), "\ntgdesk_db_pool_connections{state=\"in_use\"} 1\n"));
     assert_non_null(strstr(buf_str(&b), "\ntgdesk_db_pool_max_connections 1\n"));
@@ -551,7 +551,7 @@ static void test_pool_metrics(void **state)
         buf_str(&b), "\ntgdesk_db_query_duration_seconds_count{query=\"metrics_probe\"} 1\n"));
     buf_free(&b);
 
-    metrics_unwatch();
+    tgm_unwatch();
     pool_release(pool, c);
     pool_free(pool);
     db_params_free(params);

@@ -38,8 +38,8 @@ nexpr=$(grep -c 'record:' dash-rules.yml)
 
 # Names registered in the code; histograms also export _bucket, _sum, _count.
 grep -ohE '"(tgdesk|process)_[a-z_]+"' "$root"/internal/metrics/*.c | tr -d '"' | sort -u > exported
-for h in $(grep -ohE 'METRICS_HISTOGRAM' "$root"/internal/metrics/tgdesk_metrics.c >/dev/null && \
-           python3 - "$root/internal/metrics/tgdesk_metrics.c" <<'PY'
+for h in $(grep -ohE 'METRICS_HISTOGRAM' "$root"/internal/metrics/tgm.c >/dev/null && \
+           python3 - "$root/internal/metrics/tgm.c" <<'PY'
 import re, sys
 s = open(sys.argv[1]).read()
 for m in re.finditer(r'\.name = "([a-z_]+)",[^}]*?\.type = METRICS_HISTOGRAM', s, re.S):

@@ -29,7 +29,7 @@
 #include "testpg.h"
 #include "util/clock.h"
 
-static const struct db_stmt stmts[] = {
+static const struct pool_stmt stmts[] = {
     {"one", "SELECT 1", 0},
     {"echo", "SELECT $1::text", 1},
     {"sleep", "SELECT pg_sleep($1::float8)", 1},
@@ -137,7 +137,7 @@ static void wait_size(struct pool *p, int n)
 static void assert_echo(struct pool_conn *c, const char *text)
 {
     const char *params[] = {text};
-    PGresult *r = db_exec(c, "echo", 1, params);
+    PGresult *r = pool_exec(c, "echo", 1, params);
     assert_non_null(r);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         fail_msg("echo failed: %s", PQresultErrorMessage(r));
@@ -199,7 +199,7 @@ static void *stress_worker(void *arg)
             atomic_fetch_add(&s->failures, 1);
             continue;
         }
-        PGresult *r = db_exec(c, "one", 0, NULL);
+        PGresult *r = pool_exec(c, "one", 0, NULL);
         if (PQresultStatus(r) != PGRES_TUPLES_OK || strcmp(PQgetvalue(r, 0, 0), "1") != 0)
             atomic_fetch_add(&s->bad_results, 1);
         PQclear(r);
@@ -494,7 +494,7 @@ static void test_killed_backends_are_replaced(void **state)
     assert_string_equal(v, "t");
     free(v);
     wait_backends(adm, 3);
-    PGresult *r = db_exec(c, "one", 0, NULL);
+    PGresult *r = pool_exec(c, "one", 0, NULL);
     assert_true(PQresultStatus(r) != PGRES_TUPLES_OK);
     PQclear(r);
     pool_release(t.pool, c);
@@ -593,7 +593,7 @@ static void test_idle_timeout_down_to_min(void **state)
 
 static void exec_ok(struct pool_conn *c, const char *sql)
 {
-    PGresult *r = db_exec_sql(c, "test", sql);
+    PGresult *r = pool_exec_sql(c, "test", sql);
     if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
         fail_msg("%s: %s", sql, PQresultErrorMessage(r));
     PQclear(r);
@@ -605,7 +605,7 @@ static void assert_clean(struct pool_conn *c, const char *table)
     assert_int_equal(PQtransactionStatus(pg), PQTRANS_IDLE);
     char sql[128];
     snprintf(sql, sizeof(sql), "SELECT to_regclass('pg_temp.%s') IS NULL", table);
-    PGresult *r = db_exec_sql(c, "test", sql);
+    PGresult *r = pool_exec_sql(c, "test", sql);
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
     assert_string_equal(PQgetvalue(r, 0, 0), "t");
     PQclear(r);
@@ -634,7 +634,7 @@ static void test_dirty_checkin_is_cleaned(void **state)
     /* Returned inside a failed transaction. */
     exec_ok(c, "BEGIN");
     exec_ok(c, "CREATE TEMP TABLE t_failed (x int)");
-    PGresult *r = db_exec_sql(c, "test", "SELECT 1/0");
+    PGresult *r = pool_exec_sql(c, "test", "SELECT 1/0");
     assert_string_equal(PQresultErrorField(r, PG_DIAG_SQLSTATE), "22012");
     PQclear(r);
     assert_int_equal(PQtransactionStatus(pool_conn_pg(c)), PQTRANS_INERROR);
@@ -665,7 +665,7 @@ static void test_dirty_checkin_is_cleaned(void **state)
     assert_int_equal(st.connects, 1);
 
     /* In the middle of a COPY: cannot be cleaned cheaply, so it is closed. */
-    r = db_exec_sql(c, "test", "COPY (SELECT 1) TO STDOUT");
+    r = pool_exec_sql(c, "test", "COPY (SELECT 1) TO STDOUT");
     assert_int_equal(PQresultStatus(r), PGRES_COPY_OUT);
     PQclear(r);
     pool_release(t.pool, c);
@@ -692,7 +692,7 @@ static void test_statement_timeout(void **state)
     assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
     const char *params[] = {"2"};
     int64_t t0 = clock_mono_ms();
-    PGresult *r = db_exec(c, "sleep", 1, params);
+    PGresult *r = pool_exec(c, "sleep", 1, params);
     int64_t took = clock_mono_ms() - t0;
     assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
     assert_string_equal(PQresultErrorField(r, PG_DIAG_SQLSTATE), "57014");
@@ -705,11 +705,11 @@ static void test_statement_timeout(void **state)
     /* The connection survives and is reused. */
     assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
     assert_echo(c, "alive");
-    r = db_exec_sql(c, "custom_label", "SELECT 2");
+    r = pool_exec_sql(c, "custom_label", "SELECT 2");
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
     PQclear(r);
     /* An unknown statement name is refused without reaching the server. */
-    assert_null(db_exec(c, "no_such_statement", 0, NULL));
+    assert_null(pool_exec(c, "no_such_statement", 0, NULL));
     pool_release(t.pool, c);
 
     struct pool_stats st = stats(t.pool);
@@ -766,7 +766,7 @@ static void test_slow_query_logged_without_parameters(void **state)
     struct pool_conn *c;
     assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
     const char *params[] = {"0.10000042"};
-    PGresult *r = db_exec(c, "sleep", 1, params);
+    PGresult *r = pool_exec(c, "sleep", 1, params);
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
     PQclear(r);
     assert_echo(c, "fast-and-secret-4242");

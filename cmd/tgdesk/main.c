@@ -29,7 +29,7 @@
 #include "http/server.h"
 #include "log.h"
 #include "logdb.h"
-#include "metrics/tgdesk_metrics.h"
+#include "metrics/tgm.h"
 #include "outbox/outbox.h"
 #include "outbox/sender.h"
 #include "pipeline/pipeline.h"
@@ -259,10 +259,10 @@ static int init_db(const struct config *cfg, const sigset_t *sigs)
 }
 
 /* Every prepared statement the serving process uses, for the pool. */
-static struct db_stmt *all_statements(size_t *ret_n)
+static struct pool_stmt *all_statements(size_t *ret_n)
 {
     const struct {
-        const struct db_stmt *list;
+        const struct pool_stmt *list;
         size_t n;
     } parts[] = {
         {desk_statements, desk_statements_count},
@@ -275,7 +275,7 @@ static struct db_stmt *all_statements(size_t *ret_n)
     size_t n = 0;
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
         n += parts[i].n;
-    struct db_stmt *all = calloc(n, sizeof(*all));
+    struct pool_stmt *all = calloc(n, sizeof(*all));
     if (!all)
         return NULL;
     n = 0;
@@ -288,7 +288,7 @@ static struct db_stmt *all_statements(size_t *ret_n)
 
 /* What serves updates however they arrive (webhook or getUpdates). */
 struct core {
-    struct db_stmt *stmts;
+    struct pool_stmt *stmts;
     struct db_params *params;
     bool curl_ready;
     struct pool *pool;
@@ -342,7 +342,7 @@ static int core_start(const struct config *cfg, struct core *core)
     if (!core->stmts || !core->params || tg_api_global_init() < 0)
         return -1;
     core->curl_ready = true;
-    if (metrics_init() < 0)
+    if (tgm_init() < 0)
         LOG(LOG_WARN, "metrics registry incomplete", LOG_STR("route", "/metrics"));
     core->pool = pool_new(&pool_opt, core->params, core->stmts, nstmts);
     if (!core->pool)
@@ -372,7 +372,7 @@ static int core_start(const struct config *cfg, struct core *core)
         core->pool, core->desk, core->sender);
     if (!core->pipeline)
         return -1;
-    metrics_watch(&(struct metrics_sources){
+    tgm_watch(&(struct tgm_sources){
         .queue_depth = queue_depth,
         .queue_capacity = queue_capacity,
         .queue_ud = core->pipeline,
@@ -388,7 +388,7 @@ static int core_start(const struct config *cfg, struct core *core)
 /* Stops them in reverse: every queued update answered after its commit, outbox flushed. */
 static void core_stop(struct core *core)
 {
-    metrics_unwatch();
+    tgm_unwatch();
     pipeline_free(core->pipeline);
     desk_free(core->desk);
     sender_stop(core->sender, 5000);

@@ -55,7 +55,7 @@ const double pool_hist_bounds[POOL_HIST_BUCKETS] = {
 /* How long pool_release waits for a cancelled query's results. */
 #define DRAIN_TIMEOUT_MS  4000
 #define DRAIN_MAX_RESULTS 1024
-/* db_exec_sql labels beyond the registered statements; more share "other". */
+/* pool_exec_sql labels beyond the registered statements; more share "other". */
 #define LABELS_MAX           32
 #define LABEL_NAME_MAX       64
 #define MAINTAIN_INTERVAL_MS 1000
@@ -116,7 +116,7 @@ struct pool {
     bool pre_ping;
     int64_t slow_ms;
     const struct db_params *params;
-    const struct db_stmt *stmts;
+    const struct pool_stmt *stmts;
     size_t nstmts;
 
     /* Timing: atomics, no lock needed. */
@@ -329,7 +329,7 @@ static PGconn *conn_open(struct pool *p)
         return NULL;
     }
     for (size_t i = 0; i < p->nstmts; i++) {
-        const struct db_stmt *s = &p->stmts[i];
+        const struct pool_stmt *s = &p->stmts[i];
         PGresult *r = PQprepare(pg, s->name, s->sql, s->nparams, NULL);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             LOG(LOG_ERROR, "db prepare failed", LOG_STR("stmt", s->name),
@@ -719,7 +719,7 @@ static struct qstat *label_scan(struct pool *p, const char *name, size_t n)
 }
 
 /*
- * The timing entry of a db_exec_sql label, registered on first use. Lookups
+ * The timing entry of a pool_exec_sql label, registered on first use. Lookups
  * read the published count with acquire order and so need no lock.
  */
 static struct qstat *label_find(struct pool *p, const char *name)
@@ -770,11 +770,11 @@ static void query_done(struct pool_conn *c, struct qstat *q, const PGresult *r, 
             LOG_INT("threshold_ms", p->slow_ms));
 }
 
-PGresult *db_exec(struct pool_conn *c, const char *name, int nparams, const char *const *values)
+PGresult *pool_exec(struct pool_conn *c, const char *name, int nparams, const char *const *values)
 {
     struct qstat *q = stmt_find(c->pool, name);
     if (!q) {
-        LOG(LOG_ERROR, "db_exec: unknown prepared statement", LOG_STR("query", name));
+        LOG(LOG_ERROR, "pool_exec: unknown prepared statement", LOG_STR("query", name));
         return NULL;
     }
     int64_t start = clock_mono_ns();
@@ -783,7 +783,7 @@ PGresult *db_exec(struct pool_conn *c, const char *name, int nparams, const char
     return r;
 }
 
-PGresult *db_exec_sql(struct pool_conn *c, const char *name, const char *sql)
+PGresult *pool_exec_sql(struct pool_conn *c, const char *name, const char *sql)
 {
     struct qstat *q = label_find(c->pool, name);
     int64_t start = clock_mono_ns();
@@ -792,10 +792,9 @@ PGresult *db_exec_sql(struct pool_conn *c, const char *name, const char *sql)
     return r;
 }
 
-int db_exec_sql_counts(struct pool_conn *c, const char *name, const char *sql, size_t n,
-                       int64_t *ret)
+int pool_exec_counts(struct pool_conn *c, const char *name, const char *sql, size_t n, int64_t *ret)
 {
-    PGresult *r = db_exec_sql(c, name, sql);
+    PGresult *r = pool_exec_sql(c, name, sql);
     int rc =
         r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && (size_t)PQnfields(r) == n
             ? 0
@@ -808,7 +807,8 @@ int db_exec_sql_counts(struct pool_conn *c, const char *name, const char *sql, s
     return rc;
 }
 
-int db_exec_steps(struct pool_conn *c, const struct db_step *steps, size_t n, PGresult **ret_res)
+int pool_exec_steps(struct pool_conn *c, const struct pool_step *steps, size_t n,
+                    PGresult **ret_res)
 {
     PGconn *pg = c->pg;
     struct qstat *qs[16];
@@ -819,7 +819,7 @@ int db_exec_steps(struct pool_conn *c, const struct db_step *steps, size_t n, PG
         qs[i] =
             steps[i].sql ? label_find(c->pool, steps[i].name) : stmt_find(c->pool, steps[i].name);
         if (!qs[i]) {
-            LOG(LOG_ERROR, "db_exec_steps: unknown prepared statement",
+            LOG(LOG_ERROR, "pool_exec_steps: unknown prepared statement",
                 LOG_STR("query", steps[i].name));
             return -EINVAL;
         }
@@ -979,7 +979,7 @@ static void *maint_main(void *arg)
 /* ---- life cycle ---- */
 
 struct pool *pool_new(const struct pool_options *opt, const struct db_params *params,
-                      const struct db_stmt *stmts, size_t n)
+                      const struct pool_stmt *stmts, size_t n)
 {
     struct pool *p = calloc(1, sizeof(*p));
     if (!p)

@@ -35,7 +35,7 @@ struct pool;
 struct pool_conn;
 
 /* A named statement prepared on every connection of the pool. */
-struct db_stmt {
+struct pool_stmt {
     const char *name; /* also the label of its duration histogram */
     const char *sql;
     int nparams;
@@ -60,7 +60,7 @@ struct pool_options {
  * Returns NULL on out-of-memory. Free with pool_free().
  */
 struct pool *pool_new(const struct pool_options *opt, const struct db_params *params,
-                      const struct db_stmt *stmts, size_t n);
+                      const struct pool_stmt *stmts, size_t n);
 
 /*
  * Closes every idle connection and frees the pool. Connections still checked
@@ -95,24 +95,24 @@ PGconn *pool_conn_pg(struct pool_conn *c);
  * (caller PQclear()s; check PQresultStatus), or NULL when out of memory or
  * the name is unknown.
  */
-PGresult *db_exec(struct pool_conn *c, const char *name, int nparams, const char *const *values);
+PGresult *pool_exec(struct pool_conn *c, const char *name, int nparams, const char *const *values);
 
 /*
  * Runs a statement that needs no preparation (BEGIN, SAVEPOINT, ...), timed
- * under the label `name`. Same result rules as db_exec.
+ * under the label `name`. Same result rules as pool_exec.
  */
-PGresult *db_exec_sql(struct pool_conn *c, const char *name, const char *sql);
+PGresult *pool_exec_sql(struct pool_conn *c, const char *name, const char *sql);
 
 /*
- * Runs a statement that needs no preparation (as db_exec_sql) and that
+ * Runs a statement that needs no preparation (as pool_exec_sql) and that
  * answers one row of n non-negative integers (counts), into ret[0..n-1].
  * Returns 0, or -EIO when it failed or answered anything else.
  */
-int db_exec_sql_counts(struct pool_conn *c, const char *name, const char *sql, size_t n,
-                       int64_t *ret);
+int pool_exec_counts(struct pool_conn *c, const char *name, const char *sql, size_t n,
+                     int64_t *ret);
 
-/* One step of db_exec_steps(): a registered statement, or plain SQL. */
-struct db_step {
+/* One step of pool_exec_steps(): a registered statement, or plain SQL. */
+struct pool_step {
     const char *name;          /* statement name, or the timing label of sql */
     const char *sql;           /* NULL: run the prepared statement `name` */
     int nparams;               /* for a prepared statement */
@@ -127,13 +127,14 @@ struct db_step {
  * result arrived (check each status), or -EIO when the connection failed
  * (ret_res entries are then NULL or partial results, still to be cleared).
  */
-int db_exec_steps(struct pool_conn *c, const struct db_step *steps, size_t n, PGresult **ret_res);
+int pool_exec_steps(struct pool_conn *c, const struct pool_step *steps, size_t n,
+                    PGresult **ret_res);
 
 /* Fills a snapshot of the counters. Thread-safe. */
 void pool_stats(struct pool *p, struct pool_stats *ret);
 
 /*
- * Calls fn once per registered statement (and per db_exec_sql label) with a
+ * Calls fn once per registered statement (and per pool_exec_sql label) with a
  * snapshot of its timing. Thread-safe; fn must not call into the pool.
  */
 void pool_query_stats(struct pool *p, pool_query_stat_fn fn, void *ud);

@@ -5,7 +5,7 @@
 #include "db/sqlstate.h"
 #include "util/strnum.h"
 
-const struct db_stmt desk_chats_statements[] = {
+const struct pool_stmt desk_chats_statements[] = {
     {"desk_chats_unreachable",
      "UPDATE users SET is_unreachable = true, unreachable_reason = $2"
      " WHERE user_id = $1 AND NOT is_unreachable",
@@ -27,7 +27,7 @@ const size_t desk_chats_statements_count =
 static int run(struct pool_conn *c, const char *name, int n, const char *const *p, char *sqlstate,
                PGresult **ret)
 {
-    PGresult *r = db_exec(c, name, n, p);
+    PGresult *r = pool_exec(c, name, n, p);
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         if (ret)

@@ -21,7 +21,7 @@
 #include "db/pool.h"
 
 /* Statements of the chats; registered with the pool. */
-extern const struct db_stmt desk_chats_statements[];
+extern const struct pool_stmt desk_chats_statements[];
 extern const size_t desk_chats_statements_count;
 
 /*

@@ -16,7 +16,7 @@ static int two_counts(struct pool_conn *c, const char *name, const char *sql, in
                       int64_t *ret_b)
 {
     int64_t v[2];
-    int rc = db_exec_sql_counts(c, name, sql, 2, v);
+    int rc = pool_exec_counts(c, name, sql, 2, v);
     if (rc == 0) {
         *ret_a = v[0];
         *ret_b = v[1];

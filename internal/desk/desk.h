@@ -44,7 +44,7 @@ enum desk_verdict {
 };
 
 /* Every statement of the desk; registered with the pool. */
-extern const struct db_stmt desk_statements[];
+extern const struct pool_stmt desk_statements[];
 extern const size_t desk_statements_count;
 
 /* Creates the desk (options copied). Returns NULL when out of memory. Free with desk_free(). */

@@ -16,7 +16,7 @@
  * Every statement of the desk, prepared on each pooled connection. Telegram
  * ids travel as text parameters and are bigint columns.
  */
-const struct db_stmt desk_statements[] = {
+const struct pool_stmt desk_statements[] = {
     /* Deduplication: an update_id is claimed with the update's effects. */
     {"desk_update_claim",
      "INSERT INTO processed_updates (update_id, kind) VALUES ($1, $2)"
@@ -186,7 +186,7 @@ const char *desk_col_str(const PGresult *res, int row, int col)
 int desk_exec(struct desk_ctx *x, const char *name, int n, const char *const *params,
               PGresult **ret)
 {
-    PGresult *res = db_exec(x->c, name, n, params);
+    PGresult *res = pool_exec(x->c, name, n, params);
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
         if (ret)
@@ -301,7 +301,7 @@ int desk_dead_letter(struct pool_conn *c, const struct tg_update *u, const char 
     if (!copy)
         return -ENOMEM;
     const char *p[4] = {desk_i64(id, u->update_id), tg_update_kind_name(u->kind), error, copy};
-    PGresult *res = db_exec(c, "desk_update_dead_letter", 4, p);
+    PGresult *res = pool_exec(c, "desk_update_dead_letter", 4, p);
     int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -EIO;
     PQclear(res);
     free(copy);

@@ -16,7 +16,7 @@
 #include "db/pool.h"
 #include "desk/counts.h"
 #include "log.h"
-#include "metrics/tgdesk_metrics.h"
+#include "metrics/tgm.h"
 #include "outbox/stats.h"
 #include "util/clock.h"
 
@@ -116,7 +116,7 @@ static void check_once(struct health *h)
     if (rc < 0) {
         snprintf(err, sizeof(err), "%s", acquire_error(rc));
     } else {
-        PGresult *r = db_exec_sql(c, "health_ping", SQL_PING);
+        PGresult *r = pool_exec_sql(c, "health_ping", SQL_PING);
         ok = r && PQresultStatus(r) == PGRES_TUPLES_OK;
         if (!ok)
             db_errmsg(pool_conn_pg(c), r, err, sizeof(err));
@@ -162,10 +162,10 @@ static void *checker_main(void *arg)
  * by status, finished the solved and closed ones (kept in between). */
 static void stats_once(struct health *h, bool slow, bool finished)
 {
-    struct metrics_db_stats st = {0};
+    struct tgm_db_stats st = {0};
     struct pool_conn *c = NULL;
     if (pool_acquire(h->pool, h->opt.check_timeout_ms, &c) < 0) {
-        metrics_db_stats_failed();
+        tgm_db_stats_failed();
         return;
     }
     struct outbox_backlog backlog;
@@ -185,7 +185,7 @@ static void stats_once(struct health *h, bool slow, bool finished)
     pool_release(h->pool, c);
 
     if (!st.outbox_ok || (slow && !st.counts_ok))
-        metrics_db_stats_failed();
+        tgm_db_stats_failed();
     if (st.outbox_ok) {
         pthread_mutex_lock(&h->mu);
         h->outbox_known = true;
@@ -193,7 +193,7 @@ static void stats_once(struct health *h, bool slow, bool finished)
         h->outbox_oldest_s = st.outbox_oldest_pending_s;
         pthread_mutex_unlock(&h->mu);
     }
-    metrics_db_stats(&st);
+    tgm_db_stats(&st);
 }
 
 static void *stats_main(void *arg)

@@ -21,7 +21,7 @@
  *     solved and closed requests, a read of every row but the active ones.
  *     It asks the modules that own those tables (outbox/stats.h,
  *     desk/counts.h) and publishes the figures to the metrics
- *     (metrics_db_stats()) and to the report. It has its own thread so
+ *     (tgm_db_stats()) and to the report. It has its own thread so
  *     that a slow count never delays the readiness check.
  *
  * Verdict (health_evaluate(), pure): fail (503) when the last check did not

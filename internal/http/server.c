@@ -18,7 +18,7 @@
 #include "http/health.h"
 #include "log.h"
 #include "metrics/metrics.h"
-#include "metrics/tgdesk_metrics.h"
+#include "metrics/tgm.h"
 #include "pipeline/pipeline.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -107,7 +107,7 @@ static const char *current_route = "other";
 static enum MHD_Result queue_counted(struct MHD_Connection *conn, unsigned status,
                                      struct MHD_Response *r, const struct timespec *t0)
 {
-    metrics_http(current_route, (int)status, t0 ? clock_since_s(t0) : 0.0);
+    tgm_http(current_route, (int)status, t0 ? clock_since_s(t0) : 0.0);
     return MHD_queue_response(conn, status, r);
 }
 
@@ -241,7 +241,7 @@ static enum MHD_Result handle_webhook(struct http_server *srv, const struct rout
             LOG_INT("capacity", (int64_t)pipeline_queue_capacity(srv->app->pipeline)));
         req->job.verdict = PIPELINE_RETRY;
         req->queue_full = true;
-        metrics_update_deferred("queue_full");
+        tgm_update_deferred("queue_full");
         atomic_store(&req->done, true);
         MHD_resume_connection(conn);
     }
@@ -280,10 +280,10 @@ static enum MHD_Result handle_metrics(struct http_server *srv, const struct rout
                                       void **con_cls)
 {
     struct buf b;
-    buf_init(&b, METRICS_MAX_BODY);
+    buf_init(&b, TGM_MAX_BODY);
     size_t len = 0;
     char *text = NULL;
-    if (metrics_render_global(&b) == 0) {
+    if (tgm_render(&b) == 0) {
         len = buf_len(&b);
         text = buf_take(&b);
     }

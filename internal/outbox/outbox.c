@@ -23,7 +23,7 @@ enum { COL_CHAT, COL_METHOD, COL_PAYLOAD, COL_PURPOSE, COL_REQUEST, NCOLS };
  * sequence in insertion order, so the ids returned, sorted, belong to the
  * rows in the order given.
  */
-const struct db_stmt outbox_statements[] = {
+const struct pool_stmt outbox_statements[] = {
     {"outbox_insert",
      "INSERT INTO outbox (chat_id, method, payload, purpose, request_id, next_attempt_at)"
      " SELECT chat_id, method, payload::jsonb, purpose, request_id,"
@@ -60,7 +60,7 @@ int outbox_queue(struct outbox_batch *b, int64_t chat_id, const char *method, ch
     return 0;
 }
 
-int outbox_write_begin(struct outbox_batch *b, struct outbox_write *w, struct db_step *ret_step)
+int outbox_write_begin(struct outbox_batch *b, struct outbox_write *w, struct pool_step *ret_step)
 {
     if (b->written >= b->n)
         return 1;
@@ -88,7 +88,7 @@ int outbox_write_begin(struct outbox_batch *b, struct outbox_write *w, struct db
             buf_free(&w->cols[i]);
         return rc;
     }
-    *ret_step = (struct db_step){.name = "outbox_insert", .nparams = NCOLS, .values = w->params};
+    *ret_step = (struct pool_step){.name = "outbox_insert", .nparams = NCOLS, .values = w->params};
     return 0;
 }
 
@@ -128,11 +128,11 @@ int outbox_write_end(struct outbox_batch *b, struct outbox_write *w, const PGres
 int outbox_write(struct pool_conn *c, struct outbox_batch *b, char *sqlstate)
 {
     struct outbox_write w;
-    struct db_step step;
+    struct pool_step step;
     int rc = outbox_write_begin(b, &w, &step);
     if (rc != 0)
         return rc > 0 ? 0 : rc;
-    PGresult *res = db_exec(c, step.name, step.nparams, step.values);
+    PGresult *res = pool_exec(c, step.name, step.nparams, step.values);
     rc = outbox_write_end(b, &w, res, sqlstate);
     PQclear(res);
     return rc;

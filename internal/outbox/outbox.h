@@ -65,7 +65,7 @@ struct outbox_mark {
 };
 
 /* Statements of this module; registered with the pool. */
-extern const struct db_stmt outbox_statements[];
+extern const struct pool_stmt outbox_statements[];
 extern const size_t outbox_statements_count;
 
 /*
@@ -97,7 +97,7 @@ struct outbox_write {
     struct buf cols[5];
     const char *params[5];
 };
-int outbox_write_begin(struct outbox_batch *b, struct outbox_write *w, struct db_step *ret_step);
+int outbox_write_begin(struct outbox_batch *b, struct outbox_write *w, struct pool_step *ret_step);
 int outbox_write_end(struct outbox_batch *b, struct outbox_write *w, const PGresult *res,
                      char *sqlstate);
 

@@ -15,7 +15,7 @@
 #include "db/conn.h"
 #include "db/pool.h"
 #include "log.h"
-#include "metrics/tgdesk_metrics.h"
+#include "metrics/tgm.h"
 #include "tg/api.h"
 #include "util/clock.h"
 #include "util/strnum.h"
@@ -141,7 +141,7 @@ struct sender {
 #define STR(x)    STR_(x)
 #define LEASE_SQL "interval '" STR(OUTBOX_LEASE_S) " seconds'"
 
-const struct db_stmt sender_statements[] = {
+const struct pool_stmt sender_statements[] = {
     /* Sent: the row is done and goes; a staff notification first maps
      * (chat, Telegram's message_id) to its request, for replies to it.
      * A delete writes no new row version and no index entry (an update to
@@ -229,7 +229,7 @@ static bool db_run(struct sender *s, const char *name, int n, const char *const 
      * batch of sent rows - a quarter of all commits - and stalled delivery
      * whenever the disk did.
      */
-    const struct db_step steps[] = {
+    const struct pool_step steps[] = {
         {.name = "outbox_tx", .sql = "BEGIN"},
         {.name = "outbox_tx", .sql = "SET LOCAL synchronous_commit = off"},
         {.name = name, .nparams = n, .values = params},
@@ -240,7 +240,7 @@ static bool db_run(struct sender *s, const char *name, int n, const char *const 
     if (pool_acquire(s->pool, 2000, &c) < 0)
         return false;
     PGresult *res[NSTEPS] = {NULL};
-    bool ok = db_exec_steps(c, steps, NSTEPS, res) == 0;
+    bool ok = pool_exec_steps(c, steps, NSTEPS, res) == 0;
     for (size_t i = 0; ok && i < NSTEPS; i++) {
         ExecStatusType st = PQresultStatus(res[i]);
         ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
@@ -629,8 +629,7 @@ static enum verdict settle(struct shard *sh, struct outbox_msg *m, const struct 
 {
     struct sender *s = sh->s;
     const struct tg_api_result r = *rp;
-    metrics_api_call(m->method, tg_outcome_name(r.outcome),
-                     (double)(clock_mono_ms() - t0) / 1000.0);
+    tgm_api_call(m->method, tg_outcome_name(r.outcome), (double)(clock_mono_ms() - t0) / 1000.0);
     if (r.outcome == TG_SENT) {
         *ret_mid = r.message_id;
         return V_SENT;

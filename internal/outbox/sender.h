@@ -52,7 +52,7 @@ struct sender_options {
 };
 
 /* Statements the sender needs; registered with the pool. */
-extern const struct db_stmt sender_statements[];
+extern const struct pool_stmt sender_statements[];
 extern const size_t sender_statements_count;
 
 /*

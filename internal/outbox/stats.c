@@ -13,7 +13,7 @@
 
 int outbox_stats_backlog(struct pool_conn *c, struct outbox_backlog *ret)
 {
-    PGresult *r = db_exec_sql(c, "outbox_stats_backlog", SQL_BACKLOG);
+    PGresult *r = pool_exec_sql(c, "outbox_stats_backlog", SQL_BACKLOG);
     int rc = -EIO;
     if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == 2 &&
         strnum_i64(PQgetvalue(r, 0, 0), 0, INT64_MAX, &ret->pending) == 0) {
@@ -27,5 +27,5 @@ int outbox_stats_backlog(struct pool_conn *c, struct outbox_backlog *ret)
 
 int outbox_stats_failed(struct pool_conn *c, int64_t *ret)
 {
-    return db_exec_sql_counts(c, "outbox_stats_failed", SQL_FAILED, 1, ret);
+    return pool_exec_counts(c, "outbox_stats_failed", SQL_FAILED, 1, ret);
 }

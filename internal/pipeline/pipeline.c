@@ -14,7 +14,7 @@
 #include "db/sqlstate.h"
 #include "desk/desk.h"
 #include "log.h"
-#include "metrics/tgdesk_metrics.h"
+#include "metrics/tgm.h"
 #include "outbox/outbox.h"
 #include "outbox/sender.h"
 #include "queue.h"
@@ -134,7 +134,7 @@ static int cmp_items(const void *a, const void *b)
 /* Runs a statement without parameters; true when it succeeded. */
 static bool run(struct pool_conn *c, const char *label, const char *sql)
 {
-    PGresult *res = db_exec_sql(c, label, sql);
+    PGresult *res = pool_exec_sql(c, label, sql);
     ExecStatusType st = PQresultStatus(res);
     PQclear(res);
     return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
@@ -198,14 +198,14 @@ static bool process_one(struct pipeline *p, struct pool_conn *c, struct item *it
 static int commit(struct pool_conn *c, struct outbox_batch *out)
 {
     struct outbox_write w;
-    struct db_step steps[2];
+    struct pool_step steps[2];
     int rc = outbox_write_begin(out, &w, &steps[0]);
     if (rc < 0)
         return rc == -ENOMEM ? -EAGAIN : rc;
     size_t first = rc == 0 ? 0 : 1;
-    steps[1] = (struct db_step){.name = "commit", .sql = "COMMIT"};
+    steps[1] = (struct pool_step){.name = "commit", .sql = "COMMIT"};
     PGresult *res[2] = {NULL, NULL};
-    int io = db_exec_steps(c, steps + first, 2 - first, res + first);
+    int io = pool_exec_steps(c, steps + first, 2 - first, res + first);
     char sqlstate[DB_SQLSTATE_LEN] = "";
     if (first == 0 && outbox_write_end(out, &w, io == 0 ? res[0] : NULL, sqlstate) < 0 && io == 0) {
         LOG(LOG_INFO, "outbox rows of a batch not written; processing one by one",
@@ -281,12 +281,12 @@ static void commit_batch(struct pipeline *p, struct item **items, size_t n)
     struct outbox_batch out = {0};
     rc = run_tx(p, c, items, n, true, &out);
     if (rc == -EAGAIN) {
-        metrics_transaction("retry", n);
+        tgm_transaction("retry", n);
         outbox_batch_clear(&out);
         rc = run_tx(p, c, items, n, false, &out);
     }
     bool ok = rc == 0;
-    metrics_transaction(ok ? "commit" : "rollback", n);
+    tgm_transaction(ok ? "commit" : "rollback", n);
     if (!ok) {
         char err[256];
         LOG(LOG_WARN, "batch failed: answering 503",
@@ -301,9 +301,9 @@ static void commit_batch(struct pipeline *p, struct item **items, size_t n)
     if (ok) {
         for (size_t i = 0; i < out.nobs; i++) {
             if (out.obs[i].resolution)
-                metrics_resolution(out.obs[i].seconds);
+                tgm_resolution(out.obs[i].seconds);
             else
-                metrics_first_response(out.obs[i].seconds);
+                tgm_first_response(out.obs[i].seconds);
         }
         if (out.n > 0 && p->sender)
             sender_submit(p->sender, &out);
@@ -358,9 +358,9 @@ static void handle_batch(struct pipeline *p, struct parsed **entries, size_t n)
         if (items[i].parsed)
             tg_update_free(&items[i].update);
         if (job->verdict == PIPELINE_RETRY)
-            metrics_update_deferred("database");
+            tgm_update_deferred("database");
         else
-            metrics_update(job->kind, pipeline_verdict_name(job->verdict), seconds);
+            tgm_update(job->kind, pipeline_verdict_name(job->verdict), seconds);
         job->complete(job);
     }
 }

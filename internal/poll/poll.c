@@ -21,7 +21,7 @@
 /* Longest pause after a failed getUpdates. */
 #define POLL_BACKOFF_MAX_MS 30000
 
-const struct db_stmt poll_statements[] = {
+const struct pool_stmt poll_statements[] = {
     {"poll_offset_get", "SELECT value FROM bot_state WHERE key = 'poll_offset'", 0},
     /* The offset only moves forward. */
     {"poll_offset_set",
@@ -163,7 +163,7 @@ static int load_offset(struct pool *pool, int64_t *ret)
     struct pool_conn *c = NULL;
     if (pool_acquire(pool, -1, &c) < 0)
         return -EIO;
-    PGresult *res = db_exec(c, "poll_offset_get", 0, NULL);
+    PGresult *res = pool_exec(c, "poll_offset_get", 0, NULL);
     int rc = -EIO;
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {
         *ret = 0;
@@ -184,7 +184,7 @@ static int save_offset(struct pool *pool, int64_t offset)
     char v[24];
     snprintf(v, sizeof(v), "%" PRId64, offset);
     const char *p[1] = {v};
-    PGresult *res = db_exec(c, "poll_offset_set", 1, p);
+    PGresult *res = pool_exec(c, "poll_offset_set", 1, p);
     int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -EIO;
     PQclear(res);
     pool_release(pool, c);

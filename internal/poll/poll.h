@@ -38,7 +38,7 @@ struct poll_options {
 };
 
 /* Statements the poller needs; registered with the pool. */
-extern const struct db_stmt poll_statements[];
+extern const struct pool_stmt poll_statements[];
 extern const size_t poll_statements_count;
 
 /*

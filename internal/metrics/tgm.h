@@ -1,17 +1,17 @@
 /*
- * tgdesk_metrics.h - the metrics tgdesk exports, in the global registry
+ * tgm.h - the metrics tgdesk exports, in the global registry
  * (metrics_global()).
  *
  * Modules call the small functions below at the moment something happens;
  * state owned elsewhere (pool statistics, queue depth, the sender's memory
  * backlog) is read at render time through the callbacks that
- * metrics_watch() registers, so this module includes none of its owners;
+ * tgm_watch() registers, so this module includes none of its owners;
  * counts that live in the database (outbox backlog, requests by
  * status) are pushed by the health module's background thread
- * (metrics_db_stats()), which caches them for a few seconds.
+ * (tgm_db_stats()), which caches them for a few seconds.
  *
  * Every function is thread-safe and lock-free on the hot path, and does
- * nothing until metrics_init() has run (so commands and tests that never
+ * nothing until tgm_init() has run (so commands and tests that never
  * call it pay nothing).
  *
  * Families (all seconds and bytes in base units):
@@ -49,8 +49,8 @@
  *   tgdesk_db_stats_refresh_failures_total              counter
  *   process_* (metrics_register_process())
  */
-#ifndef TGDESK_METRICS_TGDESK_METRICS_H
-#define TGDESK_METRICS_TGDESK_METRICS_H
+#ifndef TGDESK_METRICS_TGM_H
+#define TGDESK_METRICS_TGM_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -64,10 +64,10 @@
  * thread-safe (runs once). Returns 0, or a negative errno code when the
  * registry could not be built (the functions below then do nothing).
  */
-int metrics_init(void);
+int tgm_init(void);
 
 /* One HTTP request answered: route (webhook, health, livez, metrics, other), status, duration. */
-void metrics_http(const char *route, int code, double seconds);
+void tgm_http(const char *route, int code, double seconds);
 
 /*
  * One update finished by a worker: type is the update kind (job->kind),
@@ -75,31 +75,31 @@ void metrics_http(const char *route, int code, double seconds);
  * tgdesk_updates_deferred_total{reason="database"} instead. seconds >= 0 is
  * also observed in tgdesk_update_processing_seconds.
  */
-void metrics_update(const char *type, const char *outcome, double seconds);
+void tgm_update(const char *type, const char *outcome, double seconds);
 
 /* An update answered 503 before reaching a worker: reason "queue_full" (or "database"). */
-void metrics_update_deferred(const char *reason);
+void tgm_update_deferred(const char *reason);
 
 /* One group-commit transaction of n updates ended: result commit, rollback or retry. */
-void metrics_transaction(const char *result, size_t n);
+void tgm_transaction(const char *result, size_t n);
 
 /* One Bot API call: method, result (tg_outcome_name()), duration. */
-void metrics_api_call(const char *method, const char *result, double seconds);
+void tgm_api_call(const char *method, const char *result, double seconds);
 
 /* A request got its first staff answer / was solved or closed, seconds after it was created. */
-void metrics_first_response(double seconds);
-void metrics_resolution(double seconds);
+void tgm_first_response(double seconds);
+void tgm_resolution(double seconds);
 
 /* Rows the logs-table writer inserted, and rows it had to drop. */
-void metrics_log_written(uint64_t n);
-void metrics_log_dropped(bool audit, const char *reason, uint64_t n);
+void tgm_log_written(uint64_t n);
+void tgm_log_dropped(bool audit, const char *reason, uint64_t n);
 
 /*
  * Counts read from the database; a false *_ok leaves the previous values.
  * The pending backlog is cheap and read often; the failed rows and the
  * requests by status are read less often (counts_ok).
  */
-struct metrics_db_stats {
+struct tgm_db_stats {
     bool outbox_ok;
     int64_t outbox_pending;
     double outbox_oldest_pending_s; /* 0 when nothing is pending */
@@ -112,10 +112,10 @@ struct metrics_db_stats {
 };
 
 /* Publishes counts read from the database (the health module's refresher). */
-void metrics_db_stats(const struct metrics_db_stats *s);
+void tgm_db_stats(const struct tgm_db_stats *s);
 
 /* A failed read of the database counts. */
-void metrics_db_stats_failed(void);
+void tgm_db_stats_failed(void);
 
 /*
  * Where the gauges owned by other modules are read at render time. Each
@@ -123,7 +123,7 @@ void metrics_db_stats_failed(void);
  * alone. The callbacks run under the registry's render lock and must not
  * call back into the metrics.
  */
-struct metrics_sources {
+struct tgm_sources {
     /* tgdesk_queue_depth and tgdesk_queue_capacity. */
     size_t (*queue_depth)(void *ud);
     size_t (*queue_capacity)(void *ud);
@@ -140,21 +140,21 @@ struct metrics_sources {
 
 /*
  * Registers the collector that reads the gauges of src (copied; the
- * userdata it points to are borrowed: call metrics_unwatch() before freeing
+ * userdata it points to are borrowed: call tgm_unwatch() before freeing
  * them). src may be NULL. Returns 0 or a negative errno code.
  */
-int metrics_watch(const struct metrics_sources *src);
+int tgm_watch(const struct tgm_sources *src);
 
 /* Removes the collectors; when it returns none of them runs any more. */
-void metrics_unwatch(void);
+void tgm_unwatch(void);
 
 /*
  * Renders the global registry into b (see metrics_render()); the body of
  * GET /metrics, with METRICS_CONTENT_TYPE.
  */
-int metrics_render_global(struct buf *b);
+int tgm_render(struct buf *b);
 
 /* Largest /metrics body rendered (a hard cap; the real size is ~30 KiB). */
-#define METRICS_MAX_BODY (4 * 1024 * 1024)
+#define TGM_MAX_BODY (4 * 1024 * 1024)
 
 #endif

@@ -1,12 +1,12 @@
 /*
- * tgdesk_metrics.c - the families of tgdesk_metrics.h and their collectors.
+ * tgm.c - the families of tgm.h and their collectors.
  *
- * The family pointers are set once by metrics_init() (under pthread_once)
+ * The family pointers are set once by tgm_init() (under pthread_once)
  * and never change afterwards; the series they lead to are atomics. The
- * watched sources (struct metrics_sources) are read by the collector only,
- * under its own lock, which metrics_watch()/metrics_unwatch() also take.
+ * watched sources (struct tgm_sources) are read by the collector only,
+ * under its own lock, which tgm_watch()/tgm_unwatch() also take.
  */
-#include "metrics/tgdesk_metrics.h"
+#include "metrics/tgm.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -272,7 +272,7 @@ static void init_once(void)
     atomic_store_explicit(&g_ready, true, memory_order_release);
 }
 
-int metrics_init(void)
+int tgm_init(void)
 {
     pthread_once(&g_once, init_once);
     return g_init_rc;
@@ -283,7 +283,7 @@ static bool ready(void)
     return atomic_load_explicit(&g_ready, memory_order_acquire);
 }
 
-void metrics_http(const char *route, int code, double seconds)
+void tgm_http(const char *route, int code, double seconds)
 {
     if (!ready())
         return;
@@ -294,7 +294,7 @@ void metrics_http(const char *route, int code, double seconds)
         metrics_observe(METRICS_GET(m.http_duration, route ? route : "other"), seconds);
 }
 
-void metrics_update(const char *type, const char *outcome, double seconds)
+void tgm_update(const char *type, const char *outcome, double seconds)
 {
     if (!ready() || !outcome)
         return;
@@ -307,13 +307,13 @@ void metrics_update(const char *type, const char *outcome, double seconds)
         metrics_observe(metrics_get0(m.update_seconds), seconds);
 }
 
-void metrics_update_deferred(const char *reason)
+void tgm_update_deferred(const char *reason)
 {
     if (ready())
         metrics_inc(METRICS_GET(m.updates_deferred, reason ? reason : "other"));
 }
 
-void metrics_transaction(const char *result, size_t n)
+void tgm_transaction(const char *result, size_t n)
 {
     if (!ready())
         return;
@@ -321,7 +321,7 @@ void metrics_transaction(const char *result, size_t n)
     metrics_observe(metrics_get0(m.batch_size), (double)n);
 }
 
-void metrics_api_call(const char *method, const char *result, double seconds)
+void tgm_api_call(const char *method, const char *result, double seconds)
 {
     if (!ready())
         return;
@@ -331,32 +331,32 @@ void metrics_api_call(const char *method, const char *result, double seconds)
         metrics_observe(METRICS_GET(m.api_duration, method), seconds);
 }
 
-void metrics_first_response(double seconds)
+void tgm_first_response(double seconds)
 {
     if (ready() && seconds >= 0)
         metrics_observe(metrics_get0(m.first_response), seconds);
 }
 
-void metrics_resolution(double seconds)
+void tgm_resolution(double seconds)
 {
     if (ready() && seconds >= 0)
         metrics_observe(metrics_get0(m.resolution), seconds);
 }
 
-void metrics_log_written(uint64_t n)
+void tgm_log_written(uint64_t n)
 {
     if (ready())
         metrics_add(metrics_get0(m.log_written), n);
 }
 
-void metrics_log_dropped(bool audit, const char *reason, uint64_t n)
+void tgm_log_dropped(bool audit, const char *reason, uint64_t n)
 {
     if (ready())
         metrics_add(
             METRICS_GET(m.log_dropped, audit ? "audit" : "event", reason ? reason : "other"), n);
 }
 
-void metrics_db_stats(const struct metrics_db_stats *s)
+void tgm_db_stats(const struct tgm_db_stats *s)
 {
     if (!ready() || !s)
         return;
@@ -373,7 +373,7 @@ void metrics_db_stats(const struct metrics_db_stats *s)
     }
 }
 
-void metrics_db_stats_failed(void)
+void tgm_db_stats_failed(void)
 {
     if (ready())
         metrics_inc(metrics_get0(m.db_stats_failures));
@@ -383,7 +383,7 @@ void metrics_db_stats_failed(void)
 
 /* What the collector reads; it holds the lock for its whole run. */
 static pthread_mutex_t g_watch_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct metrics_sources g_src;
+static struct tgm_sources g_src;
 static bool g_registered;
 
 static void hist_from_pool(struct metrics_series *s, const struct pool_hist *h)
@@ -437,13 +437,13 @@ static void collect(struct metrics_registry *r, void *ud)
     pthread_mutex_unlock(&g_watch_lock);
 }
 
-int metrics_watch(const struct metrics_sources *src)
+int tgm_watch(const struct tgm_sources *src)
 {
-    int rc = metrics_init();
+    int rc = tgm_init();
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&g_watch_lock);
-    g_src = src ? *src : (struct metrics_sources){0};
+    g_src = src ? *src : (struct tgm_sources){0};
     bool registered = g_registered;
     g_registered = true;
     pthread_mutex_unlock(&g_watch_lock);
@@ -452,17 +452,17 @@ int metrics_watch(const struct metrics_sources *src)
     return rc;
 }
 
-void metrics_unwatch(void)
+void tgm_unwatch(void)
 {
     /* The collector stays registered; with nothing to watch it does nothing. */
     pthread_mutex_lock(&g_watch_lock);
-    g_src = (struct metrics_sources){0};
+    g_src = (struct tgm_sources){0};
     pthread_mutex_unlock(&g_watch_lock);
 }
 
-int metrics_render_global(struct buf *b)
+int tgm_render(struct buf *b)
 {
-    int rc = metrics_init();
+    int rc = tgm_init();
     if (rc < 0)
         return rc;
     return metrics_render(metrics_global(), b);

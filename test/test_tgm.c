@@ -1,5 +1,5 @@
 /*
- * The tgdesk metrics (internal/metrics/tgdesk_metrics.c): every family
+ * The tgdesk metrics (internal/metrics/tgm.c): every family
  * registered, each function moving the series it should, the pool collector,
  * and the whole rendered text accepted by `promtool check metrics` without a
  * single complaint (Debian package prometheus).
@@ -22,13 +22,13 @@
 
 #include "db/conn.h"
 #include "db/pool.h"
-#include "metrics/tgdesk_metrics.h"
+#include "metrics/tgm.h"
 
 static char *render_all(void)
 {
     struct buf b;
-    buf_init(&b, METRICS_MAX_BODY);
-    assert_int_equal(metrics_render_global(&b), 0);
+    buf_init(&b, TGM_MAX_BODY);
+    assert_int_equal(tgm_render(&b), 0);
     return buf_take(&b);
 }
 
@@ -55,40 +55,40 @@ static double now_sample(const char *series)
 
 static void test_counters_move(void **state)
 {
-    assert_int_equal(metrics_init(), 0);
-    assert_int_equal(metrics_init(), 0); /* idempotent */
+    assert_int_equal(tgm_init(), 0);
+    assert_int_equal(tgm_init(), 0); /* idempotent */
 
     const char *dup = "tgdesk_updates_total{type=\"message\",outcome=\"duplicate\"}";
     assert_true(now_sample(dup) < 0); /* no such series yet */
-    metrics_update("message", "duplicate", 0.001);
+    tgm_update("message", "duplicate", 0.001);
     assert_true(now_sample(dup) == 1);
-    metrics_update("message", "duplicate", 0.001);
+    tgm_update("message", "duplicate", 0.001);
     assert_true(now_sample(dup) == 2);
 
     /* A 503 is not an outcome: it is deferred, and counted apart. */
     double before = now_sample("tgdesk_updates_deferred_total{reason=\"database\"}");
-    metrics_update("message", "retry", 0.002);
+    tgm_update("message", "retry", 0.002);
     assert_true(now_sample("tgdesk_updates_deferred_total{reason=\"database\"}") == before + 1);
     assert_true(now_sample("tgdesk_updates_total{type=\"message\",outcome=\"retry\"}") < 0);
 
-    metrics_api_call("sendMessage", "retry_after", 0.02);
+    tgm_api_call("sendMessage", "retry_after", 0.02);
     assert_true(
         now_sample(
             "tgdesk_telegram_api_requests_total{method=\"sendMessage\",result=\"retry_after\"}") ==
         1);
 
-    metrics_resolution(600);
+    tgm_resolution(600);
     assert_true(now_sample("tgdesk_support_resolution_seconds_count") == 1);
     assert_true(now_sample("tgdesk_support_resolution_seconds_bucket{le=\"300\"}") == 0);
     assert_true(now_sample("tgdesk_support_resolution_seconds_bucket{le=\"900\"}") == 1);
-    metrics_first_response(30);
+    tgm_first_response(30);
     assert_true(now_sample("tgdesk_support_first_response_seconds_bucket{le=\"60\"}") == 1);
 
-    metrics_http("webhook", 200, 0.003);
+    tgm_http("webhook", 200, 0.003);
     assert_true(now_sample("tgdesk_http_requests_total{route=\"webhook\",code=\"200\"}") == 1);
     assert_true(now_sample("tgdesk_http_request_duration_seconds_count{route=\"webhook\"}") == 1);
 
-    metrics_log_dropped(true, "buffer_full", 3);
+    tgm_log_dropped(true, "buffer_full", 3);
     assert_true(
         now_sample("tgdesk_log_rows_dropped_total{kind=\"audit\",reason=\"buffer_full\"}") == 3);
 
@@ -117,7 +117,7 @@ static void test_pool_collector(void **state)
         .connect_timeout_s = 2,
     };
     const struct pool_options opt = {.max = 7, .timeout_ms = 100};
-    static const struct db_stmt stmts[] = {{"one", "SELECT 1", 0}};
+    static const struct pool_stmt stmts[] = {{"one", "SELECT 1", 0}};
     struct db_params *params = db_params_new(&conn);
     assert_non_null(params);
     struct pool *pool = pool_new(&opt, params, stmts, 1);
@@ -125,7 +125,7 @@ static void test_pool_collector(void **state)
     struct pool_conn *c = NULL;
     assert_int_equal(pool_acquire(pool, 100, &c), -ECONNREFUSED);
 
-    assert_int_equal(metrics_watch(&(struct metrics_sources){
+    assert_int_equal(tgm_watch(&(struct tgm_sources){
                          .pool_stats = pool_stats_of,
                          .pool_query_stats = pool_query_stats_of,
                          .pool_ud = pool,
@@ -139,7 +139,7 @@ static void test_pool_collector(void **state)
     assert_non_null(strstr(text, "tgdesk_db_query_duration_seconds_count{query=\"one\"} 0\n"));
     free(text);
 
-    metrics_unwatch();
+    tgm_unwatch();
     pool_free(pool);
     db_params_free(params);
     /* With nothing watched the collector is harmless. */
@@ -153,33 +153,33 @@ static void test_promtool(void **state)
         fprintf(stderr, "promtool not installed (Debian package prometheus): skipping\n");
         skip();
     }
-    metrics_http("health", 503, 0.0001);
-    metrics_http("metrics", 200, 0.01);
-    metrics_http("other", 404, 0.0001);
-    metrics_update("callback_query", "processed", 0.004);
-    metrics_update("edited_message", "ignored", 0.0);
-    metrics_update("invalid", "rejected", 0.0001);
-    metrics_update("message", "failed", 0.05);
-    metrics_update_deferred("queue_full");
-    metrics_transaction("commit", 12);
-    metrics_transaction("rollback", 3);
-    metrics_api_call("copyMessage", "sent", 0.1);
-    metrics_api_call("sendMessage", "forbidden", 0.2);
-    metrics_log_written(10);
-    metrics_log_dropped(false, "db_error", 1);
-    struct metrics_db_stats st = {.outbox_ok = true,
-                                  .outbox_pending = 4,
-                                  .outbox_oldest_pending_s = 12.5,
-                                  .counts_ok = true,
-                                  .outbox_failed = 1,
-                                  .requests_open = 3,
-                                  .requests_assigned = 2,
-                                  .requests_solved = 10,
-                                  .requests_closed = 5};
-    metrics_db_stats(&st);
-    metrics_db_stats_failed();
+    tgm_http("health", 503, 0.0001);
+    tgm_http("metrics", 200, 0.01);
+    tgm_http("other", 404, 0.0001);
+    tgm_update("callback_query", "processed", 0.004);
+    tgm_update("edited_message", "ignored", 0.0);
+    tgm_update("invalid", "rejected", 0.0001);
+    tgm_update("message", "failed", 0.05);
+    tgm_update_deferred("queue_full");
+    tgm_transaction("commit", 12);
+    tgm_transaction("rollback", 3);
+    tgm_api_call("copyMessage", "sent", 0.1);
+    tgm_api_call("sendMessage", "forbidden", 0.2);
+    tgm_log_written(10);
+    tgm_log_dropped(false, "db_error", 1);
+    struct tgm_db_stats st = {.outbox_ok = true,
+                              .outbox_pending = 4,
+                              .outbox_oldest_pending_s = 12.5,
+                              .counts_ok = true,
+                              .outbox_failed = 1,
+                              .requests_open = 3,
+                              .requests_assigned = 2,
+                              .requests_solved = 10,
+                              .requests_closed = 5};
+    tgm_db_stats(&st);
+    tgm_db_stats_failed();
     /* Label values that need escaping must still pass. */
-    metrics_update("weird\"type\\\n", "processed", 0.001);
+    tgm_update("weird\"type\\\n", "processed", 0.001);
 
     char *text = render_all();
     assert_true(sample(text, "tgdesk_outbox_pending") == 4);
