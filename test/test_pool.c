@@ -725,6 +725,56 @@ static void test_statement_timeout(void **state)
     tpool_close(&t);
 }
 
+/*
+ * pool_begin() sends BEGIN with the next statement, in one round trip: what
+ * that statement and the next ones do is undone by a ROLLBACK, and the
+ * "begin" label counts one BEGIN per transaction.
+ */
+static void test_begin_with_next_statement(void **state)
+{
+    struct tpool t;
+    tpool_config(&t, 1);
+    tpool_open(&t);
+    struct pool_conn *c;
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+
+    pool_begin(c);
+    assert_int_equal(PQtransactionStatus(pool_conn_pg(c)), PQTRANS_IDLE); /* nothing sent yet */
+    PGresult *r = pool_exec_sql(c, "create", "CREATE TEMP TABLE begun (a int)");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    assert_int_equal(PQtransactionStatus(pool_conn_pg(c)), PQTRANS_INTRANS);
+    r = pool_exec_sql(c, "rollback", "ROLLBACK");
+    PQclear(r);
+    r = pool_exec_sql(c, "probe", "SELECT to_regclass('pg_temp.begun') IS NULL");
+    assert_string_equal(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+
+    /* With steps: BEGIN goes first, the results are the steps' own. */
+    pool_begin(c);
+    const struct pool_step steps[2] = {{.name = "create", .sql = "CREATE TEMP TABLE begun (a int)"},
+                                       {.name = "probe", .sql = "SELECT 7"}};
+    PGresult *res[2];
+    assert_int_equal(pool_exec_steps(c, steps, 2, res), 0);
+    assert_int_equal(PQresultStatus(res[0]), PGRES_COMMAND_OK);
+    assert_string_equal(PQgetvalue(res[1], 0, 0), "7");
+    PQclear(res[0]);
+    PQclear(res[1]);
+    assert_int_equal(PQtransactionStatus(pool_conn_pg(c)), PQTRANS_INTRANS);
+    PQclear(pool_exec_sql(c, "rollback", "ROLLBACK"));
+
+    /* A pending BEGIN is forgotten when the connection goes back unused. */
+    pool_begin(c);
+    pool_release(t.pool, c);
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    PQclear(pool_exec_sql(c, "probe", "SELECT 1"));
+    assert_int_equal(PQtransactionStatus(pool_conn_pg(c)), PQTRANS_IDLE);
+    pool_release(t.pool, c);
+
+    assert_int_equal(query_stat(t.pool, "begin").duration.count, 2);
+    tpool_close(&t);
+}
+
 /* ---- logging ---- */
 
 static char *read_file(const char *path)
@@ -816,6 +866,7 @@ int main(void)
         cmocka_unit_test_setup(test_idle_timeout_down_to_min, server_up),
         cmocka_unit_test_setup(test_dirty_checkin_is_cleaned, server_up),
         cmocka_unit_test_setup(test_statement_timeout, server_up),
+        cmocka_unit_test_setup(test_begin_with_next_statement, server_up),
         cmocka_unit_test_setup(test_slow_query_logged_without_parameters, server_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

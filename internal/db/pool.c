@@ -56,7 +56,9 @@ const double pool_hist_bounds[POOL_HIST_BUCKETS] = {
 #define DRAIN_TIMEOUT_MS  4000
 #define DRAIN_MAX_RESULTS 1024
 /* pool_exec_sql labels beyond the registered statements; more share "other". */
-#define LABELS_MAX           32
+#define LABELS_MAX 32
+/* Slots of the name index: a power of two, well above statements and labels. */
+#define NAME_SLOTS           1024
 #define LABEL_NAME_MAX       64
 #define MAINTAIN_INTERVAL_MS 1000
 
@@ -82,6 +84,7 @@ struct pool_conn {
     int64_t planned_ms;   /* plans dropped (or the connection opened) */
     int64_t plan_age_ms;  /* when they are dropped next */
     bool broken;          /* a statement found the connection dead */
+    bool begin_pending;   /* pool_begin(): BEGIN goes with the next statement */
 };
 
 /* Counts per bucket; the last one holds durations above every bound. */
@@ -92,6 +95,7 @@ struct hist {
 
 struct qstat {
     const char *name; /* the statement's name, or buf for a label */
+    bool prepared;    /* a registered statement, not a label */
     char buf[LABEL_NAME_MAX];
     struct hist h;
     _Atomic uint64_t errors;
@@ -123,6 +127,8 @@ struct pool {
     struct qstat *stmt_stats; /* one per statement */
     struct qstat labels[LABELS_MAX];
     _Atomic size_t nlabels;
+    /* Every statement and label by name (open addressing; NULL: empty). */
+    _Atomic(struct qstat *) names[NAME_SLOTS];
     struct qstat other;
     atomic_bool other_warned;
     pthread_mutex_t label_mu; /* serialises label registration only */
@@ -567,6 +573,7 @@ int pool_acquire(struct pool *p, int64_t timeout_ms, struct pool_conn **ret_conn
     hist_observe(&p->acquire_hist, waited);
     LOG(LOG_DEBUG, "db checkout", LOG_INT("conn", c->index), LOG_INT("pid", PQbackendPID(c->pg)),
         LOG_INT("wait_us", waited / 1000));
+    c->begin_pending = false;
     *ret_conn = c;
     return 0;
 }
@@ -702,43 +709,66 @@ PGconn *pool_conn_pg(struct pool_conn *c)
 
 /* ---- statements ---- */
 
-static struct qstat *stmt_find(struct pool *p, const char *name)
+/* FNV-1a of a name, for the name index. */
+static uint32_t name_hash(const char *s)
 {
-    for (size_t i = 0; i < p->nstmts; i++)
-        if (p->stmt_stats[i].name == name || strcmp(p->stmt_stats[i].name, name) == 0)
-            return &p->stmt_stats[i];
+    uint32_t h = 2166136261u;
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h;
+}
+
+/* The entry of name, or NULL. Lock-free: slots are only ever filled. */
+static struct qstat *name_find(struct pool *p, const char *name)
+{
+    uint32_t i = name_hash(name) & (NAME_SLOTS - 1);
+    for (size_t k = 0; k < NAME_SLOTS; k++, i = (i + 1) & (NAME_SLOTS - 1)) {
+        struct qstat *q = atomic_load_explicit(&p->names[i], memory_order_acquire);
+        if (!q)
+            return NULL;
+        if (q->name == name || strcmp(q->name, name) == 0)
+            return q;
+    }
     return NULL;
 }
 
-static struct qstat *label_scan(struct pool *p, const char *name, size_t n)
+/* Adds q under its name (the caller serialises adds; q is published whole). */
+static void name_add(struct pool *p, struct qstat *q)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(p->labels[i].buf, name) == 0)
-            return &p->labels[i];
-    return NULL;
+    uint32_t i = name_hash(q->name) & (NAME_SLOTS - 1);
+    for (size_t k = 0; k < NAME_SLOTS; k++, i = (i + 1) & (NAME_SLOTS - 1)) {
+        if (!atomic_load_explicit(&p->names[i], memory_order_relaxed)) {
+            atomic_store_explicit(&p->names[i], q, memory_order_release);
+            return;
+        }
+    }
+}
+
+static struct qstat *stmt_find(struct pool *p, const char *name)
+{
+    struct qstat *q = name_find(p, name);
+    return q && q->prepared ? q : NULL;
 }
 
 /*
  * The timing entry of a pool_exec_sql label, registered on first use. Lookups
- * read the published count with acquire order and so need no lock.
+ * need no lock.
  */
 static struct qstat *label_find(struct pool *p, const char *name)
 {
-    struct qstat *q = stmt_find(p, name);
-    if (q)
-        return q;
-    q = label_scan(p, name, atomic_load_explicit(&p->nlabels, memory_order_acquire));
+    struct qstat *q = name_find(p, name);
     if (q)
         return q;
 
     pthread_mutex_lock(&p->label_mu);
     size_t n = atomic_load_explicit(&p->nlabels, memory_order_relaxed);
-    q = label_scan(p, name, n);
+    q = name_find(p, name);
     if (!q && n < LABELS_MAX && strlen(name) < LABEL_NAME_MAX) {
         q = &p->labels[n];
         snprintf(q->buf, sizeof(q->buf), "%s", name);
         q->name = q->buf;
         atomic_store_explicit(&p->nlabels, n + 1, memory_order_release);
+        name_add(p, q);
     }
     pthread_mutex_unlock(&p->label_mu);
     if (q)
@@ -770,8 +800,30 @@ static void query_done(struct pool_conn *c, struct qstat *q, const PGresult *r, 
             LOG_INT("threshold_ms", p->slow_ms));
 }
 
+void pool_begin(struct pool_conn *c)
+{
+    c->begin_pending = true;
+}
+
+/*
+ * One statement after a pending BEGIN, in one round trip: its result, or
+ * BEGIN's when BEGIN failed (the statement then did not run).
+ */
+static PGresult *exec_begun(struct pool_conn *c, const struct pool_step *step)
+{
+    PGresult *res[1] = {NULL};
+    if (pool_exec_steps(c, step, 1, res) < 0) {
+        PQclear(res[0]);
+        return NULL;
+    }
+    return res[0];
+}
+
 PGresult *pool_exec(struct pool_conn *c, const char *name, int nparams, const char *const *values)
 {
+    if (c->begin_pending)
+        return exec_begun(c,
+                          &(struct pool_step){.name = name, .nparams = nparams, .values = values});
     struct qstat *q = stmt_find(c->pool, name);
     if (!q) {
         LOG(LOG_ERROR, "pool_exec: unknown prepared statement", LOG_STR("query", name));
@@ -785,6 +837,8 @@ PGresult *pool_exec(struct pool_conn *c, const char *name, int nparams, const ch
 
 PGresult *pool_exec_sql(struct pool_conn *c, const char *name, const char *sql)
 {
+    if (c->begin_pending)
+        return exec_begun(c, &(struct pool_step){.name = name, .sql = sql});
     struct qstat *q = label_find(c->pool, name);
     int64_t start = clock_mono_ns();
     PGresult *r = PQexec(c->pg, sql);
@@ -807,11 +861,14 @@ int pool_exec_counts(struct pool_conn *c, const char *name, const char *sql, siz
     return rc;
 }
 
-int pool_exec_steps(struct pool_conn *c, const struct pool_step *steps, size_t n,
-                    PGresult **ret_res)
+/* Steps in one round trip; the most one may send. */
+#define STEPS_MAX 16
+
+static int run_steps(struct pool_conn *c, const struct pool_step *steps, size_t n,
+                     PGresult **ret_res)
 {
     PGconn *pg = c->pg;
-    struct qstat *qs[16];
+    struct qstat *qs[STEPS_MAX];
     if (n == 0 || n > sizeof(qs) / sizeof(qs[0]))
         return -EINVAL;
     for (size_t i = 0; i < n; i++) {
@@ -857,6 +914,33 @@ broken:
     /* Release closes a connection left in pipeline mode. */
     c->broken = true;
     return -EIO;
+}
+
+int pool_exec_steps(struct pool_conn *c, const struct pool_step *steps, size_t n,
+                    PGresult **ret_res)
+{
+    if (!c->begin_pending)
+        return run_steps(c, steps, n, ret_res);
+    if (n == 0 || n + 1 > STEPS_MAX)
+        return -EINVAL;
+    c->begin_pending = false;
+    struct pool_step all[STEPS_MAX];
+    PGresult *res[STEPS_MAX] = {NULL};
+    all[0] = (struct pool_step){.name = "begin", .sql = "BEGIN"};
+    memcpy(all + 1, steps, n * sizeof(*steps));
+    int rc = run_steps(c, all, n + 1, res);
+    if (rc == -EINVAL)
+        c->begin_pending = true; /* nothing was sent */
+    for (size_t i = 0; i < n; i++)
+        ret_res[i] = res[i + 1];
+    /* A BEGIN that failed stands for the first step, which did not run. */
+    if (res[0] && PQresultStatus(res[0]) != PGRES_COMMAND_OK) {
+        PQclear(ret_res[0]);
+        ret_res[0] = res[0];
+    } else {
+        PQclear(res[0]);
+    }
+    return rc;
 }
 
 /* ---- statistics ---- */
@@ -1003,8 +1087,13 @@ struct pool *pool_new(const struct pool_options *opt, const struct db_params *pa
     p->stmt_stats = calloc(n ? n : 1, sizeof(*p->stmt_stats));
     if (!p->conns || !p->idle || !p->free_slots || !p->stmt_stats)
         goto fail_alloc;
-    for (size_t i = 0; i < n; i++)
+    if (n > NAME_SLOTS / 2)
+        goto fail_alloc;
+    for (size_t i = 0; i < n; i++) {
         p->stmt_stats[i].name = stmts[i].name;
+        p->stmt_stats[i].prepared = true;
+        name_add(p, &p->stmt_stats[i]);
+    }
     /* Pushed in reverse so that slot 0 is used first. */
     for (int i = p->max - 1; i >= 0; i--) {
         p->conns[i].pool = p;

@@ -89,6 +89,14 @@ void pool_release(struct pool *p, struct pool_conn *c);
 PGconn *pool_conn_pg(struct pool_conn *c);
 
 /*
+ * Begins a transaction without a round trip of its own: BEGIN is sent with
+ * the next statement (pool_exec, pool_exec_sql or pool_exec_steps), in the
+ * same round trip. Should BEGIN fail, that statement does not run and its
+ * result is BEGIN's error. Not thread-safe (as the connection).
+ */
+void pool_begin(struct pool_conn *c);
+
+/*
  * Runs prepared statement `name` with text parameters (NULL = SQL NULL),
  * timing it into its histogram and logging at warn when it is slower than
  * DB_SLOW_QUERY_MS (name and duration, never parameters). Returns the result

@@ -234,8 +234,7 @@ static int commit(struct pool_conn *c, struct outbox_batch *out)
 static int run_tx(struct pipeline *p, struct pool_conn *c, struct item **items, size_t n, bool bulk,
                   struct outbox_batch *out)
 {
-    if (!run(c, "begin", "BEGIN"))
-        return -EIO;
+    pool_begin(c); /* sent with the first statement */
     bool done[BATCH_MAX] = {false};
     if (bulk) {
         const struct tg_update *ups[BATCH_MAX];
