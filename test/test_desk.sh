@@ -7,8 +7,8 @@
 # received (method, chat, text, buttons; never a parse_mode).
 set -e
 . "$TGDESK_SOURCE_ROOT/test/lib.sh"
+. "$TGDESK_SOURCE_ROOT/test/desk_lib.sh"
 need_pg
-U="$TGDESK_SOURCE_ROOT/test/desk_update.py"
 
 ALICE=6100000001 DAVE=6100000002 FRANK=6100000004 MALLORY=6100000099
 BOB=5550000001 CAROL=5550000002
@@ -19,54 +19,6 @@ start_fake
 start_tgdesk TELEGRAM_GLOBAL_RPS=10000 ADMIN_IDS=$BOB,$CAROL || {
     not_ok "tgdesk starts" "$(cat "$scratch/tgdesk.log")"; finish; exit 1; }
 
-# say ARGS...: posts the update desk_update.py builds from ARGS; it must get 200.
-say() {
-    local code
-    code=$(post_json "$(/usr/bin/python3 "$U" "$@")")
-    [ "$code" = 200 ] || not_ok "update $2 answered 200" "got $code"
-}
-q() { sql "$db" "$1"; }
-pending_none() { sql_is "$db" "SELECT count(*) FROM outbox WHERE status = 'pending'" 0; }
-# settle: waits until every outbox row is delivered.
-settle() {
-    wait_for 40 pending_none ||
-        not_ok "outbox drained" "$(q "SELECT id, chat_id, method, status, last_error FROM outbox")"
-}
-# mark: later calls() show only the calls after this point.
-mark() { seq0=$(curl -s "$fake_url/control/calls" | pyq 'max([c["seq"] for c in d] or [0])'); }
-FMT='
-import json, sys
-for c in json.load(sys.stdin):
-    b, m = c["body"] or {}, c["method"]
-    if m == "sendMessage":
-        s = "sendMessage %s %s" % (b.get("chat_id"), b.get("text", "").replace("\n", "⏎"))
-        rm = b.get("reply_markup")
-        if rm:
-            s += " [" + ",".join(x["callback_data"] for row in rm["inline_keyboard"] for x in row) + "]"
-    elif m == "copyMessage":
-        s = "copyMessage %s from %s:%s" % (b.get("chat_id"), b.get("from_chat_id"), b.get("message_id"))
-        if "caption" in b:
-            s += " caption=" + b["caption"]
-    elif m == "answerCallbackQuery":
-        s = "answerCallbackQuery %s %s %s" % (b.get("callback_query_id"),
-                                              "alert" if b.get("show_alert") else "toast", b.get("text"))
-    else:
-        s = m + " " + json.dumps(b)
-    if "parse_mode" in b:
-        s += " PARSE_MODE"
-    if c["status"] != 200:
-        s += " HTTP%d" % c["status"]
-    print(s)
-'
-# calls: one line per Bot API call since the mark, sorted (chats are served in parallel).
-calls() { curl -s "$fake_url/control/calls?since=$seq0" | /usr/bin/python3 -c "$FMT" | LC_ALL=C sort; }
-# expect_calls DESC LINE...: settles, then the calls since the mark are exactly these.
-expect_calls() {
-    local desc=$1
-    shift
-    settle
-    expect_eq "$desc" "$(printf '%s\n' "$@" | LC_ALL=C sort)" "$(calls)"
-}
 # audit_rows [MIN_ID]: the audit rows in order, one per line.
 audit_rows() {
     q "SELECT level || '|' || message || '|' || coalesce(context->>'action', context->>'command', context->>'data', '') || '|' || coalesce(context->>'request_id', '') || '|' || coalesce(context->>'actor_id', context->>'user_id', '') || '|' || coalesce(context->>'old_status', '') || '>' || coalesce(context->>'new_status', '') FROM logs WHERE audit AND id > ${1:-0} ORDER BY id"

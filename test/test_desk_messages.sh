@@ -5,8 +5,8 @@
 # processed alone or in a batch with many others (one desk path).
 set -e
 . "$TGDESK_SOURCE_ROOT/test/lib.sh"
+. "$TGDESK_SOURCE_ROOT/test/desk_lib.sh"
 need_pg
-U="$TGDESK_SOURCE_ROOT/test/desk_update.py"
 
 BOB=5550000001
 CREATED='created. Our support team will answer you here soon; anything you send until then is added to it. /status shows your requests, /cancel closes this one.'
@@ -19,44 +19,6 @@ start_fake
 start_tgdesk TELEGRAM_GLOBAL_RPS=10000 ADMIN_IDS=$BOB WORKERS=1 || {
     not_ok "tgdesk starts" "$(cat "$scratch/tgdesk.log")"; finish; exit 1; }
 
-q() { sql "$db" "$1"; }
-say() {
-    local code
-    code=$(post_json "$(/usr/bin/python3 "$U" "$@")")
-    [ "$code" = 200 ] || not_ok "update $2 answered 200" "got $code"
-}
-pending_none() { sql_is "$db" "SELECT count(*) FROM outbox WHERE status = 'pending'" 0; }
-settle() {
-    wait_for 40 pending_none ||
-        not_ok "outbox drained" "$(q "SELECT id, chat_id, method, status, last_error FROM outbox")"
-}
-mark() { seq0=$(curl -s "$fake_url/control/calls" | pyq 'max([c["seq"] for c in d] or [0])'); }
-# calls: one line per call since the mark, in the order the fake got them
-# (one chat's calls are sent in order; different chats may interleave).
-FMT='
-import json, sys
-for c in json.load(sys.stdin):
-    b, m = c["body"] or {}, c["method"]
-    if m == "sendMessage":
-        s = "sendMessage %s %s" % (b.get("chat_id"), b.get("text", "").replace("\n", "⏎"))
-        rm = b.get("reply_markup")
-        if rm:
-            s += " [" + ",".join(x["callback_data"] for row in rm["inline_keyboard"] for x in row) + "]"
-    elif m == "copyMessage":
-        s = "copyMessage %s from %s:%s" % (b.get("chat_id"), b.get("from_chat_id"), b.get("message_id"))
-    else:
-        s = m + " " + json.dumps(b)
-    if "parse_mode" in b:
-        s += " PARSE_MODE"
-    print(s)
-'
-calls() { curl -s "$fake_url/control/calls?since=$seq0" | /usr/bin/python3 -c "$FMT"; }
-expect_calls() { # DESC LINE... (sorted: chats are served in parallel)
-    local desc=$1
-    shift
-    settle
-    expect_eq "$desc" "$(printf '%s\n' "$@" | LC_ALL=C sort)" "$(calls | LC_ALL=C sort)"
-}
 req() { q "SELECT id FROM requests WHERE user_id = $1 ORDER BY id DESC LIMIT 1"; }
 
 # ---- each kind of message, alone ---------------------------------------------
@@ -65,7 +27,7 @@ U1=6200000001
 mark
 say message 1001 $U1 $U1 'Hello, my "router" \ blinks' --name Ann --username ann
 R=$(req $U1)
-expect_calls "short text: 'created' reply; the group notified with buttons" \
+expect_calls "short text: 'created' reply; staff notified with buttons" \
     "sendMessage $U1 Request #$R $CREATED" \
     "sendMessage $BOB New request #$R from Ann (@ann):⏎Hello, my \"router\" \\ blinks [take:$R,close:$R]"
 

@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "db/conn.h"
+#include "db/sqlstate.h"
 #include "log.h"
 #include "util/clock.h"
 #include "util/strnum.h"
@@ -844,6 +845,24 @@ PGresult *pool_exec_sql(struct pool_conn *c, const char *name, const char *sql)
     PGresult *r = PQexec(c->pg, sql);
     query_done(c, q, r, start);
     return r;
+}
+
+int pool_run(struct pool_conn *c, const char *name, int nparams, const char *const *values,
+             PGresult **ret, char *sqlstate)
+{
+    PGresult *r = pool_exec(c, name, nparams, values);
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        if (ret)
+            *ret = r;
+        else
+            PQclear(r);
+        return 0;
+    }
+    if (sqlstate)
+        db_sqlstate_copy(r, sqlstate);
+    PQclear(r);
+    return -EIO;
 }
 
 int pool_exec_counts(struct pool_conn *c, const char *name, const char *sql, size_t n, int64_t *ret)

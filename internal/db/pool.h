@@ -106,6 +106,15 @@ void pool_begin(struct pool_conn *c);
 PGresult *pool_exec(struct pool_conn *c, const char *name, int nparams, const char *const *values);
 
 /*
+ * pool_exec() for callers that only need to know whether it worked: returns
+ * 0 and the result in *ret (caller PQclear()s; pass NULL to discard) when
+ * the statement returned rows or completed, else -EIO with its SQLSTATE in
+ * sqlstate (6 bytes; may be NULL).
+ */
+int pool_run(struct pool_conn *c, const char *name, int nparams, const char *const *values,
+             PGresult **ret, char *sqlstate);
+
+/*
  * Runs a statement that needs no preparation (BEGIN, SAVEPOINT, ...), timed
  * under the label `name`. Same result rules as pool_exec.
  */

@@ -23,31 +23,12 @@ const struct pool_stmt desk_chats_statements[] = {
 const size_t desk_chats_statements_count =
     sizeof(desk_chats_statements) / sizeof(desk_chats_statements[0]);
 
-/* Runs statement name; 0 and *ret (may be NULL) when it succeeded, else -EIO and sqlstate. */
-static int run(struct pool_conn *c, const char *name, int n, const char *const *p, char *sqlstate,
-               PGresult **ret)
-{
-    PGresult *r = pool_exec(c, name, n, p);
-    ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-        if (ret)
-            *ret = r;
-        else
-            PQclear(r);
-        return 0;
-    }
-    if (sqlstate)
-        db_sqlstate_copy(r, sqlstate);
-    PQclear(r);
-    return -EIO;
-}
-
 int desk_chats_unreachable(struct pool_conn *c, int64_t chat, const char *reason, char *sqlstate)
 {
     char id[STRNUM_I64_MAX];
     strnum_fmt_i64(id, chat);
     const char *p[2] = {id, reason};
-    return run(c, "desk_chats_unreachable", 2, p, sqlstate, NULL);
+    return pool_run(c, "desk_chats_unreachable", 2, p, NULL, sqlstate);
 }
 
 int desk_chats_reachable(struct pool_conn *c, int64_t chat, char *sqlstate)
@@ -55,7 +36,7 @@ int desk_chats_reachable(struct pool_conn *c, int64_t chat, char *sqlstate)
     char id[STRNUM_I64_MAX];
     strnum_fmt_i64(id, chat);
     const char *p[1] = {id};
-    return run(c, "desk_chats_reachable", 1, p, sqlstate, NULL);
+    return pool_run(c, "desk_chats_reachable", 1, p, NULL, sqlstate);
 }
 
 int desk_chats_migrated(struct pool_conn *c, int64_t old_chat, int64_t new_chat, char *sqlstate)
@@ -64,7 +45,7 @@ int desk_chats_migrated(struct pool_conn *c, int64_t old_chat, int64_t new_chat,
     strnum_fmt_i64(from, old_chat);
     strnum_fmt_i64(to, new_chat);
     const char *p[2] = {from, to};
-    return run(c, "desk_chats_migrated", 2, p, sqlstate, NULL);
+    return pool_run(c, "desk_chats_migrated", 2, p, NULL, sqlstate);
 }
 
 int desk_chats_current(struct pool_conn *c, int64_t chat, int64_t *ret, char *sqlstate)
@@ -73,7 +54,7 @@ int desk_chats_current(struct pool_conn *c, int64_t chat, int64_t *ret, char *sq
     strnum_fmt_i64(id, chat);
     const char *p[1] = {id};
     PGresult *r;
-    int rc = run(c, "desk_chats_current", 1, p, sqlstate, &r);
+    int rc = pool_run(c, "desk_chats_current", 1, p, &r, sqlstate);
     if (rc < 0)
         return rc;
     int64_t now = chat;

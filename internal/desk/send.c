@@ -34,11 +34,9 @@ static int queue_part(struct desk_ctx *x, int64_t chat, const char *text, size_t
 {
     struct buf b;
     payload_open(&b, chat);
-    buf_addc(&b, ',');
     jsonw_key(&b, "text");
     jsonw_strn(&b, text, n);
     if (markup) {
-        buf_addc(&b, ',');
         jsonw_key(&b, "reply_markup");
         buf_add(&b, markup);
     }
@@ -89,14 +87,11 @@ int desk_send_copy(struct desk_ctx *x, int64_t chat, int64_t from_chat, int64_t 
 {
     struct buf b;
     payload_open(&b, chat);
-    buf_addc(&b, ',');
     jsonw_key(&b, "from_chat_id");
     jsonw_i64(&b, from_chat);
-    buf_addc(&b, ',');
     jsonw_key(&b, "message_id");
     jsonw_i64(&b, message_id);
     if (caption) {
-        buf_addc(&b, ',');
         jsonw_key(&b, "caption");
         jsonw_str(&b, caption);
     }
@@ -113,10 +108,8 @@ int desk_answer_callback(struct desk_ctx *x, int64_t chat, const char *id, const
     buf_addc(&b, '{');
     jsonw_key(&b, "callback_query_id");
     jsonw_str(&b, id);
-    buf_addc(&b, ',');
     jsonw_key(&b, "text");
     jsonw_str(&b, buf_str(&t));
-    buf_addc(&b, ',');
     jsonw_key(&b, "show_alert");
     buf_add(&b, alert ? "true" : "false");
     int rc = buf_error(&t) == -ENOMEM ? -ENOMEM : 0;
@@ -135,16 +128,15 @@ static void buttons(struct buf *b, int64_t request_id)
     static const char *const labels[2] = {"Take #", "Close #"};
     buf_add(b, "{\"inline_keyboard\":[[");
     for (int i = 0; i < 2; i++) {
-        char data[32], label[48];
+        char data[32];
         desk_callback_data(cmds[i], request_id, data, sizeof(data));
-        struct buf l;
-        buf_init(&l, sizeof(label));
+        struct buf l; /* "Close #123" */
+        buf_init(&l, 48);
         buf_add(&l, labels[i]);
         jsonw_i64(&l, request_id);
         buf_add(b, i ? ",{" : "{");
         jsonw_key(b, "text");
         jsonw_str(b, buf_str(&l));
-        buf_addc(b, ',');
         jsonw_key(b, "callback_data");
         jsonw_str(b, data);
         buf_addc(b, '}');

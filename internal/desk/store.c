@@ -186,18 +186,7 @@ const char *desk_col_str(const PGresult *res, int row, int col)
 int desk_exec(struct desk_ctx *x, const char *name, int n, const char *const *params,
               PGresult **ret)
 {
-    PGresult *res = pool_exec(x->c, name, n, params);
-    ExecStatusType st = PQresultStatus(res);
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-        if (ret)
-            *ret = res;
-        else
-            PQclear(res);
-        return 0;
-    }
-    db_sqlstate_copy(res, x->sqlstate);
-    PQclear(res);
-    return -EIO;
+    return pool_run(x->c, name, n, params, ret, x->sqlstate);
 }
 
 int desk_exec_timed(struct desk_ctx *x, const char *name, int n, const char *const *params)

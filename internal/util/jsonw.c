@@ -48,6 +48,10 @@ void jsonw_str(struct buf *b, const char *s)
 
 void jsonw_key(struct buf *b, const char *name)
 {
+    size_t n = buf_len(b);
+    char last = n ? buf_str(b)[n - 1] : '{';
+    if (last != '{' && last != '[')
+        buf_addc(b, ',');
     jsonw_str(b, name);
     buf_addc(b, ':');
 }

@@ -22,7 +22,10 @@ void jsonw_strn(struct buf *b, const char *s, size_t n);
 /* jsonw_strn() of a NUL-terminated string. */
 void jsonw_str(struct buf *b, const char *s);
 
-/* Appends "name": (the name is written as a JSON string). */
+/*
+ * Appends "name": (the name written as a JSON string), after a comma unless
+ * it opens an object.
+ */
 void jsonw_key(struct buf *b, const char *name);
 
 /* Appends an integer. */
