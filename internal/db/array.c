@@ -37,10 +37,23 @@ void db_array_textn(struct buf *b, const char *s, size_t n)
 
 void db_array_text(struct buf *b, const char *s)
 {
-    if (s)
-        db_array_textn(b, s, strlen(s));
-    else
+    if (!s) {
         db_array_null(b);
+        return;
+    }
+    /* strcspn() finds the next quote or backslash many bytes at a time. */
+    sep(b);
+    buf_addc(b, '"');
+    for (;;) {
+        size_t run = strcspn(s, "\"\\");
+        buf_addn(b, s, run);
+        s += run;
+        if (!*s)
+            break;
+        char esc[2] = {'\\', *s++};
+        buf_addn(b, esc, 2);
+    }
+    buf_addc(b, '"');
 }
 
 void db_array_i64(struct buf *b, int64_t v)

@@ -5,33 +5,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db/array.h"
 #include "db/sqlstate.h"
+#include "util/jsonw.h"
 #include "util/strnum.h"
 
 #define STR_(x)           #x
 #define STR(x)            STR_(x)
 #define OUTBOX_LEASE_TEXT STR(OUTBOX_LEASE_S) " seconds"
 
-/* Largest array parameter of one write (the rows of one transaction). */
-#define COL_MAX (256u * 1024 * 1024)
-
-enum { COL_CHAT, COL_METHOD, COL_PAYLOAD, COL_PURPOSE, COL_REQUEST, NCOLS };
+/* Largest parameter of one write (the calls of one transaction). */
+#define ROWS_MAX (256u * 1024 * 1024)
 
 /*
- * One row per array element, in order. The ids come from the table's
- * sequence in insertion order, so the ids returned, sorted, belong to the
- * rows in the order given.
+ * The rows as one JSON array of objects, in order: each payload is already
+ * JSON text and goes in as it is, without quoting. The ids come from the
+ * table's sequence in insertion order, so the ids returned, sorted, belong
+ * to the rows in the order given.
  */
 const struct pool_stmt outbox_statements[] = {
     {"outbox_insert",
      "INSERT INTO outbox (chat_id, method, payload, purpose, request_id, next_attempt_at)"
-     " SELECT chat_id, method, payload::jsonb, purpose, request_id,"
+     " SELECT chat_id, method, payload, purpose, request_id,"
      " now() + interval '" OUTBOX_LEASE_TEXT "'"
-     " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[])"
+     " FROM ROWS FROM (jsonb_to_recordset($1::jsonb)"
+     " AS (chat_id bigint, method text, payload jsonb, purpose text, request_id bigint))"
      " WITH ORDINALITY AS t(chat_id, method, payload, purpose, request_id, ord)"
      " ORDER BY ord RETURNING id",
-     NCOLS},
+     1},
 };
 const size_t outbox_statements_count = sizeof(outbox_statements) / sizeof(outbox_statements[0]);
 
@@ -64,31 +64,32 @@ int outbox_write_begin(struct outbox_batch *b, struct outbox_write *w, struct po
 {
     if (b->written >= b->n)
         return 1;
-    for (int i = 0; i < NCOLS; i++) {
-        buf_init(&w->cols[i], COL_MAX);
-        db_array_open(&w->cols[i]);
-    }
+    buf_init(&w->rows, ROWS_MAX);
+    buf_addc(&w->rows, '[');
     for (size_t i = b->written; i < b->n; i++) {
         const struct outbox_msg *m = &b->msgs[i];
-        db_array_i64(&w->cols[COL_CHAT], m->chat_id);
-        db_array_text(&w->cols[COL_METHOD], m->method);
-        db_array_text(&w->cols[COL_PAYLOAD], m->payload);
-        db_array_text(&w->cols[COL_PURPOSE], m->purpose);
-        if (m->request_id)
-            db_array_i64(&w->cols[COL_REQUEST], m->request_id);
-        else
-            db_array_null(&w->cols[COL_REQUEST]);
+        buf_add(&w->rows, i > b->written ? ",{" : "{");
+        jsonw_key(&w->rows, "chat_id");
+        jsonw_i64(&w->rows, m->chat_id);
+        jsonw_key(&w->rows, "method");
+        jsonw_str(&w->rows, m->method);
+        jsonw_key(&w->rows, "payload");
+        buf_add(&w->rows, m->payload);
+        jsonw_key(&w->rows, "purpose");
+        jsonw_str(&w->rows, m->purpose);
+        if (m->request_id) {
+            jsonw_key(&w->rows, "request_id");
+            jsonw_i64(&w->rows, m->request_id);
+        }
+        buf_addc(&w->rows, '}');
     }
-    int rc = 0;
-    for (int i = 0; i < NCOLS; i++)
-        if (!(w->params[i] = db_array_close(&w->cols[i])))
-            rc = -ENOMEM;
-    if (rc < 0) {
-        for (int i = 0; i < NCOLS; i++)
-            buf_free(&w->cols[i]);
-        return rc;
+    buf_addc(&w->rows, ']');
+    if (buf_error(&w->rows)) {
+        buf_free(&w->rows);
+        return -ENOMEM;
     }
-    *ret_step = (struct pool_step){.name = "outbox_insert", .nparams = NCOLS, .values = w->params};
+    w->params[0] = buf_str(&w->rows);
+    *ret_step = (struct pool_step){.name = "outbox_insert", .nparams = 1, .values = w->params};
     return 0;
 }
 
@@ -101,8 +102,7 @@ static int cmp_i64(const void *a, const void *b)
 int outbox_write_end(struct outbox_batch *b, struct outbox_write *w, const PGresult *res,
                      char *sqlstate)
 {
-    for (int i = 0; i < NCOLS; i++)
-        buf_free(&w->cols[i]);
+    buf_free(&w->rows);
     size_t n = b->n - b->written;
     if (PQresultStatus(res) != PGRES_TUPLES_OK || (size_t)PQntuples(res) != n) {
         db_sqlstate_copy(res, sqlstate);

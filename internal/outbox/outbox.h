@@ -94,8 +94,8 @@ int outbox_write(struct pool_conn *c, struct outbox_batch *b, char *sqlstate);
  * a successful begin even when the round trip failed, with res NULL).
  */
 struct outbox_write {
-    struct buf cols[5];
-    const char *params[5];
+    struct buf rows;
+    const char *params[1];
 };
 int outbox_write_begin(struct outbox_batch *b, struct outbox_write *w, struct pool_step *ret_step);
 int outbox_write_end(struct outbox_batch *b, struct outbox_write *w, const PGresult *res,
