@@ -65,6 +65,10 @@ int outbox_write_begin(struct outbox_batch *b, struct outbox_write *w, struct po
     if (b->written >= b->n)
         return 1;
     buf_init(&w->rows, ROWS_MAX);
+    size_t size = 2;
+    for (size_t i = b->written; i < b->n; i++)
+        size += strlen(b->msgs[i].payload) + 128; /* the payload and the row around it */
+    buf_reserve(&w->rows, size);
     buf_addc(&w->rows, '[');
     for (size_t i = b->written; i < b->n; i++) {
         const struct outbox_msg *m = &b->msgs[i];

@@ -40,6 +40,19 @@ static int grow(struct buf *b, size_t need)
     return 0;
 }
 
+int buf_reserve(struct buf *b, size_t n)
+{
+    if (b->priv_err)
+        return b->priv_err;
+    if (n > b->priv_max - b->priv_len)
+        n = b->priv_max - b->priv_len;
+    if (grow(b, n) < 0) {
+        b->priv_err = -ENOMEM;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 int buf_addn(struct buf *b, const void *s, size_t n)
 {
     if (b->priv_err)

@@ -40,6 +40,13 @@ void buf_init(struct buf *b, size_t max);
  */
 int buf_addn(struct buf *b, const void *s, size_t n);
 
+/*
+ * Makes room for n more bytes (at most up to the cap) in one allocation, so
+ * that appending them costs no further one: for a caller that knows the
+ * size ahead. Returns 0 or -ENOMEM (sticky, as for buf_addn()).
+ */
+int buf_reserve(struct buf *b, size_t n);
+
 /* Appends the string s (NULL appends nothing). Returns as buf_addn(). */
 int buf_add(struct buf *b, const char *s);
 

@@ -4,37 +4,35 @@
 
 #include "util/strnum.h"
 
+/* What a byte becomes inside a JSON string: 0 itself, 'u' \u00XX, else \ and that letter. */
+static const char escape[256] = {
+    ['\b'] = 'b',  ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't', ['"'] = '"',
+    ['\\'] = '\\', [0x00] = 'u', [0x01] = 'u', [0x02] = 'u', [0x03] = 'u', [0x04] = 'u',
+    [0x05] = 'u',  [0x06] = 'u', [0x07] = 'u', [0x0B] = 'u', [0x0E] = 'u', [0x0F] = 'u',
+    [0x10] = 'u',  [0x11] = 'u', [0x12] = 'u', [0x13] = 'u', [0x14] = 'u', [0x15] = 'u',
+    [0x16] = 'u',  [0x17] = 'u', [0x18] = 'u', [0x19] = 'u', [0x1A] = 'u', [0x1B] = 'u',
+    [0x1C] = 'u',  [0x1D] = 'u', [0x1E] = 'u', [0x1F] = 'u',
+};
+
 void jsonw_strn(struct buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
+    buf_reserve(b, n + 2);
     buf_addc(b, '"');
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+        char e = escape[u[i]];
+        if (!e)
             continue;
         buf_addn(b, s + run, i - run);
         run = i + 1;
-        switch (c) {
-        case '"':
-            buf_addn(b, "\\\"", 2);
-            break;
-        case '\\':
-            buf_addn(b, "\\\\", 2);
-            break;
-        case '\n':
-            buf_addn(b, "\\n", 2);
-            break;
-        case '\r':
-            buf_addn(b, "\\r", 2);
-            break;
-        case '\t':
-            buf_addn(b, "\\t", 2);
-            break;
-        default: {
-            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            buf_addn(b, u, sizeof(u));
-        }
+        if (e == 'u') {
+            char x[6] = {'\\', 'u', '0', '0', hex[u[i] >> 4], hex[u[i] & 15]};
+            buf_addn(b, x, sizeof(x));
+        } else {
+            char x[2] = {'\\', e};
+            buf_addn(b, x, sizeof(x));
         }
     }
     buf_addn(b, s + run, n - run);
@@ -52,8 +50,9 @@ void jsonw_key(struct buf *b, const char *name)
     char last = n ? buf_str(b)[n - 1] : '{';
     if (last != '{' && last != '[')
         buf_addc(b, ',');
-    jsonw_str(b, name);
-    buf_addc(b, ':');
+    buf_addc(b, '"');
+    buf_add(b, name); /* names are the caller's own: nothing to escape */
+    buf_add(b, "\":");
 }
 
 void jsonw_i64(struct buf *b, int64_t v)

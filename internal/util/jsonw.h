@@ -13,7 +13,7 @@
 
 /*
  * Appends s (n bytes of UTF-8) as a JSON string, quotes included: '"' and
- * '\' escaped, control characters as \n, \t or \u00XX. Bytes are copied
+ * '\' escaped, control characters as \b, \f, \n, \r, \t or \u00XX. Bytes are copied
  * as they are otherwise, so s must be valid UTF-8 (the update parser
  * cleans what users send). Errors are the buffer's (buf_error()).
  */
@@ -23,8 +23,8 @@ void jsonw_strn(struct buf *b, const char *s, size_t n);
 void jsonw_str(struct buf *b, const char *s);
 
 /*
- * Appends "name": (the name written as a JSON string), after a comma unless
- * it opens an object.
+ * Appends "name": after a comma unless it opens an object or an array. name
+ * is written as it is: a name of the caller's own, with nothing to escape.
  */
 void jsonw_key(struct buf *b, const char *name);
 
