@@ -81,7 +81,7 @@ struct logdb {
 static void count_drop(struct logdb *l, const char *reason, uint64_t n)
 {
     atomic_fetch_add(&l->dropped, n);
-    tgm_log_dropped(false, reason, n);
+    tgm_log_dropped(reason, n);
 }
 
 void logdb_push(struct logdb *l, enum log_level level, const char *msg, const char *context_json)
