@@ -52,7 +52,7 @@ struct config {
     bool migrate_on_start;
     enum log_level log_level;
     enum log_format log_format;
-    enum log_level log_db_level; /* LOG_OFF = nothing but audit events */
+    enum log_level log_db_level; /* LOG_OFF = no events in the logs table */
     int log_retention_days;      /* 0 = keep forever */
     int outbox_max_attempts;
     int telegram_global_rps;

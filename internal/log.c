@@ -34,13 +34,10 @@
 /* Longest time a line waits for a non-blocking fd to become writable. */
 #define LOG_WRITE_POLL_MS 1000
 
-/* No sink installed: a sink level above every real level. */
-#define SINK_NONE (LOG_OFF + 1)
-
 static atomic_int g_level = LOG_INFO;
 static atomic_int g_format = LOG_FORMAT_JSON;
 static atomic_int g_fd = 2;
-static atomic_int g_sink_level = SINK_NONE;
+static atomic_int g_sink_level = LOG_OFF; /* LOG_OFF: no sink */
 
 /* Serialises write(2) calls so that a line goes out whole. */
 static pthread_mutex_t g_write_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -458,18 +455,18 @@ static bool put_fields(struct out *o, const struct log_kv *kv, size_t n, bool js
 }
 
 /* Room for the message: what is left, minus up to half of it kept for the fields. */
-static size_t msg_limit(const struct out *o, const struct log_kv *kv, size_t n, size_t extra)
+static size_t msg_limit(const struct out *o, const struct log_kv *kv, size_t n)
 {
     size_t avail = o->cap - o->len;
-    size_t reserve = fields_estimate(kv, n) + extra;
+    size_t reserve = fields_estimate(kv, n);
 
     if (reserve > avail / 2)
         reserve = avail / 2;
     return o->cap - reserve;
 }
 
-static size_t format_json(char *buf, enum log_level level, bool audit, const char *m, size_t mlen,
-                          bool clipped, const struct log_kv *kv, size_t n, char *tmp)
+static size_t format_json(char *buf, enum log_level level, const char *m, size_t mlen, bool clipped,
+                          const struct log_kv *kv, size_t n, char *tmp)
 {
     struct out o = {buf, 0, LOG_LINE_MAX - 1 - (sizeof JSON_TRUNC_TAIL - 1)};
 
@@ -479,11 +476,9 @@ static size_t format_json(char *buf, enum log_level level, bool audit, const cha
     out_str(&o, level_names[level]);
     out_str(&o, "\",\"msg\":\"");
     /* The limit keeps one byte for the closing quote. */
-    if (!out_escaped(&o, m, mlen, msg_limit(&o, kv, n, audit ? 16 : 0) - 1, true))
+    if (!out_escaped(&o, m, mlen, msg_limit(&o, kv, n) - 1, true))
         clipped = true;
     out_chr(&o, '"');
-    if (audit && !out_str(&o, ",\"audit\":true"))
-        clipped = true;
     if (put_fields(&o, kv, n, true, true, tmp))
         clipped = true;
     o.cap = LOG_LINE_MAX - 1;
@@ -496,8 +491,8 @@ static size_t format_json(char *buf, enum log_level level, bool audit, const cha
     return o.len;
 }
 
-static size_t format_text(char *buf, enum log_level level, bool audit, const char *m, size_t mlen,
-                          bool clipped, const struct log_kv *kv, size_t n, char *tmp)
+static size_t format_text(char *buf, enum log_level level, const char *m, size_t mlen, bool clipped,
+                          const struct log_kv *kv, size_t n, char *tmp)
 {
     struct out o = {buf, 0, LOG_LINE_MAX - 1 - (sizeof TEXT_TRUNC_TAIL - 1)};
 
@@ -505,9 +500,7 @@ static size_t format_text(char *buf, enum log_level level, bool audit, const cha
     out_chr(&o, ' ');
     out_str(&o, level_text[level]);
     out_chr(&o, ' ');
-    if (!out_escaped(&o, m, mlen, msg_limit(&o, kv, n, audit ? 16 : 0), false))
-        clipped = true;
-    if (audit && !out_str(&o, " audit=true"))
+    if (!out_escaped(&o, m, mlen, msg_limit(&o, kv, n), false))
         clipped = true;
     if (put_fields(&o, kv, n, false, false, tmp))
         clipped = true;
@@ -579,8 +572,8 @@ static void write_line(int fd, const char *buf, size_t len)
  * The common path. The caller saves and restores errno. clipped tells that
  * msg itself was already cut (log_printf).
  */
-static void emit(enum log_level level, bool audit, const char *msg, bool clipped,
-                 const struct log_kv *kv, size_t n)
+static void emit(enum log_level level, const char *msg, bool clipped, const struct log_kv *kv,
+                 size_t n)
 {
     if ((unsigned)level >= LOG_OFF)
         return;
@@ -588,7 +581,7 @@ static void emit(enum log_level level, bool audit, const char *msg, bool clipped
     int fd = atomic_load_explicit(&g_fd, memory_order_relaxed);
     bool print = fd >= 0 && (int)level >= atomic_load_explicit(&g_level, memory_order_relaxed);
     int sink_level = atomic_load_explicit(&g_sink_level, memory_order_relaxed);
-    bool to_sink = sink_level <= LOG_OFF && (audit || (int)level >= sink_level);
+    bool to_sink = (int)level >= sink_level;
     if (!print && !to_sink)
         return;
     if (!msg)
@@ -603,9 +596,9 @@ static void emit(enum log_level level, bool audit, const char *msg, bool clipped
     if (print) {
         size_t len;
         if (atomic_load_explicit(&g_format, memory_order_relaxed) == LOG_FORMAT_TEXT)
-            len = format_text(line, level, audit, m, mlen, clipped, kv, n, tmp);
+            len = format_text(line, level, m, mlen, clipped, kv, n, tmp);
         else
-            len = format_json(line, level, audit, m, mlen, clipped, kv, n, tmp);
+            len = format_json(line, level, m, mlen, clipped, kv, n, tmp);
         write_line(fd, line, len);
     }
 
@@ -616,11 +609,11 @@ static void emit(enum log_level level, bool audit, const char *msg, bool clipped
         sink_level = atomic_load_explicit(&g_sink_level, memory_order_relaxed);
         pthread_mutex_unlock(&g_sink_lock);
 
-        if (fn && (audit || (int)level >= sink_level)) {
+        if (fn && (int)level >= sink_level) {
             /* line is free again; tmp is needed by format_context first. */
             format_context(line, kv, n, tmp);
             utf8_sanitize(m, mlen, tmp, sizeof tmp);
-            fn(userdata, level, audit, tmp, line);
+            fn(userdata, level, tmp, line);
         }
     }
 }
@@ -676,12 +669,12 @@ void log_reset(void)
 
 void log_set_sink(enum log_level min_level, log_sink_fn fn, void *userdata)
 {
-    if ((unsigned)min_level > LOG_OFF)
-        min_level = LOG_OFF;
+    if ((unsigned)min_level >= LOG_OFF)
+        fn = NULL;
     pthread_mutex_lock(&g_sink_lock);
     g_sink_fn = fn;
     g_sink_userdata = fn ? userdata : NULL;
-    atomic_store(&g_sink_level, fn ? (int)min_level : SINK_NONE);
+    atomic_store(&g_sink_level, fn ? (int)min_level : LOG_OFF);
     pthread_mutex_unlock(&g_sink_lock);
 }
 
@@ -696,14 +689,7 @@ bool log_enabled(enum log_level level)
 void log_emit(enum log_level level, const char *msg, const struct log_kv *kv, size_t n)
 {
     int saved = errno;
-    emit(level, false, msg, false, kv, n);
-    errno = saved;
-}
-
-void log_audit(const char *msg, const struct log_kv *kv, size_t n)
-{
-    int saved = errno;
-    emit(LOG_INFO, true, msg, false, kv, n);
+    emit(level, msg, false, kv, n);
     errno = saved;
 }
 
@@ -726,7 +712,7 @@ void log_printf(enum log_level level, const char *fmt, ...)
         clipped = true; /* emit() then also redacts a secret cut in half. */
     }
     errno = saved;
-    emit(level, false, msg, clipped, NULL, 0);
+    emit(level, msg, clipped, NULL, 0);
     errno = saved;
 }
 

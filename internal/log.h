@@ -12,8 +12,8 @@
  * the message or in a string value, so an error text from libpq or libcurl
  * that happens to contain one is safe to log.
  *
- * Events at or above the sink level, and every audit event, are also handed to
- * an optional sink (the `logs` table writer) with their context as JSON.
+ * Events at or above the sink level are also handed to an optional sink (the
+ * `logs` table writer) with their context as JSON.
  */
 #ifndef TGDESK_LOG_H
 #define TGDESK_LOG_H
@@ -52,7 +52,7 @@ struct log_kv {
  * object text. It runs on the logging thread and must not block; it must not
  * call the log functions.
  */
-typedef void (*log_sink_fn)(void *userdata, enum log_level level, bool audit, const char *msg,
+typedef void (*log_sink_fn)(void *userdata, enum log_level level, const char *msg,
                             const char *context_json);
 
 /*
@@ -73,8 +73,8 @@ int log_add_secret(const char *secret);
 void log_reset(void);
 
 /*
- * Installs the sink for events at or above min_level and audit events
- * (min_level LOG_OFF: audit events only); fn NULL removes it. Thread-safe, but
+ * Installs the sink for events at or above min_level; fn NULL or min_level
+ * LOG_OFF removes it. Thread-safe, but
  * an event already being logged on another thread may still reach the
  * previous sink after this returns.
  */
@@ -93,12 +93,6 @@ bool log_enabled(enum log_level level);
  */
 void log_emit(enum log_level level, const char *msg, const struct log_kv *kv, size_t n);
 
-/*
- * Like log_emit at info, and always handed to the sink as an audit event
- * whatever the levels; the printed line carries "audit":true.
- */
-void log_audit(const char *msg, const struct log_kv *kv, size_t n);
-
 /* Emits an event whose message is formatted with printf rules. Thread-safe. */
 void log_printf(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -112,8 +106,6 @@ void log_printf(enum log_level level, const char *fmt, ...) __attribute__((forma
         if (log_enabled(level))                                                                   \
             log_emit((level), (msg), (const struct log_kv[]){__VA_ARGS__}, LOG_NKV(__VA_ARGS__)); \
     } while (0)
-#define LOG_AUDIT(msg, ...) \
-    log_audit((msg), (const struct log_kv[]){__VA_ARGS__}, LOG_NKV(__VA_ARGS__))
 
 /*
  * Parses "debug", "info", "warn" (or "warning"), "error" and, when allow_off,

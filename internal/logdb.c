@@ -29,10 +29,9 @@
 const struct pool_stmt logdb_statements[] = {
     {STMT_INSERT,
      "INSERT INTO logs (timestamp, level, message, context, audit)"
-     " SELECT to_timestamp(t), l, m, c::jsonb, a"
-     " FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[], $5::bool[])"
-     " AS u(t, l, m, c, a)",
-     5},
+     " SELECT to_timestamp(t), l, m, c::jsonb, false"
+     " FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[]) AS u(t, l, m, c)",
+     4},
     {STMT_RETENTION,
      "DELETE FROM logs WHERE id IN (SELECT id FROM logs"
      " WHERE timestamp < now() - make_interval(days => $1::int)"
@@ -52,7 +51,6 @@ const size_t logdb_statements_count = sizeof(logdb_statements) / sizeof(logdb_st
 struct entry {
     double ts; /* seconds since the epoch */
     enum log_level level;
-    bool audit;
     char *msg; /* one allocation: msg, then ctx */
     char *ctx;
     size_t bytes;
@@ -73,23 +71,20 @@ struct logdb {
     bool stop;
     int64_t stop_deadline_ms;
 
-    atomic_uint_fast64_t written, dropped, dropped_audit, deleted;
+    atomic_uint_fast64_t written, dropped, deleted;
     atomic_int sinks_running;
     pthread_t thread;
     bool started;
     bool sink_installed;
 };
 
-static void count_drop(struct logdb *l, bool audit, const char *reason, uint64_t n)
+static void count_drop(struct logdb *l, const char *reason, uint64_t n)
 {
     atomic_fetch_add(&l->dropped, n);
-    if (audit)
-        atomic_fetch_add(&l->dropped_audit, n);
-    tgm_log_dropped(audit, reason, n);
+    tgm_log_dropped(reason, n);
 }
 
-void logdb_push(struct logdb *l, enum log_level level, bool audit, const char *msg,
-                const char *context_json)
+void logdb_push(struct logdb *l, enum log_level level, const char *msg, const char *context_json)
 {
     if (!l || (unsigned)level >= LOG_OFF)
         return;
@@ -100,23 +95,19 @@ void logdb_push(struct logdb *l, enum log_level level, bool audit, const char *m
     size_t ml = strlen(msg), cl = strlen(context_json);
     char *mem = malloc(ml + cl + 2);
     if (!mem) {
-        count_drop(l, audit, "buffer_full", 1);
+        count_drop(l, "buffer_full", 1);
         return;
     }
     memcpy(mem, msg, ml + 1);
     memcpy(mem + ml + 1, context_json, cl + 1);
     struct entry e = {.ts = clock_wall_s(),
                       .level = level,
-                      .audit = audit,
                       .msg = mem,
                       .ctx = mem + ml + 1,
                       .bytes = ml + cl + 2};
 
     pthread_mutex_lock(&l->mu);
-    /* Ordinary events may fill three quarters: the rest is kept for audit events. */
-    size_t limit = audit ? l->opt.capacity : l->opt.capacity - l->opt.capacity / 4;
-    size_t byte_limit = audit ? l->opt.max_bytes : l->opt.max_bytes - l->opt.max_bytes / 4;
-    bool full = l->stop || l->count >= limit || l->bytes + e.bytes > byte_limit;
+    bool full = l->stop || l->count >= l->opt.capacity || l->bytes + e.bytes > l->opt.max_bytes;
     if (!full) {
         l->ring[(l->head + l->count) % l->opt.capacity] = e;
         l->count++;
@@ -128,16 +119,15 @@ void logdb_push(struct logdb *l, enum log_level level, bool audit, const char *m
     pthread_mutex_unlock(&l->mu);
     if (full) {
         free(mem);
-        count_drop(l, audit, "buffer_full", 1);
+        count_drop(l, "buffer_full", 1);
     }
 }
 
-static void sink(void *userdata, enum log_level level, bool audit, const char *msg,
-                 const char *context_json)
+static void sink(void *userdata, enum log_level level, const char *msg, const char *context_json)
 {
     struct logdb *l = userdata;
     atomic_fetch_add(&l->sinks_running, 1);
-    logdb_push(l, level, audit, msg, context_json);
+    logdb_push(l, level, msg, context_json);
     atomic_fetch_sub(&l->sinks_running, 1);
 }
 
@@ -151,8 +141,8 @@ enum insert_result { INSERT_OK, INSERT_UNAVAILABLE, INSERT_REFUSED };
 /* Inserts n entries in one statement. */
 static enum insert_result insert_rows(struct pool_conn *c, const struct entry *e, size_t n)
 {
-    struct buf a[5];
-    for (int k = 0; k < 5; k++) {
+    struct buf a[4];
+    for (int k = 0; k < 4; k++) {
         buf_init(&a[k], ARRAY_MAX);
         db_array_open(&a[k]);
     }
@@ -166,17 +156,16 @@ static enum insert_result insert_rows(struct pool_conn *c, const struct entry *e
         db_array_text(&a[1], level_names[e[i].level]);
         db_array_text(&a[2], e[i].msg);
         db_array_text(&a[3], e[i].ctx);
-        db_array_text(&a[4], e[i].audit ? "t" : "f");
     }
-    const char *params[5];
+    const char *params[4];
     bool ok = true;
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < 4; k++) {
         params[k] = db_array_close(&a[k]);
         ok = ok && params[k];
     }
     enum insert_result rc = INSERT_REFUSED;
     if (ok) {
-        PGresult *r = pool_exec(c, STMT_INSERT, 5, params);
+        PGresult *r = pool_exec(c, STMT_INSERT, 4, params);
         if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
             rc = INSERT_OK;
         } else {
@@ -190,7 +179,7 @@ static enum insert_result insert_rows(struct pool_conn *c, const struct entry *e
         }
         PQclear(r);
     }
-    for (int k = 0; k < 5; k++)
+    for (int k = 0; k < 4; k++)
         buf_free(&a[k]);
     return rc;
 }
@@ -212,7 +201,7 @@ static bool write_batch(struct logdb *l, const struct entry *e, size_t n)
             if (rc == INSERT_OK)
                 ok++;
             else if (rc == INSERT_REFUSED)
-                count_drop(l, e[i].audit, "db_error", 1);
+                count_drop(l, "db_error", 1);
         }
         atomic_fetch_add(&l->written, ok);
         tgm_log_written(ok);
@@ -284,17 +273,14 @@ int64_t logdb_retention_run(struct logdb *l)
 }
 
 /* Reports drops since the last report at error level (from the writer thread only). */
-static void report_drops(struct logdb *l, uint64_t *seen, uint64_t *seen_audit, int64_t *last)
+static void report_drops(struct logdb *l, uint64_t *seen, int64_t *last)
 {
-    uint64_t d = atomic_load(&l->dropped), da = atomic_load(&l->dropped_audit);
+    uint64_t d = atomic_load(&l->dropped);
     if (d == *seen || clock_mono_ms() - *last < DROP_REPORT_MS)
         return;
     LOG(LOG_ERROR, "log events could not be stored in the logs table",
-        LOG_INT("dropped", (int64_t)(d - *seen)),
-        LOG_INT("audit_dropped", (int64_t)(da - *seen_audit)),
-        LOG_INT("dropped_total", (int64_t)d));
+        LOG_INT("dropped", (int64_t)(d - *seen)), LOG_INT("dropped_total", (int64_t)d));
     *seen = d;
-    *seen_audit = da;
     *last = clock_mono_ms();
 }
 
@@ -305,7 +291,7 @@ static void *writer_main(void *arg)
     struct entry *batch = calloc(max, sizeof(*batch));
     int64_t retry_ms = 0, retry_at = 0;
     int64_t next_retention = clock_mono_ms() + l->opt.retention_interval_ms / 10;
-    uint64_t seen = 0, seen_audit = 0;
+    uint64_t seen = 0;
     int64_t last_report = 0;
     bool was_down = false;
 
@@ -367,21 +353,18 @@ static void *writer_main(void *arg)
             next_retention = clock_mono_ms() + l->opt.retention_interval_ms;
             logdb_retention_run(l);
         }
-        report_drops(l, &seen, &seen_audit, &last_report);
+        report_drops(l, &seen, &last_report);
     }
 
     /* What could not be written before the deadline is lost: count it. */
     pthread_mutex_lock(&l->mu);
     size_t left = l->count;
     pthread_mutex_unlock(&l->mu);
-    for (size_t i = 0; i < left; i++) {
-        pthread_mutex_lock(&l->mu);
-        bool audit = l->ring[l->head].audit;
-        pthread_mutex_unlock(&l->mu);
-        count_drop(l, audit, "db_error", 1);
-        advance(l, 1);
+    if (left > 0) {
+        count_drop(l, "db_error", left);
+        advance(l, left);
     }
-    report_drops(l, &seen, &seen_audit, &(int64_t){0});
+    report_drops(l, &seen, &(int64_t){0});
     free(batch);
     return NULL;
 }
@@ -394,8 +377,8 @@ struct logdb *logdb_start(struct pool *pool, const struct logdb_options *opt)
     l->pool = pool;
     if (opt)
         l->opt = *opt;
-    if (l->opt.capacity < 4)
-        l->opt.capacity = l->opt.capacity ? 4 : 4096;
+    if (l->opt.capacity == 0)
+        l->opt.capacity = 4096;
     if (l->opt.max_bytes == 0)
         l->opt.max_bytes = 4 * 1024 * 1024;
     if (l->opt.flush_ms <= 0)
@@ -419,7 +402,8 @@ struct logdb *logdb_start(struct pool *pool, const struct logdb_options *opt)
         return NULL;
     }
     l->started = true;
-    if (!l->opt.no_sink) {
+    /* LOG_DB_LEVEL=off: no sink; the writer still runs the retention. */
+    if (!l->opt.no_sink && (unsigned)l->opt.min_level < LOG_OFF) {
         log_set_sink(l->opt.min_level, sink, l);
         l->sink_installed = true;
     }
@@ -491,6 +475,5 @@ void logdb_stats(struct logdb *l, struct logdb_stats *ret)
     pthread_mutex_unlock(&l->mu);
     ret->written = atomic_load(&l->written);
     ret->dropped = atomic_load(&l->dropped);
-    ret->dropped_audit = atomic_load(&l->dropped_audit);
     ret->deleted = atomic_load(&l->deleted);
 }

@@ -2,13 +2,11 @@
  * logdb.h - the `logs` table writer.
  *
  * Installed as the log sink (log_set_sink()), it copies every event at or
- * above LOG_DB_LEVEL, and every audit event, into a bounded in-memory
- * buffer, and never blocks the thread that logged: when the buffer is full
- * the event is dropped and counted (tgdesk_log_rows_dropped_total{kind,
- * reason="buffer_full"}). A quarter of the buffer is kept for audit events,
- * so a flood of warnings cannot crowd out an audit trail; an audit event
- * that is dropped all the same is counted apart (kind="audit") and reported
- * at error level by the writer thread.
+ * above LOG_DB_LEVEL into a bounded in-memory buffer, and never blocks the
+ * thread that logged: when the buffer is full the event is dropped, counted
+ * (tgdesk_log_rows_dropped_total{reason="buffer_full"}) and reported at error
+ * level by the writer thread. Its rows have audit = false: the desk writes
+ * its audit rows itself, in the transaction of the change they describe.
  *
  * A background thread inserts the buffered events in batches - every
  * flush_ms (200 ms) or as soon as batch_rows are waiting - with one
@@ -39,7 +37,7 @@ extern const struct pool_stmt logdb_statements[];
 extern const size_t logdb_statements_count;
 
 struct logdb_options {
-    enum log_level min_level;      /* LOG_DB_LEVEL; LOG_OFF: audit events only */
+    enum log_level min_level;      /* LOG_DB_LEVEL; LOG_OFF: no events, retention only */
     int retention_days;            /* LOG_RETENTION_DAYS; 0: keep forever */
     size_t capacity;               /* events buffered at most; 0: 4096 */
     size_t max_bytes;              /* text buffered at most; 0: 4 MiB */
@@ -52,18 +50,17 @@ struct logdb_options {
 
 /* Counters of one writer (logdb_stats()). */
 struct logdb_stats {
-    uint64_t written;       /* rows inserted */
-    uint64_t dropped;       /* events lost, audit ones included */
-    uint64_t dropped_audit; /* audit events lost */
-    uint64_t buffered;      /* events waiting now */
-    uint64_t deleted;       /* rows removed by retention */
+    uint64_t written;  /* rows inserted */
+    uint64_t dropped;  /* events lost */
+    uint64_t buffered; /* events waiting now */
+    uint64_t deleted;  /* rows removed by retention */
 };
 
 /*
  * Starts the writer thread over pool (borrowed; must outlive the writer,
  * and must have logdb_statements registered) and installs the log sink
- * unless opt->no_sink. Returns NULL when out of memory or the thread cannot
- * start. Stop with logdb_stop().
+ * unless opt->no_sink or opt->min_level is LOG_OFF. Returns NULL when out
+ * of memory or the thread cannot start. Stop with logdb_stop().
  */
 struct logdb *logdb_start(struct pool *pool, const struct logdb_options *opt);
 
@@ -77,8 +74,7 @@ void logdb_stop(struct logdb *l, int64_t deadline_ms);
  * Buffers one event (what the sink does): context_json must be a JSON object
  * text (NULL: {}). Never blocks beyond a short mutex; never logs. Thread-safe.
  */
-void logdb_push(struct logdb *l, enum log_level level, bool audit, const char *msg,
-                const char *context_json);
+void logdb_push(struct logdb *l, enum log_level level, const char *msg, const char *context_json);
 
 /*
  * Waits until every event buffered before the call has been written (or

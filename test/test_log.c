@@ -244,7 +244,6 @@ static void test_level_filtering(void **state)
         assert_false(log_enabled((enum log_level)lv));
     log_emit(LOG_ERROR, "silenced", NULL, 0);
     log_printf(LOG_ERROR, "silenced %s", "too");
-    LOG_AUDIT("audit without sink", LOG_INT("n", 1));
     assert_no_output();
 }
 
@@ -611,7 +610,6 @@ static void test_truncation_text(void **state)
 
 struct sink_event {
     enum log_level level;
-    bool audit;
     char *msg;
     char *context;
 };
@@ -621,13 +619,13 @@ struct sink_log {
     size_t n;
 };
 
-static void record_sink(void *userdata, enum log_level level, bool audit, const char *msg,
+static void record_sink(void *userdata, enum log_level level, const char *msg,
                         const char *context_json)
 {
     struct sink_log *sl = userdata;
     assert_true(sl->n < MAX_EVENTS);
-    sl->ev[sl->n++] = (struct sink_event){
-        .level = level, .audit = audit, .msg = strdup(msg), .context = strdup(context_json)};
+    sl->ev[sl->n++] =
+        (struct sink_event){.level = level, .msg = strdup(msg), .context = strdup(context_json)};
 }
 
 static void sink_log_clear(struct sink_log *sl)
@@ -667,14 +665,13 @@ static void test_sink(void **state)
     LOG(LOG_WARN, "slow query", LOG_STR("query", "ticket_take"), LOG_DBL("seconds", 0.5));
     LOG(LOG_ERROR, "db failed: password hunter2 rejected", LOG_STR("dsn", "password=hunter2"),
         LOG_STR("bad", "\xff"));
-    LOG_AUDIT("ticket closed", LOG_INT("ticket_id", 42), LOG_STR("by", "admin \"bob\""));
-    log_audit("no context", NULL, 0);
+    LOG(LOG_WARN, "ticket closed", LOG_INT("ticket_id", 42), LOG_STR("by", "admin \"bob\""));
+    log_emit(LOG_WARN, "no context", NULL, 0);
     log_printf(LOG_WARN, "printf %s", "hunter2");
 
     assert_int_equal(sl.n, 5);
 
     assert_int_equal(sl.ev[0].level, LOG_WARN);
-    assert_false(sl.ev[0].audit);
     assert_string_equal(sl.ev[0].msg, "slow query");
     json_t *ctx = parse_context(sl.ev[0].context);
     assert_int_equal(json_object_size(ctx), 2);
@@ -689,15 +686,14 @@ static void test_sink(void **state)
     assert_string_equal(jstr(ctx, "bad"), "\xef\xbf\xbd");
     json_decref(ctx);
 
-    assert_int_equal(sl.ev[2].level, LOG_INFO);
-    assert_true(sl.ev[2].audit);
+    assert_int_equal(sl.ev[2].level, LOG_WARN);
     assert_string_equal(sl.ev[2].msg, "ticket closed");
     ctx = parse_context(sl.ev[2].context);
     assert_true(json_integer_value(json_object_get(ctx, "ticket_id")) == 42);
     assert_string_equal(jstr(ctx, "by"), "admin \"bob\"");
     json_decref(ctx);
 
-    assert_true(sl.ev[3].audit);
+    assert_int_equal(sl.ev[3].level, LOG_WARN);
     assert_string_equal(sl.ev[3].msg, "no context");
     assert_string_equal(sl.ev[3].context, "{}");
 
@@ -711,27 +707,14 @@ static void test_sink(void **state)
     json_decref(obj);
     sink_log_clear(&sl);
 
-    /* An audit event is printed when info passes, and marked. */
-    log_init(LOG_INFO, LOG_FORMAT_JSON, g_out);
-    LOG_AUDIT("role changed", LOG_INT("user_id", 7));
-    obj = take_json_line(NULL);
-    assert_true(json_is_true(json_object_get(obj, "audit")));
-    assert_true(json_integer_value(json_object_get(obj, "user_id")) == 7);
-    json_decref(obj);
-    assert_int_equal(sl.n, 1);
-    sink_log_clear(&sl);
-
-    /* A sink at off gets audit events only; even with the fd at off. */
+    /* A sink at off is no sink: it gets nothing, even an error, with the fd at off too. */
     log_init(LOG_OFF, LOG_FORMAT_JSON, g_out);
     log_set_sink(LOG_OFF, record_sink, &sl);
     assert_false(log_enabled(LOG_ERROR));
     log_emit(LOG_ERROR, "dropped", NULL, 0);
-    LOG_AUDIT("kept", LOG_BOOL("ok", true));
-    assert_int_equal(sl.n, 1);
-    assert_true(sl.ev[0].audit);
-    assert_string_equal(sl.ev[0].context, "{\"ok\":true}");
+    LOG(LOG_ERROR, "dropped too", LOG_BOOL("ok", true));
+    assert_int_equal(sl.n, 0);
     assert_no_output();
-    sink_log_clear(&sl);
 
     /* A sink at debug sees debug events the fd filters out. */
     log_set_sink(LOG_DEBUG, record_sink, &sl);
@@ -744,13 +727,13 @@ static void test_sink(void **state)
     /* Removed: no more calls. */
     log_set_sink(LOG_DEBUG, NULL, &sl);
     assert_false(log_enabled(LOG_ERROR));
-    LOG_AUDIT("after removal", LOG_INT("n", 1));
+    log_emit(LOG_ERROR, "after removal", NULL, 0);
     assert_int_equal(sl.n, 0);
 
     /* log_reset drops the sink too. */
     log_set_sink(LOG_DEBUG, record_sink, &sl);
     log_reset();
-    LOG_AUDIT("after reset", LOG_INT("n", 1));
+    log_emit(LOG_ERROR, "after reset", NULL, 0);
     assert_int_equal(sl.n, 0);
 }
 
@@ -810,10 +793,8 @@ static void test_errno_preserved(void **state)
     assert_int_equal(errno, EXDEV);
     log_printf(LOG_INFO, "x %d", 2);
     assert_int_equal(errno, EXDEV);
-    LOG_AUDIT("audit", LOG_INT("n", 3));
-    assert_int_equal(errno, EXDEV);
     char *text = take_output();
-    assert_int_equal(count_lines(text), 3);
+    assert_int_equal(count_lines(text), 2);
     free(text);
 
     /* Even when the write itself fails. */
@@ -933,13 +914,12 @@ static void test_partial_writes(void **state)
 
 static atomic_int g_sink_calls;
 
-static void counting_sink(void *userdata, enum log_level level, bool audit, const char *msg,
+static void counting_sink(void *userdata, enum log_level level, const char *msg,
                           const char *context_json)
 {
     (void)userdata;
     (void)msg;
     assert_int_equal(level, LOG_WARN);
-    assert_false(audit);
     assert_non_null(strstr(context_json, "\"seq\":"));
     atomic_fetch_add(&g_sink_calls, 1);
 }

@@ -1,9 +1,9 @@
 /*
  * The logs-table writer (internal/logdb.c) against a real PostgreSQL: events
- * from the log sink land in `logs` with level, message, context and the
- * audit flag; retention deletes old rows in batches; a full buffer drops and
- * counts (audit events apart) without ever blocking the caller; stop writes
- * what is buffered.
+ * from the log sink land in `logs` with level, message and context, never as
+ * audit rows; at LOG_OFF nothing does; retention deletes old rows in batches;
+ * a full buffer drops and counts without ever blocking the caller; stop
+ * writes what is buffered.
  */
 /* cmocka.h needs these first, in this order. */
 /* clang-format off */
@@ -90,6 +90,17 @@ static int64_t count(PGconn *c, const char *sql)
     return n;
 }
 
+/* Inserts n rows with this message, days_ago old, straight into the table. */
+static void add_old_rows(PGconn *c, int days_ago, const char *message, int n)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO logs (timestamp, level, message)"
+             " SELECT now() - make_interval(days => %d), 'warn', '%s' FROM generate_series(1, %d)",
+             days_ago, message, n);
+    assert_string_equal(testpg_exec(c, sql), "");
+}
+
 static void test_rows_land(void **state)
 {
     struct fixture *f = *state;
@@ -101,10 +112,9 @@ static void test_rows_land(void **state)
     LOG(LOG_WARN, "slow query", LOG_STR("query", "desk_take"), LOG_INT("ms", 250));
     LOG(LOG_ERROR, "quote \" backslash \\ brace { comma , Ünïcode", LOG_STR("text", "a\"b\\c{d,e}"),
         LOG_INT("request_id", 42));
-    LOG_AUDIT("request solved", LOG_INT("request_id", 7), LOG_INT("actor_id", 5550001));
     assert_int_equal(logdb_flush(l, 5000), 0);
 
-    assert_int_equal(count(f->admin, "SELECT count(*) FROM logs"), 3);
+    assert_int_equal(count(f->admin, "SELECT count(*) FROM logs"), 2);
     char *v = testpg_value(f->admin, "SELECT level || '|' || (context->>'query') || '|' ||"
                                      " (context->>'ms') || '|' || audit FROM logs"
                                      " WHERE message = 'slow query'");
@@ -116,21 +126,42 @@ static void test_rows_land(void **state)
     assert_non_null(v);
     assert_string_equal(v, "quote \" backslash \\ brace { comma , Ünïcode|a\"b\\c{d,e}|42");
     free(v);
-    v = testpg_value(f->admin, "SELECT level || '|' || audit || '|' || (context->>'request_id')"
-                               " || '|' || (context->>'actor_id') FROM logs"
-                               " WHERE message = 'request solved'");
-    assert_non_null(v);
-    assert_string_equal(v, "info|true|7|5550001");
-    free(v);
+    /* Audit rows are the desk's own: none of the writer's rows is one. */
+    assert_int_equal(count(f->admin, "SELECT count(*) FROM logs WHERE audit"), 0);
     /* The event's own time, not the insert's. */
     assert_int_equal(count(f->admin, "SELECT count(*) FROM logs"
                                      " WHERE timestamp > now() - interval '1 minute'"),
-                     3);
+                     2);
 
     struct logdb_stats st;
     logdb_stats(l, &st);
-    assert_int_equal(st.written, 3);
+    assert_int_equal(st.written, 2);
     assert_int_equal(st.dropped, 0);
+    logdb_stop(l, 1000);
+}
+
+/* LOG_DB_LEVEL=off: no event reaches the table, not even an error; retention still runs. */
+static void test_level_off(void **state)
+{
+    struct fixture *f = *state;
+    add_old_rows(f->admin, 40, "old", 5);
+    struct logdb_options opt = {.min_level = LOG_OFF, .retention_days = 30};
+    struct logdb *l = logdb_start(f->pool, &opt);
+    assert_non_null(l);
+
+    /* The fd is at error: without a sink, LOG() builds nothing below it. */
+    assert_false(log_enabled(LOG_WARN));
+    LOG(LOG_WARN, "not stored", LOG_INT("n", 1));
+    log_emit(LOG_ERROR, "not stored either", NULL, 0);
+    assert_int_equal(logdb_flush(l, 5000), 0);
+    assert_int_equal(logdb_retention_run(l), 5);
+    assert_int_equal(count(f->admin, "SELECT count(*) FROM logs"), 0);
+
+    struct logdb_stats st;
+    logdb_stats(l, &st);
+    assert_int_equal(st.written, 0);
+    assert_int_equal(st.dropped, 0);
+    assert_int_equal(st.deleted, 5);
     logdb_stop(l, 1000);
 }
 
@@ -143,7 +174,7 @@ static void test_batches_and_stop_flush(void **state)
     char msg[32];
     for (int i = 0; i < 1234; i++) {
         snprintf(msg, sizeof(msg), "event %d", i);
-        logdb_push(l, LOG_WARN, false, msg, "{\"i\":1}");
+        logdb_push(l, LOG_WARN, msg, "{\"i\":1}");
     }
     /* No flush: full batches go without waiting for the interval; stop writes the rest. */
     logdb_stop(l, 5000);
@@ -156,15 +187,14 @@ static void test_bad_row_dropped_alone(void **state)
     struct fixture *f = *state;
     struct logdb_options opt = {.min_level = LOG_WARN, .no_sink = true};
     struct logdb *l = logdb_start(f->pool, &opt);
-    logdb_push(l, LOG_WARN, false, "good 1", "{}");
-    logdb_push(l, LOG_WARN, false, "bad context", "{not json");
-    logdb_push(l, LOG_WARN, true, "good 2", "{\"request_id\":1}");
+    logdb_push(l, LOG_WARN, "good 1", "{}");
+    logdb_push(l, LOG_WARN, "bad context", "{not json");
+    logdb_push(l, LOG_WARN, "good 2", "{\"request_id\":1}");
     assert_int_equal(logdb_flush(l, 5000), 0);
     struct logdb_stats st;
     logdb_stats(l, &st);
     assert_int_equal(st.written, 2);
     assert_int_equal(st.dropped, 1);
-    assert_int_equal(st.dropped_audit, 0);
     logdb_stop(l, 1000);
     assert_int_equal(count(f->admin, "SELECT count(*) FROM logs WHERE message LIKE 'good%'"), 2);
 }
@@ -172,14 +202,8 @@ static void test_bad_row_dropped_alone(void **state)
 static void test_retention(void **state)
 {
     struct fixture *f = *state;
-    assert_string_equal(testpg_exec(f->admin, "INSERT INTO logs (timestamp, level, message)"
-                                              " SELECT now() - interval '40 days', 'warn', 'old'"
-                                              " FROM generate_series(1, 25)"),
-                        "");
-    assert_string_equal(testpg_exec(f->admin, "INSERT INTO logs (timestamp, level, message)"
-                                              " SELECT now() - interval '29 days', 'warn', 'recent'"
-                                              " FROM generate_series(1, 3)"),
-                        "");
+    add_old_rows(f->admin, 40, "old", 25);
+    add_old_rows(f->admin, 29, "recent", 3);
     struct logdb_options opt = {
         .min_level = LOG_WARN, .no_sink = true, .retention_days = 30, .retention_batch = 10};
     struct logdb *l = logdb_start(f->pool, &opt);
@@ -209,31 +233,23 @@ static void test_full_buffer_drops_and_never_blocks(void **state)
     struct logdb_options opt = {.min_level = LOG_WARN, .no_sink = true, .capacity = 8};
     struct logdb *l = logdb_start(dead.pool, &opt);
 
-    /* Ordinary events may take 6 of the 8 slots; the last 2 are for audit events. */
+    /* Events take the 8 slots; the rest are dropped. */
     for (int i = 0; i < 10; i++)
-        logdb_push(l, LOG_WARN, false, "event", "{}");
+        logdb_push(l, LOG_WARN, "event", "{}");
     struct logdb_stats st;
     logdb_stats(l, &st);
-    assert_int_equal(st.buffered, 6);
-    assert_int_equal(st.dropped, 4);
-    assert_int_equal(st.dropped_audit, 0);
-    for (int i = 0; i < 5; i++)
-        logdb_push(l, LOG_INFO, true, "audit", "{\"request_id\":1}");
-    logdb_stats(l, &st);
     assert_int_equal(st.buffered, 8);
-    assert_int_equal(st.dropped, 7);
-    assert_int_equal(st.dropped_audit, 3);
+    assert_int_equal(st.dropped, 2);
 
     /* Never blocks: 200k events into a full buffer take well under a second. */
     int64_t t0 = clock_mono_ms();
     for (int i = 0; i < 200000; i++)
-        logdb_push(l, LOG_WARN, i % 2 == 0, "flood", "{}");
+        logdb_push(l, LOG_WARN, "flood", "{}");
     int64_t took = clock_mono_ms() - t0;
     fprintf(stderr, "200000 pushes into a full buffer: %lld ms\n", (long long)took);
     assert_true(took < 2000);
     logdb_stats(l, &st);
-    assert_int_equal(st.dropped, 7 + 200000);
-    assert_int_equal(st.dropped_audit, 3 + 100000);
+    assert_int_equal(st.dropped, 2 + 200000);
 
     /* Stop with a short deadline: what is left is dropped and counted. */
     int64_t t1 = clock_mono_ms();
@@ -276,6 +292,7 @@ int main(void)
     testpg_require();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rows_land, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_level_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batches_and_stop_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_row_dropped_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),

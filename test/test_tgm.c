@@ -88,9 +88,8 @@ static void test_counters_move(void **state)
     assert_true(now_sample("tgdesk_http_requests_total{route=\"webhook\",code=\"200\"}") == 1);
     assert_true(now_sample("tgdesk_http_request_duration_seconds_count{route=\"webhook\"}") == 1);
 
-    tgm_log_dropped(true, "buffer_full", 3);
-    assert_true(
-        now_sample("tgdesk_log_rows_dropped_total{kind=\"audit\",reason=\"buffer_full\"}") == 3);
+    tgm_log_dropped("buffer_full", 3);
+    assert_true(now_sample("tgdesk_log_rows_dropped_total{reason=\"buffer_full\"}") == 3);
 
     char *text = render_all();
     assert_non_null(strstr(text, "tgdesk_build_info{version=\""));
@@ -166,7 +165,7 @@ static void test_promtool(void **state)
     tgm_api_call("copyMessage", "sent", 0.1);
     tgm_api_call("sendMessage", "forbidden", 0.2);
     tgm_log_written(10);
-    tgm_log_dropped(false, "db_error", 1);
+    tgm_log_dropped("db_error", 1);
     struct tgm_db_stats st = {.outbox_ok = true,
                               .outbox_pending = 4,
                               .outbox_oldest_pending_s = 12.5,

@@ -222,10 +222,10 @@ static void init_once(void)
           .type = METRICS_COUNTER}},
         {&m.log_dropped,
          {.name = "tgdesk_log_rows_dropped_total",
-          .help = "Log events that could not be written to the logs table, by kind and reason.",
+          .help = "Log events that could not be written to the logs table, by reason.",
           .type = METRICS_COUNTER,
-          .labels = {"kind", "reason"},
-          .max_series = 8}},
+          .labels = {"reason"},
+          .max_series = 4}},
         {&m.db_stats_failures,
          {.name = "tgdesk_db_stats_refresh_failures_total",
           .help = "Failed reads of the database counts behind the outbox and support gauges.",
@@ -254,11 +254,8 @@ static void init_once(void)
     static const char *const statuses[] = {"open", "assigned", "solved", "closed"};
     for (size_t i = 0; i < NELEMS(statuses); i++)
         METRICS_GET(m.support_requests, statuses[i]);
-    static const char *const kinds[] = {"event", "audit"};
-    static const char *const reasons[] = {"buffer_full", "db_error"};
-    for (size_t i = 0; i < NELEMS(kinds); i++)
-        for (size_t j = 0; j < NELEMS(reasons); j++)
-            METRICS_GET(m.log_dropped, kinds[i], reasons[j]);
+    METRICS_GET(m.log_dropped, "buffer_full");
+    METRICS_GET(m.log_dropped, "db_error");
     METRICS_GET(m.updates_deferred, "queue_full");
     METRICS_GET(m.updates_deferred, "database");
     METRICS_GET(m.pool_connections, "in_use");
@@ -349,11 +346,10 @@ void tgm_log_written(uint64_t n)
         metrics_add(metrics_get0(m.log_written), n);
 }
 
-void tgm_log_dropped(bool audit, const char *reason, uint64_t n)
+void tgm_log_dropped(const char *reason, uint64_t n)
 {
     if (ready())
-        metrics_add(
-            METRICS_GET(m.log_dropped, audit ? "audit" : "event", reason ? reason : "other"), n);
+        metrics_add(METRICS_GET(m.log_dropped, reason ? reason : "other"), n);
 }
 
 void tgm_db_stats(const struct tgm_db_stats *s)

@@ -44,8 +44,7 @@
  *   tgdesk_support_first_response_seconds               histogram
  *   tgdesk_support_resolution_seconds                   histogram
  *   tgdesk_log_rows_written_total                       counter
- *   tgdesk_log_rows_dropped_total{kind,reason}          counter; kind event or audit,
- *       reason buffer_full or db_error
+ *   tgdesk_log_rows_dropped_total{reason}               counter; buffer_full or db_error
  *   tgdesk_db_stats_refresh_failures_total              counter
  *   process_* (metrics_register_process())
  */
@@ -92,7 +91,7 @@ void tgm_resolution(double seconds);
 
 /* Rows the logs-table writer inserted, and rows it had to drop. */
 void tgm_log_written(uint64_t n);
-void tgm_log_dropped(bool audit, const char *reason, uint64_t n);
+void tgm_log_dropped(const char *reason, uint64_t n);
 
 /*
  * Counts read from the database; a false *_ok leaves the previous values.
