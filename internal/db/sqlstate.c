@@ -21,3 +21,8 @@ bool db_sqlstate_transient(const char *sqlstate)
             return true;
     return false;
 }
+
+bool db_sqlstate_data_error(const char *sqlstate)
+{
+    return strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0;
+}

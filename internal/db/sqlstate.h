@@ -24,4 +24,13 @@ void db_sqlstate_copy(const PGresult *res, char ret[DB_SQLSTATE_LEN]);
  */
 bool db_sqlstate_transient(const char *sqlstate);
 
+/*
+ * True when the SQLSTATE says the statement's own data is at fault - class
+ * 22 (data exception: a value out of range, bad encoding) or 23 (integrity
+ * constraint violation) - so that the same update would fail the same way
+ * every time. Every other error (schema, permissions, resources, anything
+ * unknown) is the operator's to fix, after which the update can succeed.
+ */
+bool db_sqlstate_data_error(const char *sqlstate);
+
 #endif

@@ -258,6 +258,8 @@ static void init_once(void)
     METRICS_GET(m.log_dropped, "db_error");
     METRICS_GET(m.updates_deferred, "queue_full");
     METRICS_GET(m.updates_deferred, "database");
+    METRICS_GET(m.updates_deferred, "db_error");
+    METRICS_GET(m.updates_deferred, "memory");
     METRICS_GET(m.pool_connections, "in_use");
     METRICS_GET(m.pool_connections, "idle");
     static const char *const recycled[] = {"lifetime", "idle", "broken", "dirty"};

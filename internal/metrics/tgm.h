@@ -21,8 +21,11 @@
  *   tgdesk_updates_total{type,outcome}                  counter; outcome is one of
  *       processed, duplicate, ignored, rejected, failed
  *   tgdesk_updates_deferred_total{reason}               counter; 503 answers that
- *       make Telegram redeliver: reason queue_full or database. They are not
- *       an outcome: the update is counted once, when it is finally handled.
+ *       make Telegram redeliver: reason queue_full, database (unreachable,
+ *       pool exhausted, serialization, a lost connection), db_error (an
+ *       error the operator must fix: schema, permissions, resources) or
+ *       memory. They are not an outcome: the update is counted once, when it
+ *       is finally handled.
  *   tgdesk_update_processing_seconds                    histogram
  *   tgdesk_queue_depth, tgdesk_queue_capacity           gauges
  *   tgdesk_pipeline_batch_size                          histogram (updates per transaction)

@@ -93,6 +93,7 @@ static void parse(struct parsed *pp, const struct job *job)
 /* One job being processed, with its parsed update. */
 struct item {
     struct job *job;
+    const char *deferred; /* with PIPELINE_RETRY: why (a tgdesk_updates_deferred_total reason) */
     struct tg_update update;
     bool parsed;
 };
@@ -166,15 +167,26 @@ static bool process_one(struct pipeline *p, struct pool_conn *c, struct item *it
         if (!run(c, "rollback_to", "ROLLBACK TO SAVEPOINT u"))
             return false;
         if (rc == -ENOMEM) {
+            it->deferred = "memory";
             finish(job, PIPELINE_RETRY);
             return true;
         }
-        /* A concurrent update of the same user opened the request first. */
-        if (strcmp(sqlstate, "23505") == 0 && attempt + 1 < RACE_RETRIES)
+        /* A concurrent update of the same user opened the request first: that
+         * one is a race, not this update's data, and goes again. */
+        bool race = strcmp(sqlstate, "23505") == 0;
+        if (race && attempt + 1 < RACE_RETRIES)
             continue;
-        if (db_sqlstate_transient(sqlstate)) {
-            LOG(LOG_WARN, "update failed, will be redelivered",
-                LOG_INT("update_id", it->update.update_id), LOG_STR("sqlstate", sqlstate));
+        if (!db_sqlstate_data_error(sqlstate) || race) {
+            bool transient = race || db_sqlstate_transient(sqlstate);
+            /* Schema, permissions, resources, anything unknown: Telegram
+             * redelivers, so the update succeeds once the operator fixes it. */
+            LOG(transient ? LOG_WARN : LOG_ERROR,
+                transient ? "update failed, will be redelivered"
+                          : "update failed with an error the operator must fix; answering 503 "
+                            "so that Telegram delivers it again",
+                LOG_INT("update_id", it->update.update_id), LOG_STR("sqlstate", sqlstate),
+                LOG_STR("kind", tg_update_kind_name(it->update.kind)));
+            it->deferred = transient ? "database" : "db_error";
             finish(job, PIPELINE_RETRY);
             return true;
         }
@@ -331,7 +343,10 @@ static void handle_batch(struct pipeline *p, struct parsed **entries, size_t n)
             LOG(LOG_INFO, "webhook body is not an Update", LOG_STR("reason", pp->err));
         free(pp);
         if (rc < 0) {
-            finish(it->job, PIPELINE_REJECTED);
+            /* Out of memory says nothing about the body: it must come again. */
+            if (rc == -ENOMEM)
+                it->deferred = "memory";
+            finish(it->job, rc == -ENOMEM ? PIPELINE_RETRY : PIPELINE_REJECTED);
             continue;
         }
         it->parsed = true;
@@ -357,7 +372,7 @@ static void handle_batch(struct pipeline *p, struct parsed **entries, size_t n)
         if (items[i].parsed)
             tg_update_free(&items[i].update);
         if (job->verdict == PIPELINE_RETRY)
-            tgm_update_deferred("database");
+            tgm_update_deferred(items[i].deferred ? items[i].deferred : "database");
         else
             tgm_update(job->kind, pipeline_verdict_name(job->verdict), seconds);
         job->complete(job);
