@@ -119,6 +119,12 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
       log_db_level, 0, 0)                                                                         \
     X(LOG_RETENTION_DAYS, "30", "integer days 0..36500, 0 = forever", 0, parse_int,               \
       log_retention_days, 0, 36500)                                                               \
+    X(AUDIT_RETENTION_DAYS, "0", "integer days 0..36500, 0 = forever", 0, parse_int,              \
+      audit_retention_days, 0, 36500)                                                             \
+    X(DEDUP_RETENTION_HOURS, "168", "integer hours 25..87600", 0, parse_int,                      \
+      dedup_retention_hours, 25, 87600)                                                           \
+    X(OUTBOX_RETENTION_DAYS, "30", "integer days 0..36500, 0 = forever", 0, parse_int,            \
+      outbox_retention_days, 0, 36500)                                                            \
     X(OUTBOX_MAX_ATTEMPTS, "10", "integer 1..1000", 0, parse_int, outbox_max_attempts, 1, 1000)   \
     X(TELEGRAM_GLOBAL_RPS, "30", "integer calls per second 1..100000", 0, parse_int,              \
       telegram_global_rps, 1, 100000)                                                             \

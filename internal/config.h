@@ -54,6 +54,9 @@ struct config {
     enum log_format log_format;
     enum log_level log_db_level; /* LOG_OFF = no events in the logs table */
     int log_retention_days;      /* 0 = keep forever */
+    int audit_retention_days;    /* audit rows of logs; 0 = keep forever */
+    int dedup_retention_hours;   /* processed_updates rows */
+    int outbox_retention_days;   /* failed outbox rows; 0 = keep forever */
     int outbox_max_attempts;
     int telegram_global_rps;
     int64_t telegram_api_timeout_ms;

@@ -19,6 +19,7 @@
 
 #include "db/array.h"
 #include "db/conn.h"
+#include "db/locks.h"
 #include "db/sqlstate.h"
 #include "metrics/tgm.h"
 #include "util/clock.h"
@@ -32,11 +33,15 @@ const struct pool_stmt logdb_statements[] = {
      " SELECT to_timestamp(t), l, m, c::jsonb, false"
      " FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[]) AS u(t, l, m, c)",
      4},
+    /* Events, and audit rows (kept apart: $3, NULL keeps them for ever),
+     * once per cluster: under the retention lock. */
     {STMT_RETENTION,
-     "DELETE FROM logs WHERE id IN (SELECT id FROM logs"
-     " WHERE timestamp < now() - make_interval(days => $1::int)"
+     DB_RETENTION_LOCK_CTE
+     "DELETE FROM logs WHERE (SELECT got FROM lock) AND id IN (SELECT id FROM logs"
+     " WHERE (NOT audit AND timestamp < now() - make_interval(days => $1::int))"
+     " OR (audit AND timestamp < now() - make_interval(days => $3::int))"
      " ORDER BY timestamp LIMIT $2::int)",
-     2},
+     3},
 };
 const size_t logdb_statements_count = sizeof(logdb_statements) / sizeof(logdb_statements[0]);
 
@@ -233,32 +238,29 @@ static void advance(struct logdb *l, size_t n)
 
 int64_t logdb_retention_run(struct logdb *l)
 {
-    if (l->opt.retention_days <= 0)
+    if (l->opt.retention_days <= 0 && l->opt.audit_retention_days <= 0)
         return 0;
     struct pool_conn *c = NULL;
     int rc = pool_acquire(l->pool, 1000, &c);
     if (rc < 0)
         return rc;
-    char days[16], limit[24];
-    snprintf(days, sizeof(days), "%d", l->opt.retention_days);
+    char days[16], limit[24], audit[16];
+    /* 0 keeps for ever: a window of 1000 centuries */
+    snprintf(days, sizeof(days), "%d",
+             l->opt.retention_days > 0 ? l->opt.retention_days : 36500000);
     snprintf(limit, sizeof(limit), "%zu", l->opt.retention_batch);
-    const char *params[2] = {days, limit};
+    snprintf(audit, sizeof(audit), "%d", l->opt.audit_retention_days);
+    const char *params[3] = {days, limit, l->opt.audit_retention_days > 0 ? audit : NULL};
     int64_t total = 0;
     for (int round = 0; round < RETENTION_ROUNDS; round++) {
-        PGresult *r = pool_exec(c, STMT_RETENTION, 2, params);
-        if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        int64_t n = pool_run_rows(c, STMT_RETENTION, 3, params);
+        if (n < 0) {
             char err[256];
             LOG(LOG_WARN, "logs retention failed",
-                LOG_STR("error", db_errmsg(pool_conn_pg(c), r, err, sizeof(err))));
-            PQclear(r);
+                LOG_STR("error", db_errmsg(pool_conn_pg(c), NULL, err, sizeof(err))));
             total = total ? total : -EIO;
             break;
         }
-        int64_t n = 0;
-        const char *tuples = PQcmdTuples(r);
-        for (const char *p = tuples; *p >= '0' && *p <= '9'; p++)
-            n = n * 10 + (*p - '0');
-        PQclear(r);
         total += n;
         if ((size_t)n < l->opt.retention_batch)
             break;

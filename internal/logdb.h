@@ -16,9 +16,11 @@
  * row and only the offending rows are dropped (reason="db_error"). On stop,
  * what is buffered is written within a deadline.
  *
- * Retention: about once every retention_interval_ms (1 min) rows older than
- * LOG_RETENTION_DAYS are deleted retention_batch (1000) rows per statement,
- * so no statement holds locks for long.
+ * Retention: about once every retention_interval_ms (1 min) events older
+ * than LOG_RETENTION_DAYS - and audit rows older than AUDIT_RETENTION_DAYS,
+ * kept for ever by default - are deleted retention_batch (1000) rows per
+ * statement, so no statement holds locks for long, under the cluster's
+ * retention lock (db/locks.h), so that several instances do it once.
  */
 #ifndef TGDESK_LOGDB_H
 #define TGDESK_LOGDB_H
@@ -38,7 +40,8 @@ extern const size_t logdb_statements_count;
 
 struct logdb_options {
     enum log_level min_level;      /* LOG_DB_LEVEL; LOG_OFF: no events, retention only */
-    int retention_days;            /* LOG_RETENTION_DAYS; 0: keep forever */
+    int retention_days;            /* LOG_RETENTION_DAYS: events; 0: keep forever */
+    int audit_retention_days;      /* AUDIT_RETENTION_DAYS: audit rows; 0: keep forever */
     size_t capacity;               /* events buffered at most; 0: 4096 */
     size_t max_bytes;              /* text buffered at most; 0: 4 MiB */
     int64_t flush_ms;              /* 0: 200 */

@@ -24,6 +24,7 @@
 #include "db/pool.h"
 #include "desk/chats.h"
 #include "desk/desk.h"
+#include "desk/prune.h"
 #include "http/health.h"
 #include "http/healthcheck.h"
 #include "http/server.h"
@@ -31,9 +32,11 @@
 #include "logdb.h"
 #include "metrics/tgm.h"
 #include "outbox/outbox.h"
+#include "outbox/prune.h"
 #include "outbox/sender.h"
 #include "pipeline/pipeline.h"
 #include "poll/poll.h"
+#include "retention.h"
 #include "tg/api.h"
 #include "tg/webhook.h"
 #include "util/strnum.h"
@@ -267,6 +270,8 @@ static struct pool_stmt *all_statements(size_t *ret_n)
     } parts[] = {
         {desk_statements, desk_statements_count},
         {desk_chats_statements, desk_chats_statements_count},
+        {desk_prune_statements, desk_prune_statements_count},
+        {outbox_prune_statements, outbox_prune_statements_count},
         {outbox_statements, outbox_statements_count},
         {sender_statements, sender_statements_count},
         {logdb_statements, logdb_statements_count},
@@ -296,6 +301,7 @@ struct core {
     struct sender *sender;
     struct desk *desk;
     struct pipeline *pipeline;
+    struct retention *retention;
 };
 
 /* ---- What the metrics and the health check read, for the modules below them ---- */
@@ -350,6 +356,7 @@ static int core_start(const struct config *cfg, struct core *core)
     core->logdb = logdb_start(core->pool, &(struct logdb_options){
                                               .min_level = cfg->log_db_level,
                                               .retention_days = cfg->log_retention_days,
+                                              .audit_retention_days = cfg->audit_retention_days,
                                           });
     if (!core->logdb)
         LOG(LOG_WARN, "the logs table writer did not start: events go to stderr only",
@@ -359,6 +366,12 @@ static int core_start(const struct config *cfg, struct core *core)
         if (!core->sender)
             return -1;
     }
+    core->retention = retention_start(core->pool, &(struct retention_options){
+                                                      .dedup_hours = cfg->dedup_retention_hours,
+                                                      .outbox_days = cfg->outbox_retention_days,
+                                                  });
+    if (!core->retention)
+        return -1;
     core->desk = desk_new(&(struct desk_options){
         .staff_ids = cfg->admin_ids,
         .n_staff_ids = cfg->n_admin_ids,
@@ -391,6 +404,7 @@ static void core_stop(struct core *core)
     tgm_unwatch();
     pipeline_free(core->pipeline);
     desk_free(core->desk);
+    retention_stop(core->retention);
     sender_stop(core->sender, 5000);
     logdb_stop(core->logdb, 2000);
     pool_free(core->pool);

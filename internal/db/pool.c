@@ -865,6 +865,18 @@ int pool_run(struct pool_conn *c, const char *name, int nparams, const char *con
     return -EIO;
 }
 
+int64_t pool_run_rows(struct pool_conn *c, const char *name, int nparams, const char *const *values)
+{
+    PGresult *r;
+    if (pool_run(c, name, nparams, values, &r, NULL) < 0)
+        return -EIO;
+    int64_t rows = 0;
+    if (strnum_i64(PQcmdTuples(r), 0, INT64_MAX, &rows) < 0)
+        rows = 0;
+    PQclear(r);
+    return rows;
+}
+
 int pool_exec_counts(struct pool_conn *c, const char *name, const char *sql, size_t n, int64_t *ret)
 {
     PGresult *r = pool_exec_sql(c, name, sql);

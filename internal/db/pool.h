@@ -115,6 +115,13 @@ int pool_run(struct pool_conn *c, const char *name, int nparams, const char *con
              PGresult **ret, char *sqlstate);
 
 /*
+ * Runs a statement that changes rows (INSERT, UPDATE, DELETE) and returns
+ * how many it changed, or -EIO when it failed.
+ */
+int64_t pool_run_rows(struct pool_conn *c, const char *name, int nparams,
+                      const char *const *values);
+
+/*
  * Runs a statement that needs no preparation (BEGIN, SAVEPOINT, ...), timed
  * under the label `name`. Same result rules as pool_exec.
  */

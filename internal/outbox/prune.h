@@ -1,0 +1,24 @@
+/*
+ * prune.h - outbox rows that outlive their use: calls that failed for good
+ * (and rows an older build marked sent) older than OUTBOX_RETENTION_DAYS.
+ * A delivered call's row is deleted when it is delivered.
+ *
+ * One statement, its own transaction, under the cluster's retention lock
+ * (db/locks.h): several instances do the work once.
+ */
+#ifndef TGDESK_OUTBOX_PRUNE_H
+#define TGDESK_OUTBOX_PRUNE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/pool.h"
+
+extern const struct pool_stmt outbox_prune_statements[];
+extern const size_t outbox_prune_statements_count;
+
+/* Deletes at most limit such rows older than days; the rows deleted (0 while another instance holds
+ * the lock), or -EIO. */
+int64_t outbox_prune(struct pool_conn *c, int days, int limit);
+
+#endif
