@@ -253,7 +253,7 @@ int64_t logdb_retention_run(struct logdb *l)
     const char *params[3] = {days, limit, l->opt.audit_retention_days > 0 ? audit : NULL};
     int64_t total = 0;
     for (int round = 0; round < RETENTION_ROUNDS; round++) {
-        int64_t n = pool_run_rows(c, STMT_RETENTION, 3, params);
+        int64_t n = pool_run_rows(c, STMT_RETENTION, 3, params, NULL);
         if (n < 0) {
             char err[256];
             LOG(LOG_WARN, "logs retention failed",

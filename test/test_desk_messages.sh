@@ -144,6 +144,34 @@ expect_calls "same update 20 times at once: one reply, one notification" \
     "sendMessage $U6 Request #$R $CREATED" \
     "sendMessage $BOB New request #$R from Rita:⏎Posted twenty times [take:$R,close:$R]"
 
+# A ban drops what staff were still to hear of that user: one user sends 30
+# messages at once, far more than a private chat's pace (about one a second)
+# lets through; /ban right after. What the sender already held in memory (a
+# few seconds' worth) still goes out; the rest never does.
+U7=6200000007
+mark
+/usr/bin/python3 "$U" message 1501 $U7 $U7 'the first of many' --name Ronja >"$scratch/r.1501"
+post "$scratch/r.1501" >/dev/null
+R=$(req $U7)
+pids=()
+for i in $(seq 2 30); do
+    /usr/bin/python3 "$U" message $((1500 + i)) $U7 $U7 "message $i" --name Ronja >"$scratch/r.$i"
+    post "$scratch/r.$i" >/dev/null &
+    pids+=($!)
+done
+wait "${pids[@]}"
+expect_eq "30 messages: stored" "30" "$(q "SELECT count(*) FROM messages WHERE request_id = $R")"
+queued=$(q "SELECT count(*) FROM outbox WHERE request_id = $R AND purpose = 'notify' AND status = 'pending'")
+say message 1599 $BOB $BOB "/ban $R" --name Bob
+expect_eq "ban: no notification about the user left in the queue (only the confirmation)" "0" \
+    "$(q "SELECT count(*) FROM outbox WHERE request_id = $R AND purpose = 'notify' AND status = 'pending' AND payload->>'text' NOT LIKE '%is banned by Bob%'")"
+settle
+sleep 3
+heard=$(calls | grep -c "Ronja writes\|New request #$R from Ronja" || true)
+expect_eq "ban: most of the $queued queued notifications never sent" "yes" \
+    "$([ "$heard" -lt 20 ] && [ "$queued" -ge 20 ] && echo yes || echo "no: $heard sent of $queued queued")"
+expect_contains "ban: confirmed to staff" "$(calls)" "sendMessage $BOB Ronja (request #$R) is banned by Bob"
+
 # ---- the same messages alone and in batches: the same texts -------------------
 
 # What the desk queued, read from the outbox before anything is sent: this

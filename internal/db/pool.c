@@ -865,10 +865,11 @@ int pool_run(struct pool_conn *c, const char *name, int nparams, const char *con
     return -EIO;
 }
 
-int64_t pool_run_rows(struct pool_conn *c, const char *name, int nparams, const char *const *values)
+int64_t pool_run_rows(struct pool_conn *c, const char *name, int nparams, const char *const *values,
+                      char *sqlstate)
 {
     PGresult *r;
-    if (pool_run(c, name, nparams, values, &r, NULL) < 0)
+    if (pool_run(c, name, nparams, values, &r, sqlstate) < 0)
         return -EIO;
     int64_t rows = 0;
     if (strnum_i64(PQcmdTuples(r), 0, INT64_MAX, &rows) < 0)

@@ -116,10 +116,11 @@ int pool_run(struct pool_conn *c, const char *name, int nparams, const char *con
 
 /*
  * Runs a statement that changes rows (INSERT, UPDATE, DELETE) and returns
- * how many it changed, or -EIO when it failed.
+ * how many it changed, or -EIO with its SQLSTATE in sqlstate (6 bytes; may
+ * be NULL) when it failed.
  */
-int64_t pool_run_rows(struct pool_conn *c, const char *name, int nparams,
-                      const char *const *values);
+int64_t pool_run_rows(struct pool_conn *c, const char *name, int nparams, const char *const *values,
+                      char *sqlstate);
 
 /*
  * Runs a statement that needs no preparation (BEGIN, SAVEPOINT, ...), timed

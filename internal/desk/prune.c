@@ -31,7 +31,7 @@ int64_t desk_prune_updates(struct pool_conn *c, int hours, int limit)
     snprintf(h, sizeof(h), "%d", hours);
     snprintf(l, sizeof(l), "%d", limit);
     const char *p[2] = {h, l};
-    return pool_run_rows(c, "desk_prune_updates", 2, p);
+    return pool_run_rows(c, "desk_prune_updates", 2, p, NULL);
 }
 
 int64_t desk_prune_notifications(struct pool_conn *c, int limit)
@@ -39,5 +39,5 @@ int64_t desk_prune_notifications(struct pool_conn *c, int limit)
     char l[16];
     snprintf(l, sizeof(l), "%d", limit);
     const char *p[1] = {l};
-    return pool_run_rows(c, "desk_prune_notifications", 1, p);
+    return pool_run_rows(c, "desk_prune_notifications", 1, p, NULL);
 }

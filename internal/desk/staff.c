@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "chats.h"
+#include "outbox/prune.h"
 #include "send.h"
 #include "user.h"
 
@@ -201,6 +202,9 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
                                 ban ? "ban" : "unban");
         rc = ctx ? desk_audit(x, "info", ban ? "user banned" : "user unbanned", ctx) : -ENOMEM;
         json_decref(ctx);
+        /* Staff stop hearing of them at once: what is still queued goes too. */
+        if (rc == 0 && ban && outbox_drop_notifications(x->c, r.user_id, x->sqlstate) < 0)
+            rc = -EIO;
         if (rc < 0)
             goto out;
         ret->changed = true;

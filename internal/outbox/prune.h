@@ -1,7 +1,8 @@
 /*
  * prune.h - outbox rows that outlive their use: calls that failed for good
- * (and rows an older build marked sent) older than OUTBOX_RETENTION_DAYS.
- * A delivered call's row is deleted when it is delivered.
+ * (and rows an older build marked sent) older than OUTBOX_RETENTION_DAYS,
+ * and the notifications about a user staff banned. A delivered call's row
+ * is deleted when it is delivered.
  *
  * One statement, its own transaction, under the cluster's retention lock
  * (db/locks.h): several instances do the work once.
@@ -20,5 +21,14 @@ extern const size_t outbox_prune_statements_count;
 /* Deletes at most limit such rows older than days; the rows deleted (0 while another instance holds
  * the lock), or -EIO. */
 int64_t outbox_prune(struct pool_conn *c, int days, int limit);
+
+/*
+ * Drops the staff notifications still queued about the requests of user_id
+ * (a ban: staff stop hearing of them at once), inside the caller's
+ * transaction. Calls the sender already holds in memory, a few seconds'
+ * worth of a chat's pace at most, still go out. Returns the rows dropped, or
+ * -EIO with the SQLSTATE in sqlstate (6 bytes; may be NULL).
+ */
+int64_t outbox_drop_notifications(struct pool_conn *c, int64_t user_id, char *sqlstate);
 
 #endif
