@@ -77,7 +77,7 @@ struct health_report {
     double db_ms;           /* its response time (acquire + SELECT 1) */
     int64_t db_age_ms;      /* how long ago it completed */
     int64_t db_inflight_ms; /* a check running for this long, or 0 */
-    char db_error[160];     /* why it failed */
+    char db_error[160];     /* why it failed, in our words: never a library's text */
 
     /* postgres:connections */
     enum health_status pool_status;
