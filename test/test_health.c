@@ -171,6 +171,27 @@ static void test_verdict_and_body(void **state)
     assert_int_equal(health_http_status(&r), 503);
 }
 
+/* WEBHOOK_INSECURE: a note in the body, the status as it was. */
+static void test_insecure_note(void **state)
+{
+    struct health_report r = healthy();
+    health_evaluate(&r, NULL);
+    json_t *j = body_of(&r);
+    assert_null(json_object_get(j, "notes"));
+    json_decref(j);
+
+    r.webhook_insecure = true;
+    health_evaluate(&r, NULL);
+    assert_int_equal(health_http_status(&r), 200);
+    j = body_of(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "pass");
+    const char *note = json_string_value(json_array_get(json_object_get(j, "notes"), 0));
+    assert_non_null(note);
+    assert_non_null(strstr(note, "unauthenticated"));
+    assert_non_null(strstr(note, "WEBHOOK_INSECURE"));
+    json_decref(j);
+}
+
 /* ---- the private cluster ---- */
 
 /* A test that failed half-way may have left a backend frozen. */
@@ -584,6 +605,7 @@ int main(void)
     const char *root = getenv("TGDESK_SOURCE_ROOT");
     const struct CMUnitTest pure[] = {
         cmocka_unit_test(test_verdict_and_body),
+        cmocka_unit_test(test_insecure_note),
     };
     int failed = cmocka_run_group_tests_name("health verdict", pure, NULL, NULL);
     if (!root || !getenv("TGDESK_TEST_PG")) {

@@ -281,7 +281,7 @@ void health_set_draining(struct health *h)
 
 void health_report(struct health *h, struct health_report *ret)
 {
-    struct health_report r = {.version = h->version};
+    struct health_report r = {.version = h->version, .webhook_insecure = h->opt.webhook_insecure};
     int64_t now = clock_mono_ms();
 
     pthread_mutex_lock(&h->mu);
@@ -414,6 +414,11 @@ char *health_render_json(const struct health_report *r, size_t *ret_len)
     json_object_set_new(root, "description", json_string("tgdesk readiness"));
     if (r->draining)
         json_object_set_new(root, "output", json_string("draining: the instance is stopping"));
+    if (r->webhook_insecure)
+        json_object_set_new(root, "notes",
+                            json_pack("[s]",
+                                      "the webhook is unauthenticated: WEBHOOK_INSECURE=true "
+                                      "and no WEBHOOK_SECRET"));
 
     int rc = add_check(checks, "postgres:responseTime",
                        r->db_known ? json_pack("{s:s,s:f,s:s}", "componentType", "datastore",
