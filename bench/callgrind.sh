@@ -23,16 +23,18 @@ build/callgrind/test/fake-tg --port "$fport" >/dev/null 2>&1 &
 pids+=($!)
 tport=$(scripts/freeport.sh)
 out=$root/build/callgrind.out
+secret=callgrind_$$ # sent with every update, as Telegram does
+
 DATABASE_URL="$db" PORT="$tport" LISTEN_ADDR=127.0.0.1 LOG_LEVEL=warn MIGRATE_ON_START=false \
     TELEGRAM_API_URL="http://127.0.0.1:$fport" TELEGRAM_BOT_TOKEN=123456789:bench-token-for-the-fake-bot-api \
-    TELEGRAM_GLOBAL_RPS=100000 \
+    TELEGRAM_GLOBAL_RPS=100000 WEBHOOK_SECRET="$secret" \
     valgrind --tool=callgrind --callgrind-out-file="$out" build/callgrind/tgdesk serve 2>"$work/tgdesk.log" &
 tg=$!
 pids+=($tg)
 for _ in $(seq 1 300); do curl -s -o /dev/null "http://127.0.0.1:$tport/livez" && break; sleep 0.2; done
 
 /usr/bin/python3 test/tgsim.py post-many "http://127.0.0.1:$tport/webhook" --count "$n" --concurrency 1 \
-    --first-id 900000000 --user-base 3900000000 --deadline 600
+    --first-id 900000000 --user-base 3900000000 --deadline 600 --secret "$secret"
 for _ in $(seq 1 600); do
     [ "$(psql "$db" -qAtX -c "SELECT count(*) FROM outbox WHERE status = 'pending'")" = 0 ] && break
     sleep 0.2

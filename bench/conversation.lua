@@ -19,6 +19,10 @@ function init(args)
   math.randomseed(tid + 1)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
+  secret = os.getenv("BENCH_SECRET")
+  if secret and secret ~= "" then
+    wrk.headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+  end
 end
 
 function request()

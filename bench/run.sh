@@ -86,11 +86,14 @@ fport=$(scripts/freeport.sh)
 "$bin/test/fake-tg" --port "$fport" --bench >"$work/fake.out" 2>&1 &
 pids+=($!)
 tport=$(scripts/freeport.sh)
+# The webhook's secret, sent by wrk with every update as Telegram does (and to
+# the trivial server too, so the ratio compares the same requests).
+export BENCH_SECRET=bench_$(date +%s%N)_$$
 staff_env=()
 [ "$workload" = conversation ] && staff_env=(ADMIN_IDS=5550000001)
 env "${staff_env[@]}" DATABASE_URL="$db" PORT="$tport" LISTEN_ADDR=127.0.0.1 LOG_LEVEL=warn \
     TELEGRAM_API_URL="http://127.0.0.1:$fport" TELEGRAM_BOT_TOKEN=123456789:bench-token-for-the-fake-bot-api \
-    TELEGRAM_GLOBAL_RPS=100000 QUEUE_CAPACITY=4096 \
+    TELEGRAM_GLOBAL_RPS=100000 QUEUE_CAPACITY=4096 WEBHOOK_SECRET="$BENCH_SECRET" \
     "$bin/tgdesk" serve 2>"$work/tgdesk.log" &
 tg_pid=$!
 pids+=($tg_pid)

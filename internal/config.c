@@ -72,6 +72,8 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
       parse_webhook_path, webhook_path, 1, 256)                                                   \
     X(WEBHOOK_SECRET, NULL, "1..256 chars of A-Z a-z 0-9 _ -", F_SECRET, parse_webhook_secret,    \
       webhook_secret, 1, 256)                                                                     \
+    X(WEBHOOK_INSECURE, "false", "true or false (also yes/no, on/off, 1/0)", 0, parse_bool,       \
+      webhook_insecure, 0, 0)                                                                     \
     X(LISTEN_ADDR, "0.0.0.0", "IPv4 or IPv6 address literal", 0, parse_listen_addr, listen_addr,  \
       0, 0)                                                                                       \
     X(PORT, "8080", "integer 0..65535 (0 = any free port)", 0, parse_int, port, 0, 65535)         \

@@ -24,6 +24,7 @@ struct config {
     char *telegram_api_url;   /* no trailing slash */
     char *webhook_path;       /* starts with '/' */
     char *webhook_secret;     /* NULL when unset */
+    bool webhook_insecure;    /* serve may run without webhook_secret */
     char *listen_addr;
     int port;            /* 0 = any free port (tests) */
     char *tls_cert_file; /* both NULL or both set */

@@ -56,6 +56,26 @@ fi
 configured LOG_FORMAT || export LOG_FORMAT=text
 port=${PORT:-8080}
 
+# No secret, no service: a webhook secret made once (32 of A-Z a-z 0-9 _ -
+# from /dev/urandom) and kept in .local/, so it stays the same across runs.
+secret_hint='<your WEBHOOK_SECRET>'
+if configured WEBHOOK_SECRET; then
+    [ -z "${WEBHOOK_SECRET:-}" ] || secret_hint=$WEBHOOK_SECRET
+else
+    mkdir -p "$root/.local"
+    if ! grep -qE '^[A-Za-z0-9_-]{32}$' "$root/.local/webhook-secret" 2>/dev/null; then
+        s=
+        while [ ${#s} -lt 32 ]; do
+            s=$s$(head -c 64 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9_-')
+        done
+        (umask 077 && printf '%s\n' "${s:0:32}" >"$root/.local/webhook-secret")
+    fi
+    WEBHOOK_SECRET=$(head -n 1 "$root/.local/webhook-secret")
+    export WEBHOOK_SECRET
+    secret_hint=$WEBHOOK_SECRET
+    echo "run: no WEBHOOK_SECRET: using the one kept in .local/webhook-secret"
+fi
+
 # No bot token: a local Telegram sandbox (test/fake_tg.c) plays the Bot API
 # and records what the bot says.
 fake_pid=
@@ -81,6 +101,7 @@ run: starting tgdesk on port $port. From another terminal:
        curl -i http://127.0.0.1:$port/livez
      post a user's message as Telegram would:
        curl -i -H 'Content-Type: application/json' \\
+            -H 'X-Telegram-Bot-Api-Secret-Token: $secret_hint' \\
             --data-binary @test/fixtures/updates/private_text.json http://127.0.0.1:$port/webhook
 MSG
 if [ -n "$fake_pid" ]; then

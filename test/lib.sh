@@ -131,12 +131,22 @@ start_fake() {
     return 1
 }
 
+# The webhook's secret: start_tgdesk gives it to tgdesk (a WEBHOOK_SECRET=...
+# argument replaces it) and post sends it; `secret=nope post ...` sends
+# another one, `secret= post ...` none.
+secret=t_${RANDOM}${RANDOM}_${RANDOM}${RANDOM}
+
 # start_tgdesk [VAR=VALUE...]: runs `tgdesk serve` on $db against the fake;
 # sets $base and $tg_pid; its log goes to $scratch/tgdesk.log.
 start_tgdesk() {
+    local a
+    for a in "$@"; do
+        case $a in WEBHOOK_SECRET=*) secret=${a#WEBHOOK_SECRET=} ;; esac
+    done
     tg_port=${keep_port:-$(freeport)}
     env DATABASE_URL="$db" PORT="$tg_port" LISTEN_ADDR=0.0.0.0 TELEGRAM_API_URL="$fake_url" \
-        TELEGRAM_BOT_TOKEN="$TOKEN" "$@" "$TGDESK_BIN" serve 2>>"$scratch/tgdesk.log" &
+        TELEGRAM_BOT_TOKEN="$TOKEN" WEBHOOK_SECRET="$secret" "$@" "$TGDESK_BIN" serve \
+        2>>"$scratch/tgdesk.log" &
     tg_pid=$!
     t_cleanups+=("kill -9 $tg_pid 2>/dev/null")
     base="http://127.0.0.1:$tg_port"
@@ -152,9 +162,12 @@ stop_tgdesk() {
     set -e
 }
 
-# post FILE [CURL ARGS...]: posts a webhook body, prints the status code.
+# post FILE [CURL ARGS...]: posts a webhook body with $secret, prints the
+# status code.
 post() {
-    curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+    local h=()
+    [ -z "${secret:-}" ] || h=(-H "X-Telegram-Bot-Api-Secret-Token: $secret")
+    curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' "${h[@]}" \
         --data-binary @"$1" "${@:2}" "$base/webhook"
 }
 

@@ -58,13 +58,15 @@ rm .env
 port=$(freeport)
 start=$(date +%s%N)
 run env DATABASE_URL="postgresql://desk:pw-n0t-shown@127.0.0.1:$port/tgdesk" \
-    DB_INIT_RETRIES=3 DB_INIT_RETRY_DELAY=0.3 DB_CONNECT_TIMEOUT=2 "$TGDESK_BIN" serve
+    DB_INIT_RETRIES=3 DB_INIT_RETRY_DELAY=0.3 DB_CONNECT_TIMEOUT=2 WEBHOOK_SECRET="$secret" \
+    "$TGDESK_BIN" serve
 elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 expect_eq "database down: serve exits 1" 1 "$rc"
 expect_eq "database down: three attempts logged" 3 "$(grep -c '"database not reachable"' <<<"$err")"
 expect_contains "database down: attempts are numbered" "$err" '"attempt":3,"attempts":3'
 expect_contains "database down: a clear final message" "$err" "giving up"
 expect_not_contains "database down: password never logged" "$err" "pw-n0t-shown"
+expect_not_contains "database down: the webhook secret never logged" "$err" "$secret"
 if [ "$elapsed_ms" -ge 550 ]; then ok "database down: retries are spaced (${elapsed_ms} ms)"; else
     not_ok "database down: retries are spaced" "took only ${elapsed_ms} ms"; fi
 if /usr/bin/python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin if l.strip()]' <<<"$err"; then
@@ -74,7 +76,7 @@ else
 fi
 
 run env DATABASE_URL="postgresql://127.0.0.1:$port/tgdesk" DB_INIT_RETRIES=1 LOG_FORMAT=text \
-    "$TGDESK_BIN" serve
+    WEBHOOK_SECRET="$secret" "$TGDESK_BIN" serve
 expect_eq "text logs: exits 1" 1 "$rc"
 expect_contains "text logs: level and message" "$err" "ERROR giving up"
 

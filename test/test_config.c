@@ -162,6 +162,7 @@ static void test_vars_table(void **state)
         "TELEGRAM_API_URL",
         "WEBHOOK_PATH",
         "WEBHOOK_SECRET",
+        "WEBHOOK_INSECURE",
         "LISTEN_ADDR",
         "PORT",
         "TLS_CERT_FILE",
@@ -259,6 +260,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.db_init_retries, 3);
     assert_int_equal(cfg.db_init_retry_delay_ms, 5000);
     assert_true(cfg.migrate_on_start);
+    assert_false(cfg.webhook_insecure);
     assert_int_equal(cfg.log_level, LOG_INFO);
     assert_int_equal(cfg.log_format, LOG_FORMAT_JSON);
     assert_int_equal(cfg.log_db_level, LOG_WARN);
@@ -516,6 +518,10 @@ static const struct row rows[] = {
     GOOD("DB_POOL_IDLE_TIMEOUT", "604800"),
     BAD("DB_POOL_IDLE_TIMEOUT", "604801"),
     BAD("DB_POOL_IDLE_TIMEOUT", "x"),
+
+    GOOD("WEBHOOK_INSECURE", "true"),
+    GOOD("WEBHOOK_INSECURE", "no"),
+    BAD("WEBHOOK_INSECURE", "maybe"),
 
     GOOD("DB_POOL_PRE_PING", "true"),
     GOOD("DB_POOL_PRE_PING", "off"),

@@ -28,7 +28,7 @@ check_exactly_once() {
 }
 
 # 1. The database stops in the middle of a load and comes back.
-sim post-many "$base/webhook" --count 3000 --concurrency 10 --first-id 500000000 \
+sim post-many "$base/webhook" --secret "$secret" --count 3000 --concurrency 10 --first-id 500000000 \
     --user-base 3000000000 --acked "$scratch/a1" --deadline 90 --rate 500 >"$scratch/sim1.out" &
 sim_pid=$!
 wait_for 10 sql_ge "$db" "SELECT count(*) FROM processed_updates" 100 || true
@@ -36,7 +36,8 @@ wait_for 10 sql_ge "$db" "SELECT count(*) FROM processed_updates" 100 || true
 sleep 3
 code=$(post_json '{"update_id":1,"message":{"message_id":1,"from":{"id":5,"is_bot":false,"first_name":"A"},"chat":{"id":5,"type":"private"},"date":1,"text":"x"}}')
 expect_eq "database down: 503" 503 "$code"
-retry=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' --data-binary @"$scratch/body.json" "$base/webhook" | sed -n 's/^Retry-After: \([0-9]*\).*/\1/p')
+retry=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' \
+    -H "X-Telegram-Bot-Api-Secret-Token: $secret" --data-binary @"$scratch/body.json" "$base/webhook" | sed -n 's/^Retry-After: \([0-9]*\).*/\1/p')
 if [ -n "$retry" ]; then ok "database down: Retry-After $retry"; else not_ok "database down: Retry-After"; fi
 "$TGDESK_SOURCE_ROOT/scripts/pg.sh" start "$ppg_dir" "$ppg_port" --fast
 wait "$sim_pid" || true
@@ -46,7 +47,7 @@ expect_eq "database restart: no request without its message" 0 \
     "$(sql "$db" "SELECT count(*) FROM requests r WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.request_id = r.id)")"
 
 # 2. SIGKILL in the middle of a load, restarted on the same port.
-sim post-many "$base/webhook" --count 2000 --concurrency 10 --first-id 500010000 \
+sim post-many "$base/webhook" --secret "$secret" --count 2000 --concurrency 10 --first-id 500010000 \
     --user-base 3000010000 --acked "$scratch/a2" --deadline 90 --rate 1000 >"$scratch/sim2.out" &
 sim_pid=$!
 wait_for 10 sql_ge "$db" "SELECT count(*) FROM processed_updates WHERE update_id >= 500010000" 100 || true
@@ -64,7 +65,7 @@ else
 fi
 
 # 3. SIGTERM under load: what was acknowledged is committed; exit 0.
-sim post-many "$base/webhook" --count 2000 --concurrency 10 --first-id 500020000 \
+sim post-many "$base/webhook" --secret "$secret" --count 2000 --concurrency 10 --first-id 500020000 \
     --user-base 3000020000 --acked "$scratch/a3" --deadline 6 --rate 1000 >"$scratch/sim3.out" &
 sim_pid=$!
 wait_for 10 sql_ge "$db" "SELECT count(*) FROM processed_updates WHERE update_id >= 500020000" 100 || true

@@ -144,12 +144,12 @@ static void test_verdict_and_body(void **state)
     /* Database: failed, never checked, stuck, stale. */
     r = healthy();
     r.db_ok = false;
-    snprintf(r.db_error, sizeof(r.db_error), "connection refused");
+    snprintf(r.db_error, sizeof(r.db_error), "SELECT 1 failed");
     health_evaluate(&r, NULL);
     assert_int_equal(health_http_status(&r), 503);
     j = body_of(&r);
     assert_string_equal(json_string_value(json_object_get(j, "status")), "fail");
-    assert_string_equal(check_field(j, "postgres:responseTime", "output"), "connection refused");
+    assert_string_equal(check_field(j, "postgres:responseTime", "output"), "SELECT 1 failed");
     json_decref(j);
     r = healthy();
     r.db_known = false;
@@ -169,6 +169,27 @@ static void test_verdict_and_body(void **state)
     r.draining = true;
     health_evaluate(&r, NULL);
     assert_int_equal(health_http_status(&r), 503);
+}
+
+/* WEBHOOK_INSECURE: a note in the body, the status as it was. */
+static void test_insecure_note(void **state)
+{
+    struct health_report r = healthy();
+    health_evaluate(&r, NULL);
+    json_t *j = body_of(&r);
+    assert_null(json_object_get(j, "notes"));
+    json_decref(j);
+
+    r.webhook_insecure = true;
+    health_evaluate(&r, NULL);
+    assert_int_equal(health_http_status(&r), 200);
+    j = body_of(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "pass");
+    const char *note = json_string_value(json_array_get(json_object_get(j, "notes"), 0));
+    assert_non_null(note);
+    assert_non_null(strstr(note, "unauthenticated"));
+    assert_non_null(strstr(note, "WEBHOOK_INSECURE"));
+    json_decref(j);
 }
 
 /* ---- the private cluster ---- */
@@ -346,10 +367,32 @@ static void test_database_down_and_back(void **state)
     int64_t down = wait_status(&t, 503, 5000);
     fprintf(stderr, "database stopped: 503 after %lld ms\n", (long long)down);
     assert_true(down >= 0 && down <= 2000);
-    struct health_report r;
-    health_report(t.health, &r);
-    assert_int_equal(r.db_status, HEALTH_FAIL);
-    assert_true(r.db_error[0] != '\0');
+    /* The body says fail, never libpq's words: two rounds, the first
+     * failing on the pooled connection, the next on a new one. */
+    for (int round = 0; round < 2; round++) {
+        struct health_report r;
+        health_report(t.health, &r);
+        assert_int_equal(r.db_status, HEALTH_FAIL);
+        assert_true(r.db_error[0] != '\0');
+        char *body = health_render_json(&r, NULL);
+        assert_non_null(body);
+        fprintf(stderr, "database stopped: %s\n", body);
+        assert_non_null(strstr(body, "\"fail\""));
+        static const char *const libpq[] = {"connection refused",
+                                            "could not connect",
+                                            "server closed",
+                                            "terminating",
+                                            "FATAL",
+                                            "ERROR",
+                                            "socket",
+                                            "/tmp",
+                                            "Is the server"};
+        for (size_t i = 0; i < sizeof(libpq) / sizeof(libpq[0]); i++)
+            if (strcasestr(body, libpq[i]))
+                fail_msg("/health shows libpq's text (%s): %s", libpq[i], body);
+        free(body);
+        sleep_ms(1200);
+    }
 
     assert_int_equal(testpg_cluster_ctl("start"), 0);
     int64_t up = wait_status(&t, 200, 10000);
@@ -562,6 +605,7 @@ int main(void)
     const char *root = getenv("TGDESK_SOURCE_ROOT");
     const struct CMUnitTest pure[] = {
         cmocka_unit_test(test_verdict_and_body),
+        cmocka_unit_test(test_insecure_note),
     };
     int failed = cmocka_run_group_tests_name("health verdict", pure, NULL, NULL);
     if (!root || !getenv("TGDESK_TEST_PG")) {

@@ -1088,6 +1088,32 @@ static void test_check_duplicates(void **state)
     free(big);
 }
 
+/* 20,000 distinct names in one object: the keyed hash keeps the check
+ * linear, and a duplicate anywhere (first and last, escaped or not) is found. */
+static void test_check_many_names(void **state)
+{
+    size_t cap = 20000 * 24 + 64;
+    char *big = malloc(cap);
+    assert_non_null(big);
+    for (int variant = 0; variant < 3; variant++) {
+        size_t n = 0;
+        big[n++] = '{';
+        for (int k = 0; k < 20000; k++)
+            n += (size_t)snprintf(big + n, cap - n, "\"name-%05d\":%d,", k, k);
+        if (variant == 1)
+            n += (size_t)snprintf(big + n, cap - n, "\"name-00000\":0,");
+        if (variant == 2)
+            n += (size_t)snprintf(big + n, cap - n, "\"\\u006eame-19999\":0,");
+        big[n - 1] = '}';
+        size_t pos = 0;
+        assert_int_equal(js_check(big, n, JS_REJECT_DUPLICATES, NULL, &pos),
+                         variant == 0 ? JS_OK : JS_EDUPLICATE);
+        if (variant != 0)
+            assert_true(pos > n - 24 && pos < n);
+    }
+    free(big);
+}
+
 /* The value without the whitespace around it, nor a NUL jansson lost. */
 static void test_check_span(void **state)
 {
@@ -1195,6 +1221,7 @@ int main(void)
         cmocka_unit_test(test_check_errors),
         cmocka_unit_test(test_check_depth),
         cmocka_unit_test(test_check_duplicates),
+        cmocka_unit_test(test_check_many_names),
         cmocka_unit_test(test_check_span),
         cmocka_unit_test(test_read_checked),
         cmocka_unit_test(test_next),

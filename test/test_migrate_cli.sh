@@ -60,7 +60,7 @@ expect_contains "changed migration: the file is named" "$err" "0001_core.up.sql"
 run "$TGDESK_BIN" migrate status
 expect_eq "changed migration: status exits 1" 1 "$rc"
 expect_contains "changed migration: status shows it" "$out" "changed"
-run env DB_INIT_RETRIES=2 DB_INIT_RETRY_DELAY=0 PORT=0 "$TGDESK_BIN" serve
+run env DB_INIT_RETRIES=2 DB_INIT_RETRY_DELAY=0 PORT=0 WEBHOOK_SECRET="$secret" "$TGDESK_BIN" serve
 expect_eq "changed migration: serve refuses to start" 1 "$rc"
 expect_eq "changed migration: not retried" 0 "$(grep -c 'database not reachable' <<<"$err" || true)"
 

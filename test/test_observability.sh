@@ -95,7 +95,7 @@ t_cleanups+=("kill $! 2>/dev/null")
 hstate() { curl -s "http://127.0.0.1:$sp/stats;csv" | awk -F, '$1 == "be" && $2 == "tg" {print $18}'; }
 is_state() { [ "$(hstate)" = "$1" ]; }
 if wait_for 10 is_state UP; then ok "haproxy: backend UP"; else not_ok "haproxy: backend UP" "$(hstate)"; fi
-expect_eq "through haproxy: webhook 200" 200 "$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @"$fx/updates/sticker.json" "http://127.0.0.1:$hp/webhook")"
+expect_eq "through haproxy: webhook 200" 200 "$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -H "X-Telegram-Bot-Api-Secret-Token: $secret" --data-binary @"$fx/updates/sticker.json" "http://127.0.0.1:$hp/webhook")"
 
 "$TGDESK_SOURCE_ROOT/scripts/pg.sh" stop "$ppg_dir"
 t0=$(date +%s%N)

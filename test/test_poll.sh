@@ -31,8 +31,13 @@ expect_eq "setWebhook: url, secret_token, exactly the kinds handled, max_connect
     "https://desk.example.com/webhook $SECRET ['message', 'edited_message', 'callback_query', 'my_chat_member'] 100" "$call"
 expect_not_contains "the secret is not printed" "$out$err" "$SECRET"
 
+n0=$(fake_count setWebhook)
 tg HTTP_MAX_PER_IP=50 -- webhook set https://desk.example.com/webhook
-expect_eq "webhook set without a secret: exit 0" 0 "$rc"
+expect_eq "webhook set without a secret: exit 2" 2 "$rc"
+expect_contains "...naming WEBHOOK_SECRET" "$err" "WEBHOOK_SECRET is not set"
+expect_eq "...and Telegram is not called" "$n0" "$(fake_count setWebhook)"
+tg HTTP_MAX_PER_IP=50 WEBHOOK_INSECURE=true -- webhook set https://desk.example.com/webhook
+expect_eq "webhook set without a secret, WEBHOOK_INSECURE=true: exit 0" 0 "$rc"
 expect_contains "...with a warning" "$out" "NOT set"
 expect_eq "...no secret_token, max_connections within HTTP_MAX_PER_IP" "False 50" \
     "$(fake_calls setWebhook | pyq '"secret_token" in d[-1]["body"], d[-1]["body"]["max_connections"]')"
@@ -49,7 +54,7 @@ expect_contains "webhook info: max connections" "$out" "max connections:     50"
 expect_contains "webhook info: allowed updates" "$out" "allowed updates:     message, edited_message, callback_query, my_chat_member"
 curl -s -o /dev/null -X POST "$fake_url/control/reset"
 
-tg -- webhook set https://desk.example.com/webhook
+tg WEBHOOK_SECRET=$SECRET -- webhook set https://desk.example.com/webhook
 t0=$(date +%s%N)
 tg -- poll
 ms=$((($(date +%s%N) - t0) / 1000000))
@@ -62,7 +67,7 @@ expect_eq "webhook delete: exit 0" 0 "$rc"
 expect_contains "webhook delete: says so" "$out" "webhook deleted"
 expect_eq "deleteWebhook called" 1 "$(fake_count deleteWebhook)"
 
-tg -- webhook set https://desk.example.com:8444/webhook
+tg WEBHOOK_SECRET=$SECRET -- webhook set https://desk.example.com:8444/webhook
 expect_eq "Telegram refuses the URL: exit 1" 1 "$rc"
 expect_contains "...with Telegram's reason" "$err" "Webhook can be set up only on ports"
 

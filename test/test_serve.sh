@@ -9,7 +9,20 @@ port=$(freeport)
 export DATABASE_URL="$db" PORT="$port" LISTEN_ADDR=127.0.0.1
 base="http://127.0.0.1:$port"
 
-"$TGDESK_BIN" serve 2>"$scratch/serve.err" &
+# No secret, no service: exit 2 naming WEBHOOK_SECRET, nothing migrated.
+run "$TGDESK_BIN" serve
+expect_eq "no WEBHOOK_SECRET: exit 2" 2 "$rc"
+expect_contains "...naming WEBHOOK_SECRET" "$err" "WEBHOOK_SECRET is not set"
+expect_contains "...and what to do" "$err" "tgdesk webhook set"
+expect_contains "...or how to test locally" "$err" "WEBHOOK_INSECURE=true"
+expect_eq "...in one line" 1 "$(printf '%s\n' "$err" | wc -l)"
+expect_eq "...before touching the database" "" "$(sql "$db" "SELECT to_regclass('schema_migrations')")"
+run env WEBHOOK_INSECURE=maybe "$TGDESK_BIN" serve
+expect_eq "WEBHOOK_INSECURE=maybe: exit 2" 2 "$rc"
+expect_contains "...naming it" "$err" "WEBHOOK_INSECURE"
+
+# WEBHOOK_INSECURE=true: it starts, warns, and /health says so.
+WEBHOOK_INSECURE=true "$TGDESK_BIN" serve 2>"$scratch/serve.err" &
 pid=$!
 t_cleanups+=("kill -9 $pid 2>/dev/null")
 if wait_http "$base/livez" 15; then ok "serve answers HTTP"; else
@@ -29,6 +42,13 @@ expect_contains "405 carries Allow" "$hdrs" "Allow: GET, HEAD"
 
 run "$TGDESK_BIN" healthcheck
 expect_eq "healthcheck against a healthy instance: exit 0" 0 "$rc"
+wait_for 5 sh -c "curl -s '$base/health' | grep -q '\"status\":\"pass\"'" || true
+health=$(curl -s "$base/health")
+expect_contains "WEBHOOK_INSECURE: /health notes the unauthenticated webhook" "$health" \
+    '"notes":["the webhook is unauthenticated'
+expect_contains "...and still passes" "$health" '"status":"pass"'
+expect_eq "WEBHOOK_INSECURE: a webhook without a secret is taken" 200 "$(secret= post_json \
+    '{"update_id":1,"message":{"message_id":1,"from":{"id":3200000001,"is_bot":false,"first_name":"I"},"chat":{"id":3200000001,"type":"private"},"date":1767225600,"text":"hi"}}')"
 
 kill -TERM "$pid"
 set +e
@@ -41,7 +61,11 @@ expect_eq "healthcheck with nothing listening: exit 1" 1 "$rc"
 log=$(cat "$scratch/serve.err")
 expect_contains "start is logged" "$log" '"msg":"listening"'
 expect_contains "stop is logged" "$log" '"msg":"stopped"'
-expect_contains "missing WEBHOOK_SECRET warns loudly" "$log" "WEBHOOK_SECRET is not set"
+expect_contains "WEBHOOK_INSECURE=true warns loudly" "$log" "WEBHOOK_SECRET is not set and WEBHOOK_INSECURE=true"
+expect_contains "...at warn" "$log" '"level":"warn","msg":"WEBHOOK_SECRET is not set'
+
+# The rest run with a secret.
+export WEBHOOK_SECRET="$secret"
 
 # MIGRATE_ON_START=false leaves a fresh database alone.
 db2=$(new_db)
@@ -68,7 +92,8 @@ ep_pid=$!
 t_cleanups+=("kill -9 $ep_pid 2>/dev/null")
 wait_http "http://127.0.0.1:$ep_port/livez" 15 || true
 codes=$(for i in $(seq 1 20); do
-    curl -s -o /dev/null -w '%{http_code}\n' -H 'Content-Type: application/json' --data-binary \
+    curl -s -o /dev/null -w '%{http_code}\n' -H 'Content-Type: application/json' \
+        -H "X-Telegram-Bot-Api-Secret-Token: $secret" --data-binary \
         "{\"update_id\":$((700000000 + i)),\"message\":{\"message_id\":$i,\"from\":{\"id\":$((3100000000 + i)),\"is_bot\":false,\"first_name\":\"E\"},\"chat\":{\"id\":$((3100000000 + i)),\"type\":\"private\"},\"date\":1767225600,\"text\":\"epoll $i\"}}" \
         "http://127.0.0.1:$ep_port/webhook" &
 done | sort | uniq -c | awk '{print $1"x"$2}')

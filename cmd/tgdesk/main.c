@@ -52,7 +52,8 @@ static void usage(FILE *f)
                "\n"
                "Commands:\n"
                "  serve                 apply pending migrations (unless MIGRATE_ON_START=false)\n"
-               "                        and serve HTTP (the default command)\n"
+               "                        and serve HTTP (the default command); needs\n"
+               "                        WEBHOOK_SECRET (or WEBHOOK_INSECURE=true, local tests)\n"
                "  migrate up            apply every pending migration\n"
                "  migrate down [N]      revert the last N applied migrations (default 1)\n"
                "  migrate redo          revert the last migration and apply it again\n"
@@ -62,8 +63,9 @@ static void usage(FILE *f)
                "                        (for a container HEALTHCHECK)\n"
                "  poll                  fetch updates by getUpdates long polling instead of a\n"
                "                        webhook (for machines without a public HTTPS address)\n"
-               "  webhook set URL       point Telegram's webhook at URL, with WEBHOOK_SECRET,\n"
-               "                        the update kinds tgdesk handles and max_connections\n"
+               "  webhook set URL       point Telegram's webhook at URL, with WEBHOOK_SECRET\n"
+               "                        (required), the update kinds tgdesk handles and\n"
+               "                        max_connections\n"
                "  webhook info          show Telegram's webhook: URL, pending updates, last error\n"
                "  webhook delete        remove the webhook (needed before `poll`)\n"
                "\n"
@@ -434,6 +436,7 @@ static int serve(const struct config *cfg, const sigset_t *sigs)
                                          .queue_depth = queue_depth,
                                          .queue_capacity = queue_capacity,
                                          .queue_ud = core.pipeline,
+                                         .webhook_insecure = !cfg->webhook_secret,
                                      });
     struct http_app app = {.pipeline = core.pipeline, .health = health};
     struct http_server_options http_opt = http_options(cfg);
@@ -464,8 +467,18 @@ out:
     return rc;
 }
 
+/* No secret, no service: without WEBHOOK_SECRET anyone who finds the URL
+ * could post updates as anyone, staff included. */
+static const char no_secret_msg[] =
+    "tgdesk: WEBHOOK_SECRET is not set: set it (1-256 of A-Z a-z 0-9 _ -) and pass it to "
+    "Telegram with `tgdesk webhook set URL`, or set WEBHOOK_INSECURE=true for a local test\n";
+
 static int cmd_serve(const struct config *cfg)
 {
+    if (!cfg->webhook_secret && !cfg->webhook_insecure) {
+        fputs(no_secret_msg, stderr);
+        return EXIT_USAGE;
+    }
     sigset_t sigs;
     block_signals(&sigs);
 
@@ -473,8 +486,8 @@ static int cmd_serve(const struct config *cfg)
         LOG_INT("workers", cfg->workers), LOG_BOOL("migrate_on_start", cfg->migrate_on_start));
     if (!cfg->webhook_secret)
         LOG(LOG_WARN,
-            "WEBHOOK_SECRET is not set: anyone who finds the webhook URL can post "
-            "updates; set it and pass it to setWebhook",
+            "WEBHOOK_SECRET is not set and WEBHOOK_INSECURE=true: anyone who finds the webhook "
+            "URL can post updates; for a local test only",
             LOG_STR("path", cfg->webhook_path));
     if (!cfg->telegram_bot_token)
         LOG(LOG_WARN, "TELEGRAM_BOT_TOKEN is not set: replies cannot be sent",
@@ -644,6 +657,12 @@ static int cmd_webhook(const struct config *cfg, int argc, char **argv)
                            url);
     if (!cfg->telegram_bot_token) {
         fprintf(stderr, "tgdesk: webhook %s needs TELEGRAM_BOT_TOKEN\n", sub);
+        return EXIT_USAGE;
+    }
+    /* serve refuses to run without the secret: setting a webhook without it
+     * would point Telegram at a service that cannot start. */
+    if (is_set && !cfg->webhook_secret && !cfg->webhook_insecure) {
+        fputs(no_secret_msg, stderr);
         return EXIT_USAGE;
     }
     if (tg_api_global_init() < 0)

@@ -38,7 +38,8 @@ struct health {
     double db_ms;
     int64_t db_done_ms;
     int64_t db_started_ms; /* a check in progress since, or 0 */
-    char db_error[160];
+    char db_error[160];    /* the public reason: our own words, never a library's */
+    char db_logged[160];   /* the detail last logged, to log each change once */
 
     /* the last stats read (the finished requests by the stats thread only) */
     bool finished_known;
@@ -100,10 +101,12 @@ static const char *acquire_error(int rc)
     }
 }
 
-/* One readiness check: a pooled SELECT 1 within the budget. */
+/* One readiness check: a pooled SELECT 1 within the budget. The public
+ * reason (err) is our own text; libpq's message (detail) goes to the log only. */
 static void check_once(struct health *h)
 {
     char err[160] = "";
+    char detail[160] = "";
     double t0 = (double)clock_mono_ns() / 1e9;
 
     pthread_mutex_lock(&h->mu);
@@ -118,8 +121,10 @@ static void check_once(struct health *h)
     } else {
         PGresult *r = pool_exec_sql(c, "health_ping", SQL_PING);
         ok = r && PQresultStatus(r) == PGRES_TUPLES_OK;
-        if (!ok)
-            db_errmsg(pool_conn_pg(c), r, err, sizeof(err));
+        if (!ok) {
+            snprintf(err, sizeof(err), "SELECT 1 failed");
+            db_errmsg(pool_conn_pg(c), r, detail, sizeof(detail));
+        }
         PQclear(r);
         pool_release(h->pool, c);
     }
@@ -129,6 +134,8 @@ static void check_once(struct health *h)
         snprintf(err, sizeof(err), "SELECT 1 took %lld ms, more than %lld ms", (long long)ms,
                  (long long)h->opt.check_timeout_ms);
     }
+    if (!ok && !detail[0])
+        memcpy(detail, err, sizeof(detail));
 
     pthread_mutex_lock(&h->mu);
     bool was_ok = h->db_ok || !h->db_known;
@@ -138,11 +145,13 @@ static void check_once(struct health *h)
     h->db_done_ms = clock_mono_ms();
     h->db_started_ms = 0;
     memcpy(h->db_error, err, sizeof(err));
+    /* Changes only: a down database must not write a line a second. */
+    bool log_fail = !ok && (was_ok || strcmp(h->db_logged, detail) != 0);
+    memcpy(h->db_logged, ok ? "" : detail, ok ? 1 : sizeof(detail));
     pthread_mutex_unlock(&h->mu);
 
-    /* Transitions only: a down database must not write a line a second. */
-    if (was_ok && !ok)
-        LOG(LOG_WARN, "health: database check failed", LOG_STR("error", err), LOG_DBL("ms", ms));
+    if (log_fail)
+        LOG(LOG_WARN, "health: database check failed", LOG_STR("error", detail), LOG_DBL("ms", ms));
     else if (!was_ok && ok)
         LOG(LOG_INFO, "health: database check passes again", LOG_DBL("ms", ms));
 }
@@ -272,7 +281,7 @@ void health_set_draining(struct health *h)
 
 void health_report(struct health *h, struct health_report *ret)
 {
-    struct health_report r = {.version = h->version};
+    struct health_report r = {.version = h->version, .webhook_insecure = h->opt.webhook_insecure};
     int64_t now = clock_mono_ms();
 
     pthread_mutex_lock(&h->mu);
@@ -405,6 +414,11 @@ char *health_render_json(const struct health_report *r, size_t *ret_len)
     json_object_set_new(root, "description", json_string("tgdesk readiness"));
     if (r->draining)
         json_object_set_new(root, "output", json_string("draining: the instance is stopping"));
+    if (r->webhook_insecure)
+        json_object_set_new(root, "notes",
+                            json_pack("[s]",
+                                      "the webhook is unauthenticated: WEBHOOK_INSECURE=true "
+                                      "and no WEBHOOK_SECRET"));
 
     int rc = add_check(checks, "postgres:responseTime",
                        r->db_known ? json_pack("{s:s,s:f,s:s}", "componentType", "datastore",

@@ -62,6 +62,9 @@ struct health_options {
     size_t (*queue_depth)(void *ud);
     size_t (*queue_capacity)(void *ud);
     void *queue_ud;
+    /* The webhook runs without a secret (WEBHOOK_INSECURE=true): the body
+     * says so in "notes"; the status is not changed by it. */
+    bool webhook_insecure;
 };
 
 /* Everything one answer is built from. */
@@ -69,6 +72,7 @@ struct health_report {
     enum health_status status; /* overall: the worst of the checks */
     const char *version;       /* borrowed from the struct health */
     bool draining;
+    bool webhook_insecure; /* the webhook accepts unauthenticated updates */
 
     /* postgres:responseTime */
     enum health_status db_status;
@@ -77,7 +81,7 @@ struct health_report {
     double db_ms;           /* its response time (acquire + SELECT 1) */
     int64_t db_age_ms;      /* how long ago it completed */
     int64_t db_inflight_ms; /* a check running for this long, or 0 */
-    char db_error[160];     /* why it failed */
+    char db_error[160];     /* why it failed, in our words: never a library's text */
 
     /* postgres:connections */
     enum health_status pool_status;

@@ -1,9 +1,15 @@
 #include "jscan.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "util/strnum.h"
 
@@ -830,23 +836,137 @@ static void names_free(struct names *s)
         free(s->table);
 }
 
-/* FNV-1a of a name unescaped, and of its level. */
+/*
+ * The names are hashed with SipHash-1-3 under a key drawn once per process,
+ * so that names crafted to collide in one process collide nowhere else: an
+ * object's check stays linear whatever its names.
+ */
+static uint64_t name_key[2];
+static pthread_once_t name_key_once = PTHREAD_ONCE_INIT;
+
+static void name_key_init(void)
+{
+    unsigned char k[16];
+    size_t got = 0;
+    while (got < sizeof(k)) {
+        ssize_t n = getrandom(k + got, sizeof(k) - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (got < sizeof(k)) {
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        while (fd >= 0 && got < sizeof(k)) {
+            ssize_t n = read(fd, k + got, sizeof(k) - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    if (got < sizeof(k)) {
+        /* No randomness at all: the clock and an address, better than nothing. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t a = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec;
+        uint64_t b = (uint64_t)(uintptr_t)&got ^ ((uint64_t)getpid() << 32);
+        memcpy(k, &a, 8);
+        memcpy(k + 8, &b, 8);
+    }
+    memcpy(&name_key[0], k, 8);
+    memcpy(&name_key[1], k + 8, 8);
+}
+
+struct sip {
+    uint64_t v0, v1, v2, v3;
+    uint64_t m;    /* the bytes of the word being filled */
+    unsigned fill; /* how many */
+    uint64_t len;  /* bytes in all */
+};
+
+static inline uint64_t rotl64(uint64_t x, int b)
+{
+    return (x << b) | (x >> (64 - b));
+}
+
+static inline void sip_round(struct sip *s)
+{
+    s->v0 += s->v1;
+    s->v1 = rotl64(s->v1, 13) ^ s->v0;
+    s->v0 = rotl64(s->v0, 32);
+    s->v2 += s->v3;
+    s->v3 = rotl64(s->v3, 16) ^ s->v2;
+    s->v0 += s->v3;
+    s->v3 = rotl64(s->v3, 21) ^ s->v0;
+    s->v2 += s->v1;
+    s->v1 = rotl64(s->v1, 17) ^ s->v2;
+    s->v2 = rotl64(s->v2, 32);
+}
+
+static void sip_init(struct sip *s)
+{
+    pthread_once(&name_key_once, name_key_init);
+    s->v0 = name_key[0] ^ 0x736f6d6570736575ull;
+    s->v1 = name_key[1] ^ 0x646f72616e646f6dull;
+    s->v2 = name_key[0] ^ 0x6c7967656e657261ull;
+    s->v3 = name_key[1] ^ 0x7465646279746573ull;
+    s->m = 0;
+    s->fill = 0;
+    s->len = 0;
+}
+
+static inline void sip_byte(struct sip *s, unsigned char c)
+{
+    s->m |= (uint64_t)c << (8 * s->fill);
+    s->len++;
+    if (++s->fill == 8) {
+        s->v3 ^= s->m;
+        sip_round(s);
+        s->v0 ^= s->m;
+        s->m = 0;
+        s->fill = 0;
+    }
+}
+
+static uint64_t sip_final(struct sip *s)
+{
+    uint64_t b = (s->len << 56) | s->m;
+    s->v3 ^= b;
+    sip_round(s);
+    s->v0 ^= b;
+    s->v2 ^= 0xff;
+    sip_round(s);
+    sip_round(s);
+    sip_round(s);
+    return s->v0 ^ s->v1 ^ s->v2 ^ s->v3;
+}
+
+/* The keyed hash of a name unescaped, and of its level. */
 static uint32_t name_hash(const char *p, size_t len, bool esc, uint32_t level)
 {
-    uint32_t h = (2166136261u ^ level) * 16777619u;
+    struct sip s;
+    sip_init(&s);
+    for (int i = 0; i < 4; i++)
+        sip_byte(&s, (unsigned char)(level >> (8 * i)));
     const char *end = p + len;
     if (!esc) {
         for (; p < end; p++)
-            h = (h ^ (unsigned char)*p) * 16777619u;
-        return h;
+            sip_byte(&s, (unsigned char)*p);
+    } else {
+        while (p < end) {
+            char c[4];
+            size_t m = unescape(&p, end, c);
+            for (size_t i = 0; i < m; i++)
+                sip_byte(&s, (unsigned char)c[i]);
+        }
     }
-    while (p < end) {
-        char c[4];
-        size_t m = unescape(&p, end, c);
-        for (size_t i = 0; i < m; i++)
-            h = (h ^ (unsigned char)c[i]) * 16777619u;
-    }
-    return h;
+    uint64_t h = sip_final(&s);
+    return (uint32_t)(h ^ (h >> 32));
 }
 
 /* Whether two names (between their quotes) unescape to the same bytes. */
