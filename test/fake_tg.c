@@ -111,6 +111,7 @@ struct fake {
 
     json_t *updates; /* queued for getUpdates, in arrival order */
     int64_t next_update_id;
+    int64_t updates_max; /* > 0: what one getUpdates answers, whatever its limit */
 
     struct counter *counters;
     size_t ncounters, counters_cap;
@@ -946,6 +947,8 @@ static int m_get_updates(struct fake *f, const char *token, json_t *p, json_t **
         if (offset > 0)
             confirm_updates(f, offset);
     }
+    if (f->updates_max > 0)
+        limit = f->updates_max;
     json_t *out = json_array();
     for (size_t i = 0; i < json_array_size(f->updates) && (int64_t)json_array_size(out) < limit;
          i++)
@@ -1274,9 +1277,13 @@ static const char *usage_text =
     "                        \"description\":\"...\"}\n"
     "  POST /control/fail/clear         forget every failure rule\n"
     "  POST /control/updates  [Update, ...] or Update   queue updates for getUpdates\n"
+    "  POST /control/get_updates {\"max\":N}   one getUpdates answers up to N updates\n"
+    "                        whatever limit it asked for (N up to 1000, beyond Telegram's\n"
+    "                        100); 0, the default: the limit asked for, at most 100\n"
     "  POST /control/latency  {\"ms\":N}   delay every Bot API answer\n"
     "  POST /control/webhook_info {...}  fields merged into getWebhookInfo's result\n"
-    "  POST /control/reset              forget calls, rules, updates, latency, webhook\n";
+    "  POST /control/reset              forget calls, rules, updates, latency, webhook,\n"
+    "                                   get_updates max\n";
 
 static enum MHD_Result add_filter_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                       const char *value)
@@ -1504,6 +1511,7 @@ static void reset(struct fake *f)
     f->rules = NULL;
     f->nrules = 0;
     json_array_clear(f->updates);
+    f->updates_max = 0;
     json_decref(f->webhook);
     f->webhook = NULL;
     json_object_clear(f->webhook_extra);
@@ -1566,6 +1574,16 @@ static enum MHD_Result handle_control(struct fake *f, struct MHD_Connection *c, 
         } else {
             pthread_mutex_lock(&f->mu);
             f->latency_ms = ms;
+            pthread_mutex_unlock(&f->mu);
+            ret = respond_json(c, 200, json_pack("{s:b}", "ok", 1), 0);
+        }
+    } else if (strcmp(what, "/get_updates") == 0) {
+        int64_t max;
+        if (!get_int(b, "max", &max) || max < 0 || max > 1000) {
+            ret = control_error(c, 400, "max must be 0..1000");
+        } else {
+            pthread_mutex_lock(&f->mu);
+            f->updates_max = max;
             pthread_mutex_unlock(&f->mu);
             ret = respond_json(c, 200, json_pack("{s:b}", "ok", 1), 0);
         }

@@ -2,7 +2,8 @@
 # `tgdesk webhook set|info|delete` and `tgdesk poll` against the fake Bot API:
 # what setWebhook is sent, how info is printed, getUpdates through the same
 # pipeline with the offset kept in the database - each update takes effect
-# exactly once across restarts and redeliveries.
+# exactly once across restarts and redeliveries, also when one answer holds
+# more updates than tgdesk takes at once.
 set -e
 . "$TGDESK_SOURCE_ROOT/test/lib.sh"
 need_pg
@@ -166,6 +167,37 @@ sleep 0.5
 expect_eq "redelivered updates: still one reply per request" 3 "$(created_replies)"
 stop_poll
 expect_eq "poll: second SIGTERM exits 0" 0 "$poll_rc"
+
+# One getUpdates answer with more updates than POLL_LIMIT (100): the first
+# 100 are processed and the offset moves past them; the bot asks again from
+# there and gets the other 50. Each update takes effect exactly once.
+curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d '{"max":150}' \
+    "$fake_url/control/get_updates"
+bulk=$(/usr/bin/python3 -c '
+import json
+print(json.dumps([{"update_id": 5100 + i, "message": {"message_id": 1, "date": 1767225600,
+    "from": {"id": 6300000000 + i, "is_bot": False, "first_name": "B%d" % i},
+    "chat": {"id": 6300000000 + i, "type": "private", "first_name": "B%d" % i},
+    "text": "Bulk %d" % i}} for i in range(1, 151)]))')
+curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d "$bulk" "$fake_url/control/updates"
+since=$(curl -s "$fake_url/control/calls" | pyq 'max([c["seq"] for c in d] or [0])')
+start_poll
+if wait_for 60 sql_is "$db" "SELECT value FROM bot_state WHERE key = 'poll_offset'" 5251; then
+    ok "150 in one answer: the offset moved past all of them"; else
+    not_ok "150 in one answer: the offset moved past all of them" \
+        "$(sql "$db" "SELECT value FROM bot_state WHERE key = 'poll_offset'")" "$(tail -5 "$scratch/poll.log")"; fi
+expect_eq "150 in one answer: each processed exactly once" "150|150|150|150" \
+    "$(sql "$db" "SELECT (SELECT count(*) FROM processed_updates WHERE update_id BETWEEN 5101 AND 5250) || '|' || (SELECT count(*) FROM messages WHERE message LIKE 'Bulk %') || '|' || (SELECT count(DISTINCT message) FROM messages WHERE message LIKE 'Bulk %') || '|' || (SELECT count(*) FROM requests WHERE user_id > 6300000000)")"
+# (the fake records a long poll when it answers: one more update ends it)
+queue "$(python3 "$U" message 5251 6300000151 6300000151 'After the bulk' --name Bea)"
+wait_for 10 sql_is "$db" "SELECT value FROM bot_state WHERE key = 'poll_offset'" 5252 || true
+expect_eq "150 in one answer: asked from 5007, then from past the first 100, then past all" \
+    "5007 5201 5251" \
+    "$(curl -s "$fake_url/control/calls?method=getUpdates&since=$since" | pyq '" ".join(str(o) for i, o in enumerate([c["body"]["offset"] for c in d]) if i == 0 or o != [c["body"]["offset"] for c in d][i - 1])')"
+if kill -0 "$poll_pid" 2>/dev/null; then ok "150 in one answer: poll still running"; else
+    not_ok "150 in one answer: poll still running" "$(tail -5 "$scratch/poll.log")"; fi
+stop_poll
+expect_eq "150 in one answer: SIGTERM exits 0" 0 "$poll_rc"
 expect_not_contains "the token never appears in the log" "$(cat "$scratch/poll.log")" "${TOKEN#*:}"
 
 finish

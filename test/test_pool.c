@@ -846,6 +846,50 @@ static void test_slow_query_logged_without_parameters(void **state)
     free(text);
 }
 
+/* ---- client encoding ---- */
+
+/*
+ * Every connection speaks UTF-8, whatever PGCLIENTENCODING or DATABASE_URL
+ * say: multi-byte text goes in and comes out byte for byte.
+ */
+static void test_client_encoding_is_utf8(void **state)
+{
+    const char *text = "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xd0\x9f\xd1\x80\xd0\xb8 "
+                       "\xf0\x9f\x94\xa5 caf\xc3\xa9";
+    char url[512];
+    snprintf(url, sizeof(url), "%s client_encoding=LATIN1", testpg_cluster.conninfo);
+    const char *const urls[] = {testpg_cluster.conninfo, url};
+    assert_int_equal(setenv("PGCLIENTENCODING", "SJIS", 1), 0);
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        struct tpool t;
+        tpool_config(&t, 1);
+        t.conn.database_url = urls[i];
+        tpool_open(&t);
+        struct pool_conn *c;
+        assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+        assert_string_equal(PQparameterStatus(pool_conn_pg(c), "client_encoding"), "UTF8");
+        PGresult *r = pool_exec_sql(c, "test", "SHOW client_encoding");
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        assert_string_equal(PQgetvalue(r, 0, 0), "UTF8");
+        PQclear(r);
+        exec_ok(c, "CREATE TEMP TABLE t_text (body text)");
+        r = PQexecParams(pool_conn_pg(c), "INSERT INTO t_text VALUES ($1)", 1, NULL,
+                         (const char *const[]){text}, NULL, NULL, 0);
+        assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+        PQclear(r);
+        r = pool_exec_sql(c, "test", "SELECT body, length(body), octet_length(body) FROM t_text");
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        assert_string_equal(PQgetvalue(r, 0, 0), text);
+        assert_string_equal(PQgetvalue(r, 0, 1), "14");
+        assert_int_equal(strtol(PQgetvalue(r, 0, 2), NULL, 10), (long)strlen(text));
+        PQclear(r);
+        exec_ok(c, "DROP TABLE t_text");
+        pool_release(t.pool, c);
+        tpool_close(&t);
+    }
+    unsetenv("PGCLIENTENCODING");
+}
+
 int main(void)
 {
     const char *root = getenv("TGDESK_SOURCE_ROOT");
@@ -868,6 +912,7 @@ int main(void)
         cmocka_unit_test_setup(test_statement_timeout, server_up),
         cmocka_unit_test_setup(test_begin_with_next_statement, server_up),
         cmocka_unit_test_setup(test_slow_query_logged_without_parameters, server_up),
+        cmocka_unit_test_setup(test_client_encoding_is_utf8, server_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

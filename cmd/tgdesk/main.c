@@ -31,6 +31,7 @@
 #include "log.h"
 #include "logdb.h"
 #include "metrics/tgm.h"
+#include "outbox/admin.h"
 #include "outbox/outbox.h"
 #include "outbox/prune.h"
 #include "outbox/sender.h"
@@ -68,6 +69,11 @@ static void usage(FILE *f)
                "                        max_connections\n"
                "  webhook info          show Telegram's webhook: URL, pending updates, last error\n"
                "  webhook delete        remove the webhook (needed before `poll`)\n"
+               "  outbox failed         list the Bot API calls that failed for good, newest\n"
+               "                        first, with their reason\n"
+               "  outbox retry ID...    queue those failed calls again (attempts from 0); the\n"
+               "  outbox retry --all    running instance sends them; exit 1 when an ID is not\n"
+               "                        a failed call (the others are still queued)\n"
                "\n"
                "Options:\n"
                "  -h, --help            show this help and exit\n"
@@ -689,6 +695,63 @@ static int cmd_webhook(const struct config *cfg, int argc, char **argv)
     return rc == 0 ? EXIT_OK : EXIT_RUNTIME;
 }
 
+static int cmd_outbox(const struct config *cfg, int argc, char **argv)
+{
+    if (argc < 1)
+        return usage_error("outbox needs a subcommand: failed, or retry ID... | --all");
+    const char *sub = argv[0];
+    bool is_failed = strcmp(sub, "failed") == 0, is_retry = strcmp(sub, "retry") == 0;
+    if (!is_failed && !is_retry)
+        return usage_error("unknown outbox subcommand '%s'", sub);
+    if (is_failed && argc > 1)
+        return usage_error("unexpected argument '%s'", argv[1]);
+    if (is_retry && argc < 2)
+        return usage_error("outbox retry needs the ids of failed calls, or --all");
+    bool all = is_retry && strcmp(argv[1], "--all") == 0;
+    if (all && argc > 2)
+        return usage_error("outbox retry --all takes no ids, got '%s'", argv[2]);
+    size_t n = is_retry && !all ? (size_t)(argc - 1) : 0;
+    int64_t *ids = calloc(n ? n : 1, sizeof(*ids));
+    if (!ids)
+        return EXIT_RUNTIME;
+    for (size_t i = 0; i < n; i++) {
+        if (strnum_i64(argv[1 + i], 1, INT64_MAX, &ids[i]) < 0) {
+            free(ids);
+            return usage_error("outbox retry: an id is a whole number from 1, not '%s'",
+                               argv[1 + i]);
+        }
+    }
+
+    struct db_conn_options conn_opt = conn_options(cfg, cfg->db_statement_timeout_ms);
+    struct db_params *params = db_params_new(&conn_opt);
+    PGconn *conn = params ? connect_once(params) : NULL;
+    db_params_free(params);
+    if (!conn) {
+        free(ids);
+        return EXIT_RUNTIME;
+    }
+    int rc = EXIT_RUNTIME;
+    if (is_failed) {
+        rc = outbox_admin_list_failed(conn, stdout) < 0 ? EXIT_RUNTIME : EXIT_OK;
+    } else if (all) {
+        int64_t queued = outbox_admin_retry_all(conn);
+        if (queued >= 0) {
+            printf("%" PRId64 " failed call(s) queued again\n", queued);
+            rc = EXIT_OK;
+        }
+    } else {
+        int64_t queued = 0;
+        int r = outbox_admin_retry(conn, ids, n, stderr, &queued);
+        if (r >= 0) {
+            printf("%" PRId64 " failed call(s) queued again\n", queued);
+            rc = r == 0 ? EXIT_OK : EXIT_RUNTIME;
+        }
+    }
+    PQfinish(conn);
+    free(ids);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = "serve";
@@ -713,14 +776,16 @@ int main(int argc, char **argv)
             usage(stdout);
             return EXIT_OK;
         }
-        if (argv[i][0] == '-')
+        /* `outbox retry --all`: the one option after a command. */
+        bool retry_all = strcmp(argv[i], "--all") == 0 && strcmp(cmd, "outbox") == 0;
+        if (argv[i][0] == '-' && !retry_all)
             return usage_error("unknown option '%s'", argv[i]);
     }
 
     bool is_serve = strcmp(cmd, "serve") == 0, is_migrate = strcmp(cmd, "migrate") == 0;
     bool is_poll = strcmp(cmd, "poll") == 0, is_webhook = strcmp(cmd, "webhook") == 0;
-    bool is_check = strcmp(cmd, "healthcheck") == 0;
-    if (!is_serve && !is_migrate && !is_poll && !is_webhook && !is_check)
+    bool is_check = strcmp(cmd, "healthcheck") == 0, is_outbox = strcmp(cmd, "outbox") == 0;
+    if (!is_serve && !is_migrate && !is_poll && !is_webhook && !is_check && !is_outbox)
         return usage_error("unknown command '%s'", cmd);
     if ((is_serve || is_poll || is_check) && argc > first)
         return usage_error("%s takes no arguments, got '%s'", cmd, argv[first]);
@@ -733,6 +798,7 @@ int main(int argc, char **argv)
              : is_check   ? cmd_healthcheck(&cfg)
              : is_poll    ? cmd_poll(&cfg)
              : is_webhook ? cmd_webhook(&cfg, argc - first, argv + first)
+             : is_outbox  ? cmd_outbox(&cfg, argc - first, argv + first)
                           : cmd_migrate(&cfg, argc - first, argv + first);
     config_free(&cfg);
     return rc;

@@ -8,10 +8,16 @@
 
 #include "log.h"
 
-/* Keys tgdesk always sets itself; a value from DATABASE_URL is replaced. */
+/*
+ * Keys tgdesk always sets itself; a value from DATABASE_URL is replaced.
+ * client_encoding among them: array literals and JSON are built by hand as
+ * UTF-8, so neither PGCLIENTENCODING in the environment nor a
+ * client_encoding in DATABASE_URL may change it (the URL's value is
+ * silently replaced, like the other keys here).
+ */
 static const char *const overridden[] = {
-    "connect_timeout",     "application_name", "keepalives", "keepalives_idle",
-    "keepalives_interval", "keepalives_count", "options",
+    "connect_timeout",     "application_name", "keepalives",      "keepalives_idle",
+    "keepalives_interval", "keepalives_count", "client_encoding", "options",
 };
 
 #define DB_MAX_PARAMS 64
@@ -86,7 +92,8 @@ struct db_params *db_params_new(const struct db_conn_options *opt)
         goto fail;
 
     if (params_add(p, "connect_timeout", connect_timeout) < 0 ||
-        params_add(p, "application_name", "tgdesk") < 0 || params_add(p, "keepalives", "1") < 0 ||
+        params_add(p, "application_name", "tgdesk") < 0 ||
+        params_add(p, "client_encoding", "UTF8") < 0 || params_add(p, "keepalives", "1") < 0 ||
         params_add(p, "keepalives_idle", "30") < 0 ||
         params_add(p, "keepalives_interval", "10") < 0 ||
         params_add(p, "keepalives_count", "3") < 0 || params_add(p, "options", options) < 0)

@@ -3,8 +3,10 @@
  *
  * DATABASE_URL (URI or key/value conninfo; sslmode and friends honoured) is
  * parsed once into a parameter set, to which tgdesk adds what every
- * connection needs: connect_timeout, application_name=tgdesk, TCP keepalives
- * and statement_timeout (appended to any `options` the URL already has).
+ * connection needs: connect_timeout, application_name=tgdesk,
+ * client_encoding=UTF8 (whatever PGCLIENTENCODING or the URL say), TCP
+ * keepalives and statement_timeout (appended to any `options` the URL
+ * already has).
  */
 #ifndef TGDESK_DB_CONN_H
 #define TGDESK_DB_CONN_H
