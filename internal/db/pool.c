@@ -878,6 +878,20 @@ int64_t pool_run_rows(struct pool_conn *c, const char *name, int nparams, const 
     return rows;
 }
 
+int64_t pool_run_rows_ints(struct pool_conn *c, const char *name, const int64_t *vals, int n,
+                           char *sqlstate)
+{
+    char text[POOL_INTS_MAX][STRNUM_I64_MAX];
+    const char *p[POOL_INTS_MAX];
+    if (n < 0 || n > POOL_INTS_MAX)
+        return -EINVAL;
+    for (int i = 0; i < n; i++) {
+        strnum_fmt_i64(text[i], vals[i]);
+        p[i] = text[i];
+    }
+    return pool_run_rows(c, name, n, p, sqlstate);
+}
+
 int pool_exec_counts(struct pool_conn *c, const char *name, const char *sql, size_t n, int64_t *ret)
 {
     PGresult *r = pool_exec_sql(c, name, sql);

@@ -122,6 +122,11 @@ int pool_run(struct pool_conn *c, const char *name, int nparams, const char *con
 int64_t pool_run_rows(struct pool_conn *c, const char *name, int nparams, const char *const *values,
                       char *sqlstate);
 
+/* pool_run_rows() with n (at most POOL_INTS_MAX) integer parameters; -EINVAL beyond. */
+#define POOL_INTS_MAX 4
+int64_t pool_run_rows_ints(struct pool_conn *c, const char *name, const int64_t *vals, int n,
+                           char *sqlstate);
+
 /*
  * Runs a statement that needs no preparation (BEGIN, SAVEPOINT, ...), timed
  * under the label `name`. Same result rules as pool_exec.

@@ -1,7 +1,5 @@
 #include "outbox/prune.h"
 
-#include <stdio.h>
-
 #include "db/locks.h"
 
 const struct pool_stmt outbox_prune_statements[] = {
@@ -22,17 +20,11 @@ const size_t outbox_prune_statements_count =
 
 int64_t outbox_prune(struct pool_conn *c, int days, int limit)
 {
-    char d[16], l[16];
-    snprintf(d, sizeof(d), "%d", days);
-    snprintf(l, sizeof(l), "%d", limit);
-    const char *p[2] = {d, l};
-    return pool_run_rows(c, "outbox_prune", 2, p, NULL);
+    return pool_run_rows_ints(c, "outbox_prune", (const int64_t[]){days, limit}, 2, NULL);
 }
 
 int64_t outbox_drop_notifications(struct pool_conn *c, int64_t user_id, char *sqlstate)
 {
-    char u[24];
-    snprintf(u, sizeof(u), "%lld", (long long)user_id);
-    const char *p[1] = {u};
-    return pool_run_rows(c, "outbox_drop_notifications", 1, p, sqlstate);
+    return pool_run_rows_ints(c, "outbox_drop_notifications", (const int64_t[]){user_id}, 1,
+                              sqlstate);
 }
