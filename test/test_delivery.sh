@@ -37,6 +37,14 @@ say 4000000002 700002 'help' >/dev/null
 wait_for 15 sql_is "$db" "SELECT count(*) FROM outbox WHERE chat_id = 4000000002" 0 || true
 expect_eq "500 twice: third call delivers" "500:Request_ 500:Request_ 200:Request_" "$(calls_to 4000000002)"
 
+# 429 more often than OUTBOX_MAX_ATTEMPTS (3): a 429 is Telegram pacing the
+# bot, not a failed attempt, so the call waits and is still delivered.
+fake_fail '{"method":"sendMessage","chat_id":4000000017,"mode":"429","retry_after":1,"count":4}'
+say 4000000017 700017 'help' >/dev/null
+wait_for 20 sql_is "$db" "SELECT count(*) FROM outbox WHERE chat_id = 4000000017" 0 || true
+expect_eq "429 four times (more than OUTBOX_MAX_ATTEMPTS): delivered on the fifth call" \
+    "429:Request_ 429:Request_ 429:Request_ 429:Request_ 200:Request_" "$(calls_to 4000000017)"
+
 # 5xx beyond OUTBOX_MAX_ATTEMPTS: failed with the reason kept.
 fake_fail '{"method":"sendMessage","chat_id":4000000003,"mode":"502","count":10}'
 say 4000000003 700003 'help' >/dev/null

@@ -165,12 +165,14 @@ const struct pool_stmt sender_statements[] = {
      " FROM unnest($1::bigint[], $2::bigint[]) AS d(id, ms)"
      " WHERE o.id = ANY($1::bigint[]) AND o.id = d.id AND o.status <> 'failed'",
      2},
-    /* (status <> 'failed', not status = 'pending': the same reason) */
+    /* (status <> 'failed', not status = 'pending': the same reason)
+     * $4: 1 for a failed attempt, 0 for a 429 (Telegram said when to come
+     * again: that is no attempt, so a busy chat's calls never run out) */
     {"outbox_mark_retry",
-     "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"
+     "UPDATE outbox SET attempts = attempts + $4::int, last_error = $2,"
      " next_attempt_at = now() + make_interval(secs => $3::double precision) + " LEASE_SQL
      " WHERE id = $1 AND status <> 'failed'",
-     3},
+     4},
     {"outbox_mark_failed",
      "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2"
      " WHERE id = $1 AND status <> 'failed'",
@@ -662,24 +664,28 @@ static enum verdict settle(struct shard *sh, struct outbox_msg *m, const struct 
         return V_RESEND;
     }
     case TG_RETRY_AFTER:
-    case TG_RETRY:
-        if (attempt < s->opt.max_attempts) {
-            int64_t delay = r.outcome == TG_RETRY_AFTER
-                                ? (int64_t)(r.retry_after > 0 ? r.retry_after : 1) * 1000
-                                : tg_backoff_ms(attempt, next_rand(&sh->rng));
+    case TG_RETRY: {
+        /* A 429 is Telegram pacing us, not a failure: it waits retry_after
+         * and does not count against OUTBOX_MAX_ATTEMPTS. */
+        bool counted = r.outcome == TG_RETRY;
+        if (!counted || attempt < s->opt.max_attempts) {
+            int64_t delay = counted ? tg_backoff_ms(attempt, next_rand(&sh->rng))
+                                    : (int64_t)(r.retry_after > 0 ? r.retry_after : 1) * 1000;
             char secs[320];
             snprintf(secs, sizeof(secs), "%.3f", (double)delay / 1000.0);
-            const char *p[3] = {id, err, secs};
-            db_run(s, "outbox_mark_retry", 3, p, NULL);
+            const char *p[4] = {id, err, secs, counted ? "1" : "0"};
+            db_run(s, "outbox_mark_retry", 4, p, NULL);
             LOG(LOG_WARN, "Bot API call failed, will retry", LOG_STR("method", m->method),
-                LOG_INT("outbox_id", m->id), LOG_INT("attempt", attempt),
+                LOG_INT("outbox_id", m->id), LOG_INT("attempt", counted ? attempt : m->attempts),
                 LOG_INT("http_status", r.http_status), LOG_STR("error", why),
                 LOG_INT("delay_ms", delay));
-            m->attempts = attempt;
+            if (counted)
+                m->attempts = attempt;
             *ret_delay_ms = delay;
             return V_RETRY;
         }
         break;
+    }
     case TG_FORBIDDEN:
         if (m->chat_id > 0 && s->opt.chat_unreachable)
             tell_chats(s, false, m->chat_id, 0, r.description);
