@@ -113,6 +113,8 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
     X(DB_INIT_RETRIES, "3", "integer 1..1000 (attempts)", 0, parse_int, db_init_retries, 1, 1000) \
     X(DB_INIT_RETRY_DELAY, "5", "seconds (decimals allowed) 0..3600", 0, parse_duration,          \
       db_init_retry_delay_ms, 0, 3600000)                                                         \
+    X(DRAIN_SECONDS, "5", "seconds (decimals allowed) 0..300", 0, parse_duration, drain_ms, 0,    \
+      300000)                                                                                     \
     X(MIGRATE_ON_START, "true", "true or false (also yes/no, on/off, 1/0)", 0, parse_bool,        \
       migrate_on_start, 0, 0)                                                                     \
     X(LOG_LEVEL, "info", "debug, info, warn or error", 0, parse_log_level, log_level, 0, 0)       \

@@ -42,6 +42,7 @@ struct config {
     int db_pool_max;
     int db_pool_min;
     int64_t db_pool_timeout_ms;
+    int64_t drain_ms;                /* after SIGTERM: /health 503 while still serving, then stop */
     int64_t db_pool_recycle_ms;      /* 0 = never */
     int64_t db_pool_idle_timeout_ms; /* 0 = never */
     bool db_pool_pre_ping;

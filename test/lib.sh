@@ -145,7 +145,7 @@ start_tgdesk() {
     done
     tg_port=${keep_port:-$(freeport)}
     env DATABASE_URL="$db" PORT="$tg_port" LISTEN_ADDR=0.0.0.0 TELEGRAM_API_URL="$fake_url" \
-        TELEGRAM_BOT_TOKEN="$TOKEN" WEBHOOK_SECRET="$secret" "$@" "$TGDESK_BIN" serve \
+        TELEGRAM_BOT_TOKEN="$TOKEN" WEBHOOK_SECRET="$secret" DRAIN_SECONDS=0 "$@" "$TGDESK_BIN" serve \
         2>>"$scratch/tgdesk.log" &
     tg_pid=$!
     t_cleanups+=("kill -9 $tg_pid 2>/dev/null")

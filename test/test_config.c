@@ -186,6 +186,7 @@ static void test_vars_table(void **state)
         "DB_SLOW_QUERY_MS",
         "DB_INIT_RETRIES",
         "DB_INIT_RETRY_DELAY",
+        "DRAIN_SECONDS",
         "MIGRATE_ON_START",
         "LOG_LEVEL",
         "LOG_FORMAT",
@@ -557,6 +558,10 @@ static const struct row rows[] = {
     BAD("DB_INIT_RETRY_DELAY", "-1"),
     BAD("DB_INIT_RETRY_DELAY", "x"),
 
+    GOOD("DRAIN_SECONDS", "0"),
+    GOOD("DRAIN_SECONDS", "2.5"),
+    BAD("DRAIN_SECONDS", "-1"),
+    BAD("DRAIN_SECONDS", "301"),
     GOOD("MIGRATE_ON_START", "false"),
     GOOD("MIGRATE_ON_START", "on"),
     BAD("MIGRATE_ON_START", "2"),

@@ -6,7 +6,7 @@ need_pg
 
 db=$(new_db)
 port=$(freeport)
-export DATABASE_URL="$db" PORT="$port" LISTEN_ADDR=127.0.0.1
+export DATABASE_URL="$db" PORT="$port" LISTEN_ADDR=127.0.0.1 DRAIN_SECONDS=0
 base="http://127.0.0.1:$port"
 
 # No secret, no service: exit 2 naming WEBHOOK_SECRET, nothing migrated.
@@ -118,6 +118,53 @@ expect_eq "HTTPS: plain HTTP is not served" 000 \
     "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$tls_port/livez")"
 kill -TERM "$tls_pid"
 wait "$tls_pid" || true
+
+# Draining for deploys: after SIGTERM /health answers 503 for DRAIN_SECONDS
+# while webhooks are still served, then the instance stops as usual; a second
+# signal cuts the wait short.
+dr_port=$(freeport)
+DATABASE_URL="$db" PORT="$dr_port" DRAIN_SECONDS=3 WEBHOOK_SECRET=drain-secret \
+    "$TGDESK_BIN" serve 2>"$scratch/drain.err" &
+dr_pid=$!
+t_cleanups+=("kill -9 $dr_pid 2>/dev/null")
+dr="http://127.0.0.1:$dr_port"
+wait_http "$dr/livez" 15 || true
+wait_for 5 sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' '$dr/health')\" = 200 ]" || true
+expect_eq "drain: /health 200 before the signal" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$dr/health")"
+t0=$(date +%s%N)
+kill -TERM "$dr_pid"
+sleep 0.5
+expect_eq "drain: /health 503 right after SIGTERM" 503 "$(curl -s -o /dev/null -w '%{http_code}' "$dr/health")"
+expect_contains "drain: /health says why" "$(curl -s "$dr/health")" "draining"
+expect_eq "drain: a webhook is still served" 200 "$(curl -s -o /dev/null -w '%{http_code}' \
+    -H 'Content-Type: application/json' -H 'X-Telegram-Bot-Api-Secret-Token: drain-secret' \
+    --data-binary '{"update_id":77,"message":{"message_id":77,"from":{"id":3200000077,"is_bot":false,"first_name":"D"},"chat":{"id":3200000077,"type":"private"},"date":1767225600,"text":"during the drain"}}' \
+    "$dr/webhook")"
+expect_eq "drain: the update is stored" 1 "$(sql "$db" "SELECT count(*) FROM processed_updates WHERE update_id = 77")"
+set +e
+wait "$dr_pid"
+rc=$?
+set -e
+ms=$((($(date +%s%N) - t0) / 1000000))
+expect_eq "drain: exit 0 after the drain" 0 "$rc"
+expect_eq "drain: stopped after about DRAIN_SECONDS (3 s)" "yes" \
+    "$([ "$ms" -ge 2900 ] && [ "$ms" -lt 10000 ] && echo yes || echo "no: ${ms} ms")"
+DATABASE_URL="$db" PORT="$dr_port" DRAIN_SECONDS=30 WEBHOOK_SECRET=drain-secret \
+    "$TGDESK_BIN" serve 2>"$scratch/drain2.err" &
+dr_pid=$!
+t_cleanups+=("kill -9 $dr_pid 2>/dev/null")
+wait_http "$dr/livez" 15 || true
+t0=$(date +%s%N)
+kill -TERM "$dr_pid"
+sleep 0.5
+kill -TERM "$dr_pid"
+set +e
+wait "$dr_pid"
+rc=$?
+set -e
+ms=$((($(date +%s%N) - t0) / 1000000))
+expect_eq "drain: a second SIGTERM stops at once (exit 0)" "0 yes" \
+    "$rc $([ "$ms" -lt 8000 ] && echo yes || echo "no: ${ms} ms")"
 
 # Port already taken: a clear error and exit 1.
 nc_port=$(freeport)

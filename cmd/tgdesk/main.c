@@ -458,6 +458,15 @@ static int serve(const struct config *cfg, const sigset_t *sigs)
     int sig = wait_signal(sigs, -1);
     LOG(LOG_INFO, "stopping", LOG_STR("signal", strsignal(sig)));
     health_set_draining(health);
+    /* Draining: /health answers 503 so that the load balancer takes the
+     * instance out, while it still serves what it is sent; a second signal
+     * cuts this short. */
+    if (cfg->drain_ms > 0) {
+        LOG(LOG_INFO, "draining: /health answers 503 while still serving",
+            LOG_INT("drain_ms", cfg->drain_ms));
+        if (wait_signal(sigs, cfg->drain_ms) > 0)
+            LOG(LOG_INFO, "a second signal: stopping now", LOG_INT("drain_ms", cfg->drain_ms));
+    }
     http_server_drain(http);
     pipeline_stop(core.pipeline);
     if (http_server_wait_idle(http, 5000) < 0)
