@@ -44,7 +44,7 @@ typedef int parse_fn(const struct spec *sp, const char *value, struct config *cf
 
 static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_log_db_level,
     parse_log_format, parse_database_url, parse_bot_token, parse_api_url, parse_webhook_path,
-    parse_webhook_secret, parse_listen_addr, parse_file, parse_admin_ids, parse_chat_id,
+    parse_token, parse_listen_addr, parse_file, parse_admin_ids, parse_chat_id,
     parse_workers;
 
 /*
@@ -70,8 +70,10 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
     X(WEBHOOK_PATH, "/webhook",                                                                   \
       "path starting with '/', printable ASCII without spaces, '?' or '#', at most 256 chars", 0, \
       parse_webhook_path, webhook_path, 1, 256)                                                   \
-    X(WEBHOOK_SECRET, NULL, "1..256 chars of A-Z a-z 0-9 _ -", F_SECRET, parse_webhook_secret,    \
+    X(WEBHOOK_SECRET, NULL, "1..256 chars of A-Z a-z 0-9 _ -", F_SECRET, parse_token,    \
       webhook_secret, 1, 256)                                                                     \
+    X(METRICS_TOKEN, NULL, "1..256 chars of A-Z a-z 0-9 _ -", F_SECRET, parse_token,     \
+      metrics_token, 1, 256)                                                                      \
     X(WEBHOOK_INSECURE, "false", "true or false (also yes/no, on/off, 1/0)", 0, parse_bool,       \
       webhook_insecure, 0, 0)                                                                     \
     X(LISTEN_ADDR, "0.0.0.0", "IPv4 or IPv6 address literal", 0, parse_listen_addr, listen_addr,  \
@@ -606,7 +608,7 @@ static int parse_webhook_path(const struct spec *sp, const char *value, struct c
     return set_string(sp, cfg, value);
 }
 
-static int parse_webhook_secret(const struct spec *sp, const char *value, struct config *cfg,
+static int parse_token(const struct spec *sp, const char *value, struct config *cfg,
                                 char *detail, size_t cap)
 {
     size_t len = strlen(value);

@@ -25,6 +25,7 @@ struct config {
     char *webhook_path;       /* starts with '/' */
     char *webhook_secret;     /* NULL when unset */
     bool webhook_insecure;    /* serve may run without webhook_secret */
+    char *metrics_token;      /* /metrics wants it as a bearer token; NULL: open */
     char *listen_addr;
     int port;            /* 0 = any free port (tests) */
     char *tls_cert_file; /* both NULL or both set */

@@ -162,6 +162,7 @@ static void test_vars_table(void **state)
         "TELEGRAM_API_URL",
         "WEBHOOK_PATH",
         "WEBHOOK_SECRET",
+        "METRICS_TOKEN",
         "WEBHOOK_INSECURE",
         "LISTEN_ADDR",
         "PORT",
@@ -205,8 +206,9 @@ static void test_vars_table(void **state)
         assert_string_equal(config_vars[i].name, names[i]);
         assert_non_null(config_vars[i].allowed);
         assert_true(strlen(config_vars[i].allowed) > 5);
-        bool secret =
-            strcmp(names[i], "TELEGRAM_BOT_TOKEN") == 0 || strcmp(names[i], "WEBHOOK_SECRET") == 0;
+        bool secret = strcmp(names[i], "TELEGRAM_BOT_TOKEN") == 0 ||
+                      strcmp(names[i], "WEBHOOK_SECRET") == 0 ||
+                      strcmp(names[i], "METRICS_TOKEN") == 0;
         assert_int_equal(config_vars[i].secret, secret);
     }
     assert_null(find_var("DATABASE_URL")->default_value);
@@ -407,6 +409,9 @@ static const struct row rows[] = {
     BAD("WEBHOOK_SECRET", "has space"),
     BAD("WEBHOOK_SECRET", "dot.ted"),
     BAD("WEBHOOK_SECRET", "sl/ash"),
+    GOOD("METRICS_TOKEN", "prom_scrape-Token1"),
+    BAD("METRICS_TOKEN", "has space"),
+    BAD("METRICS_TOKEN", A256 "b"),
 
     GOOD("LISTEN_ADDR", "127.0.0.1"),
     GOOD("LISTEN_ADDR", "::"),

@@ -123,4 +123,26 @@ if wait_for 10 is_state UP; then ok "haproxy: backend UP again"; else not_ok "ha
 stop_tgdesk TERM
 expect_eq "SIGTERM: exit 0" 0 "$stop_rc"
 
+# /metrics behind a bearer token (METRICS_TOKEN, Prometheus's authorization
+# setting): 401 without it or with a wrong one, 200 and promtool-clean with it.
+stop_tgdesk
+start_tgdesk METRICS_TOKEN=prom_scrape-Token1 || {
+    not_ok "tgdesk starts with METRICS_TOKEN" "$(cat "$scratch/tgdesk.log")"; finish; exit 1; }
+hdr=$(curl -s -D - -o /dev/null "$base/metrics")
+expect_contains "METRICS_TOKEN: no token, 401" "$hdr" " 401"
+expect_contains "METRICS_TOKEN: 401 says Bearer" "$hdr" "WWW-Authenticate: Bearer"
+expect_eq "METRICS_TOKEN: a wrong token, 401" 401 \
+    "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer prom_scrape-Token2' "$base/metrics")"
+expect_eq "METRICS_TOKEN: the webhook secret is no metrics token, 401" 401 \
+    "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $secret" "$base/metrics")"
+body=$(curl -s -H 'Authorization: Bearer prom_scrape-Token1' "$base/metrics")
+expect_contains "METRICS_TOKEN: with it, the metrics" "$body" "tgdesk_build_info"
+if out=$(promtool check metrics <<<"$body" 2>&1) && [ -z "$out" ]; then
+    ok "METRICS_TOKEN: promtool check metrics: no complaint"
+else
+    not_ok "METRICS_TOKEN: promtool check metrics: no complaint" "$out"
+fi
+expect_eq "METRICS_TOKEN: /health stays open" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$base/health")"
+expect_not_contains "METRICS_TOKEN: never in the log" "$(cat "$scratch/tgdesk.log")" "prom_scrape-Token1"
+
 finish

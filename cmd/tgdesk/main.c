@@ -140,6 +140,7 @@ static int load_config(struct config *cfg)
     log_init(cfg->log_level, cfg->log_format, 2);
     log_add_secret(cfg->telegram_bot_token);
     log_add_secret(cfg->webhook_secret);
+    log_add_secret(cfg->metrics_token);
     return 0;
 }
 
@@ -201,6 +202,7 @@ static struct http_server_options http_options(const struct config *cfg)
         .tls_key_file = cfg->tls_key_file,
         .webhook_path = cfg->webhook_path,
         .webhook_secret = cfg->webhook_secret,
+        .metrics_token = cfg->metrics_token,
         .max_body_bytes = cfg->max_body_bytes,
         .max_connections = cfg->http_max_connections,
         .max_per_ip = cfg->http_max_per_ip,

@@ -49,6 +49,7 @@ enum canned {
     ANS_LIVEZ,
     ANS_BAD_REQUEST,
     ANS_UNAUTHORIZED,
+    ANS_METRICS_AUTH, /* 401 for /metrics, with WWW-Authenticate */
     ANS_NOT_FOUND,
     ANS_TOO_LARGE,
     ANS_UNSUPPORTED,
@@ -274,11 +275,27 @@ static enum MHD_Result handle_health(struct http_server *srv, const struct route
     return ret;
 }
 
+/* True when the request carries "Authorization: Bearer <METRICS_TOKEN>" (or none is set). */
+static bool metrics_allowed(const struct http_server *srv, struct MHD_Connection *conn)
+{
+    const char *want = srv->opt.metrics_token;
+    if (!want)
+        return true;
+    const char *given =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    static const char bearer[] = "Bearer ";
+    if (!given || strncasecmp(given, bearer, sizeof(bearer) - 1) != 0)
+        return false;
+    return secret_equal(given + sizeof(bearer) - 1, want);
+}
+
 static enum MHD_Result handle_metrics(struct http_server *srv, const struct route *r,
                                       struct MHD_Connection *conn, const char *method,
                                       const char *upload_data, size_t *upload_data_size,
                                       void **con_cls)
 {
+    if (!metrics_allowed(srv, conn))
+        return queue_canned(srv, conn, MHD_HTTP_UNAUTHORIZED, ANS_METRICS_AUTH);
     struct buf b;
     buf_init(&b, TGM_MAX_BODY);
     size_t len = 0;
@@ -437,6 +454,10 @@ static bool make_all_canned(struct http_server *srv)
     srv->canned[ANS_LIVEZ] = make_canned("ok\n", text, NULL);
     srv->canned[ANS_BAD_REQUEST] = make_canned("not a Telegram Update\n", text, NULL);
     srv->canned[ANS_UNAUTHORIZED] = make_canned("missing or wrong secret token\n", text, NULL);
+    srv->canned[ANS_METRICS_AUTH] = make_canned("missing or wrong bearer token\n", text, NULL);
+    if (srv->canned[ANS_METRICS_AUTH])
+        MHD_add_response_header(srv->canned[ANS_METRICS_AUTH], MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer");
     srv->canned[ANS_NOT_FOUND] = make_canned("not found\n", text, NULL);
     srv->canned[ANS_TOO_LARGE] = make_canned("body too large\n", text, NULL);
     srv->canned[ANS_UNSUPPORTED] =

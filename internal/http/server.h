@@ -33,6 +33,7 @@ struct http_server_options {
     const char *tls_key_file;   /* NULL: plain HTTP */
     const char *webhook_path;   /* WEBHOOK_PATH: starts with '/' */
     const char *webhook_secret; /* WEBHOOK_SECRET; NULL: not checked */
+    const char *metrics_token;  /* METRICS_TOKEN: /metrics wants "Bearer <it>"; NULL: open */
     int64_t max_body_bytes;     /* MAX_BODY_BYTES: larger webhook bodies answer 413 */
     int max_connections;        /* HTTP_MAX_CONNECTIONS */
     int max_per_ip;             /* HTTP_MAX_PER_IP */
