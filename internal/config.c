@@ -44,8 +44,7 @@ typedef int parse_fn(const struct spec *sp, const char *value, struct config *cf
 
 static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_log_db_level,
     parse_log_format, parse_database_url, parse_bot_token, parse_api_url, parse_webhook_path,
-    parse_token, parse_listen_addr, parse_file, parse_admin_ids, parse_chat_id,
-    parse_workers;
+    parse_token, parse_listen_addr, parse_file, parse_admin_ids, parse_chat_id, parse_workers;
 
 /*
  * The configuration variables in documentation order (the README's table),
@@ -70,9 +69,9 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
     X(WEBHOOK_PATH, "/webhook",                                                                   \
       "path starting with '/', printable ASCII without spaces, '?' or '#', at most 256 chars", 0, \
       parse_webhook_path, webhook_path, 1, 256)                                                   \
-    X(WEBHOOK_SECRET, NULL, "1..256 chars of A-Z a-z 0-9 _ -", F_SECRET, parse_token,    \
+    X(WEBHOOK_SECRET, NULL, "1..256 chars of A-Z a-z 0-9 _ -", F_SECRET, parse_token,             \
       webhook_secret, 1, 256)                                                                     \
-    X(METRICS_TOKEN, NULL, "1..256 chars of A-Z a-z 0-9 _ -", F_SECRET, parse_token,     \
+    X(METRICS_TOKEN, NULL, "1..256 chars of A-Z a-z 0-9 _ -", F_SECRET, parse_token,              \
       metrics_token, 1, 256)                                                                      \
     X(WEBHOOK_INSECURE, "false", "true or false (also yes/no, on/off, 1/0)", 0, parse_bool,       \
       webhook_insecure, 0, 0)                                                                     \
@@ -608,8 +607,8 @@ static int parse_webhook_path(const struct spec *sp, const char *value, struct c
     return set_string(sp, cfg, value);
 }
 
-static int parse_token(const struct spec *sp, const char *value, struct config *cfg,
-                                char *detail, size_t cap)
+static int parse_token(const struct spec *sp, const char *value, struct config *cfg, char *detail,
+                       size_t cap)
 {
     size_t len = strlen(value);
 
