@@ -647,14 +647,6 @@ static int parse_file(const struct spec *sp, const char *value, struct config *c
     return set_string(sp, cfg, value);
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a;
-    int64_t y = *(const int64_t *)b;
-
-    return (x > y) - (x < y);
-}
-
 static int parse_admin_ids(const struct spec *sp, const char *value, struct config *cfg,
                            char *detail, size_t cap)
 {
@@ -701,7 +693,7 @@ static int parse_admin_ids(const struct spec *sp, const char *value, struct conf
         p = sep + 1;
     }
 
-    qsort(ids, n, sizeof(*ids), cmp_i64);
+    qsort(ids, n, sizeof(*ids), strnum_cmp_i64);
     size_t unique = 0;
     for (size_t i = 0; i < n; i++) {
         if (unique == 0 || ids[i] != ids[unique - 1])
@@ -1036,11 +1028,4 @@ void config_free(struct config *cfg)
     }
     free(cfg->admin_ids);
     memset(cfg, 0, sizeof(*cfg));
-}
-
-bool config_is_admin(const struct config *cfg, int64_t id)
-{
-    if (!cfg || cfg->n_admin_ids == 0)
-        return false;
-    return bsearch(&id, cfg->admin_ids, cfg->n_admin_ids, sizeof(int64_t), cmp_i64) != NULL;
 }

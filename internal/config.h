@@ -90,9 +90,6 @@ int config_load(const char *dotenv_path, FILE *err, struct config *ret);
 /* Releases what config_load() allocated. Accepts NULL. */
 void config_free(struct config *cfg);
 
-/* True when id is one of ADMIN_IDS. Thread-safe (read-only). */
-bool config_is_admin(const struct config *cfg, int64_t id);
-
 /*
  * Writes value with secrets masked into dst (capacity cap, NUL-terminated):
  * a secret variable becomes "***"; a DATABASE_URL keeps everything but its

@@ -15,12 +15,7 @@
 #include "staff.h"
 #include "store.h"
 #include "user.h"
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
+#include "util/strnum.h"
 
 struct desk *desk_new(const struct desk_options *o)
 {
@@ -34,7 +29,7 @@ struct desk *desk_new(const struct desk_options *o)
             return NULL;
         }
         memcpy(d->staff_ids, o->staff_ids, o->n_staff_ids * sizeof(*d->staff_ids));
-        qsort(d->staff_ids, o->n_staff_ids, sizeof(*d->staff_ids), cmp_i64);
+        qsort(d->staff_ids, o->n_staff_ids, sizeof(*d->staff_ids), strnum_cmp_i64);
         d->n_staff_ids = o->n_staff_ids;
     }
     d->has_staff_chat = o->has_staff_chat;
@@ -52,8 +47,8 @@ void desk_free(struct desk *d)
 
 bool desk_is_staff(const struct desk *d, int64_t id)
 {
-    return d->n_staff_ids > 0 &&
-           bsearch(&id, d->staff_ids, d->n_staff_ids, sizeof(*d->staff_ids), cmp_i64) != NULL;
+    return d->n_staff_ids > 0 && bsearch(&id, d->staff_ids, d->n_staff_ids, sizeof(*d->staff_ids),
+                                         strnum_cmp_i64) != NULL;
 }
 
 bool desk_wants(const struct desk *d, const struct tg_update *u)

@@ -97,12 +97,6 @@ int outbox_write_begin(struct outbox_batch *b, struct outbox_write *w, struct po
     return 0;
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 int outbox_write_end(struct outbox_batch *b, struct outbox_write *w, const PGresult *res,
                      char *sqlstate)
 {
@@ -121,7 +115,7 @@ int outbox_write_end(struct outbox_batch *b, struct outbox_write *w, const PGres
             snprintf(sqlstate, DB_SQLSTATE_LEN, "%s", "XX000");
             return -EIO;
         }
-    qsort(ids, n, sizeof(*ids), cmp_i64);
+    qsort(ids, n, sizeof(*ids), strnum_cmp_i64);
     for (size_t i = 0; i < n; i++)
         b->msgs[b->written + i].id = ids[i];
     b->written = b->n;

@@ -129,3 +129,9 @@ int strnum_hexdigit(char c)
         return c - 'A' + 10;
     return -1;
 }
+
+int strnum_cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}

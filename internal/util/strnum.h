@@ -41,6 +41,9 @@ int strnum_bool(const char *s, bool *ret);
  */
 size_t strnum_fmt_i64(char buf[STRNUM_I64_MAX], int64_t v);
 
+/* Orders two int64_t for qsort() and bsearch(). */
+int strnum_cmp_i64(const void *a, const void *b);
+
 /* The value of one hexadecimal digit (either case), or -1. */
 int strnum_hexdigit(char c);
 
