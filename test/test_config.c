@@ -157,7 +157,7 @@ static const struct config_var *find_var(const char *name)
 /* True when id is one of the parsed ADMIN_IDS. */
 static bool is_admin(const struct config *cfg, int64_t id)
 {
-    for (size_t i = 0; i < cfg->n_admin_ids; i++)
+    for (size_t i = 0; cfg && i < cfg->n_admin_ids; i++)
         if (cfg->admin_ids[i] == id)
             return true;
     return false;

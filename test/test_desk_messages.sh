@@ -246,7 +246,16 @@ batches() { scrape | awk '/^tgdesk_pipeline_batch_size_(sum|count) /{s = s $2 " 
 scenario 6300000000 2000
 alone=$(queued 6300000000)
 b0=$(batches)
-scenario 6400000000 4000 '&'
+# Each round waits behind a lock on processed_updates while it is posted, so
+# the one worker's next transaction takes the whole round at once.
+blocked_scenario() {
+    psql "$db" -qAtX -c "BEGIN; LOCK TABLE processed_updates IN EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT" >/dev/null &
+    local locker=$!
+    sleep 0.5
+    scenario "$@"
+    wait "$locker"
+}
+blocked_scenario 6400000000 4000 '&'
 together=$(queued 6400000000)
 b1=$(batches)
 expect_eq "alone: 12 users, 24 messages: 12 replies, 24 notifications (3 split in two), 6 copies" \
