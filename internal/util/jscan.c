@@ -307,8 +307,10 @@ bool js_members(struct js_span v, const char *const *keys, size_t nkeys, struct 
         for (size_t i = 0; i < nkeys; i++) {
             /* A name without escapes is its bytes: no unescaping to compare. */
             if (esc ? name_is((struct js_span){k, len + 2}, keys[i], strlen(keys[i]))
-                    : raw_name_is(k + 1, len, keys[i]))
+                    : raw_name_is(k + 1, len, keys[i])) {
                 out[i] = (struct js_span){vstart, (size_t)(p - vstart)};
+                break; /* the keys are distinct */
+            }
         }
         p = gap(p, end);
         if (p >= end || *p != ',')
@@ -796,24 +798,38 @@ struct name {
     size_t off, len; /* between the quotes */
     uint32_t hash;
     uint32_t level; /* its object's: one object is open per level */
-    uint32_t slot;  /* where the table has it */
+    uint32_t first; /* where its object's first name is in names.v */
+    uint32_t slot;  /* where the table has it, when hashed */
     bool esc;
+    bool hashed;
 };
 
 /* Names held without allocating: more than a Telegram update has open. */
 #define NAMES_LOCAL 32
 
 /*
+ * An object's first names are compared with each other one by one: for a
+ * few short names that is cheaper than hashing them. From this many names on,
+ * the object's names go into the hash table, so that a large object is
+ * checked in linear time (a pair of names compared costs at most the
+ * shorter one, and each name meets at most this many before).
+ */
+#define NAMES_LINEAR 12
+
+/*
  * The names of the open objects, outer ones first, and a linear-probing
- * table over them. An object's names are the last ones when it closes, so
- * they leave in the reverse order of their coming, which leaves the table as
- * it was before them: clearing their slots is enough.
+ * table over the names of the objects that have many. An object's names are
+ * the last ones when it closes, so they leave in the reverse order of their
+ * coming, which leaves the table as it was before them: clearing their slots
+ * is enough.
  */
 struct names {
     struct name *v;
     size_t n, cap;
-    uint32_t *table; /* index + 1 in v; 0 when free */
-    size_t size;     /* a power of two, over twice n */
+    size_t hashed;    /* how many of v are in the table */
+    uint32_t *table;  /* index + 1 in v; 0 when free */
+    size_t size;      /* a power of two, over twice hashed */
+    bool table_clear; /* local_table zeroed (done when first needed) */
     struct name local[NAMES_LOCAL];
     uint32_t local_table[4 * NAMES_LOCAL];
 };
@@ -823,9 +839,10 @@ static void names_init(struct names *s)
     s->v = s->local;
     s->n = 0;
     s->cap = NAMES_LOCAL;
+    s->hashed = 0;
     s->table = s->local_table;
     s->size = 4 * NAMES_LOCAL;
-    memset(s->local_table, 0, sizeof(s->local_table));
+    s->table_clear = false;
 }
 
 static void names_free(struct names *s)
@@ -1018,10 +1035,29 @@ static int grow_table(struct names *s)
     s->table = t;
     s->size *= 2;
     for (size_t k = 0; k < s->n; k++) {
+        if (!s->v[k].hashed)
+            continue;
         size_t i = free_slot(s, s->v[k].hash);
         s->v[k].slot = (uint32_t)i;
         t[i] = (uint32_t)(k + 1);
     }
+    return 0;
+}
+
+/* Puts name k of v into the table (its hash known); -1 when out of memory. */
+static int table_put(struct names *s, size_t k)
+{
+    if (!s->table_clear) {
+        memset(s->local_table, 0, sizeof(s->local_table));
+        s->table_clear = true;
+    }
+    if (2 * (s->hashed + 1) > s->size && grow_table(s) < 0)
+        return -1;
+    size_t i = free_slot(s, s->v[k].hash);
+    s->v[k].slot = (uint32_t)i;
+    s->v[k].hashed = true;
+    s->table[i] = (uint32_t)(k + 1);
+    s->hashed++;
     return 0;
 }
 
@@ -1031,14 +1067,37 @@ static int names_add(struct names *s, const struct lex *l, uint32_t level)
 {
     size_t off = l->tok_start + 1, len = l->tok_end - l->tok_start - 2;
     const char *name = l->p + off;
-    uint32_t h = name_hash(name, len, l->str_esc, level);
-    size_t mask = s->size - 1, i;
+    bool esc = l->str_esc;
+    /* The object's names are the last ones: names of objects inside it are
+     * gone when it gets its next name. */
+    size_t first = s->n > 0 && s->v[s->n - 1].level == level ? s->v[s->n - 1].first : s->n;
+    uint32_t h = 0;
 
-    for (i = h & mask; s->table[i]; i = (i + 1) & mask) {
-        const struct name *e = &s->v[s->table[i] - 1];
-        if (e->hash == h && e->level == level &&
-            same_name(l->p + e->off, e->len, e->esc, name, len, l->str_esc))
-            return 1;
+    if (s->n - first < NAMES_LINEAR) {
+        for (size_t k = first; k < s->n; k++) {
+            const struct name *e = &s->v[k];
+            if ((e->esc || esc || e->len == len) &&
+                same_name(l->p + e->off, e->len, e->esc, name, len, esc))
+                return 1;
+        }
+    } else {
+        h = name_hash(name, len, esc, level);
+        if (!s->v[first].hashed) {
+            /* The object has grown large: its names go into the table. */
+            for (size_t k = first; k < s->n; k++) {
+                struct name *e = &s->v[k];
+                e->hash = name_hash(l->p + e->off, e->len, e->esc, level);
+                if (table_put(s, k) < 0)
+                    return -1;
+            }
+        }
+        size_t mask = s->size - 1;
+        for (size_t i = h & mask; s->table[i]; i = (i + 1) & mask) {
+            const struct name *e = &s->v[s->table[i] - 1];
+            if (e->hash == h && e->level == level &&
+                same_name(l->p + e->off, e->len, e->esc, name, len, esc))
+                return 1;
+        }
     }
     if (s->n == s->cap) {
         struct name *v;
@@ -1056,13 +1115,10 @@ static int names_add(struct names *s, const struct lex *l, uint32_t level)
         s->v = v;
         s->cap *= 2;
     }
-    if (2 * (s->n + 1) > s->size) {
-        if (grow_table(s) < 0)
-            return -1;
-        i = free_slot(s, h);
-    }
-    s->v[s->n] = (struct name){off, len, h, level, (uint32_t)i, l->str_esc};
-    s->table[i] = (uint32_t)++s->n;
+    s->v[s->n] = (struct name){off, len, h, level, (uint32_t)first, 0, esc, false};
+    s->n++;
+    if (s->n - first > NAMES_LINEAR && table_put(s, s->n - 1) < 0)
+        return -1;
     return 0;
 }
 
@@ -1070,7 +1126,11 @@ static int names_add(struct names *s, const struct lex *l, uint32_t level)
 static void names_pop(struct names *s, uint32_t level)
 {
     while (s->n > 0 && s->v[s->n - 1].level == level) {
-        s->table[s->v[s->n - 1].slot] = 0;
+        const struct name *e = &s->v[s->n - 1];
+        if (e->hashed) {
+            s->table[e->slot] = 0;
+            s->hashed--;
+        }
         s->n--;
     }
 }

@@ -40,8 +40,9 @@ enum js_type js_type(struct js_span v);
 
 /*
  * For an object: out[i] is the value of the member named keys[i] (the last
- * one when a name repeats, as jansson keeps it), or {NULL, 0}. Returns false,
- * every out[i] absent, when v is not an object.
+ * one when a name repeats, as jansson keeps it), or {NULL, 0}. The keys are
+ * distinct (a member is matched with one key at most). Returns false, every
+ * out[i] absent, when v is not an object.
  */
 bool js_members(struct js_span v, const char *const *keys, size_t nkeys, struct js_span *out);
 

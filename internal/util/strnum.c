@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 #include <strings.h>
 
 int strnum_i64(const char *s, int64_t min, int64_t max, int64_t *ret)
@@ -101,20 +102,40 @@ int strnum_bool(const char *s, bool *ret)
     return -EINVAL;
 }
 
+/* "00" to "99": two digits per division. */
+static const char digit_pairs[201] = "00010203040506070809"
+                                     "10111213141516171819"
+                                     "20212223242526272829"
+                                     "30313233343536373839"
+                                     "40414243444546474849"
+                                     "50515253545556575859"
+                                     "60616263646566676869"
+                                     "70717273747576777879"
+                                     "80818283848586878889"
+                                     "90919293949596979899";
+
 size_t strnum_fmt_i64(char buf[STRNUM_I64_MAX], int64_t v)
 {
     char tmp[STRNUM_I64_MAX];
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u > 0);
+    size_t n = sizeof(tmp); /* written backwards from the end */
+    while (u >= 100) {
+        const char *d = digit_pairs + 2 * (u % 100);
+        u /= 100;
+        tmp[--n] = d[1];
+        tmp[--n] = d[0];
+    }
+    if (u >= 10) {
+        tmp[--n] = digit_pairs[2 * u + 1];
+        tmp[--n] = digit_pairs[2 * u];
+    } else {
+        tmp[--n] = (char)('0' + u);
+    }
     size_t len = 0;
     if (v < 0)
         buf[len++] = '-';
-    while (n > 0)
-        buf[len++] = tmp[--n];
+    memcpy(buf + len, tmp + n, sizeof(tmp) - n);
+    len += sizeof(tmp) - n;
     buf[len] = '\0';
     return len;
 }
