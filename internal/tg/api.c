@@ -185,8 +185,8 @@ struct tg_api *tg_api_new(const char *base_url, const char *token, long timeout_
      * through its printf a byte at a time (about 120 instructions a byte).
      */
     const char *headers[] = {
-        "Content-Type: application/json", "Accept:",
-        "Expect:", /* no 100-continue round trip for larger bodies */
+        "Content-Type: application/json",
+        "Accept:", "Expect:", /* no 100-continue round trip for larger bodies */
     };
     for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
         struct curl_slist *l = curl_slist_append(a->headers, headers[i]);
