@@ -371,16 +371,18 @@ struct metrics_series *metrics_get(struct metrics_family *f, const char *const *
 {
     if (!f || n != f->nlabels)
         return NULL;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         if (!values[i])
             return get_overflow(f);
+    /* A series found has these values, which were checked when it was made. */
+    struct metrics_series *s = find(f, values);
+    if (s)
+        return s;
+    for (size_t i = 0; i < n; i++) {
         size_t len = strnlen(values[i], METRICS_MAX_VALUE_LEN + 1);
         if (len > METRICS_MAX_VALUE_LEN || !valid_utf8(values[i], len))
             return get_overflow(f);
     }
-    struct metrics_series *s = find(f, values);
-    if (s)
-        return s;
 
     pthread_mutex_lock(&f->lock);
     s = find(f, values);

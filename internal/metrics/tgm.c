@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/strnum.h"
 #include "version.h"
 
 static const double http_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -286,8 +287,8 @@ void tgm_http(const char *route, int code, double seconds)
 {
     if (!ready())
         return;
-    char c[16];
-    snprintf(c, sizeof(c), "%d", code);
+    char c[STRNUM_I64_MAX];
+    strnum_fmt_i64(c, code);
     metrics_inc(METRICS_GET(m.http_requests, route ? route : "other", c));
     if (seconds >= 0)
         metrics_observe(METRICS_GET(m.http_duration, route ? route : "other"), seconds);
