@@ -35,6 +35,14 @@ const struct pool_stmt outbox_statements[] = {
 };
 const size_t outbox_statements_count = sizeof(outbox_statements) / sizeof(outbox_statements[0]);
 
+/* A method or purpose name into its field, cut to fit (no snprintf per row). */
+static void copy_name(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 int outbox_queue(struct outbox_batch *b, int64_t chat_id, const char *method, char *payload,
                  const char *purpose, int64_t request_id)
 {
@@ -55,8 +63,8 @@ int outbox_queue(struct outbox_batch *b, int64_t chat_id, const char *method, ch
     m->chat_id = chat_id;
     m->request_id = request_id;
     m->payload = payload;
-    snprintf(m->method, sizeof(m->method), "%s", method);
-    snprintf(m->purpose, sizeof(m->purpose), "%s", purpose);
+    copy_name(m->method, sizeof(m->method), method);
+    copy_name(m->purpose, sizeof(m->purpose), purpose);
     return 0;
 }
 
