@@ -81,21 +81,35 @@ bool desk_bulk(const struct desk *d, const struct tg_update *u)
     return desk_message_is(d, u);
 }
 
+/*
+ * Where a message was written: a private chat or a staff group (into
+ * *ret_place); DESK_IGNORED for any other chat, a negative errno when the
+ * database could not say.
+ */
+static int place_of(struct desk_ctx *x, const struct tg_message *m, enum desk_place *ret_place)
+{
+    *ret_place = DESK_PRIVATE;
+    if (m->chat.type == TG_CHAT_PRIVATE)
+        return 0;
+    bool group = false;
+    int rc = desk_is_staff_group(x, m->chat.id, &group);
+    if (rc < 0)
+        return rc;
+    if (!group)
+        return DESK_IGNORED;
+    *ret_place = DESK_STAFF_GROUP;
+    return 0;
+}
+
 static int on_message(struct desk_ctx *x, const struct tg_message *m)
 {
     bool staff = desk_is_staff(x->d, m->from.id);
-    enum desk_place place = DESK_PRIVATE;
-    if (m->chat.type != TG_CHAT_PRIVATE) {
-        bool group = false;
-        int rc = desk_is_staff_group(x, m->chat.id, &group);
-        if (rc < 0)
-            return rc;
-        if (!group)
-            return DESK_IGNORED;
-        place = DESK_STAFF_GROUP;
-        if (m->migrate_to_chat_id != 0)
-            return desk_staff_group_migrated(x, m->chat.id, m->migrate_to_chat_id);
-    }
+    enum desk_place place;
+    int rc = place_of(x, m, &place);
+    if (rc != 0)
+        return rc;
+    if (place == DESK_STAFF_GROUP && m->migrate_to_chat_id != 0)
+        return desk_staff_group_migrated(x, m->chat.id, m->migrate_to_chat_id);
 
     enum desk_cmd cmd = desk_cmd_lookup(m->command);
     switch (desk_route(cmd, staff, place)) {
@@ -123,15 +137,9 @@ static int on_message(struct desk_ctx *x, const struct tg_message *m)
 
 static int on_edit(struct desk_ctx *x, const struct tg_message *m)
 {
-    if (m->chat.type != TG_CHAT_PRIVATE) {
-        bool group = false;
-        int rc = desk_is_staff_group(x, m->chat.id, &group);
-        if (rc < 0)
-            return rc;
-        if (!group)
-            return DESK_IGNORED;
-    }
-    return desk_user_edit(x, m);
+    enum desk_place place;
+    int rc = place_of(x, m, &place);
+    return rc != 0 ? rc : desk_user_edit(x, m);
 }
 
 int desk_apply(struct desk *d, struct pool_conn *c, const struct tg_update *u,
