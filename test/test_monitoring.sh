@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The monitoring files agree with what tgdesk exports: prometheus.yml and the
-# alert rules pass promtool; every PromQL expression of the Grafana dashboard
+# alert rules pass promtool (and the compose profile's deploy/prometheus-ha.yml,
+# and deploy/haproxy.cfg passes haproxy -c); every PromQL expression of the Grafana dashboard
 # parses, and every metric the dashboard and the rules name is one that
 # internal/metrics registers.
 set -e
@@ -16,6 +17,23 @@ fi
 
 out=$(cd "$root" && promtool check config prometheus.yml 2>&1) && rc=0 || rc=$?
 expect_eq "promtool check config prometheus.yml" "0" "$rc"
+# deploy/prometheus-ha.yml as the compose profile "ha" mounts it, rules beside it.
+mkdir -p ha/docs
+cp "$root/deploy/prometheus-ha.yml" ha/prometheus.yml
+cp "$rules" ha/docs/prometheus-alerts.yml
+out=$(cd ha && promtool check config prometheus.yml 2>&1) && rc=0 || rc=$?
+expect_eq "promtool check config deploy/prometheus-ha.yml ($out)" "0" "$rc"
+targets=$(grep -c 'tgdesk[0-9]*:8080' "$root/deploy/prometheus-ha.yml")
+expect_eq "deploy/prometheus-ha.yml scrapes the three instances" 1 "$targets"
+expect_contains "... each of them" "$(cat "$root/deploy/prometheus-ha.yml")" '"tgdesk:8080", "tgdesk2:8080", "tgdesk3:8080"'
+# deploy/haproxy.cfg is valid HAProxy configuration (addresses given as the
+# compose file gives names), and checks /health.
+if command -v haproxy >/dev/null; then
+    out=$(TGDESK1=127.0.0.1:1 TGDESK2=127.0.0.1:2 TGDESK3=127.0.0.1:3 HA_BIND=127.0.0.1:18080 \
+        HA_STATS_BIND=127.0.0.1:18404 haproxy -c -f "$root/deploy/haproxy.cfg" 2>&1) && rc=0 || rc=$?
+    expect_eq "haproxy -c -f deploy/haproxy.cfg ($out)" "0" "$rc"
+    expect_contains "deploy/haproxy.cfg checks /health" "$(cat "$root/deploy/haproxy.cfg")" "option httpchk GET /health"
+fi
 out=$(promtool check rules "$rules" 2>&1) && rc=0 || rc=$?
 expect_eq "promtool check rules docs/prometheus-alerts.yml ($out)" "0" "$rc"
 
