@@ -60,94 +60,94 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
  * the unit of the field (milliseconds for durations, characters for texts)
  * and must agree with the allowed text; the unit test checks both ends.
  */
-#define CONFIG_VARS(X)                                                                             \
-    X(DATABASE_URL, NULL, "libpq URI (postgresql://...) or key=value conninfo", F_REQUIRED,        \
-      parse_database_url, database_url, 0, 0)                                                      \
-    X(TELEGRAM_BOT_TOKEN, NULL,                                                                    \
-      "bot token from @BotFather: digits, ':', then 20 or more of A-Z a-z 0-9 _ -", F_SECRET,      \
-      parse_bot_token, telegram_bot_token, 20, 0)                                                  \
-    X(TELEGRAM_API_URL, "https://api.telegram.org", "http:// or https:// URL without spaces", 0,   \
-      parse_api_url, telegram_api_url, 0, 0)                                                       \
-    X(WEBHOOK_PATH, "/webhook",                                                                    \
-      "path starting with '/', printable ASCII without spaces, '?' or '#', at most 256 chars", 0,  \
-      parse_webhook_path, webhook_path, 1, 256)                                                    \
-    X(WEBHOOK_SECRET, NULL, "1..256 chars of A-Z a-z 0-9 _ -", F_SECRET, parse_token,              \
-      webhook_secret, 1, 256)                                                                      \
-    X(METRICS_TOKEN, NULL, "1..256 chars of A-Z a-z 0-9 _ -", F_SECRET, parse_token,               \
-      metrics_token, 1, 256)                                                                       \
-    X(WEBHOOK_INSECURE, "false", "true or false (also yes/no, on/off, 1/0)", 0, parse_bool,        \
-      webhook_insecure, 0, 0)                                                                      \
-    X(LISTEN_ADDR, "0.0.0.0", "IPv4 or IPv6 address literal", 0, parse_listen_addr, listen_addr,   \
-      0, 0)                                                                                        \
-    X(PORT, "8080", "integer 0..65535 (0 = any free port)", 0, parse_int, port, 0, 65535)          \
-    X(TLS_CERT_FILE, NULL, "readable certificate file (PEM), set together with TLS_KEY_FILE", 0,   \
-      parse_file, tls_cert_file, 0, 0)                                                             \
-    X(TLS_KEY_FILE, NULL, "readable private key file (PEM), set together with TLS_CERT_FILE", 0,   \
-      parse_file, tls_key_file, 0, 0)                                                              \
-    X(ADMIN_IDS, NULL,                                                                             \
-      "comma-separated positive Telegram user ids, at most " STR(CONFIG_MAX_ADMINS), 0,            \
-      parse_admin_ids, admin_ids, 1, INT64_MAX)                                                    \
-    X(ADMIN_CHAT_ID, NULL, "nonzero integer chat id (groups are negative)", 0, parse_chat_id,      \
-      admin_chat_id, INT64_MIN, INT64_MAX)                                                         \
-    X(WORKERS, "2 x online CPUs", "integer 1..1024", F_COMPUTED, parse_workers, workers, 1, 1024)  \
-    X(QUEUE_CAPACITY, "1024", "integer 1..1000000", 0, parse_int, queue_capacity, 1, 1000000)      \
-    X(MAX_BODY_BYTES, "1048576", "integer bytes 1024..67108864", 0, parse_int, max_body_bytes,     \
-      1024, 67108864)                                                                              \
-    X(HTTP_MAX_CONNECTIONS, "1024", "integer 1..65536", 0, parse_int, http_max_connections, 1,     \
-      65536)                                                                                       \
-    X(HTTP_MAX_PER_IP, "256", "integer 1..65536", 0, parse_int, http_max_per_ip, 1, 65536)         \
-    X(HTTP_TIMEOUT, "30", "integer seconds 1..3600", 0, parse_int, http_timeout_s, 1, 3600)        \
-    X(HTTP_REQUEST_TIMEOUT, "10", "integer seconds 1..3600", 0, parse_int, http_request_timeout_s, \
-      1, 3600)                                                                                     \
-    X(WEBHOOK_ALLOWED_CIDRS, NULL,                                                                 \
-      "comma-separated IPv4/IPv6 networks (CIDR) or addresses, at most " STR(CIDR_MAX), 0,         \
-      parse_cidrs, webhook_allowed_cidrs, 0, 0)                                                    \
-    X(TRUSTED_PROXIES, NULL,                                                                       \
-      "comma-separated IPv4/IPv6 networks (CIDR) or addresses, at most " STR(CIDR_MAX), 0,         \
-      parse_cidrs, trusted_proxies, 0, 0)                                                          \
-    X(OPS_LISTEN_ADDR, "127.0.0.1", "IPv4 or IPv6 address literal", 0, parse_listen_addr,          \
-      ops_listen_addr, 0, 0)                                                                       \
-    X(OPS_PORT, NULL, "integer 1..65535 (unset: no operations listener)", 0, parse_int, ops_port,  \
-      1, 65535)                                                                                    \
-    X(DB_POOL_MAX, "100", "integer 1..10000", 0, parse_int, db_pool_max, 1, 10000)                 \
-    X(DB_POOL_MIN, "0", "integer 0..DB_POOL_MAX", 0, parse_int, db_pool_min, 0, 10000)             \
-    X(DB_POOL_TIMEOUT, "30", "seconds (decimals allowed) 0.001..3600", 0, parse_duration,          \
-      db_pool_timeout_ms, 1, 3600000)                                                              \
-    X(DB_POOL_RECYCLE, "1800", "seconds (decimals allowed) 0..604800, 0 = never", 0,               \
-      parse_duration, db_pool_recycle_ms, 0, 604800000)                                            \
-    X(DB_POOL_IDLE_TIMEOUT, "600", "seconds (decimals allowed) 0..604800, 0 = never", 0,           \
-      parse_duration, db_pool_idle_timeout_ms, 0, 604800000)                                       \
-    X(DB_POOL_PRE_PING, "true", "true or false (also yes/no, on/off, 1/0)", 0, parse_bool,         \
-      db_pool_pre_ping, 0, 0)                                                                      \
-    X(DB_CONNECT_TIMEOUT, "5", "integer seconds 2..300", 0, parse_int, db_connect_timeout_s, 2,    \
-      300)                                                                                         \
-    X(DB_STATEMENT_TIMEOUT, "5000", "integer milliseconds 0..86400000, 0 = none", 0, parse_int,    \
-      db_statement_timeout_ms, 0, 86400000)                                                        \
-    X(DB_SLOW_QUERY_MS, "200", "integer milliseconds 0..3600000", 0, parse_int, db_slow_query_ms,  \
-      0, 3600000)                                                                                  \
-    X(DB_INIT_RETRIES, "3", "integer 1..1000 (attempts)", 0, parse_int, db_init_retries, 1, 1000)  \
-    X(DB_INIT_RETRY_DELAY, "5", "seconds (decimals allowed) 0..3600", 0, parse_duration,           \
-      db_init_retry_delay_ms, 0, 3600000)                                                          \
-    X(DRAIN_SECONDS, "5", "seconds (decimals allowed) 0..300", 0, parse_duration, drain_ms, 0,     \
-      300000)                                                                                      \
-    X(MIGRATE_ON_START, "true", "true or false (also yes/no, on/off, 1/0)", 0, parse_bool,         \
-      migrate_on_start, 0, 0)                                                                      \
-    X(LOG_LEVEL, "info", "debug, info, warn or error", 0, parse_log_level, log_level, 0, 0)        \
-    X(LOG_FORMAT, "json", "json or text", 0, parse_log_format, log_format, 0, 0)                   \
-    X(LOG_DB_LEVEL, "warn", "debug, info, warn, error or off", 0, parse_log_db_level,              \
-      log_db_level, 0, 0)                                                                          \
-    X(LOG_RETENTION_DAYS, "30", "integer days 0..36500, 0 = forever", 0, parse_int,                \
-      log_retention_days, 0, 36500)                                                                \
-    X(AUDIT_RETENTION_DAYS, "0", "integer days 0..36500, 0 = forever", 0, parse_int,               \
-      audit_retention_days, 0, 36500)                                                              \
-    X(DEDUP_RETENTION_HOURS, "168", "integer hours 25..87600", 0, parse_int,                       \
-      dedup_retention_hours, 25, 87600)                                                            \
-    X(OUTBOX_RETENTION_DAYS, "30", "integer days 0..36500, 0 = forever", 0, parse_int,             \
-      outbox_retention_days, 0, 36500)                                                             \
-    X(OUTBOX_MAX_ATTEMPTS, "10", "integer 1..1000", 0, parse_int, outbox_max_attempts, 1, 1000)    \
-    X(TELEGRAM_GLOBAL_RPS, "30", "integer calls per second 1..100000", 0, parse_int,               \
-      telegram_global_rps, 1, 100000)                                                              \
-    X(TELEGRAM_API_TIMEOUT, "10", "seconds (decimals allowed) 0.1..300", 0, parse_duration,        \
+#define CONFIG_VARS(X)                                                                            \
+    X(DATABASE_URL, NULL, "libpq URI (postgresql://...) or key=value conninfo", F_REQUIRED,       \
+      parse_database_url, database_url, 0, 0)                                                     \
+    X(TELEGRAM_BOT_TOKEN, NULL,                                                                   \
+      "bot token from @BotFather: digits, ':', then 20 or more of A-Z a-z 0-9 _ -", F_SECRET,     \
+      parse_bot_token, telegram_bot_token, 20, 0)                                                 \
+    X(TELEGRAM_API_URL, "https://api.telegram.org", "http:// or https:// URL without spaces", 0,  \
+      parse_api_url, telegram_api_url, 0, 0)                                                      \
+    X(WEBHOOK_PATH, "/webhook",                                                                   \
+      "path starting with '/', printable ASCII without spaces, '?' or '#', at most 256 chars", 0, \
+      parse_webhook_path, webhook_path, 1, 256)                                                   \
+    X(WEBHOOK_SECRET, NULL, "1..256 chars of A-Z a-z 0-9 _ -", F_SECRET, parse_token,             \
+      webhook_secret, 1, 256)                                                                     \
+    X(METRICS_TOKEN, NULL, "1..256 chars of A-Z a-z 0-9 _ -", F_SECRET, parse_token,              \
+      metrics_token, 1, 256)                                                                      \
+    X(WEBHOOK_INSECURE, "false", "true or false (also yes/no, on/off, 1/0)", 0, parse_bool,       \
+      webhook_insecure, 0, 0)                                                                     \
+    X(LISTEN_ADDR, "0.0.0.0", "IPv4 or IPv6 address literal", 0, parse_listen_addr, listen_addr,  \
+      0, 0)                                                                                       \
+    X(PORT, "8080", "integer 0..65535 (0 = any free port)", 0, parse_int, port, 0, 65535)         \
+    X(TLS_CERT_FILE, NULL, "readable certificate file (PEM), set together with TLS_KEY_FILE", 0,  \
+      parse_file, tls_cert_file, 0, 0)                                                            \
+    X(TLS_KEY_FILE, NULL, "readable private key file (PEM), set together with TLS_CERT_FILE", 0,  \
+      parse_file, tls_key_file, 0, 0)                                                             \
+    X(ADMIN_IDS, NULL,                                                                            \
+      "comma-separated positive Telegram user ids, at most " STR(CONFIG_MAX_ADMINS), 0,           \
+      parse_admin_ids, admin_ids, 1, INT64_MAX)                                                   \
+    X(ADMIN_CHAT_ID, NULL, "nonzero integer chat id (groups are negative)", 0, parse_chat_id,     \
+      admin_chat_id, INT64_MIN, INT64_MAX)                                                        \
+    X(WORKERS, "2 x online CPUs", "integer 1..1024", F_COMPUTED, parse_workers, workers, 1, 1024) \
+    X(QUEUE_CAPACITY, "1024", "integer 1..1000000", 0, parse_int, queue_capacity, 1, 1000000)     \
+    X(MAX_BODY_BYTES, "1048576", "integer bytes 1024..67108864", 0, parse_int, max_body_bytes,    \
+      1024, 67108864)                                                                             \
+    X(HTTP_MAX_CONNECTIONS, "1024", "integer 1..65536", 0, parse_int, http_max_connections, 1,    \
+      65536)                                                                                      \
+    X(HTTP_MAX_PER_IP, "256", "integer 1..65536", 0, parse_int, http_max_per_ip, 1, 65536)        \
+    X(HTTP_TIMEOUT, "30", "integer seconds 1..3600", 0, parse_int, http_timeout_s, 1, 3600)       \
+    X(HTTP_REQUEST_TIMEOUT, "10", "integer seconds 1..3600", 0, parse_int, http_req_timeout_s, 1, \
+      3600)                                                                                       \
+    X(WEBHOOK_ALLOWED_CIDRS, NULL,                                                                \
+      "comma-separated IPv4/IPv6 networks (CIDR) or addresses, at most " STR(CIDR_MAX), 0,        \
+      parse_cidrs, webhook_allowed_cidrs, 0, 0)                                                   \
+    X(TRUSTED_PROXIES, NULL,                                                                      \
+      "comma-separated IPv4/IPv6 networks (CIDR) or addresses, at most " STR(CIDR_MAX), 0,        \
+      parse_cidrs, trusted_proxies, 0, 0)                                                         \
+    X(OPS_LISTEN_ADDR, "127.0.0.1", "IPv4 or IPv6 address literal", 0, parse_listen_addr,         \
+      ops_listen_addr, 0, 0)                                                                      \
+    X(OPS_PORT, NULL, "integer 1..65535 (unset: no operations listener)", 0, parse_int, ops_port, \
+      1, 65535)                                                                                   \
+    X(DB_POOL_MAX, "100", "integer 1..10000", 0, parse_int, db_pool_max, 1, 10000)                \
+    X(DB_POOL_MIN, "0", "integer 0..DB_POOL_MAX", 0, parse_int, db_pool_min, 0, 10000)            \
+    X(DB_POOL_TIMEOUT, "30", "seconds (decimals allowed) 0.001..3600", 0, parse_duration,         \
+      db_pool_timeout_ms, 1, 3600000)                                                             \
+    X(DB_POOL_RECYCLE, "1800", "seconds (decimals allowed) 0..604800, 0 = never", 0,              \
+      parse_duration, db_pool_recycle_ms, 0, 604800000)                                           \
+    X(DB_POOL_IDLE_TIMEOUT, "600", "seconds (decimals allowed) 0..604800, 0 = never", 0,          \
+      parse_duration, db_pool_idle_timeout_ms, 0, 604800000)                                      \
+    X(DB_POOL_PRE_PING, "true", "true or false (also yes/no, on/off, 1/0)", 0, parse_bool,        \
+      db_pool_pre_ping, 0, 0)                                                                     \
+    X(DB_CONNECT_TIMEOUT, "5", "integer seconds 2..300", 0, parse_int, db_connect_timeout_s, 2,   \
+      300)                                                                                        \
+    X(DB_STATEMENT_TIMEOUT, "5000", "integer milliseconds 0..86400000, 0 = none", 0, parse_int,   \
+      db_statement_timeout_ms, 0, 86400000)                                                       \
+    X(DB_SLOW_QUERY_MS, "200", "integer milliseconds 0..3600000", 0, parse_int, db_slow_query_ms, \
+      0, 3600000)                                                                                 \
+    X(DB_INIT_RETRIES, "3", "integer 1..1000 (attempts)", 0, parse_int, db_init_retries, 1, 1000) \
+    X(DB_INIT_RETRY_DELAY, "5", "seconds (decimals allowed) 0..3600", 0, parse_duration,          \
+      db_init_retry_delay_ms, 0, 3600000)                                                         \
+    X(DRAIN_SECONDS, "5", "seconds (decimals allowed) 0..300", 0, parse_duration, drain_ms, 0,    \
+      300000)                                                                                     \
+    X(MIGRATE_ON_START, "true", "true or false (also yes/no, on/off, 1/0)", 0, parse_bool,        \
+      migrate_on_start, 0, 0)                                                                     \
+    X(LOG_LEVEL, "info", "debug, info, warn or error", 0, parse_log_level, log_level, 0, 0)       \
+    X(LOG_FORMAT, "json", "json or text", 0, parse_log_format, log_format, 0, 0)                  \
+    X(LOG_DB_LEVEL, "warn", "debug, info, warn, error or off", 0, parse_log_db_level,             \
+      log_db_level, 0, 0)                                                                         \
+    X(LOG_RETENTION_DAYS, "30", "integer days 0..36500, 0 = forever", 0, parse_int,               \
+      log_retention_days, 0, 36500)                                                               \
+    X(AUDIT_RETENTION_DAYS, "0", "integer days 0..36500, 0 = forever", 0, parse_int,              \
+      audit_retention_days, 0, 36500)                                                             \
+    X(DEDUP_RETENTION_HOURS, "168", "integer hours 25..87600", 0, parse_int,                      \
+      dedup_retention_hours, 25, 87600)                                                           \
+    X(OUTBOX_RETENTION_DAYS, "30", "integer days 0..36500, 0 = forever", 0, parse_int,            \
+      outbox_retention_days, 0, 36500)                                                            \
+    X(OUTBOX_MAX_ATTEMPTS, "10", "integer 1..1000", 0, parse_int, outbox_max_attempts, 1, 1000)   \
+    X(TELEGRAM_GLOBAL_RPS, "30", "integer calls per second 1..100000", 0, parse_int,              \
+      telegram_global_rps, 1, 100000)                                                             \
+    X(TELEGRAM_API_TIMEOUT, "10", "seconds (decimals allowed) 0.1..300", 0, parse_duration,       \
       telegram_api_timeout_ms, 100, 300000)
 
 #define AS_PUBLIC(name, def, allowed, flags, parse, field, min, max) \

@@ -207,7 +207,7 @@ static struct http_server_options http_options(const struct config *cfg)
         .max_connections = cfg->http_max_connections,
         .max_per_ip = cfg->http_max_per_ip,
         .timeout_s = cfg->http_timeout_s,
-        .request_timeout_s = cfg->http_request_timeout_s,
+        .request_timeout_s = cfg->http_req_timeout_s,
         .allowed_cidrs = cfg->webhook_allowed_cidrs,
         .trusted_proxies = cfg->trusted_proxies,
         .ops_listen_addr = cfg->ops_listen_addr,
