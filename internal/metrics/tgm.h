@@ -52,8 +52,9 @@
  *   tgdesk_http_connections_closed_total{reason}        counter; connections the HTTP
  *       server closed or turned away: request_timeout (HTTP_REQUEST_TIMEOUT),
  *       idle_timeout (HTTP_TIMEOUT between requests), not_allowed (outside
- *       WEBHOOK_ALLOWED_CIDRS, at accept), limit (HTTP_MAX_CONNECTIONS or
- *       HTTP_MAX_PER_IP reached, at accept)
+ *       WEBHOOK_ALLOWED_CIDRS, at accept), limit (HTTP_MAX_PER_IP reached, at
+ *       accept; at HTTP_MAX_CONNECTIONS libmicrohttpd stops accepting and new
+ *       connections wait in the kernel's queue instead)
  *   process_* (metrics_register_process())
  */
 #ifndef TGDESK_METRICS_TGM_H
