@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "net/cidr.h"
@@ -93,9 +94,10 @@ static void test_bad(void **state)
         assert_int_equal(l.n, 0);
         assert_null(l.v);
     }
-    char many[256 * 12 + 16] = "";
+    char many[(CIDR_MAX + 1) * 9 + 1];
+    size_t len = 0;
     for (int i = 0; i <= CIDR_MAX; i++)
-        strcat(many, i ? ",10.0.0.1" : "10.0.0.1");
+        len += (size_t)snprintf(many + len, sizeof(many) - len, "%s", i ? ",10.0.0.1" : "10.0.0.1");
     struct cidr_list l;
     char detail[128];
     assert_int_equal(cidr_list_parse(many, &l, detail, sizeof(detail)), -E2BIG);
