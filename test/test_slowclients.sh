@@ -64,6 +64,37 @@ start_tgdesk OPS_PORT=$ops_port HTTP_REQUEST_TIMEOUT=$DEADLINE TELEGRAM_GLOBAL_R
     not_ok "tgdesk starts" "$(cat "$scratch/tgdesk.log")"; finish; exit 1; }
 wait_http "$ops/livez" 20
 
+# A kept-alive connection: answered once, idle for 2 s (under HTTP_TIMEOUT),
+# then a second request trickled: the deadline runs from its first byte, not
+# from the first request or the idle time.
+kept=$(/usr/bin/python3 - "$tg_port" "$secret" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+req = (b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+       b"X-Telegram-Bot-Api-Secret-Token: " + sys.argv[2].encode() +
+       b"\r\nContent-Length: 19\r\n\r\n{\"update_id\": 4242}")
+s.sendall(req)
+first = s.recv(4096).split(b"\r\n")[0].decode()
+time.sleep(2)
+t0 = time.monotonic()
+s.settimeout(0.5)
+for b in req:
+    s.sendall(bytes([b]))
+    try:
+        if s.recv(4096) == b"":
+            break
+    except socket.timeout:
+        pass
+    except OSError:
+        break
+print(first, round(time.monotonic() - t0, 1))
+PY
+)
+echo "# kept-alive connection: $kept"
+expect_contains "kept-alive: the first request answered" "$kept" "HTTP/1.1 200"
+expect_eq "kept-alive: the trickled second request closed at the deadline from its first byte" True \
+    "$(/usr/bin/python3 -c "print($DEADLINE - 0.1 <= ${kept##* } <= $DEADLINE + 2)")"
+
 /usr/bin/python3 "$SLOW" "$tg_port" --sources 16 --per-source 60 --seconds "$seconds" \
     --interval 2 >"$scratch/slow1.json" 2>"$scratch/slow1.err" &
 slow_pid=$!
