@@ -2,7 +2,7 @@
 # The long fuzzing run (not in CI): the update parser's libFuzzer target,
 # fuzz_update, for RUNS executions (default 10 million) under ASan+UBSan:
 #   scripts/fuzz-long.sh [RUNS]
-# Builds build/fuzz as scripts/fuzz.sh does, seeds build/fuzz/corpus-long
+# Builds build/fuzz with scripts/fuzz.sh, seeds build/fuzz/corpus-long
 # with the fixtures (the corpus is kept between runs, so a second run goes on
 # from what the first found) and prints libFuzzer's final figures
 # (stat::number_of_executed_units, the time, the corpus size). Exits non-zero
@@ -20,20 +20,14 @@ case $runs in
     ;;
 esac
 
+# scripts/fuzz.sh 0 builds build/fuzz (clang, libFuzzer, ASan+UBSan) and
+# runs every target's seeds once.
+scripts/fuzz.sh 0 >/dev/null
 dir=build/fuzz
-if [ -f "$dir/build.ninja" ]; then
-    meson setup --reconfigure "$dir" >/dev/null
-else
-    CC=clang meson setup "$dir" -Dfuzzing_engine=libfuzzer -Db_sanitize=address,undefined \
-        -Db_lundef=false >/dev/null
-fi
-meson compile -C "$dir" test/fuzz/fuzz_update >/dev/null
 corpus=$dir/corpus-long
-mkdir -p "$dir/artifacts" "$corpus"
+mkdir -p "$corpus"
 cp test/fixtures/updates/* test/fixtures/bad/* "$corpus"/
-
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 echo "== fuzz_update, $runs executions"
 start=$(date +%s)
