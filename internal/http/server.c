@@ -95,7 +95,6 @@ enum canned {
  */
 struct conn {
     struct conn *prev, *next;
-    struct listener *l;
     MHD_socket fd;
     atomic_uint done;     /* requests completed */
     atomic_uint received; /* done + 1: the current request arrived whole, is being answered */
@@ -583,7 +582,6 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         struct conn *c = ci ? calloc(1, sizeof(*c)) : NULL;
         if (!c)
             return; /* no deadline for this one; HTTP_TIMEOUT still applies */
-        c->l = l;
         c->fd = ci->connect_fd;
         pthread_mutex_lock(&srv->conn_lock);
         c->next = srv->conns;

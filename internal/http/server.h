@@ -22,7 +22,7 @@
  *   ones down (tgdesk_http_connections_closed_total{reason="request_timeout"}).
  *   A request starts when the connection is accepted or, on a kept-alive
  *   connection, when the first data after the previous answer arrives (seen
- *   through TCP_INFO by the sweep, so this costs the HTTP thread nothing); it
+ *   through TCP_INFO by the sweep: the HTTP thread only counts requests); it
  *   ends when it has arrived whole (the webhook: when it is queued) or when
  *   it is answered. Between requests only timeout_s (idle) applies.
  * - An allow-list (allowed_cidrs): a peer that is neither allowed nor a

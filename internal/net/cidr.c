@@ -13,10 +13,18 @@
 
 static const uint8_t v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-/* Length of an entry as shown in an error message: long ones are cut. */
-static int shown(size_t len)
+/* An entry as shown in an error message: long ones are cut. */
+struct shown {
+    char s[ADDR_TEXT_MAX + 1];
+};
+
+static struct shown shown(const char *s, size_t len)
 {
-    return len > ADDR_TEXT_MAX ? ADDR_TEXT_MAX : (int)len;
+    struct shown r;
+    len = len > ADDR_TEXT_MAX ? ADDR_TEXT_MAX : len;
+    memcpy(r.s, s, len);
+    r.s[len] = '\0';
+    return r;
 }
 
 static bool is_blank(char c)
@@ -80,7 +88,7 @@ static int parse_entry(const char *s, size_t len, struct cidr *ret, char *detail
     const char *slash = memchr(s, '/', len);
     size_t alen = slash ? (size_t)(slash - s) : len;
     if (cidr_addr_parse(s, alen, ret->addr) < 0) {
-        snprintf(detail, cap, "'%.*s' is not an IPv4 or IPv6 address", shown(alen), s);
+        snprintf(detail, cap, "'%s' is not an IPv4 or IPv6 address", shown(s, alen).s);
         return -EINVAL;
     }
     bool v4 = memchr(s, '.', alen) && !memchr(s, ':', alen);
@@ -93,7 +101,7 @@ static int parse_entry(const char *s, size_t len, struct cidr *ret, char *detail
         for (; p < end && prefix <= max; p++)
             prefix = *p >= '0' && *p <= '9' ? prefix * 10 + (unsigned)(*p - '0') : 999;
         if (prefix > max) {
-            snprintf(detail, cap, "'%.*s': the prefix length must be 0..%u", shown(len), s, max);
+            snprintf(detail, cap, "'%s': the prefix length must be 0..%u", shown(s, len).s, max);
             return -EINVAL;
         }
     }
@@ -101,7 +109,7 @@ static int parse_entry(const char *s, size_t len, struct cidr *ret, char *detail
         prefix += 96;
     ret->prefix = (uint8_t)prefix;
     if (!host_bits_zero(ret->addr, prefix)) {
-        snprintf(detail, cap, "'%.*s' has bits set past its prefix length", shown(len), s);
+        snprintf(detail, cap, "'%s' has bits set past its prefix length", shown(s, len).s);
         return -EINVAL;
     }
     return 0;
