@@ -159,16 +159,20 @@ expect_eq "allow-list: /health on the operations port always answered" "" \
     "$(slow_answers "$scratch/health")"
 stats=$(cat "$scratch/slow2.json")
 echo "# slow round 2: $(pyq '{k: v for k, v in d.items() if k != "lifetimes"}' <<<"$stats")"
-refused=$(pyq 'd["refused"]' <<<"$stats")
-expect_eq "allow-list: the slow clients were turned away at accept" 1 \
-    "$([ "$refused" -ge 4000 ] && echo 1 || echo 0)"
-echo "# closed after more than 1 s (waiting in the kernel's accept queue or for the client's loop): $(pyq '(len(d["lifetimes"]), d["lifetimes"][-1:])' <<<"$stats")"
-expect_eq "allow-list: no slow connection lived until the deadline" True \
-    "$(pyq "not d['lifetimes'] or d['lifetimes'][-1] < $DEADLINE" <<<"$stats")"
+connects=$(pyq 'd["connects"]' <<<"$stats")
+expect_eq "allow-list: thousands of slow connections were tried ($connects)" 1 \
+    "$([ "$connects" -ge 4000 ] && echo 1 || echo 0)"
+expect_eq "allow-list: none was answered" 0 "$(pyq 'd["answered"]' <<<"$stats")"
+# The client's view of how fast includes the wait in the kernel's accept
+# queue (and its own event loop), which a slow build lengthens: the server's
+# count is what shows that each was turned away at accept.
+echo "# closed within 1 s: $(pyq 'd["refused"]' <<<"$stats"); later: $(pyq '(len(d["lifetimes"]), d["lifetimes"][-1:])' <<<"$stats")"
 not_allowed=$(metric 'tgdesk_http_connections_closed_total{reason="not_allowed"}')
-expect_eq "tgdesk_http_connections_closed_total{reason=\"not_allowed\"} counts them" 1 \
-    "$([ "${not_allowed%.*}" -ge "$refused" ] && echo 1 || echo 0)"
-expect_eq "allow-list: no request deadline was needed" 0 \
+# Those still queued when the time was up were never accepted at all.
+accepted=$((connects - $(pyq 'd["open_at_end"]' <<<"$stats")))
+expect_eq "allow-list: each was turned away at accept (not_allowed $not_allowed >= $accepted)" 1 \
+    "$([ "${not_allowed%.*}" -ge "$accepted" ] && echo 1 || echo 0)"
+expect_eq "allow-list: none held a connection until the deadline" 0 \
     "$(metric 'tgdesk_http_connections_closed_total{reason="request_timeout"}')"
 stop_tgdesk
 expect_eq "round 2: SIGTERM, exit 0" 0 "$stop_rc"
