@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "net/cidr.h"
 #include "util/buf.h"
 #include "util/strnum.h"
 
@@ -44,7 +45,8 @@ typedef int parse_fn(const struct spec *sp, const char *value, struct config *cf
 
 static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_log_db_level,
     parse_log_format, parse_database_url, parse_bot_token, parse_api_url, parse_webhook_path,
-    parse_token, parse_listen_addr, parse_file, parse_admin_ids, parse_chat_id, parse_workers;
+    parse_token, parse_listen_addr, parse_file, parse_admin_ids, parse_chat_id, parse_workers,
+    parse_cidrs;
 
 /*
  * The configuration variables in documentation order (the README's table),
@@ -95,6 +97,18 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
       65536)                                                                                      \
     X(HTTP_MAX_PER_IP, "256", "integer 1..65536", 0, parse_int, http_max_per_ip, 1, 65536)        \
     X(HTTP_TIMEOUT, "30", "integer seconds 1..3600", 0, parse_int, http_timeout_s, 1, 3600)       \
+    X(HTTP_REQUEST_TIMEOUT, "10", "integer seconds 1..3600", 0, parse_int, http_req_timeout_s, 1, \
+      3600)                                                                                       \
+    X(WEBHOOK_ALLOWED_CIDRS, NULL,                                                                \
+      "comma-separated IPv4/IPv6 networks (CIDR) or addresses, at most " STR(CIDR_MAX), 0,        \
+      parse_cidrs, webhook_allowed_cidrs, 0, 0)                                                   \
+    X(TRUSTED_PROXIES, NULL,                                                                      \
+      "comma-separated IPv4/IPv6 networks (CIDR) or addresses, at most " STR(CIDR_MAX), 0,        \
+      parse_cidrs, trusted_proxies, 0, 0)                                                         \
+    X(OPS_LISTEN_ADDR, "127.0.0.1", "IPv4 or IPv6 address literal", 0, parse_listen_addr,         \
+      ops_listen_addr, 0, 0)                                                                      \
+    X(OPS_PORT, NULL, "integer 1..65535 (unset: no operations listener)", 0, parse_int, ops_port, \
+      1, 65535)                                                                                   \
     X(DB_POOL_MAX, "100", "integer 1..10000", 0, parse_int, db_pool_max, 1, 10000)                \
     X(DB_POOL_MIN, "0", "integer 0..DB_POOL_MAX", 0, parse_int, db_pool_min, 0, 10000)            \
     X(DB_POOL_TIMEOUT, "30", "seconds (decimals allowed) 0.001..3600", 0, parse_duration,         \
@@ -629,6 +643,21 @@ static int parse_listen_addr(const struct spec *sp, const char *value, struct co
     if (inet_pton(AF_INET, value, addr) != 1 && inet_pton(AF_INET6, value, addr) != 1)
         return -EINVAL;
     return set_string(sp, cfg, value);
+}
+
+/* A list of networks: checked here, parsed again by the HTTP server. */
+static int parse_cidrs(const struct spec *sp, const char *value, struct config *cfg, char *detail,
+                       size_t cap)
+{
+    struct cidr_list l;
+    int rc = cidr_list_parse(value, &l, detail, cap);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc < 0)
+        return -EINVAL;
+    bool empty = l.n == 0;
+    cidr_list_free(&l);
+    return empty ? 0 : set_string(sp, cfg, value);
 }
 
 static int parse_file(const struct spec *sp, const char *value, struct config *cfg, char *detail,

@@ -40,6 +40,11 @@ struct config {
     int http_max_connections;
     int http_max_per_ip;
     int http_timeout_s;
+    int http_req_timeout_s;      /* a request must arrive whole within it of its start */
+    char *webhook_allowed_cidrs; /* NULL: every source may post to the webhook */
+    char *trusted_proxies;       /* NULL: no X-Forwarded-For is believed */
+    char *ops_listen_addr;       /* where OPS_PORT listens */
+    int ops_port;                /* 0: no operations listener */
     int db_pool_max;
     int db_pool_min;
     int64_t db_pool_timeout_ms;

@@ -185,6 +185,11 @@ static void test_vars_table(void **state)
         "HTTP_MAX_CONNECTIONS",
         "HTTP_MAX_PER_IP",
         "HTTP_TIMEOUT",
+        "HTTP_REQUEST_TIMEOUT",
+        "WEBHOOK_ALLOWED_CIDRS",
+        "TRUSTED_PROXIES",
+        "OPS_LISTEN_ADDR",
+        "OPS_PORT",
         "DB_POOL_MAX",
         "DB_POOL_MIN",
         "DB_POOL_TIMEOUT",
@@ -499,6 +504,30 @@ static const struct row rows[] = {
     BAD("HTTP_TIMEOUT", "0"),
     BAD("HTTP_TIMEOUT", "3601"),
     BAD("HTTP_TIMEOUT", "1.5"),
+
+    GOOD("HTTP_REQUEST_TIMEOUT", "1"),
+    GOOD("HTTP_REQUEST_TIMEOUT", "3600"),
+    BAD("HTTP_REQUEST_TIMEOUT", "0"),
+    BAD("HTTP_REQUEST_TIMEOUT", "3601"),
+
+    GOOD("WEBHOOK_ALLOWED_CIDRS", "149.154.160.0/20, 91.108.4.0/22"),
+    GOOD("WEBHOOK_ALLOWED_CIDRS", "127.0.0.1,2001:db8::/32"),
+    BADW("WEBHOOK_ALLOWED_CIDRS", "149.154.160.0/33", "prefix length must be 0..32"),
+    BADW("WEBHOOK_ALLOWED_CIDRS", "149.154.160.1/20", "bits set past its prefix"),
+    BADW("WEBHOOK_ALLOWED_CIDRS", "telegram.org", "not an IPv4 or IPv6 address"),
+    BAD("WEBHOOK_ALLOWED_CIDRS", "10.0.0.0/8,"),
+
+    GOOD("TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8"),
+    BAD("TRUSTED_PROXIES", "10.0.0.0/8;10.1.0.0/16"),
+
+    GOOD("OPS_LISTEN_ADDR", "0.0.0.0"),
+    GOOD("OPS_LISTEN_ADDR", "::1"),
+    BAD("OPS_LISTEN_ADDR", "localhost"),
+
+    GOOD("OPS_PORT", "1"),
+    GOOD("OPS_PORT", "65535"),
+    BAD("OPS_PORT", "0"),
+    BAD("OPS_PORT", "65536"),
 
     GOOD("DB_POOL_MAX", "1"),
     GOOD("DB_POOL_MAX", "10000"),

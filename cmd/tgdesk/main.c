@@ -207,6 +207,11 @@ static struct http_server_options http_options(const struct config *cfg)
         .max_connections = cfg->http_max_connections,
         .max_per_ip = cfg->http_max_per_ip,
         .timeout_s = cfg->http_timeout_s,
+        .request_timeout_s = cfg->http_req_timeout_s,
+        .allowed_cidrs = cfg->webhook_allowed_cidrs,
+        .trusted_proxies = cfg->trusted_proxies,
+        .ops_listen_addr = cfg->ops_listen_addr,
+        .ops_port = cfg->ops_port,
     };
 }
 
@@ -456,6 +461,9 @@ static int serve(const struct config *cfg, const sigset_t *sigs)
     LOG(LOG_INFO, "listening", LOG_STR("addr", cfg->listen_addr),
         LOG_INT("port", http_server_port(http)), LOG_STR("webhook_path", cfg->webhook_path),
         LOG_BOOL("tls", cfg->tls_cert_file != NULL));
+    if (cfg->ops_port)
+        LOG(LOG_INFO, "operations listener: /health, /livez and /metrics",
+            LOG_STR("addr", cfg->ops_listen_addr), LOG_INT("port", http_server_ops_port(http)));
 
     int sig = wait_signal(sigs, -1);
     LOG(LOG_INFO, "stopping", LOG_STR("signal", strsignal(sig)));
@@ -533,9 +541,10 @@ static int cmd_healthcheck(const struct config *cfg)
         return EXIT_RUNTIME;
     int rc = healthcheck_run(
         &(struct healthcheck_options){
-            .listen_addr = cfg->listen_addr,
-            .port = cfg->port,
-            .tls = cfg->tls_cert_file != NULL,
+            /* With an operations listener, /health is served there only. */
+            .listen_addr = cfg->ops_port ? cfg->ops_listen_addr : cfg->listen_addr,
+            .port = cfg->ops_port ? cfg->ops_port : cfg->port,
+            .tls = !cfg->ops_port && cfg->tls_cert_file != NULL,
         },
         2000, stdout);
     tg_api_global_cleanup();

@@ -14,6 +14,24 @@
  * Routes: POST webhook_path; GET/HEAD/OPTIONS /health (and OPTIONS /, HAProxy's
  * default check) from the health module's cached verdict - never a database
  * round trip on this thread; GET /livez; GET /metrics.
+ *
+ * Exposed to the internet, it also holds against hostile clients:
+ * - A request deadline: a connection must deliver each request whole
+ *   (headers and body) within request_timeout_s of its start, however slowly
+ *   it trickles; a small thread sweeps the connections and shuts the late
+ *   ones down (tgdesk_http_connections_closed_total{reason="request_timeout"}).
+ *   A request starts when the connection is accepted or, on a kept-alive
+ *   connection, when the first data after the previous answer arrives (seen
+ *   through TCP_INFO by the sweep: the HTTP thread only counts requests); it
+ *   ends when it has arrived whole (the webhook: when it is queued) or when
+ *   it is answered. Between requests only timeout_s (idle) applies.
+ * - An allow-list (allowed_cidrs): a peer that is neither allowed nor a
+ *   trusted proxy is closed at accept, before it holds a connection slot;
+ *   a request a trusted proxy forwards for a client outside the list gets
+ *   403 on the webhook path before its body is read.
+ * - An operations listener (ops_port): when set, /health, /livez and
+ *   /metrics are served there only, with a connection cap of their own, and
+ *   the public port serves the webhook only (404 for the rest).
  */
 #ifndef TGDESK_HTTP_SERVER_H
 #define TGDESK_HTTP_SERVER_H
@@ -27,17 +45,22 @@ struct pipeline;
 
 /* Where and how the server listens. */
 struct http_server_options {
-    const char *listen_addr;    /* LISTEN_ADDR: an IPv4 or IPv6 address */
-    int port;                   /* PORT; 0: any free port (http_server_port() tells) */
-    const char *tls_cert_file;  /* TLS_CERT_FILE and TLS_KEY_FILE: PEM files; */
-    const char *tls_key_file;   /* NULL: plain HTTP */
-    const char *webhook_path;   /* WEBHOOK_PATH: starts with '/' */
-    const char *webhook_secret; /* WEBHOOK_SECRET; NULL: not checked */
-    const char *metrics_token;  /* METRICS_TOKEN: /metrics wants "Bearer <it>"; NULL: open */
-    int64_t max_body_bytes;     /* MAX_BODY_BYTES: larger webhook bodies answer 413 */
-    int max_connections;        /* HTTP_MAX_CONNECTIONS */
-    int max_per_ip;             /* HTTP_MAX_PER_IP */
-    int timeout_s;              /* HTTP_TIMEOUT: an idle connection is closed after it */
+    const char *listen_addr;     /* LISTEN_ADDR: an IPv4 or IPv6 address */
+    int port;                    /* PORT; 0: any free port (http_server_port() tells) */
+    const char *tls_cert_file;   /* TLS_CERT_FILE and TLS_KEY_FILE: PEM files; */
+    const char *tls_key_file;    /* NULL: plain HTTP */
+    const char *webhook_path;    /* WEBHOOK_PATH: starts with '/' */
+    const char *webhook_secret;  /* WEBHOOK_SECRET; NULL: not checked */
+    const char *metrics_token;   /* METRICS_TOKEN: /metrics wants "Bearer <it>"; NULL: open */
+    int64_t max_body_bytes;      /* MAX_BODY_BYTES: larger webhook bodies answer 413 */
+    int max_connections;         /* HTTP_MAX_CONNECTIONS */
+    int max_per_ip;              /* HTTP_MAX_PER_IP */
+    int timeout_s;               /* HTTP_TIMEOUT: an idle connection is closed after it */
+    int request_timeout_s;       /* HTTP_REQUEST_TIMEOUT: a request must arrive whole within it */
+    const char *allowed_cidrs;   /* WEBHOOK_ALLOWED_CIDRS; NULL: every source */
+    const char *trusted_proxies; /* TRUSTED_PROXIES: whose X-Forwarded-For is believed */
+    const char *ops_listen_addr; /* OPS_LISTEN_ADDR */
+    int ops_port;                /* OPS_PORT; 0: no operations listener */
 };
 
 /* What the routes serve; borrowed, must outlive the server. */
@@ -57,6 +80,9 @@ struct http_server *http_server_start(const struct http_server_options *opt,
 
 /* The port actually bound (useful with PORT=0). */
 uint16_t http_server_port(const struct http_server *srv);
+
+/* The operations port, or 0 when there is no operations listener. */
+uint16_t http_server_ops_port(const struct http_server *srv);
 
 /*
  * Starts draining: no new connections are accepted, and requests arriving

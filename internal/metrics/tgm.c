@@ -40,6 +40,7 @@ static struct {
     struct metrics_family *outbox_pending, *outbox_oldest, *outbox_failed, *outbox_in_memory;
     struct metrics_family *support_requests, *first_response, *resolution;
     struct metrics_family *log_written, *log_dropped, *db_stats_failures;
+    struct metrics_family *http_closed;
 } m;
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -231,6 +232,12 @@ static void init_once(void)
          {.name = "tgdesk_db_stats_refresh_failures_total",
           .help = "Failed reads of the database counts behind the outbox and support gauges.",
           .type = METRICS_COUNTER}},
+        {&m.http_closed,
+         {.name = "tgdesk_http_connections_closed_total",
+          .help = "Connections the HTTP server closed or turned away, by reason.",
+          .type = METRICS_COUNTER,
+          .labels = {"reason"},
+          .max_series = 8}},
     };
 
     if (!r) {
@@ -268,6 +275,9 @@ static void init_once(void)
         METRICS_GET(m.pool_recycled, recycled[i]);
     METRICS_GET(m.transactions, "commit");
     METRICS_GET(m.transactions, "rollback");
+    static const char *const closed[] = {"request_timeout", "idle_timeout", "not_allowed", "limit"};
+    for (size_t i = 0; i < NELEMS(closed); i++)
+        METRICS_GET(m.http_closed, closed[i]);
     g_init_rc = 0;
     atomic_store_explicit(&g_ready, true, memory_order_release);
 }
@@ -465,4 +475,10 @@ int tgm_render(struct buf *b)
     if (rc < 0)
         return rc;
     return metrics_render(metrics_global(), b);
+}
+
+void tgm_http_closed(const char *reason)
+{
+    if (ready())
+        metrics_inc(METRICS_GET(m.http_closed, reason));
 }

@@ -49,6 +49,12 @@
  *   tgdesk_log_rows_written_total                       counter
  *   tgdesk_log_rows_dropped_total{reason}               counter; buffer_full or db_error
  *   tgdesk_db_stats_refresh_failures_total              counter
+ *   tgdesk_http_connections_closed_total{reason}        counter; connections the HTTP
+ *       server closed or turned away: request_timeout (HTTP_REQUEST_TIMEOUT),
+ *       idle_timeout (HTTP_TIMEOUT between requests), not_allowed (outside
+ *       WEBHOOK_ALLOWED_CIDRS, at accept), limit (HTTP_MAX_PER_IP reached, at
+ *       accept; at HTTP_MAX_CONNECTIONS libmicrohttpd stops accepting and new
+ *       connections wait in the kernel's queue instead)
  *   process_* (metrics_register_process())
  */
 #ifndef TGDESK_METRICS_TGM_H
@@ -155,6 +161,9 @@ void tgm_unwatch(void);
  * GET /metrics, with METRICS_CONTENT_TYPE.
  */
 int tgm_render(struct buf *b);
+
+/* One connection closed or refused by the HTTP server; reason as in the list above. */
+void tgm_http_closed(const char *reason);
 
 /* Largest /metrics body rendered (a hard cap; the real size is ~30 KiB). */
 #define TGM_MAX_BODY (4 * 1024 * 1024)
