@@ -45,6 +45,9 @@
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
+/* After the drain, how long a stop may still wait on the database. */
+#define STOP_DB_MS 3000
+
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: tgdesk [COMMAND] [ARGS]\n"
@@ -166,6 +169,13 @@ static struct pool_options pool_options(const struct config *cfg)
         .idle_timeout_ms = cfg->db_pool_idle_timeout_ms,
         .pre_ping = cfg->db_pool_pre_ping,
         .slow_query_ms = cfg->db_slow_query_ms,
+        /* The server's own statement_timeout ends a statement first while it
+         * answers at all; the pool gives up a little later. */
+        .deadline_ms = cfg->db_statement_timeout_ms > 0
+                           ? cfg->db_statement_timeout_ms + POOL_DEADLINE_GRACE_MS
+                           : 0,
+        .connect_timeout_ms = (int64_t)cfg->db_connect_timeout_s * 1000,
+        .unnamed = !cfg->db_prepared_statements,
     };
 }
 
@@ -470,6 +480,10 @@ static int serve(const struct config *cfg, const sigset_t *sigs)
             LOG(LOG_INFO, "a second signal: stopping now", LOG_INT("drain_ms", cfg->drain_ms));
     }
     http_server_drain(http);
+    /* Whatever the database does, the stop ends soon: every wait on it ends
+     * by this deadline (the exit status stays 0: what it cut short is
+     * answered 503 and redelivered, or waits in the outbox for the next start). */
+    pool_stop_by(core.pool, STOP_DB_MS);
     pipeline_stop(core.pipeline);
     if (http_server_wait_idle(http, 5000) < 0)
         LOG(LOG_WARN, "some HTTP answers were still being sent at stop",
@@ -643,6 +657,7 @@ static int cmd_poll(const struct config *cfg)
     if (sig != SIGUSR1)
         LOG(LOG_INFO, "stopping", LOG_STR("signal", strsignal(sig)));
     atomic_store(&p.stop, true);
+    pool_stop_by(core.pool, STOP_DB_MS);
     pthread_join(thread, NULL);
     core_stop(&core);
     if (p.rc == -EEXIST)
