@@ -607,7 +607,9 @@ static int conn_open(struct pool *p, struct pool_conn *c)
         LOG(LOG_WARN, "db connect failed",
             LOG_STR("error", timed_out ? "no answer by the deadline"
                                        : db_errmsg(pg, NULL, err, sizeof(err))),
-            LOG_STR("deadline", timed_out ? wait_end_names[why] : ""),
+            LOG_STR("deadline", !timed_out        ? ""
+                                : why == END_CALL ? "connect"
+                                                  : wait_end_names[why]),
             LOG_INT("waited_ms", (clock_mono_ns() - start) / 1000000));
         PQfinish(pg);
         return timed_out && why != END_CALL ? -ETIMEDOUT : -ECONNREFUSED;
