@@ -11,17 +11,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+. bench/lib.sh
 n=1000
 modes=(prepared)
 while [ $# -gt 0 ]; do
     case $1 in
-    --statements)
-        case ${2:-} in
-        prepared | unnamed) modes=("$2") ;;
-        both) modes=(prepared unnamed) ;;
-        *) echo "bench/callgrind.sh: --statements prepared, unnamed or both" >&2; exit 2 ;;
-        esac
-        shift 2 ;;
+    --statements) bench_modes "${2:-}"; shift 2 ;;
     *) n=$1; shift ;;
     esac
 done
@@ -30,7 +25,6 @@ scripts/deps.sh bench
 [ -f build/callgrind/build.ninja ] || meson setup build/callgrind -Dbuildtype=debugoptimized >/dev/null
 meson compile -C build/callgrind tgdesk test/fake-tg >/dev/null
 
-. bench/lib.sh
 bench_cluster callgrind --fast
 DATABASE_URL="$db" build/callgrind/tgdesk migrate up >/dev/null 2>&1
 

@@ -34,6 +34,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+. bench/lib.sh
 
 duration=30
 warmup=5
@@ -53,13 +54,7 @@ while [ $# -gt 0 ]; do
     --connections) conns=$2; shift 2 ;;
     --no-ceilings) ceilings=0; shift ;;
     --workload) workload=$2; shift 2 ;;
-    --statements)
-        case $2 in
-        prepared | unnamed) modes=("$2") ;;
-        both) modes=(prepared unnamed) ;;
-        *) echo "bench/run.sh: --statements prepared, unnamed or both" >&2; exit 2 ;;
-        esac
-        shift 2 ;;
+    --statements) bench_modes "${2:-}"; shift 2 ;;
     *) echo "usage: bench/run.sh [--duration S] [--warmup S] [--ceiling-duration S] [--prefill N] [--connections C] [--no-ceilings] [--workload new|conversation] [--statements prepared|unnamed|both]" >&2; exit 2 ;;
     esac
 done
@@ -72,7 +67,6 @@ meson compile -C build/bench tgdesk test/fake-tg bench/bench-trivial >build/benc
     { cat build/bench-compile.log; exit 1; }
 bin=$root/build/bench
 
-. bench/lib.sh
 bench_cluster bench
 q() { psql "$db" -qAtX -c "$1"; }
 # A fresh cluster has to create (and zero-fill) every WAL segment it writes,
