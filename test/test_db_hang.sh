@@ -130,11 +130,13 @@ expect_eq "frozen: every post answered within ${BOUND_S} s (DB_STATEMENT_TIMEOUT
 longest=$(awk -v f="$t_freeze" -v t="$t_thaw" 'BEGIN{m=0} $2 >= f && $1 <= t && $2 - $1 > m {m=$2-$1} END{printf "%.1f", m}' "$scratch/load1.log")
 echo "# longest post across the freeze: $longest s"
 
+# A check starts every second and one running over a second is a failure:
+# 2 s at most, plus this loop's 0.1 s step and the answer's own time.
 health_fail=$(awk -v f="$t_freeze" '$1 >= f && $2 != 200 {printf "%.2f", $1 - f; exit}' "$scratch/health.log")
-if [ -n "$health_fail" ] && awk -v d="$health_fail" 'BEGIN{exit !(d <= 2.0)}'; then
-    ok "frozen: /health fails ${health_fail} s after the freeze"
+if [ -n "$health_fail" ] && awk -v d="$health_fail" 'BEGIN{exit !(d <= 2.4)}'; then
+    ok "frozen: /health fails ${health_fail} s after the freeze (2 s and the polling step)"
 else
-    not_ok "frozen: /health fails within 2 s" "after: ${health_fail:-never}"
+    not_ok "frozen: /health fails within 2 s (and the polling step)" "after: ${health_fail:-never}"
 fi
 expect_eq "frozen: /health stays failed until the thaw" "" \
     "$(awk -v f="$t_freeze" -v t="$t_thaw" -v d="${health_fail:-0}" '$1 >= f + d + 0.5 && $1 <= t && $2 == 200' "$scratch/health.log" | head -3)"
