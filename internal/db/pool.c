@@ -584,12 +584,15 @@ static int conn_open(struct pool *p, struct pool_conn *c)
 {
     char err[512];
     int64_t start = clock_mono_ns();
+    enum wait_end why = END_CALL;
+    /* A checkout whose time is up (a check that ran out of it) opens nothing. */
+    if (wait_until(c, start + p->connect_ms * 1000000, &why) <= start)
+        return -ETIMEDOUT;
     PGconn *pg = db_connect_start(p->params);
     if (!pg) {
         LOG(LOG_WARN, "db connect failed", LOG_STR("error", "out of memory"));
         return -ECONNREFUSED;
     }
-    enum wait_end why = END_CALL;
     PostgresPollingStatusType st =
         PQstatus(pg) == CONNECTION_BAD ? PGRES_POLLING_FAILED : PGRES_POLLING_WRITING;
     while (st == PGRES_POLLING_READING || st == PGRES_POLLING_WRITING) {
