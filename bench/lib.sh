@@ -11,6 +11,15 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT
 
+# bench_modes VALUE: $modes from "--statements VALUE" - prepared, unnamed or both.
+bench_modes() {
+    case ${1:-} in
+    prepared | unnamed) modes=("$1") ;;
+    both) modes=(prepared unnamed) ;;
+    *) echo "--statements: prepared, unnamed or both" >&2; exit 2 ;;
+    esac
+}
+
 # bench_cluster NAME [--fast]: sets $work, $pgport, $pg (server) and $db (database).
 bench_cluster() {
     work=$(mktemp -d "/tmp/tgdesk-$1.XXXXXX")

@@ -125,6 +125,8 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
       db_statement_timeout_ms, 0, 86400000)                                                       \
     X(DB_SLOW_QUERY_MS, "200", "integer milliseconds 0..3600000", 0, parse_int, db_slow_query_ms, \
       0, 3600000)                                                                                 \
+    X(DB_PREPARED_STATEMENTS, "true", "true or false (also yes/no, on/off, 1/0)", 0, parse_bool,  \
+      db_prepared_statements, 0, 0)                                                               \
     X(DB_INIT_RETRIES, "3", "integer 1..1000 (attempts)", 0, parse_int, db_init_retries, 1, 1000) \
     X(DB_INIT_RETRY_DELAY, "5", "seconds (decimals allowed) 0..3600", 0, parse_duration,          \
       db_init_retry_delay_ms, 0, 3600000)                                                         \

@@ -55,7 +55,8 @@ struct config {
     int db_connect_timeout_s;
     int64_t db_statement_timeout_ms; /* 0 = none */
     int64_t db_slow_query_ms;
-    int db_init_retries; /* attempts at start, >= 1 */
+    bool db_prepared_statements; /* false: unnamed statements, for PgBouncer (transaction mode) */
+    int db_init_retries;         /* attempts at start, >= 1 */
     int64_t db_init_retry_delay_ms;
     bool migrate_on_start;
     enum log_level log_level;

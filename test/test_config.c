@@ -199,6 +199,7 @@ static void test_vars_table(void **state)
         "DB_CONNECT_TIMEOUT",
         "DB_STATEMENT_TIMEOUT",
         "DB_SLOW_QUERY_MS",
+        "DB_PREPARED_STATEMENTS",
         "DB_INIT_RETRIES",
         "DB_INIT_RETRY_DELAY",
         "DRAIN_SECONDS",
@@ -571,6 +572,8 @@ static const struct row rows[] = {
     GOOD("DB_POOL_PRE_PING", "off"),
     GOOD("DB_POOL_PRE_PING", "YES"),
     BAD("DB_POOL_PRE_PING", "maybe"),
+    GOOD("DB_PREPARED_STATEMENTS", "false"),
+    BAD("DB_PREPARED_STATEMENTS", "sometimes"),
     BAD("DB_POOL_PRE_PING", "2"),
 
     GOOD("DB_CONNECT_TIMEOUT", "2"),

@@ -890,6 +890,178 @@ static void test_client_encoding_is_utf8(void **state)
     unsetenv("PGCLIENTENCODING");
 }
 
+/* ---- deadlines: a backend stopped with SIGSTOP plays a hung server ---- */
+
+static volatile pid_t g_stopped_pid;
+
+static void freeze(pid_t pid)
+{
+    g_stopped_pid = pid;
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+}
+
+static void thaw(void)
+{
+    if (g_stopped_pid > 0)
+        kill(g_stopped_pid, SIGCONT);
+    g_stopped_pid = 0;
+}
+
+/* A statement the server never answers ends at the client's deadline. */
+static void test_deadline_drops_connection_of_hung_server(void **state)
+{
+    struct tpool t;
+    tpool_config(&t, 3);
+    t.conn.statement_timeout_ms = 200;
+    t.opt.deadline_ms = 700;
+    tpool_open(&t);
+
+    struct pool_conn *c, *idle;
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    assert_int_equal(pool_acquire(t.pool, -1, &idle), 0);
+    pool_release(t.pool, idle);
+    int pid = PQbackendPID(pool_conn_pg(c));
+    freeze(pid);
+    int64_t t0 = clock_mono_ms();
+    PGresult *r = pool_exec(c, "one", 0, NULL);
+    int64_t took = clock_mono_ms() - t0;
+    assert_null(r);
+    assert_true(took >= 650);
+    assert_true(took < 3000);
+    /* Every later call on it fails at once. */
+    t0 = clock_mono_ms();
+    assert_null(pool_exec_sql(c, "test", "SELECT 1"));
+    assert_true(clock_mono_ms() - t0 < 100);
+    pool_release(t.pool, c);
+    thaw();
+
+    struct pool_stats st = stats(t.pool);
+    assert_int_equal(st.deadlines, 1);
+    /* The idle connection went with it (same server), and nothing is open. */
+    assert_int_equal(st.size, 0);
+    assert_int_equal(st.recycled_broken, 2);
+
+    /* The server is back: a fresh connection, after the short back-off. */
+    sleep_ms(300);
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    assert_int_not_equal(PQbackendPID(pool_conn_pg(c)), pid);
+    assert_echo(c, "after the hang");
+    pool_release(t.pool, c);
+    tpool_close(&t);
+}
+
+/* A bounded checkout ends its calls by its own deadline, without marking the server down. */
+static void test_acquire_bounded(void **state)
+{
+    struct tpool t;
+    tpool_config(&t, 2);
+    tpool_open(&t);
+
+    struct pool_conn *c;
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    int pid = PQbackendPID(pool_conn_pg(c));
+    pool_release(t.pool, c);
+    freeze(pid);
+    int64_t t0 = clock_mono_ms();
+    assert_int_equal(pool_acquire_bounded(t.pool, 400, &c), 0);
+    assert_int_equal(PQbackendPID(pool_conn_pg(c)), pid);
+    assert_null(pool_exec_sql(c, "probe", "SELECT 1"));
+    int64_t took = clock_mono_ms() - t0;
+    pool_release(t.pool, c);
+    thaw();
+    assert_true(took >= 350);
+    assert_true(took < 2000);
+
+    /* Not taken for a server that stopped answering: the next checkout connects at once. */
+    assert_int_equal(pool_acquire(t.pool, 0, &c), 0);
+    assert_echo(c, "unbounded");
+    pool_release(t.pool, c);
+    assert_int_equal(stats(t.pool).unavailable, 0);
+    tpool_close(&t);
+}
+
+/* pool_stop_by() ends a wait that would last the whole deadline, and later checkouts. */
+static void test_stop_by_ends_waits(void **state)
+{
+    struct tpool t;
+    tpool_config(&t, 2);
+    t.conn.statement_timeout_ms = 0;
+    t.opt.deadline_ms = 60000;
+    tpool_open(&t);
+
+    struct pool_conn *c;
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    freeze(PQbackendPID(pool_conn_pg(c)));
+    pool_stop_by(t.pool, 300);
+    int64_t t0 = clock_mono_ms();
+    assert_null(pool_exec(c, "one", 0, NULL));
+    int64_t took = clock_mono_ms() - t0;
+    pool_release(t.pool, c);
+    thaw();
+    assert_true(took >= 250);
+    assert_true(took < 2000);
+    assert_int_equal(pool_acquire(t.pool, -1, &c), -ESHUTDOWN);
+    tpool_close(&t);
+}
+
+/* A connect the server never completes ends at the connect deadline. */
+static void test_connect_deadline(void **state)
+{
+    struct tpool t;
+    tpool_config(&t, 1);
+    t.opt.connect_timeout_ms = 500;
+    tpool_open(&t);
+
+    char path[256];
+    snprintf(path, sizeof(path), "%s/data/postmaster.pid", testpg_cluster.pgdir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int pm = 0;
+    assert_int_equal(fscanf(f, "%d", &pm), 1);
+    fclose(f);
+    freeze(pm);
+    struct pool_conn *c;
+    int64_t t0 = clock_mono_ms();
+    int rc = pool_acquire(t.pool, -1, &c);
+    int64_t took = clock_mono_ms() - t0;
+    thaw();
+    assert_int_equal(rc, -ECONNREFUSED);
+    assert_true(took >= 450);
+    assert_true(took < 2500);
+    sleep_ms(300);
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    assert_echo(c, "connected");
+    pool_release(t.pool, c);
+    tpool_close(&t);
+}
+
+/* Unnamed statements: the same results, nothing prepared on the server. */
+static void test_unnamed_statements(void **state)
+{
+    struct tpool t;
+    tpool_config(&t, 1);
+    t.opt.unnamed = true;
+    tpool_open(&t);
+
+    struct pool_conn *c;
+    assert_int_equal(pool_acquire(t.pool, -1, &c), 0);
+    assert_echo(c, "unnamed");
+    PGresult *res[2];
+    const char *v[] = {"two"};
+    struct pool_step steps[] = {{.name = "one"}, {.name = "echo", .nparams = 1, .values = v}};
+    pool_begin(c);
+    assert_int_equal(pool_exec_steps(c, steps, 2, res), 0);
+    assert_string_equal(PQgetvalue(res[0], 0, 0), "1");
+    assert_string_equal(PQgetvalue(res[1], 0, 0), "two");
+    PQclear(res[0]);
+    PQclear(res[1]);
+    PGresult *r = pool_exec_sql(c, "count", "SELECT count(*) FROM pg_prepared_statements");
+    assert_string_equal(PQgetvalue(r, 0, 0), "0");
+    PQclear(r);
+    pool_release(t.pool, c);
+    tpool_close(&t);
+}
+
 int main(void)
 {
     const char *root = getenv("TGDESK_SOURCE_ROOT");
@@ -898,7 +1070,7 @@ int main(void)
         return 77;
     }
     log_init(LOG_WARN, LOG_FORMAT_JSON, 2);
-    testpg_cluster_start("pool", NULL);
+    testpg_cluster_start("pool", thaw);
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_many_threads_never_exceed_max, server_up),
@@ -913,6 +1085,11 @@ int main(void)
         cmocka_unit_test_setup(test_begin_with_next_statement, server_up),
         cmocka_unit_test_setup(test_slow_query_logged_without_parameters, server_up),
         cmocka_unit_test_setup(test_client_encoding_is_utf8, server_up),
+        cmocka_unit_test_setup(test_deadline_drops_connection_of_hung_server, server_up),
+        cmocka_unit_test_setup(test_acquire_bounded, server_up),
+        cmocka_unit_test_setup(test_stop_by_ends_waits, server_up),
+        cmocka_unit_test_setup(test_connect_deadline, server_up),
+        cmocka_unit_test_setup(test_unnamed_statements, server_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

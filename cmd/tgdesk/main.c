@@ -40,10 +40,20 @@
 #include "retention.h"
 #include "tg/api.h"
 #include "tg/webhook.h"
+#include "util/clock.h"
 #include "util/strnum.h"
 #include "version.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+/*
+ * After the drain, a stop takes at most STOP_MS: every wait on the database
+ * ends after STOP_DB_MS (pool_stop_by), and the sender and the log writer
+ * get what is left. With the default DRAIN_SECONDS of 5 that is 8 s from
+ * SIGTERM to exit, whatever the database does.
+ */
+#define STOP_DB_MS 2000
+#define STOP_MS    3000
 
 static void usage(FILE *f)
 {
@@ -166,6 +176,13 @@ static struct pool_options pool_options(const struct config *cfg)
         .idle_timeout_ms = cfg->db_pool_idle_timeout_ms,
         .pre_ping = cfg->db_pool_pre_ping,
         .slow_query_ms = cfg->db_slow_query_ms,
+        /* The server's own statement_timeout ends a statement first while it
+         * answers at all; the pool gives up a little later. */
+        .deadline_ms = cfg->db_statement_timeout_ms > 0
+                           ? cfg->db_statement_timeout_ms + POOL_DEADLINE_GRACE_MS
+                           : 0,
+        .connect_timeout_ms = (int64_t)cfg->db_connect_timeout_s * 1000,
+        .unnamed = !cfg->db_prepared_statements,
     };
 }
 
@@ -413,15 +430,28 @@ static int core_start(const struct config *cfg, struct core *core)
     return 0;
 }
 
-/* Stops them in reverse: every queued update answered after its commit, outbox flushed. */
-static void core_stop(struct core *core)
+/* What is left until end_ms (monotonic; 0: no end, dflt_ms), at least 0. */
+static int64_t left_ms(int64_t end_ms, int64_t dflt_ms)
+{
+    if (end_ms == 0)
+        return dflt_ms;
+    int64_t left = end_ms - clock_mono_ms();
+    return left < 0 ? 0 : left < dflt_ms ? left : dflt_ms;
+}
+
+/*
+ * Stops them in reverse: every queued update answered after its commit,
+ * outbox flushed - by end_ms (monotonic) when it is not 0. What the sender
+ * could not finish stays in the outbox for the next start.
+ */
+static void core_stop(struct core *core, int64_t end_ms)
 {
     tgm_unwatch();
     pipeline_free(core->pipeline);
     desk_free(core->desk);
     retention_stop(core->retention);
-    sender_stop(core->sender, 5000);
-    logdb_stop(core->logdb, 2000);
+    sender_stop(core->sender, left_ms(end_ms, 5000));
+    logdb_stop(core->logdb, left_ms(end_ms, 2000));
     pool_free(core->pool);
     db_params_free(core->params);
     free(core->stmts);
@@ -441,6 +471,7 @@ static int serve(const struct config *cfg, const sigset_t *sigs)
     struct health *health = NULL;
     struct http_server *http = NULL;
     char err[256];
+    int64_t stop_end_ms = 0;
 
     if (core_start(cfg, &core) < 0)
         goto out;
@@ -478,17 +509,23 @@ static int serve(const struct config *cfg, const sigset_t *sigs)
             LOG(LOG_INFO, "a second signal: stopping now", LOG_INT("drain_ms", cfg->drain_ms));
     }
     http_server_drain(http);
+    /* Whatever the database does, the stop ends soon: every wait on it ends
+     * by this deadline (the exit status stays 0: what it cut short is
+     * answered 503 and redelivered, or waits in the outbox for the next start). */
+    stop_end_ms = clock_mono_ms() + STOP_MS;
+    pool_stop_by(core.pool, STOP_DB_MS);
     pipeline_stop(core.pipeline);
-    if (http_server_wait_idle(http, 5000) < 0)
+    int64_t idle_ms = left_ms(stop_end_ms, 5000);
+    if (http_server_wait_idle(http, idle_ms) < 0)
         LOG(LOG_WARN, "some HTTP answers were still being sent at stop",
-            LOG_INT("waited_ms", 5000));
+            LOG_INT("waited_ms", idle_ms));
     rc = EXIT_OK;
 
 out:
     /* The HTTP thread may still submit (and be refused) until it is stopped. */
     http_server_stop(http);
     health_stop(health);
-    core_stop(&core);
+    core_stop(&core, stop_end_ms);
     return rc;
 }
 
@@ -645,15 +682,17 @@ static int cmd_poll(const struct config *cfg)
     atomic_init(&p.stop, false);
     pthread_t thread;
     if (core_start(cfg, &core) < 0 || pthread_create(&thread, NULL, poller_main, &p) != 0) {
-        core_stop(&core);
+        core_stop(&core, 0);
         return EXIT_RUNTIME;
     }
     int sig = wait_signal(&sigs, -1);
     if (sig != SIGUSR1)
         LOG(LOG_INFO, "stopping", LOG_STR("signal", strsignal(sig)));
     atomic_store(&p.stop, true);
+    int64_t stop_end_ms = clock_mono_ms() + STOP_MS;
+    pool_stop_by(core.pool, STOP_DB_MS);
     pthread_join(thread, NULL);
-    core_stop(&core);
+    core_stop(&core, stop_end_ms);
     if (p.rc == -EEXIST)
         fprintf(stderr, "tgdesk: a webhook is set for this bot, so Telegram refuses getUpdates; "
                         "run `tgdesk webhook delete` first\n");

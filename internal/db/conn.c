@@ -119,9 +119,26 @@ void db_params_free(struct db_params *p)
     free(p);
 }
 
+/*
+ * Every connection starts here, blocking or not: the one place where what
+ * is sent at connect time (a password read now, say) can be added to the
+ * parameter set.
+ */
+static PGconn *open_conn(const struct db_params *p, bool nonblocking)
+{
+    const char *const *keys = (const char *const *)p->keys;
+    const char *const *vals = (const char *const *)p->vals;
+    return nonblocking ? PQconnectStartParams(keys, vals, 0) : PQconnectdbParams(keys, vals, 0);
+}
+
 PGconn *db_connect(const struct db_params *p)
 {
-    return PQconnectdbParams((const char *const *)p->keys, (const char *const *)p->vals, 0);
+    return open_conn(p, false);
+}
+
+PGconn *db_connect_start(const struct db_params *p)
+{
+    return open_conn(p, true);
 }
 
 char *db_errmsg(const PGconn *conn, const PGresult *res, char *buf, size_t cap)

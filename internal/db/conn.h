@@ -43,6 +43,14 @@ void db_params_free(struct db_params *p);
 PGconn *db_connect(const struct db_params *p);
 
 /*
+ * Starts opening a connection without blocking (PQconnectStartParams): the
+ * caller drives it with PQconnectPoll() and bounds it itself (libpq's
+ * connect_timeout applies to blocking connects only). Same result rules as
+ * db_connect(). Thread-safe.
+ */
+PGconn *db_connect_start(const struct db_params *p);
+
+/*
  * Copies the connection's last error (or res's, when res is not NULL) into
  * buf as one line: newlines folded, secrets redacted. Returns buf.
  */

@@ -53,6 +53,8 @@ const double pool_hist_bounds[POOL_HIST_BUCKETS] = {
 /* Back-off after a failed connect: doubles per consecutive failure. */
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 1000
+/* A wait on the socket lasts at most this long, so that a stop set meanwhile is seen. */
+#define WAIT_SLICE_MS 200
 /* How long pool_release waits for a cancelled query's results. */
 #define DRAIN_TIMEOUT_MS  4000
 #define DRAIN_MAX_RESULTS 1024
@@ -86,6 +88,7 @@ struct pool_conn {
     int64_t plan_age_ms;  /* when they are dropped next */
     bool broken;          /* a statement found the connection dead */
     bool begin_pending;   /* pool_begin(): BEGIN goes with the next statement */
+    int64_t deadline_ns;  /* pool_acquire_bounded(): every wait ends by then; 0: none */
 };
 
 /* Counts per bucket; the last one holds durations above every bound. */
@@ -95,8 +98,8 @@ struct hist {
 };
 
 struct qstat {
-    const char *name; /* the statement's name, or buf for a label */
-    bool prepared;    /* a registered statement, not a label */
+    const char *name;             /* the statement's name, or buf for a label */
+    const struct pool_stmt *stmt; /* a registered statement; NULL for a label */
     char buf[LABEL_NAME_MAX];
     struct hist h;
     _Atomic uint64_t errors;
@@ -120,6 +123,9 @@ struct pool {
     int64_t idle_timeout_ms;
     bool pre_ping;
     int64_t slow_ms;
+    int64_t deadline_ms; /* client-side deadline of a statement (or a round trip) */
+    int64_t connect_ms;  /* of a connect, start-up and preparing included */
+    bool unnamed;        /* statements sent with their text, none prepared */
     const struct db_params *params;
     const struct pool_stmt *stmts;
     size_t nstmts;
@@ -135,6 +141,8 @@ struct pool {
     pthread_mutex_t label_mu; /* serialises label registration only */
     struct hist acquire_hist;
     _Atomic uint64_t acquires;
+    _Atomic uint64_t deadlines;
+    _Atomic int64_t stop_ns; /* pool_stop_by(): every wait ends by then; 0: none */
 
     /* Everything below is guarded by mu. */
     pthread_mutex_t mu;
@@ -149,7 +157,8 @@ struct pool {
     struct waiter *wait_head, *wait_tail;
     int nwaiting;
     bool shutdown;
-    int fail_streak;
+    int fail_streak;       /* failed connects (or unanswered statements) in a row */
+    bool probing;          /* with fail_streak > 0: the one connect being tried */
     int64_t down_until_ms; /* fail fast until then */
     uint64_t rng;
     uint64_t timeouts, unavailable, connects, connect_failures;
@@ -319,35 +328,303 @@ static void idle_remove_locked(struct pool *p, int pos)
     p->nidle--;
 }
 
-/* ---- connections ---- */
+/* ---- waiting on the server, with a deadline ---- */
 
-/* Opens a connection and prepares every statement; NULL on failure (logged). */
-static PGconn *conn_open(struct pool *p)
+/* Which deadline ended a wait. */
+enum wait_end { END_CALL, END_CHECKOUT, END_STOP };
+
+static const char *const wait_end_names[] = {"statement", "checkout", "stop"};
+
+/*
+ * When a wait that may last until call_end (monotonic ns: a statement's or a
+ * connect's own deadline) must end: the earliest of that, the checkout's
+ * deadline and the pool's stop. *why says which.
+ */
+static int64_t wait_until(const struct pool_conn *c, int64_t call_end, enum wait_end *why)
 {
-    char err[512];
-    PGconn *pg = db_connect(p->params);
-    if (!pg) {
-        LOG(LOG_WARN, "db connect failed", LOG_STR("error", "out of memory"));
-        return NULL;
+    int64_t end = call_end;
+    *why = END_CALL;
+    if (c->deadline_ns > 0 && c->deadline_ns < end) {
+        end = c->deadline_ns;
+        *why = END_CHECKOUT;
     }
-    if (PQstatus(pg) != CONNECTION_OK) {
-        LOG(LOG_WARN, "db connect failed", LOG_STR("error", db_errmsg(pg, NULL, err, sizeof(err))));
-        PQfinish(pg);
-        return NULL;
+    int64_t stop = atomic_load_explicit(&c->pool->stop_ns, memory_order_relaxed);
+    if (stop > 0 && stop < end) {
+        end = stop;
+        *why = END_STOP;
     }
-    for (size_t i = 0; i < p->nstmts; i++) {
-        const struct pool_stmt *s = &p->stmts[i];
-        PGresult *r = PQprepare(pg, s->name, s->sql, s->nparams, NULL);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            LOG(LOG_ERROR, "db prepare failed", LOG_STR("stmt", s->name),
-                LOG_STR("error", db_errmsg(pg, r, err, sizeof(err))));
-            PQclear(r);
-            PQfinish(pg);
+    return end;
+}
+
+/*
+ * Waits for events on fd for at most left_ns, in slices of WAIT_SLICE_MS.
+ * Returns poll()'s count (0: nothing yet, EINTR included) or -1.
+ */
+static int wait_socket(int fd, short events, int64_t left_ns)
+{
+    if (fd < 0)
+        return -1;
+    int64_t ms = (left_ns + 999999) / 1000000;
+    struct pollfd pfd = {.fd = fd, .events = events};
+    int n = poll(&pfd, 1, ms < WAIT_SLICE_MS ? (int)ms : WAIT_SLICE_MS);
+    return n < 0 && errno == EINTR ? 0 : n;
+}
+
+/*
+ * Sends what libpq has queued and reads until a result can be taken without
+ * blocking. Returns 0, -EIO when the connection failed, or -ETIMEDOUT when
+ * a deadline passed first (*why says which).
+ */
+static int await_result(struct pool_conn *c, int64_t call_end, enum wait_end *why)
+{
+    PGconn *pg = c->pg;
+    for (;;) {
+        int queued = PQflush(pg);
+        if (queued < 0)
+            return -EIO;
+        if (queued == 0 && !PQisBusy(pg))
+            return 0;
+        int64_t left = wait_until(c, call_end, why) - clock_mono_ns();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        int n = wait_socket(PQsocket(pg), (short)(POLLIN | (queued ? POLLOUT : 0)), left);
+        if (n < 0 || (n > 0 && !PQconsumeInput(pg)))
+            return -EIO;
+    }
+}
+
+/* Takes the next result within the deadline; 0 and *ret (NULL: no more), or await_result's error.
+ */
+static int next_result(struct pool_conn *c, int64_t call_end, enum wait_end *why, PGresult **ret)
+{
+    *ret = NULL;
+    int rc = await_result(c, call_end, why);
+    if (rc == 0)
+        *ret = PQgetResult(c->pg);
+    return rc;
+}
+
+static void close_idle(struct pool *p, bool all);
+static int64_t backoff_ms(int streak);
+
+/*
+ * The server did not answer a statement within statement_timeout and the
+ * grace period: it is not answering (its own timeout would have ended the
+ * statement). The connections idle now were opened to the same server:
+ * they go, and connects back off as after a failed one.
+ */
+static void server_stalled(struct pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->fail_streak++;
+    p->down_until_ms = clock_mono_ms() + backoff_ms(p->fail_streak);
+    pthread_mutex_unlock(&p->mu);
+    close_idle(p, true);
+}
+
+/*
+ * A call on c failed (rc from await_result): the connection is dropped at
+ * release, and every later call on it fails at once. A deadline logs, and
+ * a statement's own deadline marks the server as not answering.
+ */
+static void call_failed(struct pool_conn *c, const char *what, int rc, enum wait_end why,
+                        int64_t start_ns)
+{
+    c->broken = true;
+    if (rc != -ETIMEDOUT)
+        return;
+    struct pool *p = c->pool;
+    atomic_fetch_add_explicit(&p->deadlines, 1, memory_order_relaxed);
+    LOG(LOG_WARN, "db call got no answer by its deadline: dropping the connection",
+        LOG_STR("query", what), LOG_STR("deadline", wait_end_names[why]),
+        LOG_INT("waited_ms", (clock_mono_ns() - start_ns) / 1000000));
+    if (why == END_CALL)
+        server_stalled(p);
+}
+
+/*
+ * Collects what one sent statement (or simple query) answers, as PQexec
+ * would: the last result. NULL when the connection failed or a deadline
+ * passed (call_failed).
+ */
+static PGresult *collect(struct pool_conn *c, const char *what, int64_t start_ns)
+{
+    int64_t end = start_ns + c->pool->deadline_ms * 1000000;
+    PGresult *last = NULL;
+    for (;;) {
+        enum wait_end why;
+        PGresult *r;
+        int rc = next_result(c, end, &why, &r);
+        if (rc < 0) {
+            PQclear(last);
+            call_failed(c, what, rc, why, start_ns);
             return NULL;
         }
-        PQclear(r);
+        if (!r)
+            return last;
+        PQclear(last);
+        last = r;
+        ExecStatusType st = PQresultStatus(r);
+        /* As PQexec: a COPY is the caller's to finish (release closes it). */
+        if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
+            return last;
     }
-    return pg;
+}
+
+/* Runs sql (simple protocol, no parameters) within the statement deadline. */
+static PGresult *exec_text(struct pool_conn *c, const char *what, const char *sql)
+{
+    if (c->broken)
+        return NULL;
+    int64_t start = clock_mono_ns();
+    if (!PQsendQuery(c->pg, sql)) {
+        c->broken = true;
+        return NULL;
+    }
+    return collect(c, what, start);
+}
+
+/* Sends request i of a pipelined round trip. */
+typedef int (*send_fn)(struct pool_conn *c, const void *ud, size_t i);
+
+/*
+ * Sends n requests in pipeline mode, one Sync, and collects one result per
+ * request into res[0..n-1] (NULL until it arrived), all within one
+ * statement deadline from start_ns. Returns 0, or -EIO (connection failed
+ * or deadline passed: c is broken).
+ */
+static int round_trip(struct pool_conn *c, send_fn send, const void *ud, size_t n, PGresult **res,
+                      const char *what, int64_t start_ns)
+{
+    PGconn *pg = c->pg;
+    int64_t end = start_ns + c->pool->deadline_ms * 1000000;
+    enum wait_end why = END_CALL;
+    int rc = -EIO;
+    for (size_t i = 0; i < n; i++)
+        res[i] = NULL;
+    if (c->broken || !PQenterPipelineMode(pg))
+        goto broken;
+    for (size_t i = 0; i < n; i++)
+        if (!send(c, ud, i))
+            goto broken;
+    if (!PQpipelineSync(pg))
+        goto broken;
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = next_result(c, end, &why, &res[i])) < 0)
+            goto broken;
+        rc = -EIO;
+        if (!res[i])
+            goto broken;
+        /* Each request's results end with a NULL. */
+        for (PGresult *extra;;) {
+            if ((rc = next_result(c, end, &why, &extra)) < 0)
+                goto broken;
+            if (!extra)
+                break;
+            PQclear(extra);
+        }
+    }
+    PGresult *sync;
+    if ((rc = next_result(c, end, &why, &sync)) < 0)
+        goto broken;
+    bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+    rc = -EIO;
+    if (!synced || !PQexitPipelineMode(pg))
+        goto broken;
+    return 0;
+
+broken:
+    /* Release closes a connection left in pipeline mode. */
+    call_failed(c, what, rc, why, start_ns);
+    return -EIO;
+}
+
+/* ---- connections ---- */
+
+static int send_prepare(struct pool_conn *c, const void *ud, size_t i)
+{
+    const struct pool_stmt *s = &((const struct pool_stmt *)ud)[i];
+    return PQsendPrepare(c->pg, s->name, s->sql, s->nparams, NULL);
+}
+
+/* Prepares every registered statement on c's new connection, in one round trip. */
+static bool prepare_all(struct pool *p, struct pool_conn *c)
+{
+    if (p->unnamed || p->nstmts == 0)
+        return true;
+    PGresult **res = calloc(p->nstmts, sizeof(*res));
+    if (!res) {
+        LOG(LOG_WARN, "db prepare failed", LOG_STR("error", "out of memory"));
+        return false;
+    }
+    bool ok =
+        round_trip(c, send_prepare, p->stmts, p->nstmts, res, "prepare", clock_mono_ns()) == 0;
+    for (size_t i = 0; i < p->nstmts; i++) {
+        if (ok && PQresultStatus(res[i]) != PGRES_COMMAND_OK) {
+            char err[512];
+            LOG(LOG_ERROR, "db prepare failed", LOG_STR("stmt", p->stmts[i].name),
+                LOG_STR("error", db_errmsg(c->pg, res[i], err, sizeof(err))));
+            ok = false;
+        }
+        PQclear(res[i]);
+    }
+    free(res);
+    return ok;
+}
+
+/*
+ * Opens a connection into c (reserved by the caller) within DB_CONNECT_TIMEOUT
+ * (and the checkout's and the stop's deadlines), non-blocking, with every
+ * statement prepared. Returns 0; -ECONNREFUSED when it failed (logged);
+ * -ETIMEDOUT when the checkout's or the stop's deadline cut it short, which
+ * says nothing about the server.
+ */
+static int conn_open(struct pool *p, struct pool_conn *c)
+{
+    char err[512];
+    int64_t start = clock_mono_ns();
+    enum wait_end why = END_CALL;
+    /* A checkout whose time is up (a check that ran out of it) opens nothing. */
+    if (wait_until(c, start + p->connect_ms * 1000000, &why) <= start)
+        return -ETIMEDOUT;
+    PGconn *pg = db_connect_start(p->params);
+    if (!pg) {
+        LOG(LOG_WARN, "db connect failed", LOG_STR("error", "out of memory"));
+        return -ECONNREFUSED;
+    }
+    PostgresPollingStatusType st =
+        PQstatus(pg) == CONNECTION_BAD ? PGRES_POLLING_FAILED : PGRES_POLLING_WRITING;
+    while (st == PGRES_POLLING_READING || st == PGRES_POLLING_WRITING) {
+        int64_t left = wait_until(c, start + p->connect_ms * 1000000, &why) - clock_mono_ns();
+        if (left <= 0)
+            break;
+        int n = wait_socket(PQsocket(pg), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, left);
+        if (n < 0)
+            st = PGRES_POLLING_FAILED;
+        else if (n > 0)
+            st = PQconnectPoll(pg);
+    }
+    if (st != PGRES_POLLING_OK) {
+        bool timed_out = st != PGRES_POLLING_FAILED;
+        LOG(LOG_WARN, "db connect failed",
+            LOG_STR("error", timed_out ? "no answer by the deadline"
+                                       : db_errmsg(pg, NULL, err, sizeof(err))),
+            LOG_STR("deadline", !timed_out        ? ""
+                                : why == END_CALL ? "connect"
+                                                  : wait_end_names[why]),
+            LOG_INT("waited_ms", (clock_mono_ns() - start) / 1000000));
+        PQfinish(pg);
+        return timed_out && why != END_CALL ? -ETIMEDOUT : -ECONNREFUSED;
+    }
+    c->pg = pg;
+    c->broken = false;
+    if (PQsetnonblocking(pg, 1) != 0 || !prepare_all(p, c)) {
+        PQfinish(pg);
+        c->pg = NULL;
+        return -ECONNREFUSED;
+    }
+    return 0;
 }
 
 static int64_t backoff_ms(int streak)
@@ -371,13 +648,15 @@ static int64_t expiry_locked(struct pool *p, int64_t created)
  * Opens a connection into slot c (reserved by the caller: PENDING or BUSY,
  * no connection). On success the slot is BUSY for a caller (for_caller) or
  * published as idle. On failure the slot is emptied and the back-off window
- * starts. Returns 0, -ECONNREFUSED or -ESHUTDOWN.
+ * starts. After a failure only one connect at a time tries the server (the
+ * probe); the others fail fast. Returns 0, -ECONNREFUSED or -ESHUTDOWN.
  */
 static int connect_slot(struct pool *p, struct pool_conn *c, bool for_caller)
 {
     pthread_mutex_lock(&p->mu);
     set_state_locked(p, c, SLOT_PENDING);
-    if (p->shutdown || down_locked(p, clock_mono_ms())) {
+    bool probe = p->fail_streak > 0;
+    if (p->shutdown || down_locked(p, clock_mono_ms()) || (probe && p->probing)) {
         int rc = p->shutdown ? -ESHUTDOWN : -ECONNREFUSED;
         if (for_caller && rc == -ECONNREFUSED)
             p->unavailable++;
@@ -385,16 +664,22 @@ static int connect_slot(struct pool *p, struct pool_conn *c, bool for_caller)
         pthread_mutex_unlock(&p->mu);
         return rc;
     }
+    p->probing = probe;
     pthread_mutex_unlock(&p->mu);
 
-    PGconn *pg = conn_open(p);
+    int opened = conn_open(p, c);
     int64_t now = clock_mono_ms();
 
     pthread_mutex_lock(&p->mu);
-    if (!pg) {
+    if (probe)
+        p->probing = false;
+    if (opened < 0) {
         p->connect_failures++;
-        p->fail_streak++;
-        p->down_until_ms = now + backoff_ms(p->fail_streak);
+        /* Cut short by a checkout's or the stop's deadline: no news of the server. */
+        if (opened != -ETIMEDOUT) {
+            p->fail_streak++;
+            p->down_until_ms = now + backoff_ms(p->fail_streak);
+        }
         if (for_caller)
             p->unavailable++;
         slot_free_locked(p, c);
@@ -404,7 +689,6 @@ static int connect_slot(struct pool *p, struct pool_conn *c, bool for_caller)
     p->connects++;
     p->fail_streak = 0;
     p->down_until_ms = 0;
-    c->pg = pg;
     c->created_ms = now;
     c->expires_ms = expiry_locked(p, now);
     c->last_used_ms = now;
@@ -443,20 +727,21 @@ static bool socket_readable(PGconn *pg)
  * nothing to read, so a readable socket means the server has sent something
  * unasked - typically a FATAL before closing (pg_terminate_backend, shutdown):
  * that costs one poll() and catches a dead connection even when it was used
- * less than a second ago, then the empty query decides.
+ * less than a second ago, then the empty query decides. Unnamed statements
+ * leave no plans to drop.
  */
 static bool conn_usable(struct pool *p, struct pool_conn *c, int64_t now)
 {
     PGconn *pg = c->pg;
     if (PQstatus(pg) != CONNECTION_OK || PQtransactionStatus(pg) != PQTRANS_IDLE)
         return false;
-    bool replan = now - c->planned_ms > c->plan_age_ms;
+    bool replan = !p->unnamed && now - c->planned_ms > c->plan_age_ms;
     bool ping = replan || (p->pre_ping && now - c->last_used_ms > PING_IDLE_MS);
     if (!ping && socket_readable(pg))
         ping = true;
     if (!ping)
         return true;
-    PGresult *r = PQexec(pg, replan ? "DISCARD PLANS" : "");
+    PGresult *r = exec_text(c, replan ? "discard_plans" : "ping", replan ? "DISCARD PLANS" : "");
     bool ok = PQresultStatus(r) == (replan ? PGRES_COMMAND_OK : PGRES_EMPTY_QUERY);
     PQclear(r);
     if (ok && replan) {
@@ -473,9 +758,15 @@ static bool conn_usable(struct pool *p, struct pool_conn *c, int64_t now)
  * Under the lock: takes an idle connection, reserves an empty slot, or waits
  * in the queue for one of the two. Returns 0 with *ret set, or an error.
  */
+static bool stopped(struct pool *p, int64_t now_ns)
+{
+    int64_t stop = atomic_load_explicit(&p->stop_ns, memory_order_relaxed);
+    return stop > 0 && now_ns >= stop;
+}
+
 static int take_locked(struct pool *p, int64_t timeout_ms, int64_t start_ns, struct pool_conn **ret)
 {
-    if (p->shutdown)
+    if (p->shutdown || stopped(p, start_ns))
         return -ESHUTDOWN;
     /* Idle connections and queued waiters never coexist: releases hand over. */
     if (p->nidle > 0) {
@@ -502,14 +793,19 @@ static int take_locked(struct pool *p, int64_t timeout_ms, int64_t start_ns, str
     struct waiter w = {0};
     pthread_cond_init(&w.cond, &p->condattr);
     waiter_push_locked(p, &w);
-    struct timespec deadline = deadline_at(start_ns + timeout_ms * 1000000);
     while (!w.done) {
+        /* pool_stop_by() wakes every waiter to shorten its wait. */
+        int64_t end = start_ns + timeout_ms * 1000000;
+        int64_t stop = atomic_load_explicit(&p->stop_ns, memory_order_relaxed);
+        bool stopping = stop > 0 && stop < end;
+        struct timespec deadline = deadline_at(stopping ? stop : end);
         int e = pthread_cond_timedwait(&w.cond, &p->mu, &deadline);
         if (e == ETIMEDOUT && !w.done) {
             waiter_remove_locked(p, &w);
-            p->timeouts++;
+            if (!stopping)
+                p->timeouts++;
             w.done = true;
-            w.err = -ETIMEDOUT;
+            w.err = stopping ? -ESHUTDOWN : -ETIMEDOUT;
         }
     }
     pthread_cond_destroy(&w.cond);
@@ -532,7 +828,8 @@ static const char *acquire_error_name(int rc)
     }
 }
 
-int pool_acquire(struct pool *p, int64_t timeout_ms, struct pool_conn **ret_conn)
+/* bounded: every wait of this checkout ends timeout_ms from now. */
+static int acquire(struct pool *p, int64_t timeout_ms, bool bounded, struct pool_conn **ret_conn)
 {
     int64_t start = clock_mono_ns();
     if (timeout_ms < 0)
@@ -547,6 +844,8 @@ int pool_acquire(struct pool *p, int64_t timeout_ms, struct pool_conn **ret_conn
             LOG_INT("wait_us", (clock_mono_ns() - start) / 1000));
         return rc;
     }
+    c->deadline_ns = bounded ? start + timeout_ms * 1000000 : 0;
+    c->broken = false;
 
     /* A connection too old or dead is replaced in place, in the same slot. */
     if (c->pg) {
@@ -579,15 +878,56 @@ int pool_acquire(struct pool *p, int64_t timeout_ms, struct pool_conn **ret_conn
     return 0;
 }
 
-static void cancel_query(PGconn *pg)
+int pool_acquire(struct pool *p, int64_t timeout_ms, struct pool_conn **ret_conn)
 {
+    return acquire(p, timeout_ms, false, ret_conn);
+}
+
+int pool_acquire_bounded(struct pool *p, int64_t timeout_ms, struct pool_conn **ret_conn)
+{
+    return acquire(p, timeout_ms < 0 ? 0 : timeout_ms, true, ret_conn);
+}
+
+void pool_stop_by(struct pool *p, int64_t ms)
+{
+    int64_t at = clock_mono_ns() + (ms > 0 ? ms : 0) * 1000000;
+    pthread_mutex_lock(&p->mu);
+    int64_t cur = atomic_load_explicit(&p->stop_ns, memory_order_relaxed);
+    if (cur == 0 || at < cur)
+        atomic_store_explicit(&p->stop_ns, at, memory_order_relaxed);
+    for (struct waiter *w = p->wait_head; w; w = w->next)
+        pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void *cancel_main(void *arg)
+{
+    PGcancel *cancel = arg;
     char err[256];
-    PGcancel *cancel = PQgetCancel(pg);
-    if (!cancel)
-        return;
     if (!PQcancel(cancel, err, sizeof(err)))
         LOG(LOG_DEBUG, "db cancel failed", LOG_STR("error", err));
     PQfreeCancel(cancel);
+    return NULL;
+}
+
+/*
+ * Asks the server to cancel pg's statement, on a thread of its own: libpq's
+ * PQcancel opens a connection and waits for the server without a timeout,
+ * so against a hung server it would hang, and the caller must not.
+ */
+static void cancel_query(PGconn *pg)
+{
+    PGcancel *cancel = PQgetCancel(pg);
+    if (!cancel)
+        return;
+    pthread_attr_t attr;
+    pthread_t t;
+    bool started = pthread_attr_init(&attr) == 0 &&
+                   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+                   pthread_create(&t, &attr, cancel_main, cancel) == 0;
+    pthread_attr_destroy(&attr);
+    if (!started)
+        PQfreeCancel(cancel);
 }
 
 /*
@@ -595,25 +935,19 @@ static void cancel_query(PGconn *pg)
  * statement that is still running. False when the connection cannot be
  * brought back to a known state in time (COPY, a hung server).
  */
-static bool conn_drain(PGconn *pg)
+static bool conn_drain(struct pool_conn *c)
 {
+    PGconn *pg = c->pg;
     if (!PQconsumeInput(pg))
         return false;
     if (PQisBusy(pg))
         cancel_query(pg);
-    int64_t deadline = clock_mono_ms() + DRAIN_TIMEOUT_MS;
+    int64_t end = clock_mono_ns() + (int64_t)DRAIN_TIMEOUT_MS * 1000000;
     for (int i = 0; i < DRAIN_MAX_RESULTS; i++) {
-        while (PQisBusy(pg)) {
-            int64_t left = deadline - clock_mono_ms();
-            if (left <= 0)
-                return false;
-            struct pollfd pfd = {.fd = PQsocket(pg), .events = POLLIN};
-            if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
-                return false;
-            if (!PQconsumeInput(pg))
-                return false;
-        }
-        PGresult *r = PQgetResult(pg);
+        enum wait_end why;
+        PGresult *r;
+        if (next_result(c, end, &why, &r) < 0)
+            return false;
         if (!r)
             return true;
         ExecStatusType st = PQresultStatus(r);
@@ -629,27 +963,28 @@ static bool conn_drain(PGconn *pg)
  * pgsql_conn_release). Returns -1 when it must be closed, with *why set;
  * 1 when something had to be rolled back; 0 when it was clean.
  */
-static int conn_clean(PGconn *pg, enum close_reason *why)
+static int conn_clean(struct pool_conn *c, enum close_reason *why)
 {
+    PGconn *pg = c->pg;
     *why = CLOSE_BROKEN;
     if (PQstatus(pg) != CONNECTION_OK)
         return -1;
     *why = CLOSE_DIRTY;
     if (PQpipelineStatus(pg) != PQ_PIPELINE_OFF)
         return -1;
-    if (PQisnonblocking(pg) && PQsetnonblocking(pg, 0) != 0)
+    if (!PQisnonblocking(pg) && PQsetnonblocking(pg, 1) != 0)
         return -1;
 
     int cleaned = 0;
     PGTransactionStatusType ts = PQtransactionStatus(pg);
     if (ts == PQTRANS_ACTIVE) {
-        if (!conn_drain(pg))
+        if (!conn_drain(c))
             goto fail;
         cleaned = 1;
         ts = PQtransactionStatus(pg);
     }
     if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
-        PGresult *r = PQexec(pg, "ROLLBACK");
+        PGresult *r = exec_text(c, "rollback", "ROLLBACK");
         bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         PQclear(r);
         if (!ok)
@@ -672,7 +1007,8 @@ void pool_release(struct pool *p, struct pool_conn *c)
     if (!c)
         return;
     enum close_reason why = CLOSE_BROKEN;
-    int cleaned = c->broken ? -1 : conn_clean(c->pg, &why);
+    int cleaned = c->broken ? -1 : conn_clean(c, &why);
+    c->deadline_ns = 0;
     int64_t now = clock_mono_ms();
     if (cleaned >= 0 && now >= c->expires_ms) {
         why = CLOSE_LIFETIME;
@@ -748,7 +1084,7 @@ static void name_add(struct pool *p, struct qstat *q)
 static struct qstat *stmt_find(struct pool *p, const char *name)
 {
     struct qstat *q = name_find(p, name);
-    return q && q->prepared ? q : NULL;
+    return q && q->stmt ? q : NULL;
 }
 
 /*
@@ -820,6 +1156,15 @@ static PGresult *exec_begun(struct pool_conn *c, const struct pool_step *step)
     return res[0];
 }
 
+/* Sends registered statement q: by name, or with its text when the pool runs unnamed. */
+static int send_stmt(struct pool_conn *c, const struct qstat *q, int nparams,
+                     const char *const *values)
+{
+    if (c->pool->unnamed)
+        return PQsendQueryParams(c->pg, q->stmt->sql, nparams, NULL, values, NULL, NULL, 0);
+    return PQsendQueryPrepared(c->pg, q->name, nparams, values, NULL, NULL, 0);
+}
+
 PGresult *pool_exec(struct pool_conn *c, const char *name, int nparams, const char *const *values)
 {
     if (c->begin_pending)
@@ -831,7 +1176,13 @@ PGresult *pool_exec(struct pool_conn *c, const char *name, int nparams, const ch
         return NULL;
     }
     int64_t start = clock_mono_ns();
-    PGresult *r = PQexecPrepared(c->pg, q->name, nparams, values, NULL, NULL, 0);
+    PGresult *r = NULL;
+    if (!c->broken) {
+        if (send_stmt(c, q, nparams, values))
+            r = collect(c, q->name, start);
+        else
+            c->broken = true;
+    }
     query_done(c, q, r, start);
     return r;
 }
@@ -842,7 +1193,7 @@ PGresult *pool_exec_sql(struct pool_conn *c, const char *name, const char *sql)
         return exec_begun(c, &(struct pool_step){.name = name, .sql = sql});
     struct qstat *q = label_find(c->pool, name);
     int64_t start = clock_mono_ns();
-    PGresult *r = PQexec(c->pg, sql);
+    PGresult *r = exec_text(c, q->name, sql);
     query_done(c, q, r, start);
     return r;
 }
@@ -910,10 +1261,24 @@ int pool_exec_counts(struct pool_conn *c, const char *name, const char *sql, siz
 /* Steps in one round trip; the most one may send. */
 #define STEPS_MAX 16
 
+/* What run_steps() sends: the steps and their timing entries. */
+struct steps {
+    const struct pool_step *steps;
+    struct qstat *const *qs;
+};
+
+static int send_step(struct pool_conn *c, const void *ud, size_t i)
+{
+    const struct steps *st = ud;
+    const struct pool_step *s = &st->steps[i];
+    if (s->sql)
+        return PQsendQueryParams(c->pg, s->sql, 0, NULL, NULL, NULL, NULL, 0);
+    return send_stmt(c, st->qs[i], s->nparams, s->values);
+}
+
 static int run_steps(struct pool_conn *c, const struct pool_step *steps, size_t n,
                      PGresult **ret_res)
 {
-    PGconn *pg = c->pg;
     struct qstat *qs[STEPS_MAX];
     if (n == 0 || n > sizeof(qs) / sizeof(qs[0]))
         return -EINVAL;
@@ -928,38 +1293,12 @@ static int run_steps(struct pool_conn *c, const struct pool_step *steps, size_t 
         }
     }
     int64_t start = clock_mono_ns();
-    if (!PQenterPipelineMode(pg))
-        goto broken;
-    for (size_t i = 0; i < n; i++) {
-        int sent = steps[i].sql ? PQsendQueryParams(pg, steps[i].sql, 0, NULL, NULL, NULL, NULL, 0)
-                                : PQsendQueryPrepared(pg, qs[i]->name, steps[i].nparams,
-                                                      steps[i].values, NULL, NULL, 0);
-        if (!sent)
-            goto broken;
-    }
-    if (!PQpipelineSync(pg))
-        goto broken;
-    for (size_t i = 0; i < n; i++) {
-        ret_res[i] = PQgetResult(pg);
-        if (!ret_res[i])
-            goto broken;
-        /* Each step's results end with a NULL. */
-        for (PGresult *extra; (extra = PQgetResult(pg)) != NULL;)
-            PQclear(extra);
-    }
-    PGresult *sync = PQgetResult(pg);
-    bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
-    PQclear(sync);
-    if (!synced || !PQexitPipelineMode(pg))
-        goto broken;
-    for (size_t i = 0; i < n; i++)
-        query_done(c, qs[i], ret_res[i], start);
-    return 0;
-
-broken:
-    /* Release closes a connection left in pipeline mode. */
-    c->broken = true;
-    return -EIO;
+    int rc = round_trip(c, send_step, &(struct steps){.steps = steps, .qs = qs}, n, ret_res,
+                        qs[n - 1]->name, start);
+    if (rc == 0)
+        for (size_t i = 0; i < n; i++)
+            query_done(c, qs[i], ret_res[i], start);
+    return rc;
 }
 
 int pool_exec_steps(struct pool_conn *c, const struct pool_step *steps, size_t n,
@@ -1010,6 +1349,7 @@ void pool_stats(struct pool *p, struct pool_stats *ret)
     s.recycled_dirty = p->closed[CLOSE_DIRTY];
     pthread_mutex_unlock(&p->mu);
     s.acquires = atomic_load_explicit(&p->acquires, memory_order_relaxed);
+    s.deadlines = atomic_load_explicit(&p->deadlines, memory_order_relaxed);
     hist_snapshot(&p->acquire_hist, &s.acquire);
     *ret = s;
 }
@@ -1035,13 +1375,16 @@ void pool_query_stats(struct pool *p, pool_query_stat_fn fn, void *ud)
 
 /* ---- maintenance ---- */
 
-/* An idle connection past its lifetime or idle timeout, taken off the stack. */
-static struct pool_conn *pick_expired_locked(struct pool *p, int64_t now, enum close_reason *why)
+/* An idle connection past its lifetime or idle timeout (any, with all), taken off the stack. */
+static struct pool_conn *pick_expired_locked(struct pool *p, int64_t now, bool all,
+                                             enum close_reason *why)
 {
     /* From the bottom: the least recently used first. */
     for (int i = 0; i < p->nidle; i++) {
         struct pool_conn *c = &p->conns[p->idle[i]];
-        if (now >= c->expires_ms)
+        if (all)
+            *why = CLOSE_BROKEN;
+        else if (now >= c->expires_ms)
             *why = CLOSE_LIFETIME;
         else if (p->idle_timeout_ms > 0 && now - c->last_used_ms >= p->idle_timeout_ms &&
                  p->nidle + p->nbusy > p->min)
@@ -1055,12 +1398,14 @@ static struct pool_conn *pick_expired_locked(struct pool *p, int64_t now, enum c
     return NULL;
 }
 
-void pool_maintain(struct pool *p)
+/* Closes the idle connections past their time, or all of them. */
+static void close_idle(struct pool *p, bool all)
 {
     for (;;) {
         enum close_reason why = CLOSE_IDLE;
         pthread_mutex_lock(&p->mu);
-        struct pool_conn *c = p->shutdown ? NULL : pick_expired_locked(p, clock_mono_ms(), &why);
+        struct pool_conn *c =
+            p->shutdown ? NULL : pick_expired_locked(p, clock_mono_ms(), all, &why);
         pthread_mutex_unlock(&p->mu);
         if (!c)
             break;
@@ -1072,6 +1417,11 @@ void pool_maintain(struct pool *p)
         slot_free_locked(p, c);
         pthread_mutex_unlock(&p->mu);
     }
+}
+
+void pool_maintain(struct pool *p)
+{
+    close_idle(p, false);
 
     /* Connections being opened (npending) will count once they are up. */
     for (;;) {
@@ -1081,6 +1431,7 @@ void pool_maintain(struct pool *p)
             p->nidle + p->nbusy + p->npending < p->min) {
             c = &p->conns[p->free_slots[--p->nfree]];
             set_state_locked(p, c, SLOT_PENDING);
+            c->deadline_ns = 0;
         }
         pthread_mutex_unlock(&p->mu);
         if (!c || connect_slot(p, c, false) < 0)
@@ -1121,6 +1472,9 @@ struct pool *pool_new(const struct pool_options *opt, const struct db_params *pa
     p->idle_timeout_ms = opt->idle_timeout_ms;
     p->pre_ping = opt->pre_ping;
     p->slow_ms = opt->slow_query_ms;
+    p->deadline_ms = opt->deadline_ms > 0 ? opt->deadline_ms : POOL_DEADLINE_DEFAULT_MS;
+    p->connect_ms = opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms : POOL_CONNECT_DEFAULT_MS;
+    p->unnamed = opt->unnamed;
     p->params = params;
     p->stmts = stmts;
     p->nstmts = n;
@@ -1137,7 +1491,7 @@ struct pool *pool_new(const struct pool_options *opt, const struct db_params *pa
         goto fail_alloc;
     for (size_t i = 0; i < n; i++) {
         p->stmt_stats[i].name = stmts[i].name;
-        p->stmt_stats[i].prepared = true;
+        p->stmt_stats[i].stmt = &stmts[i];
         name_add(p, &p->stmt_stats[i]);
     }
     /* Pushed in reverse so that slot 0 is used first. */

@@ -18,7 +18,21 @@
  *   with unread results is rolled back, or destroyed when that fails; the
  *   next caller never gets it dirty.
  * - Every new connection gets statement_timeout, application_name, keepalives
- *   (db/conn.h) and every registered prepared statement.
+ *   (db/conn.h) and every registered prepared statement (unless the pool
+ *   runs its statements unnamed, for PgBouncer in transaction mode).
+ * - Every network wait has a client-side deadline, because a hung server
+ *   (stopped, stuck on a disk, packets dropped) keeps its TCP connections
+ *   alive: connections are opened with PQconnectStart/PQconnectPoll, and
+ *   statements are sent with libpq's asynchronous calls on a non-blocking
+ *   connection, then waited for with poll() on PQsocket. A statement gets
+ *   the server's statement_timeout plus a grace period (the server's own
+ *   error comes first while it answers at all); a connect gets
+ *   DB_CONNECT_TIMEOUT. At the deadline the connection is dropped, not
+ *   cancelled (a cancel request opens a connection of its own and would
+ *   hang against a hung server too), and a statement that ran out of time
+ *   marks the server as not answering: idle connections are closed, and
+ *   until a connect succeeds again only one caller at a time tries one
+ *   while the others fail fast with -ECONNREFUSED.
  */
 #ifndef TGDESK_DB_POOL_H
 #define TGDESK_DB_POOL_H
@@ -50,7 +64,17 @@ struct pool_options {
     int64_t idle_timeout_ms; /* idle connections above min are closed after it; 0: never */
     bool pre_ping;           /* ping a connection idle for more than a second before use */
     int64_t slow_query_ms;   /* statements slower than this log at warn; 0: none */
+    /* Client-side deadline of one statement (the server's statement_timeout
+     * plus a grace period); 0: POOL_DEADLINE_DEFAULT_MS. */
+    int64_t deadline_ms;
+    int64_t connect_timeout_ms; /* a connect, start-up included; 0: POOL_CONNECT_DEFAULT_MS */
+    bool unnamed; /* no prepared statements: each one sent with its text (PgBouncer) */
 };
+
+#define POOL_DEADLINE_DEFAULT_MS 32000
+#define POOL_CONNECT_DEFAULT_MS  10000
+/* What a statement's client-side deadline adds to the server's statement_timeout. */
+#define POOL_DEADLINE_GRACE_MS 2000
 
 /*
  * Creates a pool for the connection parameters (borrowed: must outlive the
@@ -79,6 +103,22 @@ void pool_free(struct pool *p);
 int pool_acquire(struct pool *p, int64_t timeout_ms, struct pool_conn **ret_conn);
 
 /*
+ * pool_acquire() for a caller that must know the outcome within timeout_ms
+ * (a health probe): the wait for a connection, its check or its opening,
+ * and every statement run on it before pool_release() all end by then; one
+ * cut short drops the connection (without marking the server down).
+ */
+int pool_acquire_bounded(struct pool *p, int64_t timeout_ms, struct pool_conn **ret_conn);
+
+/*
+ * Bounds what is left of the pool's work, for a stop: ms from now, every
+ * wait on the database ends (the call fails and its connection is
+ * dropped), and pool_acquire() fails with -ESHUTDOWN. Thread-safe; the
+ * earliest call wins.
+ */
+void pool_stop_by(struct pool *p, int64_t ms);
+
+/*
  * Returns a connection. A dirty one (open or failed transaction, busy) is
  * rolled back or destroyed; a broken one is destroyed. Accepts NULL.
  * Thread-safe.
@@ -97,11 +137,14 @@ PGconn *pool_conn_pg(struct pool_conn *c);
 void pool_begin(struct pool_conn *c);
 
 /*
- * Runs prepared statement `name` with text parameters (NULL = SQL NULL),
+ * Runs registered statement `name` (prepared, or sent with its text when the
+ * pool runs unnamed statements) with text parameters (NULL = SQL NULL),
  * timing it into its histogram and logging at warn when it is slower than
  * DB_SLOW_QUERY_MS (name and duration, never parameters). Returns the result
- * (caller PQclear()s; check PQresultStatus), or NULL when out of memory or
- * the name is unknown.
+ * (caller PQclear()s; check PQresultStatus), or NULL when out of memory,
+ * the name is unknown, the deadline passed or the connection failed (the
+ * connection is then dropped at release, and every later call on it
+ * returns NULL at once).
  */
 PGresult *pool_exec(struct pool_conn *c, const char *name, int nparams, const char *const *values);
 

@@ -35,6 +35,7 @@ struct pool_stats {
     uint64_t recycled_idle;
     uint64_t recycled_broken; /* failed pre-ping or released broken */
     uint64_t recycled_dirty;  /* released dirty and could not be cleaned */
+    uint64_t deadlines;       /* calls given up at their client-side deadline */
     struct pool_hist acquire; /* wait of each success: count == acquires */
 };
 

@@ -101,8 +101,10 @@ static const char *acquire_error(int rc)
     }
 }
 
-/* One readiness check: a pooled SELECT 1 within the budget. The public
- * reason (err) is our own text; libpq's message (detail) goes to the log only. */
+/* One readiness check: a pooled SELECT 1 within the budget - the wait for a
+ * connection, its check or opening, and the SELECT all end by then, even
+ * against a server that stopped answering. The public reason (err) is our
+ * own text; libpq's message (detail) goes to the log only. */
 static void check_once(struct health *h)
 {
     char err[160] = "";
@@ -114,7 +116,7 @@ static void check_once(struct health *h)
     pthread_mutex_unlock(&h->mu);
 
     struct pool_conn *c = NULL;
-    int rc = pool_acquire(h->pool, h->opt.check_timeout_ms, &c);
+    int rc = pool_acquire_bounded(h->pool, h->opt.check_timeout_ms, &c);
     bool ok = false;
     if (rc < 0) {
         snprintf(err, sizeof(err), "%s", acquire_error(rc));
