@@ -55,6 +55,32 @@ static void test_every_byte_below_0x80_round_trips(void **state)
               strlen("Привет, 世界 👋 \"quoted\" back\\slash"));
 }
 
+/* Every byte value at every place of texts of 1 to 40 bytes, among plain
+ * ASCII and UTF-8 (the writer skips eight bytes at a time when none needs
+ * escaping): each reads back as written. */
+static void test_every_byte_at_every_place(void **state)
+{
+    char s[40];
+    for (size_t n = 1; n <= sizeof(s); n++) {
+        for (size_t at = 0; at < n; at++) {
+            for (int c = 0; c < 256; c++) {
+                for (size_t i = 0; i < n; i++)
+                    s[i] = (char)(i % 3 ? 'a' + (char)(i % 26) : ' ');
+                if (c >= 0x80) {
+                    /* a whole two-byte sequence where there is room for it */
+                    if (at + 1 >= n)
+                        continue;
+                    s[at] = (char)(0xC2 + (c & 1));
+                    s[at + 1] = (char)(0x80 | (c & 0x3F));
+                } else {
+                    s[at] = (char)c;
+                }
+                roundtrip(s, n);
+            }
+        }
+    }
+}
+
 static void test_keys_and_numbers(void **state)
 {
     struct buf b;
@@ -92,6 +118,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escapes),
         cmocka_unit_test(test_every_byte_below_0x80_round_trips),
+        cmocka_unit_test(test_every_byte_at_every_place),
         cmocka_unit_test(test_keys_and_numbers),
         cmocka_unit_test(test_cap_marks_the_buffer),
     };

@@ -1,5 +1,7 @@
 #include "jsonw.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "util/strnum.h"
@@ -14,6 +16,22 @@ static const char escape[256] = {
     [0x1C] = 'u',  [0x1D] = 'u', [0x1E] = 'u', [0x1F] = 'u',
 };
 
+/*
+ * Whether one of the 8 bytes at p is a control character, '"' or '\\'
+ * (the bytes escape[] escapes). Each test is exact for "any byte of the
+ * word": bytes of 0x80 and above (UTF-8) never count.
+ */
+static bool needs_escape8(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t w;
+    memcpy(&w, p, sizeof(w));
+    uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+    uint64_t below_space = (w - ones * 0x20) & ~w;
+    uint64_t zero_q = (quote - ones) & ~quote, zero_b = (backslash - ones) & ~backslash;
+    return ((below_space | zero_q | zero_b) & highs) != 0;
+}
+
 void jsonw_strn(struct buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -22,6 +40,11 @@ void jsonw_strn(struct buf *b, const char *s, size_t n)
     buf_addc(b, '"');
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
+        /* Eight bytes at a time while none of them needs escaping. */
+        while (i + 8 <= n && !needs_escape8(u + i))
+            i += 8;
+        if (i >= n)
+            break;
         char e = escape[u[i]];
         if (!e)
             continue;
