@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "db/adopt.h"
 #include "db/conn.h"
 #include "db/migrate.h"
 #include "db/pool.h"
@@ -60,6 +61,11 @@ static void usage(FILE *f)
                "  migrate redo          revert the last migration and apply it again\n"
                "  migrate status        list migrations; exit 0 only when none is pending,\n"
                "                        dirty or changed\n"
+               "  adopt [--dry-run]     take over the Python bot's database: convert its\n"
+               "                        requests, messages and logs to tgdesk's schema in one\n"
+               "                        transaction (--dry-run: do it, print it, roll back)\n"
+               "  db grants ROLE        print the GRANT statements that let ROLE serve (rows\n"
+               "                        of tgdesk's tables, its sequences; no DDL)\n"
                "  healthcheck           GET the local /health once; exit 0 when healthy\n"
                "                        (for a container HEALTHCHECK)\n"
                "  poll                  fetch updates by getUpdates long polling instead of a\n"
@@ -219,6 +225,17 @@ static struct poll_options poll_options(const struct config *cfg)
     };
 }
 
+/*
+ * How migrations (migrate, adopt, migrate-on-start) connect: as
+ * MIGRATE_DATABASE_URL, the schema's owner, without statement_timeout.
+ */
+static struct db_conn_options migrate_conn_options(const struct config *cfg)
+{
+    struct db_conn_options opt = conn_options(cfg, 0);
+    opt.database_url = cfg->migrate_database_url;
+    return opt;
+}
+
 /* Opens the connection migrations use (no statement_timeout). */
 static PGconn *connect_once(const struct db_params *params)
 {
@@ -239,7 +256,7 @@ static PGconn *connect_once(const struct db_params *params)
  */
 static int init_db(const struct config *cfg, const sigset_t *sigs)
 {
-    struct db_conn_options conn_opt = conn_options(cfg, 0);
+    struct db_conn_options conn_opt = migrate_conn_options(cfg);
     struct db_params *params = db_params_new(&conn_opt);
     if (!params)
         return -ENOMEM;
@@ -542,6 +559,48 @@ static int cmd_healthcheck(const struct config *cfg)
     return rc == 0 ? EXIT_OK : EXIT_RUNTIME;
 }
 
+/* The connection of migrate, adopt and db grants; NULL when it failed (logged). */
+static PGconn *connect_migrate(const struct config *cfg)
+{
+    struct db_conn_options conn_opt = migrate_conn_options(cfg);
+    struct db_params *params = db_params_new(&conn_opt);
+    PGconn *conn = params ? connect_once(params) : NULL;
+    db_params_free(params);
+    return conn;
+}
+
+static int cmd_adopt(const struct config *cfg, int argc, char **argv)
+{
+    bool dry_run = argc >= 1 && strcmp(argv[0], "--dry-run") == 0;
+    if (argc > (dry_run ? 1 : 0))
+        return usage_error("unexpected argument '%s'", argv[dry_run ? 1 : 0]);
+    PGconn *conn = connect_migrate(cfg);
+    if (!conn)
+        return EXIT_RUNTIME;
+    struct adopt_options opt = {.timezone = cfg->adopt_timezone, .dry_run = dry_run};
+    int rc = adopt_run(conn, migrations_builtin, migrations_builtin_count, &opt, stdout, stderr);
+    PQfinish(conn);
+    if (rc == 1)
+        printf("nothing to adopt: the database already has tgdesk's schema\n");
+    return rc < 0 ? EXIT_RUNTIME : EXIT_OK;
+}
+
+static int cmd_db(const struct config *cfg, int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "grants") != 0)
+        return usage_error("db needs a subcommand: grants ROLE");
+    if (argc != 2)
+        return usage_error(argc < 2 ? "db grants needs the role that will serve"
+                                    : "unexpected argument '%s'",
+                           argv[argc < 2 ? 0 : 2]);
+    PGconn *conn = connect_migrate(cfg);
+    if (!conn)
+        return EXIT_RUNTIME;
+    int rc = migrate_grants(conn, argv[1], stdout);
+    PQfinish(conn);
+    return rc < 0 ? EXIT_RUNTIME : EXIT_OK;
+}
+
 static int cmd_migrate(const struct config *cfg, int argc, char **argv)
 {
     if (argc < 1)
@@ -558,12 +617,7 @@ static int cmd_migrate(const struct config *cfg, int argc, char **argv)
     if (argc > (is_down ? 2 : 1))
         return usage_error("unexpected argument '%s'", argv[is_down ? 2 : 1]);
 
-    struct db_conn_options conn_opt = conn_options(cfg, 0);
-    struct db_params *params = db_params_new(&conn_opt);
-    if (!params)
-        return EXIT_RUNTIME;
-    PGconn *conn = connect_once(params);
-    db_params_free(params);
+    PGconn *conn = connect_migrate(cfg);
     if (!conn)
         return EXIT_RUNTIME;
 
@@ -789,14 +843,17 @@ int main(int argc, char **argv)
         }
         /* `outbox retry --all`: the one option after a command. */
         bool retry_all = strcmp(argv[i], "--all") == 0 && strcmp(cmd, "outbox") == 0;
-        if (argv[i][0] == '-' && !retry_all)
+        bool dry_run = strcmp(argv[i], "--dry-run") == 0 && strcmp(cmd, "adopt") == 0;
+        if (argv[i][0] == '-' && !retry_all && !dry_run)
             return usage_error("unknown option '%s'", argv[i]);
     }
 
     bool is_serve = strcmp(cmd, "serve") == 0, is_migrate = strcmp(cmd, "migrate") == 0;
     bool is_poll = strcmp(cmd, "poll") == 0, is_webhook = strcmp(cmd, "webhook") == 0;
     bool is_check = strcmp(cmd, "healthcheck") == 0, is_outbox = strcmp(cmd, "outbox") == 0;
-    if (!is_serve && !is_migrate && !is_poll && !is_webhook && !is_check && !is_outbox)
+    bool is_adopt = strcmp(cmd, "adopt") == 0, is_db = strcmp(cmd, "db") == 0;
+    if (!is_serve && !is_migrate && !is_poll && !is_webhook && !is_check && !is_outbox &&
+        !is_adopt && !is_db)
         return usage_error("unknown command '%s'", cmd);
     if ((is_serve || is_poll || is_check) && argc > first)
         return usage_error("%s takes no arguments, got '%s'", cmd, argv[first]);
@@ -810,6 +867,8 @@ int main(int argc, char **argv)
              : is_poll    ? cmd_poll(&cfg)
              : is_webhook ? cmd_webhook(&cfg, argc - first, argv + first)
              : is_outbox  ? cmd_outbox(&cfg, argc - first, argv + first)
+             : is_adopt   ? cmd_adopt(&cfg, argc - first, argv + first)
+             : is_db      ? cmd_db(&cfg, argc - first, argv + first)
                           : cmd_migrate(&cfg, argc - first, argv + first);
     config_free(&cfg);
     return rc;

@@ -73,7 +73,7 @@ static void rollback_quietly(PGconn *conn)
  * inside pg_advisory_lock() holds a snapshot, and CREATE INDEX CONCURRENTLY in
  * the session that owns the lock would wait for it - a deadlock.
  */
-static int lock(PGconn *conn)
+int migrate_lock(PGconn *conn)
 {
     char sql[96];
     snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%" PRId64 ")", MIGRATE_LOCK_KEY);
@@ -107,7 +107,7 @@ static int lock(PGconn *conn)
     return 0;
 }
 
-static int prepare_table(PGconn *conn)
+int migrate_prepare_table(PGconn *conn)
 {
     /* Created under the lock: concurrent CREATE ... IF NOT EXISTS can race. */
     return exec_simple(conn,
@@ -121,7 +121,7 @@ static int prepare_table(PGconn *conn)
                        "create schema_migrations");
 }
 
-static void unlock(PGconn *conn)
+void migrate_unlock(PGconn *conn)
 {
     char sql[96];
     snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(%" PRId64 ")", MIGRATE_LOCK_KEY);
@@ -253,6 +253,21 @@ static int exec_statements(PGconn *conn, const char *sql, char *err, size_t cap)
     return 0;
 }
 
+int migrate_apply_in_tx(PGconn *conn, const struct migration *m)
+{
+    char version[24], file[160];
+    snprintf(version, sizeof(version), "%" PRId64, m->version);
+    snprintf(file, sizeof(file), "%04" PRId64 "_%s.up.sql", m->version, m->name);
+    const char *params[3] = {version, m->name, m->checksum};
+    if (exec_simple(conn, m->up_sql, file) < 0 ||
+        exec_params(conn,
+                    "INSERT INTO schema_migrations (version, name, checksum, applied_at, dirty)"
+                    " VALUES ($1, $2, $3, now(), false)",
+                    3, params, file) < 0)
+        return -EIO;
+    return 0;
+}
+
 /*
  * Runs one direction of one migration. In a transaction the schema_migrations
  * change (record_sql) commits with it; without one, the row is marked dirty
@@ -277,9 +292,12 @@ static int run_one(PGconn *conn, const struct migration *m, bool up)
     if (!no_tx) {
         if (exec_simple(conn, "BEGIN", file) < 0)
             return -EIO;
-        if (exec_simple(conn, sql, file) < 0 ||
-            exec_params(conn, record_sql, record_n, params, file) < 0 ||
-            exec_simple(conn, "COMMIT", file) < 0) {
+        int r = up ? migrate_apply_in_tx(conn, m)
+                : exec_simple(conn, sql, file) < 0 ||
+                        exec_params(conn, record_sql, record_n, params, file) < 0
+                    ? -EIO
+                    : 0;
+        if (r < 0 || exec_simple(conn, "COMMIT", file) < 0) {
             rollback_quietly(conn);
             return -EIO;
         }
@@ -316,7 +334,7 @@ static int run_one(PGconn *conn, const struct migration *m, bool up)
  */
 static int load_checked(PGconn *conn, const struct migration *set, size_t n, struct state *st)
 {
-    int rc = prepare_table(conn);
+    int rc = migrate_prepare_table(conn);
     if (rc == 0)
         rc = state_load(conn, st);
     if (rc == 0)
@@ -324,13 +342,43 @@ static int load_checked(PGconn *conn, const struct migration *set, size_t n, str
     return rc;
 }
 
+/*
+ * A database with a requests table but without tgdesk's users was not made
+ * by tgdesk (the Python bot's, most likely): CREATE TABLE would fail on it,
+ * and the operator should be told what to run instead.
+ */
+static int refuse_foreign_tables(PGconn *conn)
+{
+    PGresult *res = PQexec(conn, "SELECT to_regclass('requests') IS NOT NULL"
+                                 " AND to_regclass('users') IS NULL,"
+                                 " to_regclass('alembic_version') IS NOT NULL");
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char err[512];
+        LOG(LOG_ERROR, "cannot read the database's tables",
+            LOG_STR("error", db_errmsg(conn, res, err, sizeof(err))));
+        rc = -EIO;
+    } else if (PQgetvalue(res, 0, 0)[0] == 't') {
+        LOG(LOG_ERROR,
+            "the database already has a requests table that tgdesk's migrations did not create"
+            " (the Python bot's?): run `tgdesk adopt --dry-run` to see what adopting it would do,"
+            " then `tgdesk adopt`",
+            LOG_BOOL("alembic_version", PQgetvalue(res, 0, 1)[0] == 't'));
+        rc = -EEXIST;
+    }
+    PQclear(res);
+    return rc;
+}
+
 int migrate_up(PGconn *conn, const struct migration *set, size_t n, int limit, FILE *out)
 {
     struct state st = {0};
-    int rc = lock(conn);
+    int rc = migrate_lock(conn);
     if (rc < 0)
         return rc;
-    rc = load_checked(conn, set, n, &st);
+    rc = refuse_foreign_tables(conn);
+    if (rc == 0)
+        rc = load_checked(conn, set, n, &st);
     if (rc < 0)
         goto out;
 
@@ -353,14 +401,14 @@ int migrate_up(PGconn *conn, const struct migration *set, size_t n, int limit, F
     rc = applied;
 out:
     state_free(&st);
-    unlock(conn);
+    migrate_unlock(conn);
     return rc;
 }
 
 int migrate_down(PGconn *conn, const struct migration *set, size_t n, int steps, FILE *out)
 {
     struct state st = {0};
-    int rc = lock(conn);
+    int rc = migrate_lock(conn);
     if (rc < 0)
         return rc;
     rc = load_checked(conn, set, n, &st);
@@ -391,7 +439,7 @@ int migrate_down(PGconn *conn, const struct migration *set, size_t n, int steps,
     rc = reverted;
 out:
     state_free(&st);
-    unlock(conn);
+    migrate_unlock(conn);
     return rc;
 }
 
@@ -440,4 +488,47 @@ int migrate_status(PGconn *conn, const struct migration *set, size_t n, FILE *ou
     }
     state_free(&st);
     return clean ? 0 : 1;
+}
+
+int migrate_grants(PGconn *conn, const char *role, FILE *out)
+{
+    /* The serving role reads and writes rows; the owner keeps the DDL. Tables
+     * a later migration creates get the same through the default privileges
+     * of the role that runs migrations. */
+    static const char sql[] =
+        "WITH rel AS (SELECT c.relname, c.relkind FROM pg_class c"
+        "  WHERE c.relnamespace = current_schema()::regnamespace"
+        "  AND c.relname NOT IN ('schema_migrations', 'alembic_version'))"
+        " SELECT line FROM ("
+        " SELECT 1, format('GRANT USAGE ON SCHEMA %I TO %I;', current_schema(), $1::text)"
+        " UNION ALL SELECT 2, format('GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE %s TO %I;',"
+        "  string_agg(quote_ident(relname), ', ' ORDER BY relname), $1::text)"
+        "  FROM rel WHERE relkind IN ('r', 'p') HAVING count(*) > 0"
+        " UNION ALL SELECT 3, format('GRANT USAGE ON SEQUENCE %s TO %I;',"
+        "  string_agg(quote_ident(relname), ', ' ORDER BY relname), $1::text)"
+        "  FROM rel WHERE relkind = 'S' HAVING count(*) > 0"
+        " UNION ALL SELECT 4, format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I"
+        "  GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %I;', current_schema(), $1::text)"
+        " UNION ALL SELECT 5, format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I"
+        "  GRANT USAGE ON SEQUENCES TO %I;', current_schema(), $1::text)"
+        " ) AS g(n, line) ORDER BY n";
+    const char *params[1] = {role};
+    PGresult *res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char err[512];
+        LOG(LOG_ERROR, "cannot list tgdesk's tables",
+            LOG_STR("error", db_errmsg(conn, res, err, sizeof(err))));
+        PQclear(res);
+        return -EIO;
+    }
+    int rc = 0;
+    if (PQntuples(res) < 5) {
+        LOG(LOG_ERROR, "the schema has no tables yet: run `tgdesk migrate up` first",
+            LOG_STR("role", role));
+        rc = -ENOENT;
+    }
+    for (int r = 0; rc == 0 && r < PQntuples(res); r++)
+        fprintf(out, "%s\n", PQgetvalue(res, r, 0));
+    PQclear(res);
+    return rc;
 }
