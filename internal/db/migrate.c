@@ -10,6 +10,7 @@
 #include "log.h"
 #include "sqlsplit.h"
 #include "sqlstate.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/strnum.h"
 
@@ -273,7 +274,118 @@ int migrate_apply_in_tx(PGconn *conn, const struct migration *m)
  * change (record_sql) commits with it; without one, the row is marked dirty
  * first and cleared after, so a failure half-way stays visible.
  */
-static int run_one(PGconn *conn, const struct migration *m, bool up)
+/*
+ * Fingerprints of the tables of the current schema (but schema_migrations),
+ * "oid=md5" comma-separated: the md5 covers the storage (a rewrite), the
+ * columns and the indexes, so a migration that changed any of them changes
+ * it.
+ */
+#define FINGERPRINTS                                                                            \
+    "WITH fp AS (SELECT c.oid, c.oid::text || '=' || md5(c.relfilenode::text || ':' ||"         \
+    " coalesce((SELECT string_agg(a.attname || ' ' || a.atttypid::text, ',' ORDER BY a.attnum)" \
+    " FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),"   \
+    " '') || ':' || coalesce((SELECT string_agg(i.indexrelid::text, ',' ORDER BY i.indexrelid)" \
+    " FROM pg_index i WHERE i.indrelid = c.oid), '')) AS f FROM pg_class c"                     \
+    " WHERE c.relkind IN ('r', 'p') AND c.relnamespace = current_schema()::regnamespace"        \
+    " AND c.relname <> 'schema_migrations') "
+
+/* Appends the one value of a one-row query to b (comma-separated). 0 or -EIO. */
+static int append_value(PGconn *conn, const char *sql, struct buf *b)
+{
+    PGresult *res = PQexec(conn, sql);
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        char err[512];
+        LOG(LOG_ERROR, "cannot read table statistics",
+            LOG_STR("error", db_errmsg(conn, res, err, sizeof(err))));
+        rc = -EIO;
+    } else if (*PQgetvalue(res, 0, 0)) {
+        if (buf_len(b) > 0)
+            buf_addc(b, ',');
+        buf_add(b, PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+    return rc;
+}
+
+/*
+ * Rows changed per table so far, "oid=n" comma-separated. Read at the start
+ * and the end of a migration's transaction: PostgreSQL's per-transaction
+ * counters also hold earlier transactions of the session not yet reported,
+ * but nothing is reported inside a transaction block, so the difference is
+ * this transaction's.
+ */
+#define CHANGED_ROWS                                                  \
+    "WITH x AS (SELECT relid, n_tup_ins + n_tup_upd + n_tup_del AS n" \
+    " FROM pg_stat_xact_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0) "
+
+/* Adds the oids of the tables whose rows changed since mark to touched. */
+static int note_changed_rows(PGconn *conn, const char *mark, struct buf *touched)
+{
+    const char *params[1] = {mark};
+    PGresult *res = PQexecParams(conn,
+                                 CHANGED_ROWS "SELECT coalesce(string_agg(relid::text, ','), '')"
+                                              " FROM x WHERE relid::text || '=' || n"
+                                              " <> ALL (string_to_array($1, ','))",
+                                 1, NULL, params, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char err[512];
+        LOG(LOG_ERROR, "cannot read table statistics",
+            LOG_STR("error", db_errmsg(conn, res, err, sizeof(err))));
+        rc = -EIO;
+    } else if (*PQgetvalue(res, 0, 0)) {
+        if (buf_len(touched) > 0)
+            buf_addc(touched, ',');
+        buf_add(touched, PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+    return rc;
+}
+
+/*
+ * ANALYZE of every table whose fingerprint differs from before (new,
+ * rewritten, columns or indexes changed) or whose rows a migration changed
+ * (oids in touched): fresh statistics for the planner instead of waiting for
+ * autovacuum. Names them on out. 0 or -EIO (logged).
+ */
+static int analyze_changed(PGconn *conn, const char *before, const char *touched, FILE *out)
+{
+    const char *params[2] = {before, touched};
+    PGresult *res = PQexecParams(conn,
+                                 FINGERPRINTS "SELECT coalesce(string_agg(fp.oid::regclass::text,"
+                                              " ', ' ORDER BY fp.oid::regclass::text), '') FROM fp"
+                                              " WHERE fp.f <> ALL (string_to_array($1, ','))"
+                                              " OR fp.oid = ANY (string_to_array($2, ',')::oid[])",
+                                 2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char err[512];
+        LOG(LOG_ERROR, "cannot find the tables migrations changed",
+            LOG_STR("error", db_errmsg(conn, res, err, sizeof(err))));
+        PQclear(res);
+        return -EIO;
+    }
+    const char *tables = PQgetvalue(res, 0, 0);
+    int rc = 0;
+    if (*tables) {
+        struct buf sql;
+        buf_init(&sql, SIZE_MAX);
+        buf_addf(&sql, "ANALYZE %s", tables);
+        int64_t t0 = clock_mono_ms();
+        rc = buf_error(&sql) ? -ENOMEM : exec_simple(conn, buf_str(&sql), "analyze");
+        buf_free(&sql);
+        if (rc == 0) {
+            LOG(LOG_INFO, "analyzed the tables migrations changed", LOG_STR("tables", tables),
+                LOG_INT("duration_ms", clock_mono_ms() - t0));
+            if (out)
+                fprintf(out, "analyzed %s\n", tables);
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int run_one(PGconn *conn, const struct migration *m, bool up, struct buf *touched)
 {
     const char *sql = up ? m->up_sql : m->down_sql;
     bool no_tx = up ? m->up_no_tx : m->down_no_tx;
@@ -292,11 +404,25 @@ static int run_one(PGconn *conn, const struct migration *m, bool up)
     if (!no_tx) {
         if (exec_simple(conn, "BEGIN", file) < 0)
             return -EIO;
+        struct buf mark;
+        buf_init(&mark, SIZE_MAX);
+        if (touched &&
+            append_value(conn,
+                         CHANGED_ROWS "SELECT coalesce(string_agg(relid || '=' || n, ','), '')"
+                                      " FROM x",
+                         &mark) < 0) {
+            buf_free(&mark);
+            rollback_quietly(conn);
+            return -EIO;
+        }
         int r = up ? migrate_apply_in_tx(conn, m)
                 : exec_simple(conn, sql, file) < 0 ||
                         exec_params(conn, record_sql, record_n, params, file) < 0
                     ? -EIO
                     : 0;
+        if (r == 0 && touched)
+            r = note_changed_rows(conn, buf_str(&mark), touched);
+        buf_free(&mark);
         if (r < 0 || exec_simple(conn, "COMMIT", file) < 0) {
             rollback_quietly(conn);
             return -EIO;
@@ -373,9 +499,12 @@ static int refuse_foreign_tables(PGconn *conn)
 int migrate_up(PGconn *conn, const struct migration *set, size_t n, int limit, FILE *out)
 {
     struct state st = {0};
+    struct buf before, touched; /* fingerprints before, oids of changed rows */
+    buf_init(&before, SIZE_MAX);
+    buf_init(&touched, SIZE_MAX);
     int rc = migrate_lock(conn);
     if (rc < 0)
-        return rc;
+        goto out_unlocked;
     rc = refuse_foreign_tables(conn);
     if (rc == 0)
         rc = load_checked(conn, set, n, &st);
@@ -387,8 +516,14 @@ int migrate_up(PGconn *conn, const struct migration *set, size_t n, int limit, F
         const struct migration *m = &set[i];
         if (find_applied(&st, m->version))
             continue;
+        if (applied == 0 &&
+            append_value(conn, FINGERPRINTS "SELECT coalesce(string_agg(f, ','), '') FROM fp",
+                         &before) < 0) {
+            rc = -EIO;
+            goto out;
+        }
         int64_t t0 = clock_mono_ms();
-        rc = run_one(conn, m, true);
+        rc = run_one(conn, m, true, &touched);
         if (rc < 0)
             goto out;
         int64_t ms = clock_mono_ms() - t0;
@@ -399,9 +534,15 @@ int migrate_up(PGconn *conn, const struct migration *set, size_t n, int limit, F
         applied++;
     }
     rc = applied;
+    /* The migrations stand even when this fails (logged); autovacuum catches up. */
+    if (applied > 0 && buf_error(&before) == 0 && buf_error(&touched) == 0)
+        analyze_changed(conn, buf_str(&before), buf_str(&touched), out);
 out:
     state_free(&st);
     migrate_unlock(conn);
+out_unlocked:
+    buf_free(&before);
+    buf_free(&touched);
     return rc;
 }
 
@@ -426,7 +567,7 @@ int migrate_down(PGconn *conn, const struct migration *set, size_t n, int steps,
             goto out;
         }
         int64_t t0 = clock_mono_ms();
-        rc = run_one(conn, m, false);
+        rc = run_one(conn, m, false, NULL);
         if (rc < 0)
             goto out;
         int64_t ms = clock_mono_ms() - t0;
