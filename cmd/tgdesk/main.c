@@ -266,7 +266,8 @@ static int init_db(const struct config *cfg, const sigset_t *sigs)
         if (conn && PQstatus(conn) == CONNECTION_OK) {
             rc = 0;
             if (cfg->migrate_on_start) {
-                rc = migrate_up(conn, migrations_builtin, migrations_builtin_count, 0, NULL);
+                rc = migrate_up_backup(conn, migrations_builtin, migrations_builtin_count, 0,
+                                       cfg->migrate_backup_dir, NULL);
                 rc = rc < 0 ? rc : 0;
             }
             PQfinish(conn);
@@ -577,7 +578,11 @@ static int cmd_adopt(const struct config *cfg, int argc, char **argv)
     PGconn *conn = connect_migrate(cfg);
     if (!conn)
         return EXIT_RUNTIME;
-    struct adopt_options opt = {.timezone = cfg->adopt_timezone, .dry_run = dry_run};
+    struct adopt_options opt = {
+        .timezone = cfg->adopt_timezone,
+        .dry_run = dry_run,
+        .backup_dir = cfg->migrate_backup_dir,
+    };
     int rc = adopt_run(conn, migrations_builtin, migrations_builtin_count, &opt, stdout, stderr);
     PQfinish(conn);
     if (rc == 1)
@@ -630,7 +635,7 @@ static int cmd_migrate(const struct config *cfg, int argc, char **argv)
         return rc == 0 ? EXIT_OK : EXIT_RUNTIME;
     }
     if (is_up) {
-        rc = migrate_up(conn, set, n, 0, stdout);
+        rc = migrate_up_backup(conn, set, n, 0, cfg->migrate_backup_dir, stdout);
         if (rc == 0)
             printf("nothing to apply\n");
     } else {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup.h"
 #include "conn.h"
 #include "log.h"
 #include "util/buf.h"
@@ -457,6 +458,12 @@ int adopt_run(PGconn *conn, const struct migration *set, size_t n, const struct 
     while (n_tx < n && !set[n_tx].up_no_tx)
         n_tx++;
 
+    /* Before the transaction: pg_dump would wait for the locks it takes. */
+    if (opt->backup_dir && !opt->dry_run) {
+        rc = db_backup(conn, opt->backup_dir, "before-adopt", out);
+        if (rc < 0)
+            goto out;
+    }
     rc = exec(conn, "BEGIN", "begin");
     if (rc < 0)
         goto out;

@@ -26,8 +26,9 @@
 #include "migrate.h"
 
 struct adopt_options {
-    const char *timezone; /* ADOPT_TIMEZONE: how the old naive times are read */
-    bool dry_run;         /* do everything, then roll back */
+    const char *timezone;   /* ADOPT_TIMEZONE: how the old naive times are read */
+    bool dry_run;           /* do everything, then roll back */
+    const char *backup_dir; /* MIGRATE_BACKUP_DIR: pg_dump before adopting; NULL: none */
 };
 
 /*

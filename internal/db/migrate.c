@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backup.h"
 #include "conn.h"
 #include "log.h"
 #include "sqlsplit.h"
@@ -498,6 +499,12 @@ static int refuse_foreign_tables(PGconn *conn)
 
 int migrate_up(PGconn *conn, const struct migration *set, size_t n, int limit, FILE *out)
 {
+    return migrate_up_backup(conn, set, n, limit, NULL, out);
+}
+
+int migrate_up_backup(PGconn *conn, const struct migration *set, size_t n, int limit,
+                      const char *backup_dir, FILE *out)
+{
     struct state st = {0};
     struct buf before, touched; /* fingerprints before, oids of changed rows */
     buf_init(&before, SIZE_MAX);
@@ -516,6 +523,13 @@ int migrate_up(PGconn *conn, const struct migration *set, size_t n, int limit, F
         const struct migration *m = &set[i];
         if (find_applied(&st, m->version))
             continue;
+        if (applied == 0 && backup_dir) {
+            char label[40];
+            snprintf(label, sizeof(label), "before-%04" PRId64, m->version);
+            rc = db_backup(conn, backup_dir, label, out);
+            if (rc < 0)
+                goto out;
+        }
         if (applied == 0 &&
             append_value(conn, FINGERPRINTS "SELECT coalesce(string_agg(f, ','), '') FROM fp",
                          &before) < 0) {

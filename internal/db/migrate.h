@@ -69,6 +69,14 @@ int migrate_apply_in_tx(PGconn *conn, const struct migration *m);
 int migrate_up(PGconn *conn, const struct migration *set, size_t n, int limit, FILE *out);
 
 /*
+ * migrate_up(), but when backup_dir is not NULL and something is pending,
+ * pg_dump of the database goes into it first (see backup.h); when the dump
+ * fails nothing is applied and -ECHILD is returned.
+ */
+int migrate_up_backup(PGconn *conn, const struct migration *set, size_t n, int limit,
+                      const char *backup_dir, FILE *out);
+
+/*
  * Reverts the last steps applied migrations (newest first). Returns the
  * number reverted, or a negative code as migrate_up; -ENOTSUP when one has no
  * down file.
