@@ -22,6 +22,7 @@
 #include "db/adopt.h"
 #include "db/conn.h"
 #include "db/migrate.h"
+#include "db/password.h"
 #include "db/pool.h"
 #include "desk/chats.h"
 #include "desk/desk.h"
@@ -147,6 +148,13 @@ static int load_config(struct config *cfg)
     log_add_secret(cfg->telegram_bot_token);
     log_add_secret(cfg->webhook_secret);
     log_add_secret(cfg->metrics_token);
+    if (cfg->database_password_file) {
+        /* Rotated passwords are read later; libpq does not print them. */
+        char pw[DB_PASSWORD_MAX];
+        if (db_password_read(cfg->database_password_file, pw, sizeof(pw)) == 0)
+            log_add_secret(pw);
+        explicit_bzero(pw, sizeof(pw));
+    }
     return 0;
 }
 
@@ -159,6 +167,7 @@ static struct db_conn_options conn_options(const struct config *cfg, int64_t sta
         .database_url = cfg->database_url,
         .connect_timeout_s = cfg->db_connect_timeout_s,
         .statement_timeout_ms = statement_timeout_ms,
+        .password_file = cfg->database_password_file,
     };
 }
 
@@ -232,6 +241,9 @@ static struct poll_options poll_options(const struct config *cfg)
 static struct db_conn_options migrate_conn_options(const struct config *cfg)
 {
     struct db_conn_options opt = conn_options(cfg, 0);
+    /* DATABASE_PASSWORD_FILE is the serving role's password. */
+    if (strcmp(cfg->migrate_database_url, cfg->database_url) != 0)
+        opt.password_file = NULL;
     opt.database_url = cfg->migrate_database_url;
     return opt;
 }
