@@ -24,6 +24,7 @@
 #include "db/migrate.h"
 #include "db/password.h"
 #include "db/pool.h"
+#include "db/sslcheck.h"
 #include "desk/chats.h"
 #include "desk/desk.h"
 #include "desk/prune.h"
@@ -261,6 +262,25 @@ static PGconn *connect_once(const struct db_params *params)
     return NULL;
 }
 
+/* A remote database reached without TLS (or without checking whom): say so at start. */
+static void warn_weak_tls(const struct config *cfg)
+{
+    const struct {
+        const char *name, *url;
+    } urls[] = {{"DATABASE_URL", cfg->database_url},
+                {"MIGRATE_DATABASE_URL", cfg->migrate_database_url}};
+    for (size_t i = 0; i < 2; i++) {
+        char host[256], mode[256];
+        if (i == 1 && strcmp(urls[1].url, urls[0].url) == 0)
+            break;
+        if (db_sslcheck_weak(urls[i].url, host, mode, sizeof(host)))
+            LOG(LOG_WARN,
+                "the database is remote but the connection may go unencrypted: add "
+                "sslmode=verify-full (with sslrootcert) or at least sslmode=require",
+                LOG_STR("variable", urls[i].name), LOG_STR("host", host), LOG_STR("sslmode", mode));
+    }
+}
+
 /*
  * The original design's init_db: connect and migrate, DB_INIT_RETRIES
  * attempts DB_INIT_RETRY_DELAY apart. Returns 0, -ECANCELED when a stop
@@ -268,6 +288,7 @@ static PGconn *connect_once(const struct db_params *params)
  */
 static int init_db(const struct config *cfg, const sigset_t *sigs)
 {
+    warn_weak_tls(cfg);
     struct db_conn_options conn_opt = migrate_conn_options(cfg);
     struct db_params *params = db_params_new(&conn_opt);
     if (!params)
