@@ -668,36 +668,33 @@ static int parse_listen_addr(const struct spec *sp, const char *value, struct co
     return set_string(sp, cfg, value);
 }
 
-static int parse_file(const struct spec *sp, const char *value, struct config *cfg, char *detail,
-                      size_t cap)
+/* A path that access(2) allows for mode and whose type is want (S_IFREG or S_IFDIR). */
+static int parse_path(const struct spec *sp, const char *value, struct config *cfg, int mode,
+                      mode_t want, char *detail, size_t cap)
 {
     struct stat st;
 
-    if (access(value, R_OK) < 0 || stat(value, &st) < 0) {
+    if (access(value, mode) < 0 || stat(value, &st) < 0) {
         snprintf(detail, cap, "%s", strerror(errno));
         return -EINVAL;
     }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(detail, cap, "not a regular file");
+    if ((st.st_mode & S_IFMT) != want) {
+        snprintf(detail, cap, "%s", want == S_IFDIR ? "not a directory" : "not a regular file");
         return -EINVAL;
     }
     return set_string(sp, cfg, value);
 }
 
+static int parse_file(const struct spec *sp, const char *value, struct config *cfg, char *detail,
+                      size_t cap)
+{
+    return parse_path(sp, value, cfg, R_OK, S_IFREG, detail, cap);
+}
+
 static int parse_dir(const struct spec *sp, const char *value, struct config *cfg, char *detail,
                      size_t cap)
 {
-    struct stat st;
-
-    if (stat(value, &st) < 0 || access(value, W_OK | X_OK) < 0) {
-        snprintf(detail, cap, "%s", strerror(errno));
-        return -EINVAL;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        snprintf(detail, cap, "not a directory");
-        return -EINVAL;
-    }
-    return set_string(sp, cfg, value);
+    return parse_path(sp, value, cfg, W_OK | X_OK, S_IFDIR, detail, cap);
 }
 
 static int parse_admin_ids(const struct spec *sp, const char *value, struct config *cfg,

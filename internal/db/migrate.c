@@ -290,10 +290,13 @@ int migrate_apply_in_tx(PGconn *conn, const struct migration *m)
     " WHERE c.relkind IN ('r', 'p') AND c.relnamespace = current_schema()::regnamespace"        \
     " AND c.relname <> 'schema_migrations') "
 
-/* Appends the one value of a one-row query to b (comma-separated). 0 or -EIO. */
-static int append_value(PGconn *conn, const char *sql, struct buf *b)
+/*
+ * Appends the one value of a one-row query (param: $1, or NULL for none) to
+ * b, comma-separated. 0 or -EIO (logged).
+ */
+static int append_value(PGconn *conn, const char *sql, const char *param, struct buf *b)
 {
-    PGresult *res = PQexec(conn, sql);
+    PGresult *res = PQexecParams(conn, sql, param ? 1 : 0, NULL, &param, NULL, NULL, 0);
     int rc = 0;
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         char err[512];
@@ -323,25 +326,11 @@ static int append_value(PGconn *conn, const char *sql, struct buf *b)
 /* Adds the oids of the tables whose rows changed since mark to touched. */
 static int note_changed_rows(PGconn *conn, const char *mark, struct buf *touched)
 {
-    const char *params[1] = {mark};
-    PGresult *res = PQexecParams(conn,
-                                 CHANGED_ROWS "SELECT coalesce(string_agg(relid::text, ','), '')"
-                                              " FROM x WHERE relid::text || '=' || n"
-                                              " <> ALL (string_to_array($1, ','))",
-                                 1, NULL, params, NULL, NULL, 0);
-    int rc = 0;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        char err[512];
-        LOG(LOG_ERROR, "cannot read table statistics",
-            LOG_STR("error", db_errmsg(conn, res, err, sizeof(err))));
-        rc = -EIO;
-    } else if (*PQgetvalue(res, 0, 0)) {
-        if (buf_len(touched) > 0)
-            buf_addc(touched, ',');
-        buf_add(touched, PQgetvalue(res, 0, 0));
-    }
-    PQclear(res);
-    return rc;
+    return append_value(conn,
+                        CHANGED_ROWS "SELECT coalesce(string_agg(relid::text, ','), '')"
+                                     " FROM x WHERE relid::text || '=' || n"
+                                     " <> ALL (string_to_array($1, ','))",
+                        mark, touched);
 }
 
 /*
@@ -411,7 +400,7 @@ static int run_one(PGconn *conn, const struct migration *m, bool up, struct buf 
             append_value(conn,
                          CHANGED_ROWS "SELECT coalesce(string_agg(relid || '=' || n, ','), '')"
                                       " FROM x",
-                         &mark) < 0) {
+                         NULL, &mark) < 0) {
             buf_free(&mark);
             rollback_quietly(conn);
             return -EIO;
@@ -531,7 +520,7 @@ int migrate_up_backup(PGconn *conn, const struct migration *set, size_t n, int l
                 goto out;
         }
         if (applied == 0 &&
-            append_value(conn, FINGERPRINTS "SELECT coalesce(string_agg(f, ','), '') FROM fp",
+            append_value(conn, FINGERPRINTS "SELECT coalesce(string_agg(f, ','), '') FROM fp", NULL,
                          &before) < 0) {
             rc = -EIO;
             goto out;
