@@ -78,4 +78,18 @@ wait $pid || true
 expect_eq "serve made one dump before migrating" 1 "$(dumps | grep -c 'before-')"
 expect_eq "and migrated" "$total" "$(sql "$db" "SELECT count(*) FROM schema_migrations")"
 
+# adopt: a dump of the Python bot's database before converting it.
+old=$(new_db)
+sql "$old" "CREATE TABLE requests (id serial PRIMARY KEY, user_id bigint NOT NULL, issue text NOT NULL,
+    assigned_admin bigint, status varchar(20) NOT NULL, solution text, created_at timestamp, updated_at timestamp);
+CREATE TABLE messages (id serial PRIMARY KEY, request_id integer REFERENCES requests (id), sender_id bigint NOT NULL,
+    sender_type varchar(10) NOT NULL, message text NOT NULL, timestamp timestamp);
+CREATE TABLE logs (id serial PRIMARY KEY, timestamp timestamp, level varchar(20), message text, context text);
+INSERT INTO requests (user_id, issue, status, created_at) VALUES (6500000001, 'old one', 'open', now())" >/dev/null
+rm -f "$bk"/*
+run env DATABASE_URL="$old" MIGRATE_BACKUP_DIR="$bk" "$TGDESK_BIN" adopt
+expect_eq "adopt with a backup exits 0" 0 "$rc"
+expect_eq "adopt dumped the old tables first" 1 "$(dumps | grep -c 'before-adopt\.dump$')"
+expect_contains "the dump holds the old requests table" "$(pg_restore --list "$(dumps)")" "TABLE public requests"
+
 finish

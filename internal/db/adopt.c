@@ -420,7 +420,7 @@ static int convert(PGconn *conn, const struct migration *set, size_t n_tx, const
     return 0;
 }
 
-/* The Alembic revision, "" when alembic_version is empty, NULL when it is absent. */
+/* The Alembic revision, "(none)" when alembic_version is empty, NULL when it is absent. */
 static char *alembic_revision(PGconn *conn, int *ret_rc)
 {
     int64_t exists = number(conn,
@@ -434,7 +434,8 @@ static char *alembic_revision(PGconn *conn, int *ret_rc)
         query(conn, "SELECT coalesce(string_agg(version_num::text, ', '), '') FROM alembic_version",
               0, NULL, "read alembic_version");
     *ret_rc = res ? 0 : -EIO;
-    char *rev = res && !PQgetisnull(res, 0, 0) ? strdup(PQgetvalue(res, 0, 0)) : NULL;
+    const char *v = res ? PQgetvalue(res, 0, 0) : NULL;
+    char *rev = v ? strdup(*v ? v : "(none)") : NULL;
     PQclear(res);
     return rev;
 }
@@ -493,10 +494,18 @@ int adopt_run(PGconn *conn, const struct migration *set, size_t n, const struct 
         rc = -EINVAL;
         goto out;
     }
-    /* The old bot (if still running) must not write while the rows move. */
-    rc = exec(conn, "LOCK TABLE requests, messages, logs IN ACCESS EXCLUSIVE MODE", "lock");
-    if (rc < 0)
+    /* The old bot (if still running) must not write while the rows move; a
+     * session of it idle in a transaction would make this wait: not for ever. */
+    rc = exec(conn, "SET LOCAL lock_timeout = '1min'", "lock");
+    if (rc == 0)
+        rc = exec(conn, "LOCK TABLE requests, messages, logs IN ACCESS EXCLUSIVE MODE", "lock");
+    if (rc == 0)
+        rc = exec(conn, "SET LOCAL lock_timeout = 0", "lock");
+    if (rc < 0) {
+        fprintf(err, "tgdesk adopt: cannot lock the old tables (is the Python bot still running?);"
+                     " nothing was changed\n");
         goto out;
+    }
     int problems = check_rows(conn, err);
     if (problems != 0) {
         if (problems > 0)
