@@ -94,6 +94,27 @@ echo "# $(grep -c redeliver "$scratch/load.log" || true) redeliveries during the
 expect_contains "connections opened between the two steps were refused (the window was exercised)" \
     "$log" "password authentication failed"
 
+# The re-read on refusal, made observable: with auth_delay the server takes
+# three seconds to refuse a password, and the file changes meanwhile; the
+# same connect then succeeds with the new password at once.
+printf "shared_preload_libraries = 'auth_delay'\nauth_delay.milliseconds = 3000\n" >>"$ppg_dir/data/postgresql.conf"
+"$TGDESK_SOURCE_ROOT/scripts/pg.sh" stop "$ppg_dir"
+"$TGDESK_SOURCE_ROOT/scripts/pg.sh" start "$ppg_dir" "$ppg_port" --fast
+sql "$admin" "ALTER ROLE rot PASSWORD 'third-Pa55'" >/dev/null
+env DATABASE_URL="$db" DATABASE_PASSWORD_FILE="$pwfile" LOG_LEVEL=info "$TGDESK_BIN" migrate status \
+    >"$scratch/status.out" 2>"$scratch/status.err" &
+status_pid=$!
+sleep 1
+printf 'third-Pa55\n' >"$pwfile.new"
+mv "$pwfile.new" "$pwfile"
+set +e
+wait $status_pid
+rc=$?
+set -e
+expect_eq "refused, read again, connected: migrate status exits 0" 0 "$rc"
+expect_contains "the re-read is logged" "$(cat "$scratch/status.err")" \
+    "password refused; DATABASE_PASSWORD_FILE changed meanwhile: trying it"
+
 # A password file that cannot be read: said so, by name.
 stop_tgdesk
 run env DATABASE_URL="$db" DATABASE_PASSWORD_FILE="$scratch/nope" "$TGDESK_BIN" migrate status
