@@ -204,6 +204,10 @@ expect_contains "unrecognised: a clashing table named" "$err" "table users exist
 expect_contains "unrecognised: nothing changed" "$err" "this database is not the Python bot's (4 differences above); nothing was changed"
 
 db=$(new_db)
+run env DATABASE_URL="$db" "$TGDESK_BIN" adopt --force
+expect_eq "adopt --force: unknown option, exit 2" 2 "$rc"
+run env DATABASE_URL="$db" "$TGDESK_BIN" adopt --dry-run now
+expect_eq "adopt with an extra argument: exit 2" 2 "$rc"
 run env DATABASE_URL="$db" "$TGDESK_BIN" adopt
 expect_eq "empty database: adopt exits 1" 1 "$rc"
 expect_contains "empty database: the tables are missing" "$err" "table requests is missing"
