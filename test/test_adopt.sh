@@ -117,6 +117,10 @@ adopt_variant() { # WIDTH BASE TZ
     expect_eq "$v: dry run changed nothing" "false|false|$before" \
         "$(sql "$db" "SELECT (to_regclass('schema_migrations') IS NOT NULL) || '|' || (to_regclass('users') IS NOT NULL) || '|' || (SELECT count(*) FROM requests) || ' ' || (SELECT count(*) FROM messages) || ' ' || (SELECT count(*) FROM logs)")"
 
+    # An earlier release left an empty schema_migrations behind when it failed here.
+    [ "$width" = bigint ] && sql "$db" "CREATE TABLE schema_migrations (version bigint PRIMARY KEY,
+        name text NOT NULL, checksum text NOT NULL, applied_at timestamptz,
+        dirty boolean NOT NULL DEFAULT false, error text)" >/dev/null
     run env DATABASE_URL="$db" "$TGDESK_BIN" migrate up
     expect_eq "$v: migrate up on the old database exits 1" 1 "$rc"
     expect_contains "$v: migrate up says to run tgdesk adopt" "$err" 'run `tgdesk adopt'
@@ -124,7 +128,8 @@ adopt_variant() { # WIDTH BASE TZ
     run env DATABASE_URL="$db" WEBHOOK_INSECURE=true PORT=0 DB_INIT_RETRIES=3 DB_INIT_RETRY_DELAY=10 "$TGDESK_BIN" serve
     expect_eq "$v: serve on the old database exits 1 at once" 1 "$rc"
     expect_contains "$v: serve says to run tgdesk adopt" "$err" 'run `tgdesk adopt'
-    expect_eq "$v: refusing left no trace" "f" "$(sql "$db" "SELECT to_regclass('schema_migrations') IS NOT NULL")"
+    [ "$width" = bigint ] ||
+        expect_eq "$v: refusing left no trace" "f" "$(sql "$db" "SELECT to_regclass('schema_migrations') IS NOT NULL")"
 
     run env DATABASE_URL="$db" ADOPT_TIMEZONE="$tz" "$TGDESK_BIN" adopt
     expect_eq "$v: adopt exits 0" 0 "$rc"

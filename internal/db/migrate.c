@@ -458,31 +458,50 @@ static int load_checked(PGconn *conn, const struct migration *set, size_t n, str
     return rc;
 }
 
+/* The one value of a one-row query ("" on error, logged). Caller clears res. */
+static const char *value_of(PGconn *conn, const char *sql, PGresult **res)
+{
+    *res = PQexec(conn, sql);
+    if (PQresultStatus(*res) == PGRES_TUPLES_OK && PQntuples(*res) == 1)
+        return PQgetvalue(*res, 0, 0);
+    char err[512];
+    LOG(LOG_ERROR, "cannot read the database's tables",
+        LOG_STR("error", db_errmsg(conn, *res, err, sizeof(err))));
+    return NULL;
+}
+
 /*
- * A database with a requests table but without tgdesk's users was not made
- * by tgdesk (the Python bot's, most likely): CREATE TABLE would fail on it,
- * and the operator should be told what to run instead.
+ * A database with a requests table where no migration was ever recorded was
+ * not made by tgdesk (the Python bot's, most likely): CREATE TABLE would
+ * fail on it, and the operator should be told what to run instead. (An
+ * empty schema_migrations counts as none: older releases created it before
+ * failing.)
  */
 static int refuse_foreign_tables(PGconn *conn)
 {
-    PGresult *res = PQexec(conn, "SELECT to_regclass('requests') IS NOT NULL"
-                                 " AND to_regclass('users') IS NULL,"
-                                 " to_regclass('alembic_version') IS NOT NULL");
-    int rc = 0;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        char err[512];
-        LOG(LOG_ERROR, "cannot read the database's tables",
-            LOG_STR("error", db_errmsg(conn, res, err, sizeof(err))));
-        rc = -EIO;
-    } else if (PQgetvalue(res, 0, 0)[0] == 't') {
+    PGresult *res;
+    const char *v = value_of(conn,
+                             "SELECT CASE WHEN to_regclass('requests') IS NULL THEN 'none'"
+                             " WHEN to_regclass('schema_migrations') IS NULL THEN 'foreign'"
+                             " ELSE 'check' END",
+                             &res);
+    int rc = v ? 0 : -EIO;
+    bool foreign = v && strcmp(v, "foreign") == 0;
+    if (v && strcmp(v, "check") == 0) {
+        PQclear(res);
+        v = value_of(conn, "SELECT count(*) = 0 FROM schema_migrations", &res);
+        rc = v ? 0 : -EIO;
+        foreign = v && v[0] == 't';
+    }
+    PQclear(res);
+    if (foreign) {
         LOG(LOG_ERROR,
             "the database already has a requests table that tgdesk's migrations did not create"
             " (the Python bot's?): run `tgdesk adopt --dry-run` to see what adopting it would do,"
             " then `tgdesk adopt`",
-            LOG_BOOL("alembic_version", PQgetvalue(res, 0, 1)[0] == 't'));
+            LOG_STR("table", "requests"));
         rc = -EEXIST;
     }
-    PQclear(res);
     return rc;
 }
 
