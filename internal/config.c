@@ -46,7 +46,7 @@ typedef int parse_fn(const struct spec *sp, const char *value, struct config *cf
 static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_log_db_level,
     parse_log_format, parse_database_url, parse_bot_token, parse_api_url, parse_webhook_path,
     parse_token, parse_listen_addr, parse_file, parse_admin_ids, parse_chat_id, parse_workers,
-    parse_cidrs;
+    parse_cidrs, parse_migrate_url, parse_timezone, parse_dir;
 
 /*
  * The configuration variables in documentation order (the README's table),
@@ -150,7 +150,21 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
     X(TELEGRAM_GLOBAL_RPS, "30", "integer calls per second 1..100000", 0, parse_int,              \
       telegram_global_rps, 1, 100000)                                                             \
     X(TELEGRAM_API_TIMEOUT, "10", "seconds (decimals allowed) 0.1..300", 0, parse_duration,       \
-      telegram_api_timeout_ms, 100, 300000)
+      telegram_api_timeout_ms, 100, 300000)                                                       \
+    X(MIGRATE_DATABASE_URL, "DATABASE_URL",                                                       \
+      "libpq URI or key=value conninfo of the schema's owner, for migrate, adopt and "            \
+      "migrate-on-start",                                                                         \
+      F_COMPUTED, parse_migrate_url, migrate_database_url, 0, 0)                                  \
+    X(DATABASE_PASSWORD_FILE, NULL,                                                               \
+      "readable file holding the database password, read again for every new connection", 0,      \
+      parse_file, database_password_file, 0, 0)                                                   \
+    X(MIGRATE_BACKUP_DIR, NULL,                                                                   \
+      "writable directory: pg_dump --format=custom into it before migrations are applied", 0,     \
+      parse_dir, migrate_backup_dir, 0, 0)                                                        \
+    X(ADOPT_TIMEZONE, "UTC",                                                                      \
+      "time zone name PostgreSQL knows (UTC, Europe/Berlin, ...): how `adopt` reads the old "     \
+      "bot's times",                                                                              \
+      0, parse_timezone, adopt_timezone, 1, 64)
 
 #define AS_PUBLIC(name, def, allowed, flags, parse, field, min, max) \
     {#name, def, allowed, ((flags)&F_SECRET) != 0},
@@ -366,7 +380,7 @@ static void mask_value(struct buf *b, const char *name, const char *value)
 {
     if (!value)
         return;
-    if (name && strcmp(name, "DATABASE_URL") == 0) {
+    if (name && (strcmp(name, "DATABASE_URL") == 0 || strcmp(name, "MIGRATE_DATABASE_URL") == 0)) {
         mask_database_url(b, value);
         return;
     }
@@ -561,6 +575,28 @@ static int parse_database_url(const struct spec *sp, const char *value, struct c
     return set_string(sp, cfg, value);
 }
 
+/* Unset: migrations use DATABASE_URL (parsed before it: the list's order). */
+static int parse_migrate_url(const struct spec *sp, const char *value, struct config *cfg,
+                             char *detail, size_t cap)
+{
+    if (!value)
+        return cfg->database_url ? set_string(sp, cfg, cfg->database_url) : 0;
+    return parse_database_url(sp, value, cfg, detail, cap);
+}
+
+/* A time zone name as PostgreSQL spells them; whether it knows it is checked there. */
+static int parse_timezone(const struct spec *sp, const char *value, struct config *cfg,
+                          char *detail, size_t cap)
+{
+    size_t n = strlen(value);
+    if (n < (size_t)sp->min || n > (size_t)sp->max)
+        return -EINVAL;
+    for (const char *p = value; *p; p++)
+        if (!is_token_char(*p) && !strchr("/+:.", *p))
+            return -EINVAL;
+    return set_string(sp, cfg, value);
+}
+
 static int parse_bot_token(const struct spec *sp, const char *value, struct config *cfg,
                            char *detail, size_t cap)
 {
@@ -662,20 +698,33 @@ static int parse_cidrs(const struct spec *sp, const char *value, struct config *
     return empty ? 0 : set_string(sp, cfg, value);
 }
 
-static int parse_file(const struct spec *sp, const char *value, struct config *cfg, char *detail,
-                      size_t cap)
+/* A path that access(2) allows for mode and whose type is want (S_IFREG or S_IFDIR). */
+static int parse_path(const struct spec *sp, const char *value, struct config *cfg, int mode,
+                      mode_t want, char *detail, size_t cap)
 {
     struct stat st;
 
-    if (access(value, R_OK) < 0 || stat(value, &st) < 0) {
+    if (access(value, mode) < 0 || stat(value, &st) < 0) {
         snprintf(detail, cap, "%s", strerror(errno));
         return -EINVAL;
     }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(detail, cap, "not a regular file");
+    if ((st.st_mode & S_IFMT) != want) {
+        snprintf(detail, cap, "%s", want == S_IFDIR ? "not a directory" : "not a regular file");
         return -EINVAL;
     }
     return set_string(sp, cfg, value);
+}
+
+static int parse_file(const struct spec *sp, const char *value, struct config *cfg, char *detail,
+                      size_t cap)
+{
+    return parse_path(sp, value, cfg, R_OK, S_IFREG, detail, cap);
+}
+
+static int parse_dir(const struct spec *sp, const char *value, struct config *cfg, char *detail,
+                     size_t cap)
+{
+    return parse_path(sp, value, cfg, W_OK | X_OK, S_IFDIR, detail, cap);
 }
 
 static int parse_admin_ids(const struct spec *sp, const char *value, struct config *cfg,

@@ -69,6 +69,10 @@ struct config {
     int outbox_max_attempts;
     int telegram_global_rps;
     int64_t telegram_api_timeout_ms;
+    char *migrate_database_url;   /* migrate, adopt, migrate-on-start; DATABASE_URL when unset */
+    char *database_password_file; /* read for every new connection; NULL: none */
+    char *migrate_backup_dir;     /* pg_dump before migrating; NULL: no backup */
+    char *adopt_timezone;         /* how `adopt` reads the old bot's naive times */
 };
 
 /*

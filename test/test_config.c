@@ -214,6 +214,10 @@ static void test_vars_table(void **state)
         "OUTBOX_MAX_ATTEMPTS",
         "TELEGRAM_GLOBAL_RPS",
         "TELEGRAM_API_TIMEOUT",
+        "MIGRATE_DATABASE_URL",
+        "DATABASE_PASSWORD_FILE",
+        "MIGRATE_BACKUP_DIR",
+        "ADOPT_TIMEZONE",
     };
 
     assert_int_equal(config_vars_count, sizeof(names) / sizeof(names[0]));
@@ -660,6 +664,20 @@ static const struct row rows[] = {
     BAD("TELEGRAM_API_TIMEOUT", "0.05"),
     BAD("TELEGRAM_API_TIMEOUT", "301"),
     BAD("TELEGRAM_API_TIMEOUT", "ten"),
+
+    GOOD("MIGRATE_DATABASE_URL", "postgresql://owner:pw@localhost/tgdesk"),
+    BAD("MIGRATE_DATABASE_URL", "nonsense"),
+    GOOD("DATABASE_PASSWORD_FILE", "/etc/passwd"),
+    BAD("DATABASE_PASSWORD_FILE", "/nonexistent/password"),
+    BAD("DATABASE_PASSWORD_FILE", "/tmp"),
+    GOOD("MIGRATE_BACKUP_DIR", "/tmp"),
+    BAD("MIGRATE_BACKUP_DIR", "/nonexistent/backups"),
+    BAD("MIGRATE_BACKUP_DIR", "/etc/passwd"),
+    GOOD("ADOPT_TIMEZONE", "UTC"),
+    GOOD("ADOPT_TIMEZONE", "Europe/Berlin"),
+    GOOD("ADOPT_TIMEZONE", "Etc/GMT+3"),
+    BAD("ADOPT_TIMEZONE", "Europe/Berlin'; DROP TABLE x"),
+    BAD("ADOPT_TIMEZONE", A255),
 };
 
 static void check_row(size_t idx, const struct row *r)

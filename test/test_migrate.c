@@ -296,6 +296,65 @@ static void test_unknown_applied_version_only_warns(void **state)
     assert_non_null(strstr(out, "unknown"));
 }
 
+/* How often table was analysed (ANALYZE updates the shared statistics at once). */
+static int64_t analyze_count(PGconn *conn, const char *table)
+{
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = '%s'",
+             table);
+    return count(conn, sql);
+}
+
+static void test_changed_tables_are_analyzed(void **state)
+{
+    struct ctx *c = *state;
+    const struct migration set[] = {
+        {.version = 1,
+         .name = "two",
+         .checksum = "1",
+         .up_sql = "CREATE TABLE t1 (x int); CREATE TABLE t2 (x int);"
+                   " INSERT INTO t2 SELECT generate_series(1, 100);"},
+        {.version = 2,
+         .name = "rows",
+         .checksum = "2",
+         .up_sql = "INSERT INTO t1 SELECT generate_series(1, 1000);"},
+        {.version = 3,
+         .name = "index",
+         .checksum = "3",
+         .up_sql = "CREATE INDEX CONCURRENTLY t2_x ON t2 (x);",
+         .up_no_tx = true},
+        {.version = 4, .name = "nothing", .checksum = "4", .up_sql = "SELECT 1;"},
+    };
+    char out[1024];
+    FILE *f = fmemopen(out, sizeof(out), "w");
+    assert_int_equal(migrate_up(c->conn, set, 1, 0, f), 1);
+    fclose(f);
+    assert_non_null(strstr(out, "analyzed t1, t2"));
+    assert_int_equal(analyze_count(c->conn, "t1"), 1);
+    assert_int_equal(analyze_count(c->conn, "t2"), 1);
+    assert_int_equal(count(c->conn, "SELECT reltuples FROM pg_class WHERE relname = 't2'"), 100);
+
+    /* Rows changed by a transactional migration: only that table. */
+    assert_int_equal(migrate_up(c->conn, set, 2, 0, NULL), 1);
+    assert_int_equal(analyze_count(c->conn, "t1"), 2);
+    assert_int_equal(analyze_count(c->conn, "t2"), 1);
+    assert_int_equal(count(c->conn, "SELECT reltuples FROM pg_class WHERE relname = 't1'"), 1000);
+
+    /* A new index (outside a transaction): its table. */
+    assert_int_equal(migrate_up(c->conn, set, 3, 0, NULL), 1);
+    assert_int_equal(analyze_count(c->conn, "t1"), 2);
+    assert_int_equal(analyze_count(c->conn, "t2"), 2);
+
+    /* A migration that changed no table analyses none; nothing pending, nothing at all. */
+    f = fmemopen(out, sizeof(out), "w");
+    assert_int_equal(migrate_up(c->conn, set, 4, 0, f), 1);
+    assert_int_equal(migrate_up(c->conn, set, 4, 0, f), 0);
+    fclose(f);
+    assert_null(strstr(out, "analyzed"));
+    assert_int_equal(analyze_count(c->conn, "t1"), 2);
+    assert_int_equal(analyze_count(c->conn, "t2"), 2);
+}
+
 struct runner {
     const char *conninfo;
     int result;
@@ -344,6 +403,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failing_transactional_migration_changes_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_unknown_applied_version_only_warns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changed_tables_are_analyzed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_runners_apply_each_file_once, setup,
                                         teardown),
     };

@@ -19,9 +19,12 @@
 #include <time.h>
 
 #include "config.h"
+#include "db/adopt.h"
 #include "db/conn.h"
 #include "db/migrate.h"
+#include "db/password.h"
 #include "db/pool.h"
+#include "db/sslcheck.h"
 #include "desk/chats.h"
 #include "desk/desk.h"
 #include "desk/prune.h"
@@ -70,6 +73,11 @@ static void usage(FILE *f)
                "  migrate redo          revert the last migration and apply it again\n"
                "  migrate status        list migrations; exit 0 only when none is pending,\n"
                "                        dirty or changed\n"
+               "  adopt [--dry-run]     take over the Python bot's database: convert its\n"
+               "                        requests, messages and logs to tgdesk's schema in one\n"
+               "                        transaction (--dry-run: do it, print it, roll back)\n"
+               "  db grants ROLE        print the GRANT statements that let ROLE serve (rows\n"
+               "                        of tgdesk's tables, its sequences; no DDL)\n"
                "  healthcheck           GET the local /health once; exit 0 when healthy\n"
                "                        (for a container HEALTHCHECK)\n"
                "  poll                  fetch updates by getUpdates long polling instead of a\n"
@@ -151,6 +159,13 @@ static int load_config(struct config *cfg)
     log_add_secret(cfg->telegram_bot_token);
     log_add_secret(cfg->webhook_secret);
     log_add_secret(cfg->metrics_token);
+    if (cfg->database_password_file) {
+        /* Rotated passwords are read later; libpq does not print them. */
+        char pw[DB_PASSWORD_MAX];
+        if (db_password_read(cfg->database_password_file, pw, sizeof(pw)) == 0)
+            log_add_secret(pw);
+        explicit_bzero(pw, sizeof(pw));
+    }
     return 0;
 }
 
@@ -163,6 +178,7 @@ static struct db_conn_options conn_options(const struct config *cfg, int64_t sta
         .database_url = cfg->database_url,
         .connect_timeout_s = cfg->db_connect_timeout_s,
         .statement_timeout_ms = statement_timeout_ms,
+        .password_file = cfg->database_password_file,
     };
 }
 
@@ -241,6 +257,20 @@ static struct poll_options poll_options(const struct config *cfg)
     };
 }
 
+/*
+ * How migrations (migrate, adopt, migrate-on-start) connect: as
+ * MIGRATE_DATABASE_URL, the schema's owner, without statement_timeout.
+ */
+static struct db_conn_options migrate_conn_options(const struct config *cfg)
+{
+    struct db_conn_options opt = conn_options(cfg, 0);
+    /* DATABASE_PASSWORD_FILE is the serving role's password. */
+    if (strcmp(cfg->migrate_database_url, cfg->database_url) != 0)
+        opt.password_file = NULL;
+    opt.database_url = cfg->migrate_database_url;
+    return opt;
+}
+
 /* Opens the connection migrations use (no statement_timeout). */
 static PGconn *connect_once(const struct db_params *params)
 {
@@ -254,6 +284,25 @@ static PGconn *connect_once(const struct db_params *params)
     return NULL;
 }
 
+/* A remote database reached without TLS (or without checking whom): say so at start. */
+static void warn_weak_tls(const struct config *cfg)
+{
+    const struct {
+        const char *name, *url;
+    } urls[] = {{"DATABASE_URL", cfg->database_url},
+                {"MIGRATE_DATABASE_URL", cfg->migrate_database_url}};
+    for (size_t i = 0; i < 2; i++) {
+        char host[256], mode[256];
+        if (i == 1 && strcmp(urls[1].url, urls[0].url) == 0)
+            break;
+        if (db_sslcheck_weak(urls[i].url, host, mode, sizeof(host)))
+            LOG(LOG_WARN,
+                "the database is remote but the connection may go unencrypted: add "
+                "sslmode=verify-full (with sslrootcert) or at least sslmode=require",
+                LOG_STR("variable", urls[i].name), LOG_STR("host", host), LOG_STR("sslmode", mode));
+    }
+}
+
 /*
  * The original design's init_db: connect and migrate, DB_INIT_RETRIES
  * attempts DB_INIT_RETRY_DELAY apart. Returns 0, -ECANCELED when a stop
@@ -261,7 +310,8 @@ static PGconn *connect_once(const struct db_params *params)
  */
 static int init_db(const struct config *cfg, const sigset_t *sigs)
 {
-    struct db_conn_options conn_opt = conn_options(cfg, 0);
+    warn_weak_tls(cfg);
+    struct db_conn_options conn_opt = migrate_conn_options(cfg);
     struct db_params *params = db_params_new(&conn_opt);
     if (!params)
         return -ENOMEM;
@@ -271,7 +321,8 @@ static int init_db(const struct config *cfg, const sigset_t *sigs)
         if (conn && PQstatus(conn) == CONNECTION_OK) {
             rc = 0;
             if (cfg->migrate_on_start) {
-                rc = migrate_up(conn, migrations_builtin, migrations_builtin_count, 0, NULL);
+                rc = migrate_up_backup(conn, migrations_builtin, migrations_builtin_count, 0,
+                                       cfg->migrate_backup_dir, NULL);
                 rc = rc < 0 ? rc : 0;
             }
             PQfinish(conn);
@@ -588,6 +639,52 @@ static int cmd_healthcheck(const struct config *cfg)
     return rc == 0 ? EXIT_OK : EXIT_RUNTIME;
 }
 
+/* The connection of migrate, adopt and db grants; NULL when it failed (logged). */
+static PGconn *connect_migrate(const struct config *cfg)
+{
+    struct db_conn_options conn_opt = migrate_conn_options(cfg);
+    struct db_params *params = db_params_new(&conn_opt);
+    PGconn *conn = params ? connect_once(params) : NULL;
+    db_params_free(params);
+    return conn;
+}
+
+static int cmd_adopt(const struct config *cfg, int argc, char **argv)
+{
+    bool dry_run = argc >= 1 && strcmp(argv[0], "--dry-run") == 0;
+    if (argc > (dry_run ? 1 : 0))
+        return usage_error("unexpected argument '%s'", argv[dry_run ? 1 : 0]);
+    PGconn *conn = connect_migrate(cfg);
+    if (!conn)
+        return EXIT_RUNTIME;
+    struct adopt_options opt = {
+        .timezone = cfg->adopt_timezone,
+        .dry_run = dry_run,
+        .backup_dir = cfg->migrate_backup_dir,
+    };
+    int rc = adopt_run(conn, migrations_builtin, migrations_builtin_count, &opt, stdout, stderr);
+    PQfinish(conn);
+    if (rc == 1)
+        printf("nothing to adopt: the database already has tgdesk's schema\n");
+    return rc < 0 ? EXIT_RUNTIME : EXIT_OK;
+}
+
+static int cmd_db(const struct config *cfg, int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "grants") != 0)
+        return usage_error("db needs a subcommand: grants ROLE");
+    if (argc != 2)
+        return usage_error(argc < 2 ? "db grants needs the role that will serve"
+                                    : "unexpected argument '%s'",
+                           argv[argc < 2 ? 0 : 2]);
+    PGconn *conn = connect_migrate(cfg);
+    if (!conn)
+        return EXIT_RUNTIME;
+    int rc = migrate_grants(conn, argv[1], stdout);
+    PQfinish(conn);
+    return rc < 0 ? EXIT_RUNTIME : EXIT_OK;
+}
+
 static int cmd_migrate(const struct config *cfg, int argc, char **argv)
 {
     if (argc < 1)
@@ -604,12 +701,7 @@ static int cmd_migrate(const struct config *cfg, int argc, char **argv)
     if (argc > (is_down ? 2 : 1))
         return usage_error("unexpected argument '%s'", argv[is_down ? 2 : 1]);
 
-    struct db_conn_options conn_opt = conn_options(cfg, 0);
-    struct db_params *params = db_params_new(&conn_opt);
-    if (!params)
-        return EXIT_RUNTIME;
-    PGconn *conn = connect_once(params);
-    db_params_free(params);
+    PGconn *conn = connect_migrate(cfg);
     if (!conn)
         return EXIT_RUNTIME;
 
@@ -622,7 +714,7 @@ static int cmd_migrate(const struct config *cfg, int argc, char **argv)
         return rc == 0 ? EXIT_OK : EXIT_RUNTIME;
     }
     if (is_up) {
-        rc = migrate_up(conn, set, n, 0, stdout);
+        rc = migrate_up_backup(conn, set, n, 0, cfg->migrate_backup_dir, stdout);
         if (rc == 0)
             printf("nothing to apply\n");
     } else {
@@ -837,14 +929,17 @@ int main(int argc, char **argv)
         }
         /* `outbox retry --all`: the one option after a command. */
         bool retry_all = strcmp(argv[i], "--all") == 0 && strcmp(cmd, "outbox") == 0;
-        if (argv[i][0] == '-' && !retry_all)
+        bool dry_run = strcmp(argv[i], "--dry-run") == 0 && strcmp(cmd, "adopt") == 0;
+        if (argv[i][0] == '-' && !retry_all && !dry_run)
             return usage_error("unknown option '%s'", argv[i]);
     }
 
     bool is_serve = strcmp(cmd, "serve") == 0, is_migrate = strcmp(cmd, "migrate") == 0;
     bool is_poll = strcmp(cmd, "poll") == 0, is_webhook = strcmp(cmd, "webhook") == 0;
     bool is_check = strcmp(cmd, "healthcheck") == 0, is_outbox = strcmp(cmd, "outbox") == 0;
-    if (!is_serve && !is_migrate && !is_poll && !is_webhook && !is_check && !is_outbox)
+    bool is_adopt = strcmp(cmd, "adopt") == 0, is_db = strcmp(cmd, "db") == 0;
+    if (!is_serve && !is_migrate && !is_poll && !is_webhook && !is_check && !is_outbox &&
+        !is_adopt && !is_db)
         return usage_error("unknown command '%s'", cmd);
     if ((is_serve || is_poll || is_check) && argc > first)
         return usage_error("%s takes no arguments, got '%s'", cmd, argv[first]);
@@ -858,6 +953,8 @@ int main(int argc, char **argv)
              : is_poll    ? cmd_poll(&cfg)
              : is_webhook ? cmd_webhook(&cfg, argc - first, argv + first)
              : is_outbox  ? cmd_outbox(&cfg, argc - first, argv + first)
+             : is_adopt   ? cmd_adopt(&cfg, argc - first, argv + first)
+             : is_db      ? cmd_db(&cfg, argc - first, argv + first)
                           : cmd_migrate(&cfg, argc - first, argv + first);
     config_free(&cfg);
     return rc;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "password.h"
 
 /*
  * Keys tgdesk always sets itself; a value from DATABASE_URL is replaced.
@@ -27,6 +28,7 @@ struct db_params {
     char *keys[DB_MAX_PARAMS + 1];
     char *vals[DB_MAX_PARAMS + 1];
     size_t n;
+    char *password_file; /* read for every connection; NULL: none */
 };
 
 static bool is_overridden(const char *key)
@@ -99,6 +101,8 @@ struct db_params *db_params_new(const struct db_conn_options *opt)
         params_add(p, "keepalives_count", "3") < 0 || params_add(p, "options", options) < 0)
         goto fail;
 
+    if (opt->password_file && !(p->password_file = strdup(opt->password_file)))
+        goto fail;
     PQconninfoFree(opts);
     return p;
 
@@ -116,6 +120,7 @@ void db_params_free(struct db_params *p)
         free(p->keys[i]);
         free(p->vals[i]);
     }
+    free(p->password_file);
     free(p);
 }
 
@@ -128,6 +133,8 @@ static PGconn *open_conn(const struct db_params *p, bool nonblocking)
 {
     const char *const *keys = (const char *const *)p->keys;
     const char *const *vals = (const char *const *)p->vals;
+    if (p->password_file)
+        return db_password_connect(p->password_file, keys, vals, p->n, nonblocking);
     return nonblocking ? PQconnectStartParams(keys, vals, 0) : PQconnectdbParams(keys, vals, 0);
 }
 

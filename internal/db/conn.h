@@ -22,6 +22,7 @@ struct db_conn_options {
     const char *database_url;     /* DATABASE_URL: URI or key/value conninfo */
     int connect_timeout_s;        /* DB_CONNECT_TIMEOUT */
     int64_t statement_timeout_ms; /* 0: none (migrations) */
+    const char *password_file;    /* DATABASE_PASSWORD_FILE, read per connection; NULL: none */
 };
 
 /*

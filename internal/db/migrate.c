@@ -6,10 +6,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "backup.h"
 #include "conn.h"
 #include "log.h"
 #include "sqlsplit.h"
 #include "sqlstate.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/strnum.h"
 
@@ -73,7 +75,7 @@ static void rollback_quietly(PGconn *conn)
  * inside pg_advisory_lock() holds a snapshot, and CREATE INDEX CONCURRENTLY in
  * the session that owns the lock would wait for it - a deadlock.
  */
-static int lock(PGconn *conn)
+int migrate_lock(PGconn *conn)
 {
     char sql[96];
     snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%" PRId64 ")", MIGRATE_LOCK_KEY);
@@ -107,7 +109,7 @@ static int lock(PGconn *conn)
     return 0;
 }
 
-static int prepare_table(PGconn *conn)
+int migrate_prepare_table(PGconn *conn)
 {
     /* Created under the lock: concurrent CREATE ... IF NOT EXISTS can race. */
     return exec_simple(conn,
@@ -121,7 +123,7 @@ static int prepare_table(PGconn *conn)
                        "create schema_migrations");
 }
 
-static void unlock(PGconn *conn)
+void migrate_unlock(PGconn *conn)
 {
     char sql[96];
     snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(%" PRId64 ")", MIGRATE_LOCK_KEY);
@@ -253,12 +255,127 @@ static int exec_statements(PGconn *conn, const char *sql, char *err, size_t cap)
     return 0;
 }
 
+int migrate_apply_in_tx(PGconn *conn, const struct migration *m)
+{
+    char version[24], file[160];
+    snprintf(version, sizeof(version), "%" PRId64, m->version);
+    snprintf(file, sizeof(file), "%04" PRId64 "_%s.up.sql", m->version, m->name);
+    const char *params[3] = {version, m->name, m->checksum};
+    if (exec_simple(conn, m->up_sql, file) < 0 ||
+        exec_params(conn,
+                    "INSERT INTO schema_migrations (version, name, checksum, applied_at, dirty)"
+                    " VALUES ($1, $2, $3, now(), false)",
+                    3, params, file) < 0)
+        return -EIO;
+    return 0;
+}
+
 /*
  * Runs one direction of one migration. In a transaction the schema_migrations
  * change (record_sql) commits with it; without one, the row is marked dirty
  * first and cleared after, so a failure half-way stays visible.
  */
-static int run_one(PGconn *conn, const struct migration *m, bool up)
+/*
+ * Fingerprints of the tables of the current schema (but schema_migrations),
+ * "oid=md5" comma-separated: the md5 covers the storage (a rewrite), the
+ * columns and the indexes, so a migration that changed any of them changes
+ * it.
+ */
+#define FINGERPRINTS                                                                            \
+    "WITH fp AS (SELECT c.oid, c.oid::text || '=' || md5(c.relfilenode::text || ':' ||"         \
+    " coalesce((SELECT string_agg(a.attname || ' ' || a.atttypid::text, ',' ORDER BY a.attnum)" \
+    " FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),"   \
+    " '') || ':' || coalesce((SELECT string_agg(i.indexrelid::text, ',' ORDER BY i.indexrelid)" \
+    " FROM pg_index i WHERE i.indrelid = c.oid), '')) AS f FROM pg_class c"                     \
+    " WHERE c.relkind IN ('r', 'p') AND c.relnamespace = current_schema()::regnamespace"        \
+    " AND c.relname <> 'schema_migrations') "
+
+/*
+ * Appends the one value of a one-row query (param: $1, or NULL for none) to
+ * b, comma-separated. 0 or -EIO (logged).
+ */
+static int append_value(PGconn *conn, const char *sql, const char *param, struct buf *b)
+{
+    PGresult *res = PQexecParams(conn, sql, param ? 1 : 0, NULL, &param, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        char err[512];
+        LOG(LOG_ERROR, "cannot read table statistics",
+            LOG_STR("error", db_errmsg(conn, res, err, sizeof(err))));
+        rc = -EIO;
+    } else if (*PQgetvalue(res, 0, 0)) {
+        if (buf_len(b) > 0)
+            buf_addc(b, ',');
+        buf_add(b, PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+    return rc;
+}
+
+/*
+ * Rows changed per table so far, "oid=n" comma-separated. Read at the start
+ * and the end of a migration's transaction: PostgreSQL's per-transaction
+ * counters also hold earlier transactions of the session not yet reported,
+ * but nothing is reported inside a transaction block, so the difference is
+ * this transaction's.
+ */
+#define CHANGED_ROWS                                                  \
+    "WITH x AS (SELECT relid, n_tup_ins + n_tup_upd + n_tup_del AS n" \
+    " FROM pg_stat_xact_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0) "
+
+/* Adds the oids of the tables whose rows changed since mark to touched. */
+static int note_changed_rows(PGconn *conn, const char *mark, struct buf *touched)
+{
+    return append_value(conn,
+                        CHANGED_ROWS "SELECT coalesce(string_agg(relid::text, ','), '')"
+                                     " FROM x WHERE relid::text || '=' || n"
+                                     " <> ALL (string_to_array($1, ','))",
+                        mark, touched);
+}
+
+/*
+ * ANALYZE of every table whose fingerprint differs from before (new,
+ * rewritten, columns or indexes changed) or whose rows a migration changed
+ * (oids in touched): fresh statistics for the planner instead of waiting for
+ * autovacuum. Names them on out. 0 or -EIO (logged).
+ */
+static int analyze_changed(PGconn *conn, const char *before, const char *touched, FILE *out)
+{
+    const char *params[2] = {before, touched};
+    PGresult *res = PQexecParams(conn,
+                                 FINGERPRINTS "SELECT coalesce(string_agg(fp.oid::regclass::text,"
+                                              " ', ' ORDER BY fp.oid::regclass::text), '') FROM fp"
+                                              " WHERE fp.f <> ALL (string_to_array($1, ','))"
+                                              " OR fp.oid = ANY (string_to_array($2, ',')::oid[])",
+                                 2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char err[512];
+        LOG(LOG_ERROR, "cannot find the tables migrations changed",
+            LOG_STR("error", db_errmsg(conn, res, err, sizeof(err))));
+        PQclear(res);
+        return -EIO;
+    }
+    const char *tables = PQgetvalue(res, 0, 0);
+    int rc = 0;
+    if (*tables) {
+        struct buf sql;
+        buf_init(&sql, SIZE_MAX);
+        buf_addf(&sql, "ANALYZE %s", tables);
+        int64_t t0 = clock_mono_ms();
+        rc = buf_error(&sql) ? -ENOMEM : exec_simple(conn, buf_str(&sql), "analyze");
+        buf_free(&sql);
+        if (rc == 0) {
+            LOG(LOG_INFO, "analyzed the tables migrations changed", LOG_STR("tables", tables),
+                LOG_INT("duration_ms", clock_mono_ms() - t0));
+            if (out)
+                fprintf(out, "analyzed %s\n", tables);
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int run_one(PGconn *conn, const struct migration *m, bool up, struct buf *touched)
 {
     const char *sql = up ? m->up_sql : m->down_sql;
     bool no_tx = up ? m->up_no_tx : m->down_no_tx;
@@ -277,9 +394,26 @@ static int run_one(PGconn *conn, const struct migration *m, bool up)
     if (!no_tx) {
         if (exec_simple(conn, "BEGIN", file) < 0)
             return -EIO;
-        if (exec_simple(conn, sql, file) < 0 ||
-            exec_params(conn, record_sql, record_n, params, file) < 0 ||
-            exec_simple(conn, "COMMIT", file) < 0) {
+        struct buf mark;
+        buf_init(&mark, SIZE_MAX);
+        if (touched &&
+            append_value(conn,
+                         CHANGED_ROWS "SELECT coalesce(string_agg(relid || '=' || n, ','), '')"
+                                      " FROM x",
+                         NULL, &mark) < 0) {
+            buf_free(&mark);
+            rollback_quietly(conn);
+            return -EIO;
+        }
+        int r = up ? migrate_apply_in_tx(conn, m)
+                : exec_simple(conn, sql, file) < 0 ||
+                        exec_params(conn, record_sql, record_n, params, file) < 0
+                    ? -EIO
+                    : 0;
+        if (r == 0 && touched)
+            r = note_changed_rows(conn, buf_str(&mark), touched);
+        buf_free(&mark);
+        if (r < 0 || exec_simple(conn, "COMMIT", file) < 0) {
             rollback_quietly(conn);
             return -EIO;
         }
@@ -316,7 +450,7 @@ static int run_one(PGconn *conn, const struct migration *m, bool up)
  */
 static int load_checked(PGconn *conn, const struct migration *set, size_t n, struct state *st)
 {
-    int rc = prepare_table(conn);
+    int rc = migrate_prepare_table(conn);
     if (rc == 0)
         rc = state_load(conn, st);
     if (rc == 0)
@@ -324,13 +458,71 @@ static int load_checked(PGconn *conn, const struct migration *set, size_t n, str
     return rc;
 }
 
+/* The one value of a one-row query ("" on error, logged). Caller clears res. */
+static const char *value_of(PGconn *conn, const char *sql, PGresult **res)
+{
+    *res = PQexec(conn, sql);
+    if (PQresultStatus(*res) == PGRES_TUPLES_OK && PQntuples(*res) == 1)
+        return PQgetvalue(*res, 0, 0);
+    char err[512];
+    LOG(LOG_ERROR, "cannot read the database's tables",
+        LOG_STR("error", db_errmsg(conn, *res, err, sizeof(err))));
+    return NULL;
+}
+
+/*
+ * A database with a requests table where no migration was ever recorded was
+ * not made by tgdesk (the Python bot's, most likely): CREATE TABLE would
+ * fail on it, and the operator should be told what to run instead. (An
+ * empty schema_migrations counts as none: older releases created it before
+ * failing.)
+ */
+static int refuse_foreign_tables(PGconn *conn)
+{
+    PGresult *res;
+    const char *v = value_of(conn,
+                             "SELECT CASE WHEN to_regclass('requests') IS NULL THEN 'none'"
+                             " WHEN to_regclass('schema_migrations') IS NULL THEN 'foreign'"
+                             " ELSE 'check' END",
+                             &res);
+    int rc = v ? 0 : -EIO;
+    bool foreign = v && strcmp(v, "foreign") == 0;
+    if (v && strcmp(v, "check") == 0) {
+        PQclear(res);
+        v = value_of(conn, "SELECT count(*) = 0 FROM schema_migrations", &res);
+        rc = v ? 0 : -EIO;
+        foreign = v && v[0] == 't';
+    }
+    PQclear(res);
+    if (foreign) {
+        LOG(LOG_ERROR,
+            "the database already has a requests table that tgdesk's migrations did not create"
+            " (the Python bot's?): run `tgdesk adopt --dry-run` to see what adopting it would do,"
+            " then `tgdesk adopt`",
+            LOG_STR("table", "requests"));
+        rc = -EEXIST;
+    }
+    return rc;
+}
+
 int migrate_up(PGconn *conn, const struct migration *set, size_t n, int limit, FILE *out)
 {
+    return migrate_up_backup(conn, set, n, limit, NULL, out);
+}
+
+int migrate_up_backup(PGconn *conn, const struct migration *set, size_t n, int limit,
+                      const char *backup_dir, FILE *out)
+{
     struct state st = {0};
-    int rc = lock(conn);
+    struct buf before, touched; /* fingerprints before, oids of changed rows */
+    buf_init(&before, SIZE_MAX);
+    buf_init(&touched, SIZE_MAX);
+    int rc = migrate_lock(conn);
     if (rc < 0)
-        return rc;
-    rc = load_checked(conn, set, n, &st);
+        goto out_unlocked;
+    rc = refuse_foreign_tables(conn);
+    if (rc == 0)
+        rc = load_checked(conn, set, n, &st);
     if (rc < 0)
         goto out;
 
@@ -339,8 +531,21 @@ int migrate_up(PGconn *conn, const struct migration *set, size_t n, int limit, F
         const struct migration *m = &set[i];
         if (find_applied(&st, m->version))
             continue;
+        if (applied == 0 && backup_dir) {
+            char label[40];
+            snprintf(label, sizeof(label), "before-%04" PRId64, m->version);
+            rc = db_backup(conn, backup_dir, label, out);
+            if (rc < 0)
+                goto out;
+        }
+        if (applied == 0 &&
+            append_value(conn, FINGERPRINTS "SELECT coalesce(string_agg(f, ','), '') FROM fp", NULL,
+                         &before) < 0) {
+            rc = -EIO;
+            goto out;
+        }
         int64_t t0 = clock_mono_ms();
-        rc = run_one(conn, m, true);
+        rc = run_one(conn, m, true, &touched);
         if (rc < 0)
             goto out;
         int64_t ms = clock_mono_ms() - t0;
@@ -351,16 +556,22 @@ int migrate_up(PGconn *conn, const struct migration *set, size_t n, int limit, F
         applied++;
     }
     rc = applied;
+    /* The migrations stand even when this fails (logged); autovacuum catches up. */
+    if (applied > 0 && buf_error(&before) == 0 && buf_error(&touched) == 0)
+        analyze_changed(conn, buf_str(&before), buf_str(&touched), out);
 out:
     state_free(&st);
-    unlock(conn);
+    migrate_unlock(conn);
+out_unlocked:
+    buf_free(&before);
+    buf_free(&touched);
     return rc;
 }
 
 int migrate_down(PGconn *conn, const struct migration *set, size_t n, int steps, FILE *out)
 {
     struct state st = {0};
-    int rc = lock(conn);
+    int rc = migrate_lock(conn);
     if (rc < 0)
         return rc;
     rc = load_checked(conn, set, n, &st);
@@ -378,7 +589,7 @@ int migrate_down(PGconn *conn, const struct migration *set, size_t n, int steps,
             goto out;
         }
         int64_t t0 = clock_mono_ms();
-        rc = run_one(conn, m, false);
+        rc = run_one(conn, m, false, NULL);
         if (rc < 0)
             goto out;
         int64_t ms = clock_mono_ms() - t0;
@@ -391,7 +602,7 @@ int migrate_down(PGconn *conn, const struct migration *set, size_t n, int steps,
     rc = reverted;
 out:
     state_free(&st);
-    unlock(conn);
+    migrate_unlock(conn);
     return rc;
 }
 
@@ -440,4 +651,47 @@ int migrate_status(PGconn *conn, const struct migration *set, size_t n, FILE *ou
     }
     state_free(&st);
     return clean ? 0 : 1;
+}
+
+int migrate_grants(PGconn *conn, const char *role, FILE *out)
+{
+    /* The serving role reads and writes rows; the owner keeps the DDL. Tables
+     * a later migration creates get the same through the default privileges
+     * of the role that runs migrations. */
+    static const char sql[] =
+        "WITH rel AS (SELECT c.relname, c.relkind FROM pg_class c"
+        "  WHERE c.relnamespace = current_schema()::regnamespace"
+        "  AND c.relname NOT IN ('schema_migrations', 'alembic_version'))"
+        " SELECT line FROM ("
+        " SELECT 1, format('GRANT USAGE ON SCHEMA %I TO %I;', current_schema(), $1::text)"
+        " UNION ALL SELECT 2, format('GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE %s TO %I;',"
+        "  string_agg(quote_ident(relname), ', ' ORDER BY relname), $1::text)"
+        "  FROM rel WHERE relkind IN ('r', 'p') HAVING count(*) > 0"
+        " UNION ALL SELECT 3, format('GRANT USAGE ON SEQUENCE %s TO %I;',"
+        "  string_agg(quote_ident(relname), ', ' ORDER BY relname), $1::text)"
+        "  FROM rel WHERE relkind = 'S' HAVING count(*) > 0"
+        " UNION ALL SELECT 4, format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I"
+        "  GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %I;', current_schema(), $1::text)"
+        " UNION ALL SELECT 5, format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I"
+        "  GRANT USAGE ON SEQUENCES TO %I;', current_schema(), $1::text)"
+        " ) AS g(n, line) ORDER BY n";
+    const char *params[1] = {role};
+    PGresult *res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char err[512];
+        LOG(LOG_ERROR, "cannot list tgdesk's tables",
+            LOG_STR("error", db_errmsg(conn, res, err, sizeof(err))));
+        PQclear(res);
+        return -EIO;
+    }
+    int rc = 0;
+    if (PQntuples(res) < 5) {
+        LOG(LOG_ERROR, "the schema has no tables yet: run `tgdesk migrate up` first",
+            LOG_STR("role", role));
+        rc = -ENOENT;
+    }
+    for (int r = 0; rc == 0 && r < PQntuples(res); r++)
+        fprintf(out, "%s\n", PQgetvalue(res, r, 0));
+    PQclear(res);
+    return rc;
 }
