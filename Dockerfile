@@ -14,7 +14,7 @@ RUN meson setup /build -Dbuildtype=release --werror \
 FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libmicrohttpd12 libpq5 libjansson4 libcurl4 \
-        ca-certificates curl \
+        ca-certificates curl postgresql-client \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /nonexistent tgdesk
 COPY --from=build /build/tgdesk /usr/local/bin/tgdesk
