@@ -39,6 +39,7 @@ static struct {
     struct metrics_family *outbox_pending, *outbox_oldest, *outbox_failed, *outbox_in_memory;
     struct metrics_family *support_requests, *first_response, *resolution;
     struct metrics_family *log_written, *log_dropped, *db_stats_failures;
+    struct metrics_family *outbox_merged;
 } m;
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -229,6 +230,10 @@ static void init_once(void)
         {&m.db_stats_failures,
          {.name = "tgdesk_db_stats_refresh_failures_total",
           .help = "Failed reads of the database counts behind the outbox and support gauges.",
+          .type = METRICS_COUNTER}},
+        {&m.outbox_merged,
+         {.name = "tgdesk_outbox_notifications_merged_total",
+          .help = "Staff notifications delivered inside an earlier one's message (merged).",
           .type = METRICS_COUNTER}},
     };
 
@@ -464,4 +469,10 @@ int tgm_render(struct buf *b)
     if (rc < 0)
         return rc;
     return metrics_render(metrics_global(), b);
+}
+
+void tgm_outbox_merged(int64_t n)
+{
+    if (ready() && n > 0)
+        metrics_add(metrics_get0(m.outbox_merged), (uint64_t)n);
 }

@@ -159,4 +159,7 @@ int tgm_render(struct buf *b);
 /* Largest /metrics body rendered (a hard cap; the real size is ~30 KiB). */
 #define TGM_MAX_BODY (4 * 1024 * 1024)
 
+/* n staff notifications went inside an earlier one's message (the sender merged them). */
+void tgm_outbox_merged(int64_t n);
+
 #endif

@@ -40,10 +40,20 @@
 #define SENT_FLUSH_MS 50
 /* Leases of rows held in memory are renewed this often. */
 #define LEASE_RENEW_MS 3000
-/* Per-chat rate: a bucket of CHAT_BURST, refilled every interval. */
-#define CHAT_BURST          3
+/*
+ * Per-chat rate: a bucket of chat_burst() tokens, one more every interval. A
+ * private chat may take a short burst; a group takes one message every 3.1 s
+ * and no burst, so no 60 s window ever holds more than 20 (Telegram's limit
+ * for groups: a burst of 3 then one every 3 s made 22).
+ */
+#define PRIVATE_BURST       3
 #define PRIVATE_INTERVAL_MS 1000
-#define GROUP_INTERVAL_MS   3000
+#define GROUP_INTERVAL_MS   3100
+/* Staff notifications about one request, merged into one message at most
+ * this long (Telegram's limit, in code points as the desk counts them) ... */
+#define MERGE_TEXT_MAX 4096
+/* ... out of at most this many rows looked at. */
+#define MERGE_ROWS 200
 /*
  * Messages one chat holds in memory: what its rate lets through in half a
  * lease, plus its burst. A chat that is sent more (one staff chat notified of
@@ -54,7 +64,7 @@
  * seconds; a backlog of 30,000 held in one chat made that 10,000 row updates
  * a second, and queueing behind it cost a walk of the whole queue.
  */
-#define CHAT_HOLD(c) (CHAT_BURST + OUTBOX_LEASE_S * 1000 / 2 / chat_interval_ms(c))
+#define CHAT_HOLD(c) (chat_burst(c) + OUTBOX_LEASE_S * 1000 / 2 / chat_interval_ms(c))
 
 /* Idle chats are looked for this often; one is forgotten once its bucket is
  * full again (a new one starts full), not kept for a fixed time: at 7,000
@@ -64,6 +74,10 @@
 struct node {
     struct outbox_msg m;
     struct node *next;
+    /* A staff notification picked from the database (pick_notify()): every
+     * row this one call delivers, m.id first; NULL otherwise. */
+    int64_t *picked;
+    size_t npicked;
 };
 
 struct chat {
@@ -88,6 +102,7 @@ struct slot {
     int64_t t0;
     bool done;
     struct tg_api_result r;
+    int pre; /* PRE_*: decided before any call was made */
 };
 
 /* Outbox rows to record in one statement: ids and a value for each. */
@@ -190,6 +205,27 @@ const struct pool_stmt sender_statements[] = {
      "UPDATE outbox SET next_attempt_at = greatest(next_attempt_at, now() + " LEASE_SQL ")"
      " WHERE id = ANY($1::bigint[]) AND status <> 'failed'",
      1},
+    /*
+     * The next staff notification a chat is sent, picked here rather than
+     * taken in queue order, so that one busy user cannot bury the others:
+     * first the oldest notification of a request this chat has not been
+     * notified of yet (a new request), then the rest oldest first; with it
+     * the further pending notifications about the same request (the caller
+     * merges what fits in one message). No lease: the chat's notifications
+     * are sent by one thread, one at a time, and what is sent is recorded
+     * before the chat's next pick.
+     */
+    {"outbox_pick_notify",
+     "WITH head AS (SELECT o.id, o.request_id FROM outbox o"
+     " WHERE o.chat_id = $1 AND o.status = 'pending' AND o.purpose = 'notify'"
+     " ORDER BY o.request_id IS NOT NULL AND EXISTS (SELECT 1 FROM notifications n"
+     " WHERE n.request_id = o.request_id AND n.chat_id = o.chat_id), o.id LIMIT 1)"
+     " SELECT o.id, o.method, o.payload->>'text', o.payload::text,"
+     " (o.payload->'reply_markup')::text, o.attempts, coalesce(o.request_id, 0)"
+     " FROM outbox o, head WHERE o.chat_id = $1 AND o.status = 'pending'"
+     " AND o.purpose = 'notify' AND o.id >= head.id AND (o.id = head.id OR"
+     " o.request_id = head.request_id) ORDER BY o.id LIMIT $2",
+     2},
     /* At stop: what we held goes back to the recovery path at once. */
     {"outbox_release_leases",
      "UPDATE outbox SET next_attempt_at = now() WHERE id = ANY($1::bigint[])"
@@ -214,6 +250,7 @@ static void node_free(struct node *n)
     if (!n)
         return;
     outbox_msg_clear(&n->m);
+    free(n->picked);
     free(n);
 }
 
@@ -317,6 +354,16 @@ static void tell_chats(struct sender *s, bool migrated, int64_t chat, int64_t to
 
 /* ---- Shards: chats, ready list, timers -------------------------------- */
 
+static int64_t chat_interval_ms(const struct chat *c)
+{
+    return c->chat_id > 0 ? PRIVATE_INTERVAL_MS : GROUP_INTERVAL_MS;
+}
+
+static int chat_burst(const struct chat *c)
+{
+    return c->chat_id > 0 ? PRIVATE_BURST : 1;
+}
+
 /* Bucket of a chat in a shard's table. Not the bits that chose the shard:
  * with those, a shard used only every NSHARDS-th bucket. */
 static size_t chat_hash(int64_t id, size_t n)
@@ -368,7 +415,7 @@ static struct chat *chat_get(struct shard *sh, int64_t id, bool create)
     if (!c)
         return NULL;
     c->chat_id = id;
-    c->tokens = CHAT_BURST;
+    c->tokens = chat_burst(c);
     c->tokens_at = clock_mono_ms();
     c->next_bucket = sh->buckets[b];
     sh->buckets[b] = c;
@@ -460,18 +507,13 @@ static void schedule(struct shard *sh, struct chat *c, int64_t now)
     }
 }
 
-static int64_t chat_interval_ms(const struct chat *c)
-{
-    return c->chat_id > 0 ? PRIVATE_INTERVAL_MS : GROUP_INTERVAL_MS;
-}
-
 /* Takes a per-chat token, or sets ready_at to when one is there. */
 static bool chat_take_token(struct chat *c, int64_t now)
 {
     int64_t interval = chat_interval_ms(c);
     c->tokens += (double)(now - c->tokens_at) / (double)interval;
-    if (c->tokens > CHAT_BURST)
-        c->tokens = CHAT_BURST;
+    if (c->tokens > chat_burst(c))
+        c->tokens = chat_burst(c);
     c->tokens_at = now;
     if (c->tokens >= 1.0) {
         c->tokens -= 1.0;
@@ -507,7 +549,7 @@ static void gc_chats(struct shard *sh, int64_t now)
         while (*pp) {
             struct chat *c = *pp;
             if (!c->head && !c->in_flight_id && !c->queued && c->deferred_until <= now &&
-                now - c->tokens_at >= CHAT_BURST * chat_interval_ms(c) && c->ready_at <= now) {
+                now - c->tokens_at >= chat_burst(c) * chat_interval_ms(c) && c->ready_at <= now) {
                 *pp = c->next_bucket;
                 free(c);
                 sh->nchats--;
@@ -552,6 +594,18 @@ static void rows_add(struct rows *r, int64_t id, int64_t val, int64_t now)
     r->n++;
 }
 
+/* Puts n at the end of its chat's queue. */
+static void chat_append(struct chat *c, struct node *n)
+{
+    n->next = NULL;
+    if (c->tail)
+        c->tail->next = n;
+    else
+        c->head = n;
+    c->tail = n;
+    c->held++;
+}
+
 /* Queues one message (takes it). Called with the shard lock held. */
 static void enqueue(struct shard *sh, struct outbox_msg *m, int64_t now, bool recovered)
 {
@@ -581,12 +635,7 @@ static void enqueue(struct shard *sh, struct outbox_msg *m, int64_t now, bool re
     }
     n->m = *m;
     memset(m, 0, sizeof(*m));
-    if (c->tail)
-        c->tail->next = n;
-    else
-        c->head = n;
-    c->tail = n;
-    c->held++;
+    chat_append(c, n);
     sh->backlog++;
     atomic_fetch_add(&s->backlog, 1);
     schedule(sh, c, now);
@@ -609,7 +658,136 @@ static char *payload_with_chat(const char *payload, int64_t chat)
     return out;
 }
 
-enum verdict { V_SENT, V_RETRY, V_FAILED, V_RESEND };
+/* V_RECORDED: sent, and the rows are already recorded; V_GONE: nothing
+ * was left to send (delivered with another message, or dropped by a ban). */
+enum verdict { V_SENT, V_RETRY, V_FAILED, V_RESEND, V_RECORDED, V_GONE };
+
+/* What pick_notify() decided instead of a call: nothing (send), or ... */
+enum { PRE_SEND, PRE_GONE, PRE_LATER };
+/* ... how long PRE_LATER waits (the database did not answer). */
+#define PICK_RETRY_MS 1000
+
+static bool is_notify(const struct outbox_msg *m)
+{
+    return strcmp(m->purpose, "notify") == 0;
+}
+
+/* Code points of a UTF-8 text (how the desk measures its messages). */
+static size_t codepoints(const char *t)
+{
+    size_t n = 0;
+    for (; *t; t++)
+        n += ((unsigned char)*t & 0xC0) != 0x80;
+    return n;
+}
+
+/* The payload of the first row with text and markup (JSON text, or NULL)
+ * put in its place; a new string or NULL. */
+static char *payload_merged(const char *payload, const char *text, const char *markup)
+{
+    json_t *root = json_loads(payload, 0, NULL);
+    json_t *mk = markup ? json_loads(markup, 0, NULL) : NULL;
+    char *out = NULL;
+    if (root && json_is_object(root) && json_object_set_new(root, "text", json_string(text)) == 0 &&
+        (!mk || json_object_set(root, "reply_markup", mk) == 0))
+        out = json_dumps(root, JSON_COMPACT);
+    json_decref(mk);
+    json_decref(root);
+    return out;
+}
+
+/*
+ * Whether row i of a pick can be merged: the notification of a user's
+ * message (a text with the request's buttons). Answers to staff commands
+ * and notices (no buttons) and copies of media go alone.
+ */
+static bool merges(const PGresult *res, int i, int method, int text, int markup)
+{
+    return strcmp(PQgetvalue(res, i, method), "sendMessage") == 0 && !PQgetisnull(res, i, text) &&
+           !PQgetisnull(res, i, markup);
+}
+
+/*
+ * The staff notification node n of its chat goes as: the chat's next
+ * notification in the database (outbox_pick_notify: a new request first),
+ * merged with the following pending ones about the same request, oldest
+ * first, while they are notifications of user messages (merges()) and the
+ * whole fits in MERGE_TEXT_MAX code points (one blank line between them,
+ * the last one's buttons kept). n takes the
+ * first row's id and the merged payload, and n->picked every row it
+ * delivers. Returns PRE_SEND, PRE_GONE (no notification pending: merged
+ * into an earlier message, or dropped by a ban), or PRE_LATER (no answer
+ * from the database). Called without the shard lock.
+ */
+static int pick_notify(struct sender *s, struct node *n)
+{
+    char chat[24], limit[16];
+    snprintf(chat, sizeof(chat), "%" PRId64, n->m.chat_id);
+    snprintf(limit, sizeof(limit), "%d", MERGE_ROWS);
+    const char *p[2] = {chat, limit};
+    PGresult *res = NULL;
+    if (!db_run(s, "outbox_pick_notify", 2, p, &res))
+        return PRE_LATER;
+    enum { C_ID, C_METHOD, C_TEXT, C_PAYLOAD, C_MARKUP, C_ATTEMPTS, C_REQUEST };
+    int rows = PQntuples(res), k = 0, rc = PRE_GONE;
+    int64_t *ids = calloc(rows ? (size_t)rows : 1, sizeof(*ids));
+    struct buf text;
+    buf_init(&text, 64 * 1024);
+    const char *markup = NULL; /* the last merged row's buttons */
+    bool mergeable = rows > 0 && merges(res, 0, C_METHOD, C_TEXT, C_MARKUP);
+    size_t cp = 0;
+    for (int i = 0; ids && i < rows; i++) {
+        if (strnum_i64(PQgetvalue(res, i, C_ID), 1, INT64_MAX, &ids[k]) < 0)
+            break;
+        if (i > 0) {
+            /* The next one only when it is a text that still fits. */
+            if (!mergeable || !merges(res, i, C_METHOD, C_TEXT, C_MARKUP))
+                break;
+            size_t more = codepoints(PQgetvalue(res, i, C_TEXT));
+            if (cp + 2 + more > MERGE_TEXT_MAX)
+                break;
+            buf_add(&text, "\n\n");
+            cp += 2 + more;
+        } else {
+            cp = codepoints(PQgetvalue(res, i, C_TEXT));
+        }
+        buf_add(&text, PQgetvalue(res, i, C_TEXT));
+        markup = PQgetvalue(res, i, C_MARKUP);
+        k++;
+    }
+    if (k > 0) {
+        int64_t attempts = 0, request = 0;
+        strnum_i64(PQgetvalue(res, 0, C_ATTEMPTS), 0, INT32_MAX, &attempts);
+        strnum_i64(PQgetvalue(res, 0, C_REQUEST), 0, INT64_MAX, &request);
+        char *payload = k > 1 && !buf_error(&text)
+                            ? payload_merged(PQgetvalue(res, 0, C_PAYLOAD), buf_str(&text), markup)
+                            : strdup(PQgetvalue(res, 0, C_PAYLOAD));
+        if (!payload && k > 1) { /* out of memory: the first one alone */
+            k = 1;
+            payload = strdup(PQgetvalue(res, 0, C_PAYLOAD));
+        }
+        rc = PRE_LATER;
+        if (payload) {
+            free(n->m.payload);
+            free(n->picked);
+            n->m.payload = payload;
+            n->m.id = ids[0];
+            n->m.attempts = (int)attempts;
+            n->m.request_id = request;
+            snprintf(n->m.method, sizeof(n->m.method), "%s", PQgetvalue(res, 0, C_METHOD));
+            n->picked = ids;
+            n->npicked = (size_t)k;
+            ids = NULL;
+            rc = PRE_SEND;
+        }
+    } else if (rows > 0) {
+        rc = PRE_LATER; /* out of memory, or an id that does not parse */
+    }
+    buf_free(&text);
+    free(ids);
+    PQclear(res);
+    return rc;
+}
 
 /* The result of a call that could not even be started (tg_multi_start() said rc). */
 static void call_not_started(struct tg_api_result *r, int rc)
@@ -626,15 +804,29 @@ static void call_not_started(struct tg_api_result *r, int rc)
  * sent bookkeeping. Returns the verdict; *ret_delay_ms is the pause before
  * the next try. Called without the shard lock.
  */
-static enum verdict settle(struct shard *sh, struct outbox_msg *m, const struct tg_api_result *rp,
+static enum verdict settle(struct shard *sh, struct node *n, const struct tg_api_result *rp,
                            int64_t t0, int64_t *ret_mid, int64_t *ret_delay_ms)
 {
     struct sender *s = sh->s;
+    struct outbox_msg *m = &n->m;
     const struct tg_api_result r = *rp;
     tgm_api_call(m->method, tg_outcome_name(r.outcome), (double)(clock_mono_ms() - t0) / 1000.0);
     if (r.outcome == TG_SENT) {
         *ret_mid = r.message_id;
-        return V_SENT;
+        if (!n->picked)
+            return V_SENT;
+        /* Recorded now, not with the next batch: the chat's next pick must
+         * not find these rows pending. (A failure leaves them pending, to
+         * be sent again: at least once.) */
+        int64_t *mids = malloc(n->npicked * sizeof(*mids));
+        for (size_t i = 0; mids && i < n->npicked; i++)
+            mids[i] = r.message_id;
+        if (mids)
+            flush_ids(s, "outbox_mark_sent", n->picked, mids, n->npicked);
+        free(mids);
+        if (n->npicked > 1)
+            tgm_outbox_merged((int64_t)n->npicked - 1);
+        return V_RECORDED;
     }
     int attempt = m->attempts + 1;
     char id[24], err[320];
@@ -645,7 +837,7 @@ static enum verdict settle(struct shard *sh, struct outbox_msg *m, const struct 
 
     switch (r.outcome) {
     case TG_SENT: /* returned above, without formatting the texts a failure needs */
-        return V_SENT;
+        return V_RECORDED;
     case TG_MIGRATE: {
         char *moved = payload_with_chat(m->payload, r.migrate_to_chat_id);
         if (!moved)
@@ -740,7 +932,19 @@ static void settled(struct shard *sh, struct slot *sl, enum verdict v, int64_t m
     struct chat *c = sl->c;
     struct node *n = sl->n;
     c->in_flight_id = 0;
-    if (v == V_RETRY || v == V_RESEND) {
+    if (v == V_GONE && c->tokens + 1.0 <= chat_burst(c))
+        c->tokens += 1.0; /* nothing was sent: the chat's token goes back */
+    if (v == V_RECORDED && n->picked) {
+        /* A picked notification was sent: the node goes to the end of its
+         * chat again, as the ticket for the chat's next notification (the
+         * database has those; a pick that finds none drops it). Without it
+         * a chat with notifications deferred to the database would send
+         * them only as their tickets came back from there. */
+        free(n->picked);
+        n->picked = NULL;
+        n->npicked = 0;
+        chat_append(c, n);
+    } else if (v == V_RETRY || v == V_RESEND) {
         /* Back at the head of its chat: order is kept. */
         n->next = c->head;
         c->head = n;
@@ -759,6 +963,7 @@ static void settled(struct shard *sh, struct slot *sl, enum verdict v, int64_t m
     sl->c = NULL;
     sl->n = NULL;
     sl->done = false;
+    sl->pre = PRE_SEND;
     sh->busy--;
 }
 
@@ -832,6 +1037,10 @@ static void *shard_main(void *arg)
         bool any_done = false;
         for (int i = 0; i < nstart; i++) {
             struct outbox_msg *m = &start[i]->n->m;
+            if (is_notify(m) && (start[i]->pre = pick_notify(s, start[i]->n)) != PRE_SEND) {
+                start[i]->done = any_done = true;
+                continue;
+            }
             int rc =
                 tg_multi_start(sh->multi, start[i]->api, m->method, m->payload, strlen(m->payload));
             if (rc < 0) {
@@ -859,8 +1068,12 @@ static void *shard_main(void *arg)
         for (int i = 0; i < SLOTS; i++) {
             struct slot *sl = &sh->slots[i];
             mid[i] = delay[i] = 0;
-            if (sl->done)
-                v[i] = settle(sh, &sl->n->m, &sl->r, sl->t0, &mid[i], &delay[i]);
+            if (sl->done && sl->pre != PRE_SEND) {
+                v[i] = sl->pre == PRE_GONE ? V_GONE : V_RETRY;
+                delay[i] = PICK_RETRY_MS;
+            } else if (sl->done) {
+                v[i] = settle(sh, sl->n, &sl->r, sl->t0, &mid[i], &delay[i]);
+            }
         }
         pthread_mutex_lock(&sh->lock);
         sh->sleeping = false;
