@@ -6,6 +6,8 @@
  * (an expired lease: a crash, a restart, a full in-memory queue) are claimed
  * with FOR UPDATE SKIP LOCKED, so several instances can share one database.
  * Rows held in memory have their lease extended, so nobody else sends them.
+ * Across instances a chat has one sender: only the holder of its slot's
+ * lease (lease.h) sends to it; the others hand its rows over.
  *
  * Messages to one chat keep their order: a chat belongs to one delivery
  * thread, which sends its messages one at a time, oldest first. Rates: about
