@@ -36,7 +36,9 @@ curl -s -o /dev/null -X POST -d '{"ms":300}' "$fake_url/control/latency"
 # over the instances not frozen ($scratch/frozen names the frozen one).
 : >"$scratch/frozen"
 /usr/bin/python3 - "$secret" "$scratch/frozen" $USERS "${bases[@]}" >"$scratch/load.out" 2>&1 <<'EOF' &
-import json, sys, time, urllib.request
+import os, sys, time
+sys.path.insert(0, os.environ["TGDESK_SOURCE_ROOT"] + "/test")
+from webhook_post import post
 secret, frozen, users, bases = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
 posts = sorted([(0.2 * k, k, "hello from %d" % k) for k in range(users)] +
                [(0.2 * k + 1.0, k, "/status") for k in range(users)])
@@ -51,12 +53,7 @@ for at, k, text in posts:
     u = {"update_id": 900000 + uu, "message": {"message_id": 1 + uu, "date": 1767225600,
          "from": {"id": uid, "is_bot": False, "first_name": "U%d" % k},
          "chat": {"id": uid, "type": "private", "first_name": "U%d" % k}, "text": text}}
-    r = urllib.request.Request(base + "/webhook", json.dumps(u).encode(), {
-        "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret})
-    try:
-        code = urllib.request.urlopen(r, timeout=60).status
-    except Exception as e:
-        code = getattr(e, "code", str(e))
+    code = post(base + "/webhook", secret, u)
     if code != 200:
         print("user %d %s: %s" % (k, text, code))
 EOF

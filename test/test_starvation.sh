@@ -56,7 +56,9 @@ mark
 # Each message is long (about 900 characters), so that a merged message
 # holds four of them and the 300 take the group much longer than the test.
 /usr/bin/python3 - "$base/webhook" "$secret" $ANN >"$scratch/flood.out" 2>&1 <<'EOF' &
-import json, sys, time, urllib.request
+import os, sys, time
+sys.path.insert(0, os.environ["TGDESK_SOURCE_ROOT"] + "/test")
+from webhook_post import post
 url, secret, ann = sys.argv[1], sys.argv[2], int(sys.argv[3])
 t0 = time.time()
 for i in range(300):
@@ -64,12 +66,7 @@ for i in range(300):
     u = {"update_id": 2000 + i, "message": {"message_id": 2000 + i, "date": 1767225600,
          "from": {"id": ann, "is_bot": False, "first_name": "Ann"},
          "chat": {"id": ann, "type": "private", "first_name": "Ann"}, "text": text}}
-    r = urllib.request.Request(url, json.dumps(u).encode(), {
-        "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret})
-    try:
-        code = urllib.request.urlopen(r, timeout=30).status
-    except Exception as e:
-        code = getattr(e, "code", str(e))
+    code = post(url, secret, u)
     if code != 200:
         print("update %d: %s" % (i, code))
     time.sleep(max(0, t0 + (i + 1) * 0.1 - time.time()))

@@ -66,11 +66,12 @@ const struct pool_stmt lease_statements[] = {
 };
 const size_t lease_statements_count = sizeof(lease_statements) / sizeof(lease_statements[0]);
 
-enum slot_state { S_FREE, S_ACQUIRING, S_HELD, S_RELEASING, S_OTHER };
+/* S_BACKOFF: taking it failed (no database); asked for again at until. */
+enum slot_state { S_FREE, S_ACQUIRING, S_HELD, S_RELEASING, S_OTHER, S_BACKOFF };
 
 struct slot {
     enum slot_state state;
-    int64_t until; /* S_HELD: local end of the lease; S_OTHER: when to ask again */
+    int64_t until; /* S_HELD: local end of the lease; S_OTHER, S_BACKOFF: when to ask again */
     int64_t used;  /* last leases_check() */
 };
 
@@ -115,7 +116,7 @@ enum lease_state leases_check(struct leases *l, int slot, int64_t now, int64_t *
     struct slot *s = &l->slots[slot];
     enum lease_state st = LEASE_WAIT;
     pthread_mutex_lock(&l->lock);
-    if (s->state == S_OTHER && now >= s->until)
+    if ((s->state == S_OTHER || s->state == S_BACKOFF) && now >= s->until)
         s->state = S_FREE;
     switch (s->state) {
     case S_FREE:
@@ -134,6 +135,7 @@ enum lease_state leases_check(struct leases *l, int slot, int64_t now, int64_t *
         break;
     case S_ACQUIRING:
     case S_RELEASING:
+    case S_BACKOFF:
         break;
     }
     pthread_mutex_unlock(&l->lock);
@@ -190,12 +192,16 @@ static int settle_slots(struct leases *l, const int *slots, size_t n, PGresult *
     return held;
 }
 
-/* Sets the slots in [0, n) back to state st (after a failed round trip). */
+/* Sets the slots in [0, n) to state st (S_OTHER and S_BACKOFF for
+ * LEASE_OTHER_MS). */
 static void slots_back(struct leases *l, const int *slots, size_t n, enum slot_state st)
 {
+    int64_t until = clock_mono_ms() + LEASE_OTHER_MS;
     pthread_mutex_lock(&l->lock);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         l->slots[slots[i]].state = st;
+        l->slots[slots[i]].until = until;
+    }
     pthread_mutex_unlock(&l->lock);
 }
 
@@ -212,7 +218,7 @@ int leases_acquire(struct leases *l, const int *slots, size_t n)
         pool_run(c, "lease_acquire", 2, p, &res, NULL) == 0)
         held = settle_slots(l, slots, n, res, t0, false);
     else
-        slots_back(l, slots, n, S_FREE);
+        slots_back(l, slots, n, S_BACKOFF); /* not a busy loop while the database is away */
     PQclear(res);
     pool_release(l->pool, c);
     buf_free(&b);
@@ -268,7 +274,7 @@ static bool tick(struct leases *l, struct pool_conn *c)
     } else {
         /* Nothing known: held slots simply run out locally; the ones being
          * given back stay ours in the database until they expire. */
-        slots_back(l, give, ngive, S_OTHER);
+        slots_back(l, give, ngive, S_BACKOFF);
     }
     for (size_t i = 0; i < NSTEPS; i++)
         PQclear(res[i]);
