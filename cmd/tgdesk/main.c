@@ -35,6 +35,7 @@
 #include "logdb.h"
 #include "metrics/tgm.h"
 #include "outbox/admin.h"
+#include "outbox/lease.h"
 #include "outbox/outbox.h"
 #include "outbox/prune.h"
 #include "outbox/sender.h"
@@ -357,6 +358,7 @@ static struct pool_stmt *all_statements(size_t *ret_n)
         {outbox_prune_statements, outbox_prune_statements_count},
         {outbox_statements, outbox_statements_count},
         {sender_statements, sender_statements_count},
+        {lease_statements, lease_statements_count},
         {logdb_statements, logdb_statements_count},
         {poll_statements, poll_statements_count},
     };

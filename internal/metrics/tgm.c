@@ -41,6 +41,8 @@ static struct {
     struct metrics_family *support_requests, *first_response, *resolution;
     struct metrics_family *log_written, *log_dropped, *db_stats_failures;
     struct metrics_family *http_closed;
+    struct metrics_family *outbox_merged;
+    struct metrics_family *instance_info, *slots_held, *leases_lost, *sends_after_freeze;
 } m;
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -238,6 +240,32 @@ static void init_once(void)
           .type = METRICS_COUNTER,
           .labels = {"reason"},
           .max_series = 8}},
+        {&m.outbox_merged,
+         {.name = "tgdesk_outbox_notifications_merged_total",
+          .help = "Staff notifications delivered inside an earlier one's message (merged).",
+          .type = METRICS_COUNTER}},
+        {&m.instance_info,
+         {.name = "tgdesk_instance_info",
+          .help = "This sender instance's name (host:pid:random) among those sharing the "
+                  "database; always 1.",
+          .type = METRICS_GAUGE,
+          .labels = {"instance"},
+          .max_series = 4}},
+        {&m.slots_held,
+         {.name = "tgdesk_outbox_chat_slots_held",
+          .help = "Chat slots (chat id modulo 1024) this instance holds: it alone sends to "
+                  "their chats.",
+          .type = METRICS_GAUGE}},
+        {&m.leases_lost,
+         {.name = "tgdesk_outbox_leases_lost_total",
+          .help = "Chat slots found taken by another instance at renewal (this one was "
+                  "paused or cut off past its lease).",
+          .type = METRICS_COUNTER}},
+        {&m.sends_after_freeze,
+         {.name = "tgdesk_outbox_sends_after_freeze_total",
+          .help = "Calls on the wire when their chat's lease ran out (the instance was "
+                  "paused): the next holder may send them again.",
+          .type = METRICS_COUNTER}},
     };
 
     if (!r) {
@@ -481,4 +509,34 @@ void tgm_http_closed(const char *reason)
 {
     if (ready())
         metrics_inc(METRICS_GET(m.http_closed, reason));
+}
+
+void tgm_outbox_merged(int64_t n)
+{
+    if (ready() && n > 0)
+        metrics_add(metrics_get0(m.outbox_merged), (uint64_t)n);
+}
+
+void tgm_instance_info(const char *instance)
+{
+    if (ready() && instance)
+        metrics_set(METRICS_GET(m.instance_info, instance), 1);
+}
+
+void tgm_outbox_slots_held(int64_t n)
+{
+    if (ready())
+        metrics_set(metrics_get0(m.slots_held), (double)n);
+}
+
+void tgm_outbox_leases_lost(int64_t n)
+{
+    if (ready() && n > 0)
+        metrics_add(metrics_get0(m.leases_lost), (uint64_t)n);
+}
+
+void tgm_outbox_sends_after_freeze(int64_t n)
+{
+    if (ready() && n > 0)
+        metrics_add(metrics_get0(m.sends_after_freeze), (uint64_t)n);
 }

@@ -168,4 +168,14 @@ void tgm_http_closed(const char *reason);
 /* Largest /metrics body rendered (a hard cap; the real size is ~30 KiB). */
 #define TGM_MAX_BODY (4 * 1024 * 1024)
 
+/* n staff notifications went inside an earlier one's message (the sender merged them). */
+void tgm_outbox_merged(int64_t n);
+
+/* The sender's cluster figures: this instance's name, the chat slots it
+ * holds, slots lost to another instance, calls on the wire when their lease ran out. */
+void tgm_instance_info(const char *instance);
+void tgm_outbox_slots_held(int64_t n);
+void tgm_outbox_leases_lost(int64_t n);
+void tgm_outbox_sends_after_freeze(int64_t n);
+
 #endif

@@ -26,7 +26,7 @@ const struct pool_stmt outbox_statements[] = {
     {"outbox_insert",
      "INSERT INTO outbox (chat_id, method, payload, purpose, request_id, next_attempt_at)"
      " SELECT chat_id, method, payload, purpose, request_id,"
-     " now() + interval '" OUTBOX_LEASE_TEXT "'"
+     " clock_timestamp() + interval '" OUTBOX_LEASE_TEXT "'"
      " FROM ROWS FROM (jsonb_to_recordset($1::jsonb)"
      " AS (chat_id bigint, method text, payload jsonb, purpose text, request_id bigint))"
      " WITH ORDINALITY AS t(chat_id, method, payload, purpose, request_id, ord)"

@@ -9,9 +9,10 @@
  * COMMIT) before it commits.
  *
  * A row is written already leased to this process for OUTBOX_LEASE_S seconds
- * (next_attempt_at in the future): after the commit the worker hands it to
- * the sender in memory (the fast path). Should the process die first, the
- * lease runs out and the recovery path of any instance picks the row up.
+ * from clock_timestamp() at the INSERT (next_attempt_at in the future; the
+ * transaction's start, now(), could be long past by its commit): after the commit the worker hands
+ * it to the sender in memory (the fast path). Should the process die first, the lease runs out and
+ * the recovery path of any instance picks the row up.
  */
 #ifndef TGDESK_OUTBOX_H
 #define TGDESK_OUTBOX_H

@@ -16,6 +16,7 @@
 #include "db/pool.h"
 #include "log.h"
 #include "metrics/tgm.h"
+#include "outbox/lease.h"
 #include "tg/api.h"
 #include "util/clock.h"
 #include "util/strnum.h"
@@ -39,11 +40,21 @@
 /* ... or after this many milliseconds. */
 #define SENT_FLUSH_MS 50
 /* Leases of rows held in memory are renewed this often. */
-#define LEASE_RENEW_MS 3000
-/* Per-chat rate: a bucket of CHAT_BURST, refilled every interval. */
-#define CHAT_BURST          3
+#define ROW_RENEW_MS 3000
+/*
+ * Per-chat rate: a bucket of chat_burst() tokens, one more every interval. A
+ * private chat may take a short burst; a group takes one message every 3.1 s
+ * and no burst, so no 60 s window ever holds more than 20 (Telegram's limit
+ * for groups: a burst of 3 then one every 3 s made 22).
+ */
+#define PRIVATE_BURST       3
 #define PRIVATE_INTERVAL_MS 1000
-#define GROUP_INTERVAL_MS   3000
+#define GROUP_INTERVAL_MS   3100
+/* Staff notifications about one request, merged into one message at most
+ * this long (Telegram's limit, in code points as the desk counts them) ... */
+#define MERGE_TEXT_MAX 4096
+/* ... out of at most this many rows looked at. */
+#define MERGE_ROWS 200
 /*
  * Messages one chat holds in memory: what its rate lets through in half a
  * lease, plus its burst. A chat that is sent more (one staff chat notified of
@@ -54,7 +65,11 @@
  * seconds; a backlog of 30,000 held in one chat made that 10,000 row updates
  * a second, and queueing behind it cost a walk of the whole queue.
  */
-#define CHAT_HOLD(c) (CHAT_BURST + OUTBOX_LEASE_S * 1000 / 2 / chat_interval_ms(c))
+#define CHAT_HOLD(c) (chat_burst(c) + OUTBOX_LEASE_S * 1000 / 2 / chat_interval_ms(c))
+
+/* A chat whose slot is being taken, renewed or given back is looked at
+ * again after this long. */
+#define LEASE_POLL_MS 50
 
 /* Idle chats are looked for this often; one is forgotten once its bucket is
  * full again (a new one starts full), not kept for a fixed time: at 7,000
@@ -64,6 +79,10 @@
 struct node {
     struct outbox_msg m;
     struct node *next;
+    /* A staff notification picked from the database (pick_notify()): every
+     * row this one call delivers, m.id first; NULL otherwise. */
+    int64_t *picked;
+    size_t npicked;
 };
 
 struct chat {
@@ -88,6 +107,8 @@ struct slot {
     int64_t t0;
     bool done;
     struct tg_api_result r;
+    int pre;       /* PRE_*: decided before any call was made */
+    int64_t until; /* the chat's slot is ours until then (monotonic ms) */
 };
 
 /* Outbox rows to record in one statement: ids and a value for each. */
@@ -116,13 +137,16 @@ struct shard {
     /* sent and deferred, not yet recorded */
     struct rows sent;     /* and Telegram's message_ids */
     struct rows deferred; /* and in how many ms they are due */
+    struct rows given;    /* rows of chats another instance holds: due now, for it */
     int64_t last_gc;
     uint64_t rng;
+    int want[LEASE_SLOTS]; /* slots to acquire, one pass's worth */
 };
 
 struct sender {
     struct sender_options opt;
     struct pool *pool;
+    struct leases *leases;
     struct shard shards[NSHARDS];
     pthread_t recovery;
     bool recovery_started;
@@ -178,18 +202,60 @@ const struct pool_stmt sender_statements[] = {
      " WHERE id = $1 AND status <> 'failed'",
      2},
     {"outbox_move_chat", "UPDATE outbox SET chat_id = $2, payload = $3::jsonb WHERE id = $1", 3},
-    /* Recovery: due rows of any instance, oldest first, leased to us. */
+    /* Recovery: due rows of any instance, oldest first, leased to us; not
+     * rows of chats another instance holds (lease.h). Leases run from
+     * clock_timestamp(), the statement's own time, not the transaction's. */
     {"outbox_claim_due",
-     "WITH due AS (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()"
-     " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
-     " UPDATE outbox o SET next_attempt_at = now() + " LEASE_SQL " FROM due WHERE o.id = due.id"
-     " RETURNING o.id, o.chat_id, o.method, o.payload::text, o.purpose,"
-     " coalesce(o.request_id, 0), o.attempts",
-     1},
+     "WITH due AS (SELECT id FROM outbox o WHERE status = 'pending'"
+     " AND next_attempt_at <= clock_timestamp() AND NOT EXISTS (SELECT 1 FROM chat_leases l"
+     " WHERE l.slot = ((o.chat_id % " STR(LEASE_SLOTS) ") + " STR(LEASE_SLOTS) ") % " STR(
+         LEASE_SLOTS) " AND l.instance <> $2 AND l.expires_at > clock_timestamp())"
+                      " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+                      " UPDATE outbox o SET next_attempt_at = clock_timestamp() + " LEASE_SQL
+                      " FROM due WHERE o.id = due.id"
+                      " RETURNING o.id, o.chat_id, o.method, o.payload::text, o.purpose,"
+                      " coalesce(o.request_id, 0), o.attempts",
+     2},
     {"outbox_renew_leases",
-     "UPDATE outbox SET next_attempt_at = greatest(next_attempt_at, now() + " LEASE_SQL ")"
+     "UPDATE outbox SET next_attempt_at = greatest(next_attempt_at, clock_timestamp() + " LEASE_SQL
+     ")"
      " WHERE id = ANY($1::bigint[]) AND status <> 'failed'",
      1},
+    /*
+     * The next staff notification a chat is sent, picked here rather than
+     * taken in queue order, so that one busy user cannot bury the others:
+     * first the oldest notification of a request this chat has not been
+     * notified of yet (a new request), then the rest oldest first; with it
+     * the further pending notifications about the same request (the caller
+     * merges what fits in one message). No lease: the chat's notifications
+     * are sent by one thread, one at a time, and what is sent is recorded
+     * before the chat's next pick.
+     */
+    {"outbox_pick_notify",
+     "WITH head AS (SELECT o.id, o.request_id FROM outbox o"
+     " WHERE o.chat_id = $1 AND o.status = 'pending' AND o.purpose = 'notify'"
+     " ORDER BY o.request_id IS NOT NULL AND EXISTS (SELECT 1 FROM notifications n"
+     " WHERE n.request_id = o.request_id AND n.chat_id = o.chat_id), o.id LIMIT 1)"
+     " SELECT o.id, o.method, o.payload->>'text', o.payload::text,"
+     " (o.payload->'reply_markup')::text, o.attempts, coalesce(o.request_id, 0)"
+     " FROM outbox o, head WHERE o.chat_id = $1 AND o.status = 'pending'"
+     " AND o.purpose = 'notify' AND o.id >= head.id AND (o.id = head.id OR"
+     " o.request_id = head.request_id) ORDER BY o.id LIMIT $2",
+     2},
+    /*
+     * With several instances, before a batch is sent: per chat, its pending
+     * rows up to the one about to go ($2). The head must still be pending
+     * (another instance may have sent it while it waited here), and rows
+     * older than it - written by an instance that did not hold the chat -
+     * go first.
+     */
+    {"outbox_check_heads",
+     "SELECT h.head, o.id, o.chat_id, o.method, o.payload::text, o.purpose,"
+     " coalesce(o.request_id, 0), o.attempts"
+     " FROM unnest($1::bigint[], $2::bigint[]) AS h(chat, head) CROSS JOIN LATERAL"
+     " (SELECT * FROM outbox o WHERE o.chat_id = h.chat AND o.status = 'pending'"
+     " AND o.id <= h.head ORDER BY o.id LIMIT 64) o",
+     2},
     /* At stop: what we held goes back to the recovery path at once. */
     {"outbox_release_leases",
      "UPDATE outbox SET next_attempt_at = now() WHERE id = ANY($1::bigint[])"
@@ -214,6 +280,7 @@ static void node_free(struct node *n)
     if (!n)
         return;
     outbox_msg_clear(&n->m);
+    free(n->picked);
     free(n);
 }
 
@@ -279,15 +346,16 @@ static const char *id_array(struct buf *b, const int64_t *ids, size_t n)
 }
 
 /* Runs statement (outbox_mark_sent or outbox_defer) for ids with their
- * second array. Called without the shard lock. */
+ * second array (vals NULL: with ids alone, outbox_release_leases). Called
+ * without the shard lock. */
 static void flush_ids(struct sender *s, const char *statement, int64_t *ids, int64_t *vals,
                       size_t n)
 {
     struct buf a, b;
     buf_init(&a, ID_ARRAY_MAX);
     buf_init(&b, ID_ARRAY_MAX);
-    const char *p[2] = {id_array(&a, ids, n), id_array(&b, vals, n)};
-    if (!p[0] || !p[1] || !db_run(s, statement, 2, p, NULL))
+    const char *p[2] = {id_array(&a, ids, n), vals ? id_array(&b, vals, n) : ""};
+    if (!p[0] || !p[1] || !db_run(s, statement, vals ? 2 : 1, p, NULL))
         LOG(LOG_WARN, "could not record outbox rows; they come back once their lease runs out",
             LOG_STR("statement", statement), LOG_INT("messages", (int64_t)n));
     buf_free(&a);
@@ -316,6 +384,16 @@ static void tell_chats(struct sender *s, bool migrated, int64_t chat, int64_t to
 }
 
 /* ---- Shards: chats, ready list, timers -------------------------------- */
+
+static int64_t chat_interval_ms(const struct chat *c)
+{
+    return c->chat_id > 0 ? PRIVATE_INTERVAL_MS : GROUP_INTERVAL_MS;
+}
+
+static int chat_burst(const struct chat *c)
+{
+    return c->chat_id > 0 ? PRIVATE_BURST : 1;
+}
 
 /* Bucket of a chat in a shard's table. Not the bits that chose the shard:
  * with those, a shard used only every NSHARDS-th bucket. */
@@ -368,7 +446,7 @@ static struct chat *chat_get(struct shard *sh, int64_t id, bool create)
     if (!c)
         return NULL;
     c->chat_id = id;
-    c->tokens = CHAT_BURST;
+    c->tokens = chat_burst(c);
     c->tokens_at = clock_mono_ms();
     c->next_bucket = sh->buckets[b];
     sh->buckets[b] = c;
@@ -460,18 +538,13 @@ static void schedule(struct shard *sh, struct chat *c, int64_t now)
     }
 }
 
-static int64_t chat_interval_ms(const struct chat *c)
-{
-    return c->chat_id > 0 ? PRIVATE_INTERVAL_MS : GROUP_INTERVAL_MS;
-}
-
 /* Takes a per-chat token, or sets ready_at to when one is there. */
 static bool chat_take_token(struct chat *c, int64_t now)
 {
     int64_t interval = chat_interval_ms(c);
     c->tokens += (double)(now - c->tokens_at) / (double)interval;
-    if (c->tokens > CHAT_BURST)
-        c->tokens = CHAT_BURST;
+    if (c->tokens > chat_burst(c))
+        c->tokens = chat_burst(c);
     c->tokens_at = now;
     if (c->tokens >= 1.0) {
         c->tokens -= 1.0;
@@ -481,14 +554,23 @@ static bool chat_take_token(struct chat *c, int64_t now)
     return false;
 }
 
-/* Global limit: returns 0 when a call may go now, else milliseconds to wait. */
+/*
+ * Global limit: returns 0 when a call may go now, else milliseconds to wait.
+ * TELEGRAM_GLOBAL_RPS is the cluster's: each live instance takes its share,
+ * in a bucket of 50 ms worth (at least one call), so that no second holds
+ * more than the share and a call - whatever the instances' phases.
+ */
 static int64_t global_take_token(struct sender *s, int64_t now)
 {
-    double rps = s->opt.global_rps;
+    int64_t after = leases_send_after(s->leases);
+    if (now < after)
+        return after - now;
+    double rps = (double)s->opt.global_rps / (double)leases_live(s->leases);
+    double cap = rps / 20.0 < 1.0 ? 1.0 : rps / 20.0;
     pthread_mutex_lock(&s->rate_lock);
     s->global_tokens += (double)(now - s->global_at) * rps / 1000.0;
-    if (s->global_tokens > rps)
-        s->global_tokens = rps;
+    if (s->global_tokens > cap)
+        s->global_tokens = cap;
     s->global_at = now;
     int64_t wait = 0;
     if (s->global_tokens >= 1.0)
@@ -507,7 +589,7 @@ static void gc_chats(struct shard *sh, int64_t now)
         while (*pp) {
             struct chat *c = *pp;
             if (!c->head && !c->in_flight_id && !c->queued && c->deferred_until <= now &&
-                now - c->tokens_at >= CHAT_BURST * chat_interval_ms(c) && c->ready_at <= now) {
+                now - c->tokens_at >= chat_burst(c) * chat_interval_ms(c) && c->ready_at <= now) {
                 *pp = c->next_bucket;
                 free(c);
                 sh->nchats--;
@@ -552,6 +634,53 @@ static void rows_add(struct rows *r, int64_t id, int64_t val, int64_t now)
     r->n++;
 }
 
+/* Puts n at the end of its chat's queue. */
+static void chat_append(struct chat *c, struct node *n)
+{
+    n->next = NULL;
+    if (c->tail)
+        c->tail->next = n;
+    else
+        c->head = n;
+    c->tail = n;
+    c->held++;
+}
+
+/* Puts n in its chat's queue in id order (the order rows were written):
+ * a row adopted from another instance or recovered goes before newer ones. */
+static void chat_insert(struct chat *c, struct node *n)
+{
+    if (!c->tail || c->tail->m.id < n->m.id) {
+        chat_append(c, n);
+        return;
+    }
+    struct node **pp = &c->head;
+    while (*pp && (*pp)->m.id < n->m.id)
+        pp = &(*pp)->next;
+    n->next = *pp;
+    *pp = n;
+    c->held++;
+}
+
+/*
+ * Another instance holds the chat's slot: its messages are left to it -
+ * dropped from memory, their rows due now so that its recovery pass takes
+ * them (whatever their writer's lease said). Shard lock held.
+ */
+static void give_away(struct shard *sh, struct chat *c, int64_t now)
+{
+    while (c->head) {
+        struct node *n = c->head;
+        c->head = n->next;
+        rows_add(&sh->given, n->m.id, 0, now);
+        node_free(n);
+        sh->backlog--;
+        atomic_fetch_sub(&sh->s->backlog, 1);
+    }
+    c->tail = NULL;
+    c->held = 0;
+}
+
 /* Queues one message (takes it). Called with the shard lock held. */
 static void enqueue(struct shard *sh, struct outbox_msg *m, int64_t now, bool recovered)
 {
@@ -581,12 +710,7 @@ static void enqueue(struct shard *sh, struct outbox_msg *m, int64_t now, bool re
     }
     n->m = *m;
     memset(m, 0, sizeof(*m));
-    if (c->tail)
-        c->tail->next = n;
-    else
-        c->head = n;
-    c->tail = n;
-    c->held++;
+    chat_insert(c, n);
     sh->backlog++;
     atomic_fetch_add(&s->backlog, 1);
     schedule(sh, c, now);
@@ -609,7 +733,137 @@ static char *payload_with_chat(const char *payload, int64_t chat)
     return out;
 }
 
-enum verdict { V_SENT, V_RETRY, V_FAILED, V_RESEND };
+/* V_RECORDED: sent, and the rows are already recorded; V_GONE: nothing
+ * was left to send (delivered with another message, or dropped by a ban). */
+enum verdict { V_SENT, V_RETRY, V_FAILED, V_RESEND, V_RECORDED, V_GONE };
+
+/* What was decided instead of a call: nothing (send), or nothing left to
+ * send, or later, or again at once (older rows were adopted: they go first). */
+enum { PRE_SEND, PRE_GONE, PRE_LATER, PRE_AGAIN };
+/* ... how long PRE_LATER waits (the database did not answer). */
+#define PICK_RETRY_MS 1000
+
+static bool is_notify(const struct outbox_msg *m)
+{
+    return strcmp(m->purpose, "notify") == 0;
+}
+
+/* Code points of a UTF-8 text (how the desk measures its messages). */
+static size_t codepoints(const char *t)
+{
+    size_t n = 0;
+    for (; *t; t++)
+        n += ((unsigned char)*t & 0xC0) != 0x80;
+    return n;
+}
+
+/* The payload of the first row with text and markup (JSON text, or NULL)
+ * put in its place; a new string or NULL. */
+static char *payload_merged(const char *payload, const char *text, const char *markup)
+{
+    json_t *root = json_loads(payload, 0, NULL);
+    json_t *mk = markup ? json_loads(markup, 0, NULL) : NULL;
+    char *out = NULL;
+    if (root && json_is_object(root) && json_object_set_new(root, "text", json_string(text)) == 0 &&
+        (!mk || json_object_set(root, "reply_markup", mk) == 0))
+        out = json_dumps(root, JSON_COMPACT);
+    json_decref(mk);
+    json_decref(root);
+    return out;
+}
+
+/*
+ * Whether row i of a pick can be merged: the notification of a user's
+ * message (a text with the request's buttons). Answers to staff commands
+ * and notices (no buttons) and copies of media go alone.
+ */
+static bool merges(const PGresult *res, int i, int method, int text, int markup)
+{
+    return strcmp(PQgetvalue(res, i, method), "sendMessage") == 0 && !PQgetisnull(res, i, text) &&
+           !PQgetisnull(res, i, markup);
+}
+
+/*
+ * The staff notification node n of its chat goes as: the chat's next
+ * notification in the database (outbox_pick_notify: a new request first),
+ * merged with the following pending ones about the same request, oldest
+ * first, while they are notifications of user messages (merges()) and the
+ * whole fits in MERGE_TEXT_MAX code points (one blank line between them,
+ * the last one's buttons kept). n takes the
+ * first row's id and the merged payload, and n->picked every row it
+ * delivers. Returns PRE_SEND, PRE_GONE (no notification pending: merged
+ * into an earlier message, or dropped by a ban), or PRE_LATER (no answer
+ * from the database). Called without the shard lock.
+ */
+static int pick_notify(struct sender *s, struct node *n)
+{
+    char chat[24], limit[16];
+    snprintf(chat, sizeof(chat), "%" PRId64, n->m.chat_id);
+    snprintf(limit, sizeof(limit), "%d", MERGE_ROWS);
+    const char *p[2] = {chat, limit};
+    PGresult *res = NULL;
+    if (!db_run(s, "outbox_pick_notify", 2, p, &res))
+        return PRE_LATER;
+    enum { C_ID, C_METHOD, C_TEXT, C_PAYLOAD, C_MARKUP, C_ATTEMPTS, C_REQUEST };
+    int rows = PQntuples(res), k = 0, rc = PRE_GONE;
+    int64_t *ids = calloc(rows ? (size_t)rows : 1, sizeof(*ids));
+    struct buf text;
+    buf_init(&text, 64 * 1024);
+    const char *markup = NULL; /* the last merged row's buttons */
+    bool mergeable = rows > 0 && merges(res, 0, C_METHOD, C_TEXT, C_MARKUP);
+    size_t cp = 0;
+    for (int i = 0; ids && i < rows; i++) {
+        if (strnum_i64(PQgetvalue(res, i, C_ID), 1, INT64_MAX, &ids[k]) < 0)
+            break;
+        if (i > 0) {
+            /* The next one only when it is a text that still fits. */
+            if (!mergeable || !merges(res, i, C_METHOD, C_TEXT, C_MARKUP))
+                break;
+            size_t more = codepoints(PQgetvalue(res, i, C_TEXT));
+            if (cp + 2 + more > MERGE_TEXT_MAX)
+                break;
+            buf_add(&text, "\n\n");
+            cp += 2 + more;
+        } else {
+            cp = codepoints(PQgetvalue(res, i, C_TEXT));
+        }
+        buf_add(&text, PQgetvalue(res, i, C_TEXT));
+        markup = PQgetvalue(res, i, C_MARKUP);
+        k++;
+    }
+    if (k > 0) {
+        int64_t attempts = 0, request = 0;
+        strnum_i64(PQgetvalue(res, 0, C_ATTEMPTS), 0, INT32_MAX, &attempts);
+        strnum_i64(PQgetvalue(res, 0, C_REQUEST), 0, INT64_MAX, &request);
+        char *payload = k > 1 && !buf_error(&text)
+                            ? payload_merged(PQgetvalue(res, 0, C_PAYLOAD), buf_str(&text), markup)
+                            : strdup(PQgetvalue(res, 0, C_PAYLOAD));
+        if (!payload && k > 1) { /* out of memory: the first one alone */
+            k = 1;
+            payload = strdup(PQgetvalue(res, 0, C_PAYLOAD));
+        }
+        rc = PRE_LATER;
+        if (payload) {
+            free(n->m.payload);
+            free(n->picked);
+            n->m.payload = payload;
+            n->m.id = ids[0];
+            n->m.attempts = (int)attempts;
+            n->m.request_id = request;
+            snprintf(n->m.method, sizeof(n->m.method), "%s", PQgetvalue(res, 0, C_METHOD));
+            n->picked = ids;
+            n->npicked = (size_t)k;
+            ids = NULL;
+            rc = PRE_SEND;
+        }
+    } else if (rows > 0) {
+        rc = PRE_LATER; /* out of memory, or an id that does not parse */
+    }
+    buf_free(&text);
+    free(ids);
+    PQclear(res);
+    return rc;
+}
 
 /* The result of a call that could not even be started (tg_multi_start() said rc). */
 static void call_not_started(struct tg_api_result *r, int rc)
@@ -621,20 +875,111 @@ static void call_not_started(struct tg_api_result *r, int rc)
              rc == -ENOMEM ? "out of memory" : "invalid method or body");
 }
 
+/* Reads row i of a result whose columns from off on are id, chat_id,
+ * method, payload, purpose, request_id (0: none), attempts into m (payload
+ * allocated). Returns 0, or -1 (nothing allocated). */
+static int parse_row(const PGresult *res, int i, int off, struct outbox_msg *m)
+{
+    int64_t attempts = 0;
+    memset(m, 0, sizeof(*m));
+    if (strnum_i64(PQgetvalue(res, i, off), 1, INT64_MAX, &m->id) < 0 ||
+        strnum_i64(PQgetvalue(res, i, off + 1), INT64_MIN, INT64_MAX, &m->chat_id) < 0 ||
+        strnum_i64(PQgetvalue(res, i, off + 5), 0, INT64_MAX, &m->request_id) < 0 ||
+        strnum_i64(PQgetvalue(res, i, off + 6), 0, INT32_MAX, &attempts) < 0)
+        return -1;
+    m->attempts = (int)attempts;
+    snprintf(m->method, sizeof(m->method), "%s", PQgetvalue(res, i, off + 2));
+    snprintf(m->purpose, sizeof(m->purpose), "%s", PQgetvalue(res, i, off + 4));
+    m->payload = strdup(PQgetvalue(res, i, off + 3));
+    return m->payload ? 0 : -1;
+}
+
+/*
+ * With several instances live, the fencing check of a batch in the
+ * database (outbox_check_heads): each message about to go (not the staff
+ * notifications: pick_notify() reads them from there anyway) must still be
+ * pending - else PRE_GONE: another instance sent it while it waited here -
+ * and rows of its chat older than it are adopted into *adopt and go first
+ * (PRE_AGAIN). Without an answer the batch waits (PRE_LATER). Called
+ * without the shard lock.
+ */
+static void check_heads(struct sender *s, struct slot **start, int n, struct outbox_batch *adopt)
+{
+    int64_t chats[SLOTS], heads[SLOTS];
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (start[i]->pre == PRE_SEND && !is_notify(&start[i]->n->m)) {
+            chats[k] = start[i]->n->m.chat_id;
+            heads[k++] = start[i]->n->m.id;
+        }
+    if (k == 0)
+        return;
+    struct buf a, b;
+    buf_init(&a, 64 * 1024);
+    buf_init(&b, 64 * 1024);
+    const char *p[2] = {id_array(&a, chats, (size_t)k), id_array(&b, heads, (size_t)k)};
+    PGresult *res = NULL;
+    bool ok = p[0] && p[1] && db_run(s, "outbox_check_heads", 2, p, &res);
+    buf_free(&a);
+    buf_free(&b);
+    int rows = ok ? PQntuples(res) : 0;
+    if (ok && rows > 0 && !(adopt->msgs = calloc((size_t)rows, sizeof(*adopt->msgs))))
+        ok = false;
+    adopt->cap = (size_t)rows;
+    for (int i = 0; i < n; i++) {
+        struct slot *sl = start[i];
+        if (sl->pre != PRE_SEND || is_notify(&sl->n->m))
+            continue;
+        if (!ok) {
+            sl->pre = PRE_LATER;
+            continue;
+        }
+        bool found = false, older = false;
+        for (int r = 0; r < rows; r++) {
+            int64_t head = 0, id = 0;
+            if (strnum_i64(PQgetvalue(res, r, 0), 1, INT64_MAX, &head) < 0 || head != sl->n->m.id ||
+                strnum_i64(PQgetvalue(res, r, 1), 1, INT64_MAX, &id) < 0)
+                continue;
+            if (id == head) {
+                found = true;
+            } else {
+                older = true;
+                adopt->n += parse_row(res, r, 1, &adopt->msgs[adopt->n]) == 0;
+            }
+        }
+        sl->pre = !found ? PRE_GONE : older ? PRE_AGAIN : PRE_SEND;
+    }
+    PQclear(res);
+}
+
 /*
  * Settles a finished call (started at t0) of one message: everything but the
  * sent bookkeeping. Returns the verdict; *ret_delay_ms is the pause before
  * the next try. Called without the shard lock.
  */
-static enum verdict settle(struct shard *sh, struct outbox_msg *m, const struct tg_api_result *rp,
+static enum verdict settle(struct shard *sh, struct node *n, const struct tg_api_result *rp,
                            int64_t t0, int64_t *ret_mid, int64_t *ret_delay_ms)
 {
     struct sender *s = sh->s;
+    struct outbox_msg *m = &n->m;
     const struct tg_api_result r = *rp;
     tgm_api_call(m->method, tg_outcome_name(r.outcome), (double)(clock_mono_ms() - t0) / 1000.0);
     if (r.outcome == TG_SENT) {
         *ret_mid = r.message_id;
-        return V_SENT;
+        if (!n->picked)
+            return V_SENT;
+        /* Recorded now, not with the next batch: the chat's next pick must
+         * not find these rows pending. (A failure leaves them pending, to
+         * be sent again: at least once.) */
+        int64_t *mids = malloc(n->npicked * sizeof(*mids));
+        for (size_t i = 0; mids && i < n->npicked; i++)
+            mids[i] = r.message_id;
+        if (mids)
+            flush_ids(s, "outbox_mark_sent", n->picked, mids, n->npicked);
+        free(mids);
+        if (n->npicked > 1)
+            tgm_outbox_merged((int64_t)n->npicked - 1);
+        return V_RECORDED;
     }
     int attempt = m->attempts + 1;
     char id[24], err[320];
@@ -645,7 +990,7 @@ static enum verdict settle(struct shard *sh, struct outbox_msg *m, const struct 
 
     switch (r.outcome) {
     case TG_SENT: /* returned above, without formatting the texts a failure needs */
-        return V_SENT;
+        return V_RECORDED;
     case TG_MIGRATE: {
         char *moved = payload_with_chat(m->payload, r.migrate_to_chat_id);
         if (!moved)
@@ -712,7 +1057,7 @@ static void rows_flush(struct shard *sh, struct rows *r, const char *statement, 
     struct rows taken = *r;
     *r = (struct rows){0};
     pthread_mutex_unlock(&sh->lock);
-    flush_ids(sh->s, statement, taken.ids, taken.vals, taken.n);
+    flush_ids(sh->s, statement, taken.ids, r == &sh->given ? NULL : taken.vals, taken.n);
     free(taken.ids);
     free(taken.vals);
     pthread_mutex_lock(&sh->lock);
@@ -722,6 +1067,7 @@ static void rows_flush(struct shard *sh, struct rows *r, const char *statement, 
 static void maybe_flush(struct shard *sh, int64_t now, bool force)
 {
     rows_flush(sh, &sh->deferred, "outbox_defer", now, force);
+    rows_flush(sh, &sh->given, "outbox_release_leases", now, force);
     rows_flush(sh, &sh->sent, "outbox_mark_sent", now, force);
 }
 
@@ -740,7 +1086,19 @@ static void settled(struct shard *sh, struct slot *sl, enum verdict v, int64_t m
     struct chat *c = sl->c;
     struct node *n = sl->n;
     c->in_flight_id = 0;
-    if (v == V_RETRY || v == V_RESEND) {
+    if (v == V_GONE && c->tokens + 1.0 <= chat_burst(c))
+        c->tokens += 1.0; /* nothing was sent: the chat's token goes back */
+    if (v == V_RECORDED && n->picked) {
+        /* A picked notification was sent: the node goes to the end of its
+         * chat again, as the ticket for the chat's next notification (the
+         * database has those; a pick that finds none drops it). Without it
+         * a chat with notifications deferred to the database would send
+         * them only as their tickets came back from there. */
+        free(n->picked);
+        n->picked = NULL;
+        n->npicked = 0;
+        chat_append(c, n);
+    } else if (v == V_RETRY || v == V_RESEND) {
         /* Back at the head of its chat: order is kept. */
         n->next = c->head;
         c->head = n;
@@ -759,6 +1117,7 @@ static void settled(struct shard *sh, struct slot *sl, enum verdict v, int64_t m
     sl->c = NULL;
     sl->n = NULL;
     sl->done = false;
+    sl->pre = PRE_SEND;
     sh->busy--;
 }
 
@@ -771,7 +1130,8 @@ static int64_t shard_wait(struct shard *sh, int64_t now, int64_t global_wait)
         wait = global_wait;
     if (sh->nheap > 0 && sh->heap[0]->ready_at - now < wait)
         wait = sh->heap[0]->ready_at - now;
-    wait = rows_wait(&sh->sent, now, rows_wait(&sh->deferred, now, wait));
+    wait =
+        rows_wait(&sh->sent, now, rows_wait(&sh->deferred, now, rows_wait(&sh->given, now, wait)));
     if (atomic_load(&s->stopping) && atomic_load(&s->deadline) - now < wait)
         wait = atomic_load(&s->deadline) - now;
     return wait < 1 ? 1 : wait;
@@ -797,9 +1157,31 @@ static void *shard_main(void *arg)
 
         /* Start what the chats' and the global rates let through. */
         struct slot *start[SLOTS];
-        int nstart = 0;
-        int64_t global_wait = 0;
+        struct chat *parked = NULL; /* waiting for the slots in want */
+        int nstart = 0, nwant = 0;
+        int64_t global_wait = 0, until = 0;
         while (sh->busy < SLOTS && sh->ready_head) {
+            /* Only the instance holding the chat's slot sends to it. */
+            enum lease_state ls =
+                leases_check(s->leases, lease_slot(sh->ready_head->chat_id), now, &until);
+            if (ls != LEASE_HELD) {
+                struct chat *c = ready_pop(sh);
+                c->queued = false;
+                if (ls == LEASE_WANT) {
+                    sh->want[nwant++] = lease_slot(c->chat_id);
+                    c->queued = true; /* parked: ready again once the slot is taken */
+                    c->next_ready = parked;
+                    parked = c;
+                    continue;
+                }
+                if (ls == LEASE_OTHER) {
+                    give_away(sh, c, now);
+                    continue;
+                }
+                c->ready_at = now + LEASE_POLL_MS;
+                schedule(sh, c, now);
+                continue;
+            }
             global_wait = global_take_token(s, now);
             if (global_wait > 0)
                 break;
@@ -819,7 +1201,7 @@ static void *shard_main(void *arg)
             struct slot *sl = sh->slots;
             while (sl->c)
                 sl++;
-            *sl = (struct slot){.api = sl->api, .c = c, .n = n, .t0 = now};
+            *sl = (struct slot){.api = sl->api, .c = c, .n = n, .t0 = now, .until = until};
             sh->busy++;
             start[nstart++] = sl;
         }
@@ -829,9 +1211,25 @@ static void *shard_main(void *arg)
         sh->sleeping = true;
         pthread_mutex_unlock(&sh->lock);
 
+        if (nwant > 0)
+            leases_acquire(s->leases, sh->want, (size_t)nwant);
+        struct outbox_batch adopt = {0};
+        if (nstart > 0 && leases_live(s->leases) > 1)
+            check_heads(s, start, nstart, &adopt);
         bool any_done = false;
         for (int i = 0; i < nstart; i++) {
             struct outbox_msg *m = &start[i]->n->m;
+            if (clock_mono_ms() < start[i]->until && is_notify(m))
+                start[i]->pre = pick_notify(s, start[i]->n);
+            /* The fencing check, right before the call: nothing goes out
+             * under a lease that ran out locally (this thread may have been
+             * paused since the chat was taken, or the pick was slow). */
+            if (start[i]->pre == PRE_SEND && clock_mono_ms() >= start[i]->until)
+                start[i]->pre = PRE_LATER;
+            if (start[i]->pre != PRE_SEND) {
+                start[i]->done = any_done = true;
+                continue;
+            }
             int rc =
                 tg_multi_start(sh->multi, start[i]->api, m->method, m->payload, strlen(m->payload));
             if (rc < 0) {
@@ -839,7 +1237,7 @@ static void *shard_main(void *arg)
                 start[i]->done = any_done = true;
             }
         }
-        if (tg_multi_run(sh->multi, any_done ? 0 : (int)wait) < 0) {
+        if (tg_multi_run(sh->multi, any_done || parked ? 0 : (int)wait) < 0) {
             LOG(LOG_ERROR, "libcurl failed to run Bot API calls", LOG_INT("shard", sh - s->shards));
             nanosleep(&(struct timespec){.tv_nsec = 10000000L}, NULL);
         }
@@ -859,15 +1257,37 @@ static void *shard_main(void *arg)
         for (int i = 0; i < SLOTS; i++) {
             struct slot *sl = &sh->slots[i];
             mid[i] = delay[i] = 0;
-            if (sl->done)
-                v[i] = settle(sh, &sl->n->m, &sl->r, sl->t0, &mid[i], &delay[i]);
+            if (sl->done && sl->pre != PRE_SEND) {
+                v[i] = sl->pre == PRE_GONE ? V_GONE : V_RETRY;
+                delay[i] = sl->pre == PRE_AGAIN ? 0 : PICK_RETRY_MS;
+            } else if (sl->done && clock_mono_ms() >= sl->until) {
+                /* The call was on the wire when the chat's lease ran out (a
+                 * freeze): the next holder may send the row again, whatever
+                 * came back here - a timeout may hide a delivery. Counted;
+                 * only a delivery is recorded (the row goes), nothing else
+                 * is written to a row this instance may no longer hold. */
+                tgm_outbox_sends_after_freeze(1);
+                v[i] = sl->r.outcome == TG_SENT
+                           ? settle(sh, sl->n, &sl->r, sl->t0, &mid[i], &delay[i])
+                           : V_GONE;
+            } else if (sl->done) {
+                v[i] = settle(sh, sl->n, &sl->r, sl->t0, &mid[i], &delay[i]);
+            }
         }
         pthread_mutex_lock(&sh->lock);
         sh->sleeping = false;
         now = clock_mono_ms();
+        while (parked) {
+            struct chat *c = parked;
+            parked = c->next_ready;
+            ready_push(sh, c);
+        }
         for (int i = 0; i < SLOTS; i++)
             if (sh->slots[i].done)
                 settled(sh, &sh->slots[i], v[i], mid[i], delay[i], now);
+        for (size_t i = 0; i < adopt.n; i++)
+            enqueue(sh, &adopt.msgs[i], now, true);
+        outbox_batch_clear(&adopt);
     }
     /* Past the deadline: calls still in flight are abandoned, their rows
      * put back, so sender_stop() releases their leases with the rest. */
@@ -929,28 +1349,15 @@ static int claim_due(struct sender *s)
 {
     char limit[16];
     snprintf(limit, sizeof(limit), "%d", CLAIM_BATCH);
-    const char *p[1] = {limit};
+    const char *p[2] = {limit, leases_instance(s->leases)};
     PGresult *res = NULL;
-    if (!db_run(s, "outbox_claim_due", 1, p, &res))
+    if (!db_run(s, "outbox_claim_due", 2, p, &res))
         return -1;
     int rows = PQntuples(res);
     struct outbox_batch b = {0};
     b.msgs = calloc(rows ? (size_t)rows : 1, sizeof(*b.msgs));
-    for (int i = 0; b.msgs && i < rows; i++) {
-        struct outbox_msg *m = &b.msgs[b.n];
-        int64_t attempts = 0;
-        if (strnum_i64(PQgetvalue(res, i, 0), 1, INT64_MAX, &m->id) < 0 ||
-            strnum_i64(PQgetvalue(res, i, 1), INT64_MIN, INT64_MAX, &m->chat_id) < 0 ||
-            strnum_i64(PQgetvalue(res, i, 5), 0, INT64_MAX, &m->request_id) < 0 ||
-            strnum_i64(PQgetvalue(res, i, 6), 0, INT32_MAX, &attempts) < 0)
-            continue;
-        m->attempts = (int)attempts;
-        snprintf(m->method, sizeof(m->method), "%s", PQgetvalue(res, i, 2));
-        snprintf(m->purpose, sizeof(m->purpose), "%s", PQgetvalue(res, i, 4));
-        m->payload = strdup(PQgetvalue(res, i, 3));
-        if (m->payload)
-            b.n++;
-    }
+    for (int i = 0; b.msgs && i < rows; i++)
+        b.n += parse_row(res, i, 0, &b.msgs[b.n]) == 0;
     PQclear(res);
     b.cap = (size_t)rows;
     if (b.n > 0)
@@ -972,7 +1379,7 @@ static void *recovery_main(void *arg)
             claimed = claim_due(s);
         } while (claimed == CLAIM_BATCH && !atomic_load(&s->stopping) &&
                  atomic_load(&s->backlog) < BACKLOG_MAX / 2);
-        if (clock_mono_ms() - last_renew >= LEASE_RENEW_MS) {
+        if (clock_mono_ms() - last_renew >= ROW_RENEW_MS) {
             leases(s, "outbox_renew_leases");
             last_renew = clock_mono_ms();
         }
@@ -1050,6 +1457,8 @@ static void shard_free(struct shard *sh)
     free(sh->sent.vals);
     free(sh->deferred.ids);
     free(sh->deferred.vals);
+    free(sh->given.ids);
+    free(sh->given.vals);
     for (int i = 0; i < SLOTS; i++)
         tg_api_free(sh->slots[i].api);
     tg_multi_free(sh->multi);
@@ -1065,7 +1474,7 @@ struct sender *sender_start(const struct sender_options *opt, struct pool *pool)
     s->opt.api_url = NULL; /* read here only */
     s->opt.bot_token = NULL;
     s->pool = pool;
-    s->global_tokens = opt->global_rps;
+    s->global_tokens = 1;
     s->global_at = clock_mono_ms();
     pthread_mutex_init(&s->rate_lock, NULL);
     pthread_mutex_init(&s->stop_lock, NULL);
@@ -1074,6 +1483,8 @@ struct sender *sender_start(const struct sender_options *opt, struct pool *pool)
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&s->stop_cond, &attr);
     pthread_condattr_destroy(&attr);
+    if (!(s->leases = leases_start(pool)))
+        goto fail;
     for (int i = 0; i < NSHARDS; i++) {
         struct shard *sh = &s->shards[i];
         sh->s = s;
@@ -1132,6 +1543,7 @@ void sender_stop(struct sender *s, int64_t deadline_ms)
     /* What we still hold is due at once for whoever starts next. */
     if (atomic_load(&s->backlog) > 0)
         leases(s, "outbox_release_leases");
+    leases_stop(s->leases); /* the chats' slots go back */
     for (int i = 0; i < NSHARDS; i++)
         shard_free(&s->shards[i]);
     pthread_cond_destroy(&s->stop_cond);

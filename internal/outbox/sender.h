@@ -6,11 +6,17 @@
  * (an expired lease: a crash, a restart, a full in-memory queue) are claimed
  * with FOR UPDATE SKIP LOCKED, so several instances can share one database.
  * Rows held in memory have their lease extended, so nobody else sends them.
+ * Across instances a chat has one sender: only the holder of its slot's
+ * lease (lease.h) sends to it; the others hand its rows over.
  *
  * Messages to one chat keep their order: a chat belongs to one delivery
  * thread, which sends its messages one at a time, oldest first. Rates: about
  * one message a second per private chat (short bursts allowed), 20 a minute
- * per group, TELEGRAM_GLOBAL_RPS overall.
+ * per group, TELEGRAM_GLOBAL_RPS overall. Staff notifications (purpose
+ * "notify") are the exception: when one is due, the chat's next one is
+ * picked from the database - a new request first - and the pending
+ * notifications of user messages about the same request go with it as one
+ * message (so one busy user cannot starve a staff chat).
  *
  * Outcomes: 2xx marks the row sent and stores the message_id Telegram gave
  * it (a staff notification's id also goes to `notifications`); 429 waits

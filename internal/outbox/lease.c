@@ -1,0 +1,371 @@
+#include "outbox/lease.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db/array.h"
+#include "log.h"
+#include "metrics/tgm.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/strnum.h"
+
+/* The local lease ends this long before the database's. */
+#define LEASE_MARGIN_MS 1500
+/* A slot nobody used this long is given back. */
+#define LEASE_IDLE_MS 5000
+/* A slot another instance holds is asked for again after this long. */
+#define LEASE_OTHER_MS 1000
+/* An instance is live while its heartbeat is younger than this. */
+#define LIVE_SQL "interval '3 seconds'"
+/* A keeper that did not tick for this long was frozen. */
+#define FROZEN_MS 3000
+
+#define STR_(x)   #x
+#define STR(x)    STR_(x)
+#define LEASE_SQL "make_interval(secs => " STR(LEASE_MS) " / 1000.0)"
+
+const struct pool_stmt lease_statements[] = {
+    {"lease_heartbeat",
+     "INSERT INTO sender_instances (instance) VALUES ($1) ON CONFLICT (instance)"
+     " DO UPDATE SET heartbeat_at = clock_timestamp()",
+     1},
+    /* Live instances; long-gone ones are forgotten on the way. */
+    {"lease_live",
+     "WITH gone AS (DELETE FROM sender_instances"
+     " WHERE heartbeat_at < clock_timestamp() - interval '1 hour')"
+     " SELECT count(*) FROM sender_instances"
+     " WHERE heartbeat_at > clock_timestamp() - " LIVE_SQL " OR instance = $1",
+     1},
+    /* Still ours while the row names us: another instance that took the slot
+     * wrote its own name; one that took it and gave it back deleted it. */
+    {"lease_renew",
+     "UPDATE chat_leases SET expires_at = clock_timestamp() + " LEASE_SQL
+     " WHERE instance = $1 AND slot = ANY($2::int[]) RETURNING slot",
+     2},
+    {"lease_release", "DELETE FROM chat_leases WHERE instance = $1 AND slot = ANY($2::int[])", 2},
+    {"lease_acquire",
+     "INSERT INTO chat_leases (slot, instance, expires_at)"
+     " SELECT s, $1, clock_timestamp() + " LEASE_SQL " FROM unnest($2::int[]) AS s"
+     " ON CONFLICT (slot) DO UPDATE SET instance = excluded.instance,"
+     " expires_at = excluded.expires_at WHERE chat_leases.instance = excluded.instance"
+     " OR chat_leases.expires_at < clock_timestamp() RETURNING slot",
+     2},
+    {"lease_quit",
+     "WITH s AS (DELETE FROM chat_leases WHERE instance = $1)"
+     " DELETE FROM sender_instances WHERE instance = $1",
+     1},
+};
+const size_t lease_statements_count = sizeof(lease_statements) / sizeof(lease_statements[0]);
+
+/* S_BACKOFF: taking it failed (no database); asked for again at until. */
+enum slot_state { S_FREE, S_ACQUIRING, S_HELD, S_RELEASING, S_OTHER, S_BACKOFF };
+
+struct slot {
+    enum slot_state state;
+    int64_t until; /* S_HELD: local end of the lease; S_OTHER, S_BACKOFF: when to ask again */
+    int64_t used;  /* last leases_check() */
+};
+
+struct leases {
+    struct pool *pool;
+    char instance[128];
+    pthread_mutex_t lock;
+    struct slot slots[LEASE_SLOTS];
+    pthread_t keeper;
+    bool started;
+    pthread_mutex_t stop_lock;
+    pthread_cond_t stop_cond;
+    bool stopping;
+    atomic_int live;
+    atomic_long send_after;
+};
+
+int lease_slot(int64_t chat_id)
+{
+    /* The same in SQL: ((chat_id % 1024) + 1024) % 1024 */
+    return (int)(((chat_id % LEASE_SLOTS) + LEASE_SLOTS) % LEASE_SLOTS);
+}
+
+const char *leases_instance(const struct leases *l)
+{
+    return l->instance;
+}
+
+int leases_live(struct leases *l)
+{
+    int n = atomic_load(&l->live);
+    return n < 1 ? 1 : n;
+}
+
+int64_t leases_send_after(struct leases *l)
+{
+    return atomic_load(&l->send_after);
+}
+
+enum lease_state leases_check(struct leases *l, int slot, int64_t now, int64_t *until)
+{
+    struct slot *s = &l->slots[slot];
+    enum lease_state st = LEASE_WAIT;
+    pthread_mutex_lock(&l->lock);
+    if ((s->state == S_OTHER || s->state == S_BACKOFF) && now >= s->until)
+        s->state = S_FREE;
+    switch (s->state) {
+    case S_FREE:
+        s->state = S_ACQUIRING;
+        st = LEASE_WANT;
+        break;
+    case S_HELD:
+        s->used = now;
+        if (now < s->until) {
+            *until = s->until;
+            st = LEASE_HELD;
+        }
+        break;
+    case S_OTHER:
+        st = LEASE_OTHER;
+        break;
+    case S_ACQUIRING:
+    case S_RELEASING:
+    case S_BACKOFF:
+        break;
+    }
+    pthread_mutex_unlock(&l->lock);
+    return st;
+}
+
+/* A PostgreSQL array of slot numbers in b; NULL when out of memory. */
+static const char *slot_array(struct buf *b, const int *slots, size_t n)
+{
+    db_array_open(b);
+    for (size_t i = 0; i < n; i++)
+        db_array_i64(b, slots[i]);
+    return db_array_close(b);
+}
+
+/* Marks the slots answered in column 0 of res (NULL: none) held from t0,
+ * the others of slots[0..n) as held elsewhere (S_OTHER); returns how many
+ * are held. Lock not held. */
+static int settle_slots(struct leases *l, const int *slots, size_t n, PGresult *res, int64_t t0,
+                        bool renewal)
+{
+    bool *got = calloc(LEASE_SLOTS, sizeof(*got));
+    int held = 0, lost = 0;
+    for (int i = 0; got && res && i < PQntuples(res); i++) {
+        int64_t k;
+        if (strnum_i64(PQgetvalue(res, i, 0), 0, LEASE_SLOTS - 1, &k) == 0)
+            got[k] = true;
+    }
+    int64_t now = clock_mono_ms();
+    pthread_mutex_lock(&l->lock);
+    for (size_t i = 0; got && i < n; i++) {
+        struct slot *s = &l->slots[slots[i]];
+        if (renewal && s->state != S_HELD)
+            continue; /* given back meanwhile */
+        if (got[slots[i]]) {
+            s->state = S_HELD;
+            s->until = t0 + LEASE_MS - LEASE_MARGIN_MS;
+            if (!renewal)
+                s->used = now;
+            held++;
+        } else {
+            lost += renewal;
+            s->state = S_OTHER;
+            s->until = now + LEASE_OTHER_MS;
+        }
+    }
+    pthread_mutex_unlock(&l->lock);
+    free(got);
+    if (lost > 0) {
+        tgm_outbox_leases_lost(lost);
+        LOG(LOG_WARN, "chat slots lost to another instance", LOG_INT("slots", lost),
+            LOG_STR("instance", l->instance));
+    }
+    return held;
+}
+
+/* Sets the slots in [0, n) to state st (S_OTHER and S_BACKOFF for
+ * LEASE_OTHER_MS). */
+static void slots_back(struct leases *l, const int *slots, size_t n, enum slot_state st)
+{
+    int64_t until = clock_mono_ms() + LEASE_OTHER_MS;
+    pthread_mutex_lock(&l->lock);
+    for (size_t i = 0; i < n; i++) {
+        l->slots[slots[i]].state = st;
+        l->slots[slots[i]].until = until;
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
+int leases_acquire(struct leases *l, const int *slots, size_t n)
+{
+    struct buf b;
+    buf_init(&b, 64 * 1024);
+    const char *p[2] = {l->instance, slot_array(&b, slots, n)};
+    struct pool_conn *c = NULL;
+    PGresult *res = NULL;
+    int64_t t0 = clock_mono_ms();
+    int held = -1;
+    if (p[1] && pool_acquire(l->pool, 2000, &c) == 0 &&
+        pool_run(c, "lease_acquire", 2, p, &res, NULL) == 0)
+        held = settle_slots(l, slots, n, res, t0, false);
+    else
+        slots_back(l, slots, n, S_BACKOFF); /* not a busy loop while the database is away */
+    PQclear(res);
+    pool_release(l->pool, c);
+    buf_free(&b);
+    return held;
+}
+
+/* One tick of the keeper on its connection c: heartbeat, live instances,
+ * renewals, slots given back. Returns false when the connection failed. */
+static bool tick(struct leases *l, struct pool_conn *c)
+{
+    int renew[LEASE_SLOTS], give[LEASE_SLOTS];
+    size_t nrenew = 0, ngive = 0;
+    int64_t t0 = clock_mono_ms();
+    pthread_mutex_lock(&l->lock);
+    for (int k = 0; k < LEASE_SLOTS; k++) {
+        struct slot *s = &l->slots[k];
+        if (s->state != S_HELD)
+            continue;
+        if (t0 - s->used >= LEASE_IDLE_MS) {
+            s->state = S_RELEASING;
+            give[ngive++] = k;
+        } else {
+            renew[nrenew++] = k;
+        }
+    }
+    size_t held = nrenew;
+    pthread_mutex_unlock(&l->lock);
+
+    struct buf a, b;
+    buf_init(&a, 64 * 1024);
+    buf_init(&b, 64 * 1024);
+    const char *pr[2] = {l->instance, slot_array(&a, renew, nrenew)};
+    const char *pg[2] = {l->instance, slot_array(&b, give, ngive)};
+    const struct pool_step steps[] = {
+        {.name = "lease_heartbeat", .nparams = 1, .values = pr},
+        {.name = "lease_live", .nparams = 1, .values = pr},
+        {.name = "lease_renew", .nparams = 2, .values = pr},
+        {.name = "lease_release", .nparams = 2, .values = pg},
+    };
+    enum { NSTEPS = sizeof(steps) / sizeof(steps[0]) };
+    PGresult *res[NSTEPS] = {NULL};
+    bool ok = pr[1] && pg[1] && pool_exec_steps(c, steps, NSTEPS, res) == 0;
+    for (size_t i = 0; ok && i < NSTEPS; i++)
+        ok =
+            PQresultStatus(res[i]) == PGRES_COMMAND_OK || PQresultStatus(res[i]) == PGRES_TUPLES_OK;
+    if (ok) {
+        int64_t live = 1;
+        if (PQntuples(res[1]) == 1)
+            strnum_i64(PQgetvalue(res[1], 0, 0), 1, 1000000, &live);
+        atomic_store(&l->live, (int)live);
+        settle_slots(l, renew, nrenew, res[2], t0, true);
+        slots_back(l, give, ngive, S_FREE);
+    } else {
+        /* Nothing known: held slots simply run out locally; the ones being
+         * given back stay ours in the database until they expire. */
+        slots_back(l, give, ngive, S_BACKOFF);
+    }
+    for (size_t i = 0; i < NSTEPS; i++)
+        PQclear(res[i]);
+    buf_free(&a);
+    buf_free(&b);
+    tgm_outbox_slots_held((int64_t)held);
+    return ok;
+}
+
+static void *keeper_main(void *arg)
+{
+    struct leases *l = arg;
+    struct pool_conn *c = NULL;
+    int64_t last_ok = 0;
+    pthread_mutex_lock(&l->stop_lock);
+    while (!l->stopping) {
+        pthread_mutex_unlock(&l->stop_lock);
+        int64_t t = clock_mono_ms();
+        if (!c && pool_acquire(l->pool, 1000, &c) < 0)
+            c = NULL;
+        if (c && tick(l, c)) {
+            /* Just joined, or back from a freeze: the others count us within
+             * a tick; until then we would send on top of their shares.
+             * Alone, there is nobody to wait for. */
+            if (last_ok == 0 || t - last_ok > FROZEN_MS)
+                atomic_store(&l->send_after,
+                             clock_mono_ms() + (leases_live(l) > 1 ? LEASE_RENEW_MS + 500 : 0));
+            last_ok = t;
+        } else if (c) {
+            pool_release(l->pool, c); /* a broken one is replaced */
+            c = NULL;
+        }
+        pthread_mutex_lock(&l->stop_lock);
+        if (l->stopping)
+            break;
+        struct timespec ts = clock_deadline(CLOCK_MONOTONIC, LEASE_RENEW_MS);
+        pthread_cond_timedwait(&l->stop_cond, &l->stop_lock, &ts);
+    }
+    pthread_mutex_unlock(&l->stop_lock);
+    if (c || pool_acquire(l->pool, 1000, &c) == 0) {
+        const char *p[1] = {l->instance};
+        pool_run(c, "lease_quit", 1, p, NULL, NULL);
+        pool_release(l->pool, c);
+    }
+    return NULL;
+}
+
+struct leases *leases_start(struct pool *pool)
+{
+    struct leases *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->pool = pool;
+    char host[64] = "";
+    gethostname(host, sizeof(host) - 1);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(l->instance, sizeof(l->instance), "%s:%ld:%04lx", host[0] ? host : "tgdesk",
+             (long)getpid(), (long)((ts.tv_nsec / 1000) & 0xffff));
+    atomic_store(&l->live, 1);
+    atomic_store(&l->send_after, INT64_MAX); /* until the first heartbeat */
+    pthread_mutex_init(&l->lock, NULL);
+    pthread_mutex_init(&l->stop_lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->stop_cond, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&l->keeper, NULL, keeper_main, l) != 0) {
+        LOG(LOG_ERROR, "cannot start the lease keeper", LOG_STR("error", strerror(errno)));
+        leases_stop(l);
+        return NULL;
+    }
+    l->started = true;
+    tgm_instance_info(l->instance);
+    LOG(LOG_INFO, "sender instance", LOG_STR("instance", l->instance));
+    return l;
+}
+
+void leases_stop(struct leases *l)
+{
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->stop_lock);
+    l->stopping = true;
+    pthread_cond_broadcast(&l->stop_cond);
+    pthread_mutex_unlock(&l->stop_lock);
+    if (l->started)
+        pthread_join(l->keeper, NULL);
+    pthread_cond_destroy(&l->stop_cond);
+    pthread_mutex_destroy(&l->stop_lock);
+    pthread_mutex_destroy(&l->lock);
+    free(l);
+}

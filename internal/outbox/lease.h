@@ -1,0 +1,76 @@
+/*
+ * lease.h - one sender per chat across the cluster, and the cluster's rate.
+ *
+ * Chats are spread over LEASE_SLOTS slots (the chat id modulo the count); a
+ * slot is leased to one instance at a time in the chat_leases table, and
+ * only the holder sends the messages of the slot's chats. So per-chat order
+ * and pacing hold whatever the number of instances, with at most
+ * LEASE_SLOTS lease rows however many chats there are.
+ *
+ * A lease runs LEASE_MS from clock_timestamp() when the holder took or
+ * renewed it. The keeper thread renews every held slot about once a second,
+ * on a connection reserved for it, and gives back slots idle for a few
+ * seconds. Locally a slot counts as held until the monotonic time the
+ * renewal was SENT plus LEASE_MS minus a margin: never later than the
+ * database's expiry, so an instance that was paused (SIGSTOP, a VM stall)
+ * past its lease finds it expired here too and sends nothing of it until
+ * the database says it still holds it. Only a call already on the wire when
+ * the process froze can be repeated by the next holder (counted).
+ *
+ * The keeper also writes the instance's heartbeat (sender_instances) and
+ * counts the live instances: each sends at most TELEGRAM_GLOBAL_RPS divided
+ * by that count.
+ */
+#ifndef TGDESK_OUTBOX_LEASE_H
+#define TGDESK_OUTBOX_LEASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/pool.h"
+
+#define LEASE_SLOTS 1024
+/* A lease's length; it is renewed every LEASE_RENEW_MS. */
+#define LEASE_MS       10000
+#define LEASE_RENEW_MS 1000
+
+struct leases;
+
+/* Statements of this module; registered with the pool. */
+extern const struct pool_stmt lease_statements[];
+extern const size_t lease_statements_count;
+
+/* The slot of a chat. */
+int lease_slot(int64_t chat_id);
+
+/* Starts the keeper (pool borrowed). NULL on failure (logged). */
+struct leases *leases_start(struct pool *pool);
+
+/* Gives back every slot held, removes the heartbeat, joins the keeper and
+ * frees. Accepts NULL. */
+void leases_stop(struct leases *l);
+
+/* This instance's name (host:pid:random), for logs and metrics. */
+const char *leases_instance(const struct leases *l);
+
+/* What leases_check() says of a slot. */
+enum lease_state {
+    LEASE_HELD,  /* send; *until is when the local lease ends (monotonic ms) */
+    LEASE_WANT,  /* not held: the caller acquires it (leases_acquire()) */
+    LEASE_WAIT,  /* being taken, renewed or given back: try again shortly */
+    LEASE_OTHER, /* held by another instance: leave its messages to it */
+};
+
+/* Where a slot stands at monotonic time now; marks it used. Thread-safe. */
+enum lease_state leases_check(struct leases *l, int slot, int64_t now, int64_t *until);
+
+/* Takes the n slots leases_check() answered LEASE_WANT for (one round trip);
+ * returns how many were taken. Thread-safe. */
+int leases_acquire(struct leases *l, const int *slots, size_t n);
+
+/* Live instances (this one included, >= 1), and whether this one may send
+ * yet (it waits one heartbeat after joining, so the others have counted it). */
+int leases_live(struct leases *l);
+int64_t leases_send_after(struct leases *l);
+
+#endif

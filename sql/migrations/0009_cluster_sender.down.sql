@@ -1,0 +1,2 @@
+DROP TABLE chat_leases;
+DROP TABLE sender_instances;
