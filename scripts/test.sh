@@ -29,11 +29,12 @@ scripts/pg.sh start "$pgtmp" "$port" --fast
 export TGDESK_TEST_PG="host=127.0.0.1 port=$port user=postgres dbname=postgres"
 echo "test: PostgreSQL on 127.0.0.1:$port ($pgtmp)"
 
-# build/test: everything; build/asan: all but the tree checks, under
+# build/test: everything; build/asan: all but the tree checks and the long
+# fault tests (suite slow), under
 # AddressSanitizer + UndefinedBehaviorSanitizer; build/tsan: the threaded
 # modules under ThreadSanitizer.
 builds=(test asan tsan)
-declare -A suites=([test]="" [asan]="--no-suite lint" [tsan]="--suite threads")
+declare -A suites=([test]="" [asan]="--no-suite lint --no-suite slow" [tsan]="--suite threads")
 setup() { # NAME ARGS...
     local dir=build/$1
     shift
