@@ -530,10 +530,21 @@ static void add_requests(PGconn *admin, int id)
 /* Open and assigned requests are counted every slow round (on their partial
  * index); solved and closed ones, a read of the whole table, only every
  * finished_stats_interval_ms. */
+/* The solved and closed counts the cluster shares, as stored. */
+static void expect_finished(PGconn *admin, const char *want)
+{
+    char *v = testpg_value(admin, "SELECT value FROM bot_state WHERE key = 'requests_finished'");
+    assert_non_null(v);
+    assert_string_equal(v, want);
+    free(v);
+}
+
 static void test_requests_by_status(void **state)
 {
     assert_int_equal(tgm_init(), 0);
     PGconn *admin = testpg_connect(testpg_cluster.conninfo);
+    /* what the health checks of the tests before stored for the cluster */
+    testpg_exec(admin, "DELETE FROM bot_state WHERE key = 'requests_finished'");
     add_requests(admin, 901);
     struct thealth t;
     th_open(&t, &(struct health_options){.stats_interval_ms = 50,
@@ -550,13 +561,25 @@ static void test_requests_by_status(void **state)
     assert_int_equal(requests_gauge("solved"), 1);
     th_close(&t);
 
-    /* A new instance reads them at once. */
+    /* A new instance takes the figures the cluster counted less than five
+     * minutes ago, without counting again ... */
+    expect_finished(admin, "1 0");
+    th_open(&t, &(struct health_options){.stats_interval_ms = 50,
+                                         .slow_stats_interval_ms = 100,
+                                         .finished_stats_interval_ms = 600000});
+    assert_true(gauge_is("open", 2, 3000));
+    assert_true(gauge_is("solved", 1, 3000));
+    th_close(&t);
+    /* ... and counts when they are older, storing them for the others. */
+    testpg_exec(admin, "UPDATE bot_state SET updated_at = now() - interval '6 minutes'"
+                       " WHERE key = 'requests_finished'");
     th_open(&t, &(struct health_options){.stats_interval_ms = 50,
                                          .slow_stats_interval_ms = 100,
                                          .finished_stats_interval_ms = 600000});
     assert_true(gauge_is("solved", 2, 3000));
     th_close(&t);
-    testpg_exec(admin, "DELETE FROM requests; DELETE FROM users");
+    expect_finished(admin, "2 0");
+    testpg_exec(admin, "DELETE FROM requests; DELETE FROM users; DELETE FROM bot_state");
     PQfinish(admin);
 }
 

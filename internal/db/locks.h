@@ -13,6 +13,9 @@
 /* Retention: deleting old rows of processed_updates, notifications, outbox and logs. */
 #define DB_LOCK_RETENTION 7467100001
 
+/* The solved and closed requests counted for monitoring (desk/counts.c). */
+#define DB_LOCK_COUNTS 7467100010
+
 /*
  * The head of a retention DELETE: "WITH lock AS (...)" taking the retention
  * key for the statement's own transaction (an InitPlan, evaluated once);
