@@ -82,7 +82,7 @@ static void check_string(struct js_span v, const json_t *j)
 static void check_value(struct js_span v, const json_t *j);
 
 /* Every member of object j through one js_members() call, plus names that
- * that may not be members. */
+ * are not members. */
 static void check_object(struct js_span v, const json_t *j)
 {
     static const char *const probes[] = {"ok", "result", "", "message_id", "\xc3\xa9"};
@@ -97,7 +97,9 @@ static void check_object(struct js_span v, const json_t *j)
         abort();
     json_object_foreach((json_t *)j, key, member) keys[i++] = key;
     for (size_t k = 0; k < nprobes; k++)
-        keys[i++] = probes[k];
+        if (!json_object_get(j, probes[k])) /* js_members() wants distinct keys */
+            keys[i++] = probes[k];
+    n = i;
     memset(out, 0x5A, n * sizeof(*out));
     if (!js_members(v, keys, n, out))
         abort();
