@@ -85,6 +85,9 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
     X(ADMIN_IDS, NULL,                                                                            \
       "comma-separated positive Telegram user ids, at most " STR(CONFIG_MAX_ADMINS), 0,           \
       parse_admin_ids, admin_ids, 1, INT64_MAX)                                                   \
+    X(SUPERVISOR_IDS, NULL,                                                                       \
+      "comma-separated positive Telegram user ids, at most " STR(CONFIG_MAX_ADMINS), 0,           \
+      parse_admin_ids, supervisor_ids, 1, INT64_MAX)                                              \
     X(ADMIN_CHAT_ID, NULL, "nonzero integer chat id (groups are negative)", 0, parse_chat_id,     \
       admin_chat_id, INT64_MIN, INT64_MAX)                                                        \
     X(WORKERS, "2 x online CPUs", "integer 1..1024", F_COMPUTED, parse_workers, workers, 1, 1024) \
@@ -699,9 +702,12 @@ static int parse_admin_ids(const struct spec *sp, const char *value, struct conf
         if (unique == 0 || ids[i] != ids[unique - 1])
             ids[unique++] = ids[i];
     }
-    free(cfg->admin_ids);
-    cfg->admin_ids = ids;
-    cfg->n_admin_ids = unique;
+    /* ADMIN_IDS or SUPERVISOR_IDS: the list, then its count. */
+    bool sup = sp->offset == offsetof(struct config, supervisor_ids);
+    int64_t **list = sup ? &cfg->supervisor_ids : &cfg->admin_ids;
+    free(*list);
+    *list = ids;
+    *(sup ? &cfg->n_supervisor_ids : &cfg->n_admin_ids) = unique;
     return 0;
 
 invalid:
@@ -1027,5 +1033,6 @@ void config_free(struct config *cfg)
             free(*(char **)field_of(cfg, &specs[i]));
     }
     free(cfg->admin_ids);
+    free(cfg->supervisor_ids);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -32,6 +32,8 @@ struct config {
     char *tls_key_file;
     int64_t *admin_ids; /* n_admin_ids entries, sorted, unique */
     size_t n_admin_ids;
+    int64_t *supervisor_ids; /* n_supervisor_ids entries, sorted, unique; staff too */
+    size_t n_supervisor_ids;
     bool has_admin_chat_id;
     int64_t admin_chat_id;
     int workers;

@@ -178,6 +178,7 @@ static void test_vars_table(void **state)
         "TLS_CERT_FILE",
         "TLS_KEY_FILE",
         "ADMIN_IDS",
+        "SUPERVISOR_IDS",
         "ADMIN_CHAT_ID",
         "WORKERS",
         "QUEUE_CAPACITY",
@@ -458,6 +459,10 @@ static const struct row rows[] = {
     BAD("ADMIN_IDS", "abc"),
     BAD("ADMIN_IDS", "9223372036854775808"),
     BAD("ADMIN_IDS", "1;2"),
+
+    GOOD("SUPERVISOR_IDS", "7, 8"),
+    BADW("SUPERVISOR_IDS", "7,x", "\"x\" is not a positive 64-bit integer"),
+    BAD("SUPERVISOR_IDS", "0"),
 
     GOOD("ADMIN_CHAT_ID", "-1001234567890"),
     GOOD("ADMIN_CHAT_ID", "42"),
@@ -863,6 +868,15 @@ static void test_admin_ids(void **state)
     assert_false(is_admin(&cfg, -7));
     assert_false(is_admin(&cfg, 0));
     assert_false(is_admin(NULL, 7));
+    assert_null(cfg.supervisor_ids);
+    config_free(&cfg);
+
+    /* SUPERVISOR_IDS is a list of its own, kept apart from ADMIN_IDS. */
+    set_var("SUPERVISOR_IDS", "9, 3,9");
+    load_ok(NULL, &cfg);
+    assert_int_equal(cfg.n_supervisor_ids, 2);
+    assert_true(cfg.supervisor_ids[0] == 3 && cfg.supervisor_ids[1] == 9);
+    assert_int_equal(cfg.n_admin_ids, 4);
     config_free(&cfg);
 
     /* Exactly CONFIG_MAX_ADMINS ids are fine, one more is not. */

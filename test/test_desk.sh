@@ -166,7 +166,7 @@ Support staff commands:
 /close N - close request N
 /reopen N - reopen a solved or closed request
 /history N - the whole conversation of request N
-/ban N, /unban N - stop or resume forwarding the messages of request N's user
+/ban N, /unban N - stop or resume forwarding the messages of request N's user (supervisors)
 /stats - requests by status, median first response and resolution times
 
 To answer a user, simply reply to any notification about their request: text is sent as you wrote it, photos and files are copied. The first answer to an open request assigns it to you.

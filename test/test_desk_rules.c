@@ -133,6 +133,10 @@ static void test_commands(void **state)
     assert_true(desk_cmd_is_staff(DESK_CMD_STATS));
     assert_false(desk_cmd_is_staff(DESK_CMD_CANCEL));
     assert_false(desk_cmd_is_staff(DESK_CMD_UNKNOWN));
+    assert_true(desk_cmd_is_supervisor(DESK_CMD_BAN));
+    assert_true(desk_cmd_is_supervisor(DESK_CMD_UNBAN));
+    assert_false(desk_cmd_is_supervisor(DESK_CMD_TAKE));
+    assert_false(desk_cmd_is_supervisor(DESK_CMD_STATS));
     assert_non_null(strstr(desk_cmd_usage(DESK_CMD_REPLY), "/reply N text"));
 }
 

@@ -385,6 +385,8 @@ static int core_start(const struct config *cfg, struct core *core)
     core->desk = desk_new(&(struct desk_options){
         .staff_ids = cfg->admin_ids,
         .n_staff_ids = cfg->n_admin_ids,
+        .supervisor_ids = cfg->supervisor_ids,
+        .n_supervisor_ids = cfg->n_supervisor_ids,
         .has_staff_chat = cfg->has_admin_chat_id,
         .staff_chat_id = cfg->admin_chat_id,
     });

@@ -17,20 +17,42 @@
 #include "user.h"
 #include "util/strnum.h"
 
+/* A sorted, unique copy of the n ids a and the m ids b into *ret (NULL when empty). */
+static int merge_ids(const int64_t *a, size_t n, const int64_t *b, size_t m, int64_t **ret,
+                     size_t *ret_n)
+{
+    *ret = NULL;
+    *ret_n = 0;
+    if (n + m == 0)
+        return 0;
+    int64_t *ids = malloc((n + m) * sizeof(*ids));
+    if (!ids)
+        return -ENOMEM;
+    if (n)
+        memcpy(ids, a, n * sizeof(*ids));
+    if (m)
+        memcpy(ids + n, b, m * sizeof(*ids));
+    qsort(ids, n + m, sizeof(*ids), strnum_cmp_i64);
+    size_t unique = 0;
+    for (size_t i = 0; i < n + m; i++)
+        if (unique == 0 || ids[i] != ids[unique - 1])
+            ids[unique++] = ids[i];
+    *ret = ids;
+    *ret_n = unique;
+    return 0;
+}
+
 struct desk *desk_new(const struct desk_options *o)
 {
     struct desk *d = calloc(1, sizeof(*d));
     if (!d)
         return NULL;
-    if (o->n_staff_ids > 0) {
-        d->staff_ids = malloc(o->n_staff_ids * sizeof(*d->staff_ids));
-        if (!d->staff_ids) {
-            free(d);
-            return NULL;
-        }
-        memcpy(d->staff_ids, o->staff_ids, o->n_staff_ids * sizeof(*d->staff_ids));
-        qsort(d->staff_ids, o->n_staff_ids, sizeof(*d->staff_ids), strnum_cmp_i64);
-        d->n_staff_ids = o->n_staff_ids;
+    if (merge_ids(o->staff_ids, o->n_staff_ids, o->supervisor_ids, o->n_supervisor_ids,
+                  &d->staff_ids, &d->n_staff_ids) < 0 ||
+        merge_ids(o->supervisor_ids, o->n_supervisor_ids, NULL, 0, &d->supervisor_ids,
+                  &d->n_supervisor_ids) < 0) {
+        desk_free(d);
+        return NULL;
     }
     d->has_staff_chat = o->has_staff_chat;
     d->staff_chat_id = o->staff_chat_id;
@@ -42,13 +64,24 @@ void desk_free(struct desk *d)
     if (!d)
         return;
     free(d->staff_ids);
+    free(d->supervisor_ids);
     free(d);
+}
+
+static bool in_ids(const int64_t *ids, size_t n, int64_t id)
+{
+    return n > 0 && bsearch(&id, ids, n, sizeof(*ids), strnum_cmp_i64) != NULL;
 }
 
 bool desk_is_staff(const struct desk *d, int64_t id)
 {
-    return d->n_staff_ids > 0 && bsearch(&id, d->staff_ids, d->n_staff_ids, sizeof(*d->staff_ids),
-                                         strnum_cmp_i64) != NULL;
+    return in_ids(d->staff_ids, d->n_staff_ids, id);
+}
+
+bool desk_is_supervisor(const struct desk *d, int64_t id)
+{
+    return d->n_supervisor_ids > 0 ? in_ids(d->supervisor_ids, d->n_supervisor_ids, id)
+                                   : desk_is_staff(d, id);
 }
 
 bool desk_wants(const struct desk *d, const struct tg_update *u)

@@ -129,6 +129,11 @@ bool desk_cmd_is_staff(enum desk_cmd c)
     return c >= DESK_CMD_LIST && c <= DESK_CMD_STATS;
 }
 
+bool desk_cmd_is_supervisor(enum desk_cmd c)
+{
+    return c == DESK_CMD_BAN || c == DESK_CMD_UNBAN;
+}
+
 static bool is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';

@@ -76,6 +76,9 @@ const char *desk_cmd_name(enum desk_cmd c);
 /* True for the commands only staff may use (/list ... /stats). */
 bool desk_cmd_is_staff(enum desk_cmd c);
 
+/* True for the staff commands only supervisors may use (/ban, /unban, ...). */
+bool desk_cmd_is_supervisor(enum desk_cmd c);
+
 /* One usage line, e.g. "/reply N text - send text to the user of request N". */
 const char *desk_cmd_usage(enum desk_cmd c);
 

@@ -30,7 +30,7 @@ static const char staff_help[] =
     "/close N - close request N\n"
     "/reopen N - reopen a solved or closed request\n"
     "/history N - the whole conversation of request N\n"
-    "/ban N, /unban N - stop or resume forwarding the messages of request N's user\n"
+    "/ban N, /unban N - stop or resume forwarding the messages of request N's user (supervisors)\n"
     "/stats - requests by status, median first response and resolution times\n"
     "\n"
     "To answer a user, simply reply to any notification about their request: text is sent "
@@ -159,13 +159,37 @@ static int feedback(struct desk_ctx *x, int64_t chat, struct buf *b, int64_t req
 }
 
 /*
+ * A staff member who is not a supervisor tried what only supervisors may
+ * (command; request_id 0 when none): an audit row, and the reason in fb.
+ */
+static int refuse_role(struct desk_ctx *x, int64_t actor, const char *command, int64_t request_id,
+                       int64_t chat, struct buf *fb)
+{
+    json_t *ctx = json_pack("{sI ss sI ss}", "user_id", (json_int_t)actor, "command", command,
+                            "chat_id", (json_int_t)chat, "role", "agent");
+    if (ctx && request_id)
+        json_object_set_new(ctx, "request_id", json_integer(request_id));
+    int rc = ctx ? desk_audit(x, "warn", "refused supervisor command", ctx) : -ENOMEM;
+    json_decref(ctx);
+    if (strcmp(command, "take") == 0)
+        buf_addf(fb,
+                 "Request #%" PRId64 " is assigned to a colleague; only supervisors can take it "
+                 "over.",
+                 request_id);
+    else
+        buf_addf(fb, "Sorry, /%s is only for supervisors.", command);
+    return rc;
+}
+
+/*
  * Applies take, solve, close, reopen, ban or unban of request id by staff
  * member actor; writes the confirmation or the reason it was refused into
  * fb. src is the command message (/solve stores the solution as a message)
  * or NULL for a button. Returns 0 with *ret filled, or < 0.
  */
 static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cmd, int64_t id,
-               const char *text, const struct tg_message *src, struct buf *fb, struct outcome *ret)
+               const char *text, const struct tg_message *src, int64_t chat, struct buf *fb,
+               struct outcome *ret)
 {
     struct req r;
     memset(ret, 0, sizeof(*ret));
@@ -220,6 +244,11 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
     }
 
     rc = desk_transition(cmd, r.status, r.assigned, actor->id, &to);
+    if (rc == 0 && cmd == DESK_CMD_TAKE && r.assigned && r.assigned != actor->id &&
+        !desk_is_supervisor(x->d, actor->id)) {
+        rc = refuse_role(x, actor->id, "take", r.id, chat, fb);
+        goto out;
+    }
     if (rc == -EALREADY) {
         rc = 0;
         if (cmd == DESK_CMD_TAKE)
@@ -532,6 +561,15 @@ int desk_staff_command(struct desk_ctx *x, const struct tg_message *m, enum desk
         return rc < 0 ? rc : DESK_PROCESSED;
     }
 
+    if (desk_cmd_is_supervisor(cmd) && !desk_is_supervisor(x->d, m->from.id)) {
+        rc = refuse_role(x, m->from.id, desk_cmd_name(cmd), args.request_id, m->chat.id, &fb);
+        if (rc == 0)
+            rc = feedback(x, m->chat.id, &fb, 0);
+        else
+            buf_free(&fb);
+        return rc < 0 ? rc : DESK_PROCESSED;
+    }
+
     struct outcome o = {0};
     switch (cmd) {
     case DESK_CMD_LIST:
@@ -547,7 +585,7 @@ int desk_staff_command(struct desk_ctx *x, const struct tg_message *m, enum desk
         buf_free(&fb);
         return staff_reply(x, m, args.request_id, args.text, true);
     default:
-        rc = act(x, &m->from, cmd, args.request_id, args.text, m, &fb, &o);
+        rc = act(x, &m->from, cmd, args.request_id, args.text, m, m->chat.id, &fb, &o);
         if (rc < 0) {
             buf_free(&fb);
             return rc;
@@ -651,7 +689,7 @@ int desk_staff_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
     struct buf fb;
     buf_init(&fb, TEXT_CAP);
     struct outcome o;
-    if ((rc = act(x, &cq->from, cmd, id, NULL, NULL, &fb, &o)) < 0)
+    if ((rc = act(x, &cq->from, cmd, id, NULL, NULL, chat, &fb, &o)) < 0)
         goto out;
     if (!o.found) {
         json_t *ctx =

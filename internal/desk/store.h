@@ -23,8 +23,10 @@
 #include "desk.h"
 
 struct desk {
-    int64_t *staff_ids; /* sorted, unique */
+    int64_t *staff_ids; /* sorted, unique: agents and supervisors */
     size_t n_staff_ids;
+    int64_t *supervisor_ids; /* sorted, unique; n 0: every staff member */
+    size_t n_supervisor_ids;
     bool has_staff_chat;
     int64_t staff_chat_id;
 };
