@@ -137,7 +137,8 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
     X(TELEGRAM_GLOBAL_RPS, "30", "integer calls per second 1..100000", 0, parse_int,              \
       telegram_global_rps, 1, 100000)                                                             \
     X(TELEGRAM_API_TIMEOUT, "10", "seconds (decimals allowed) 0.1..300", 0, parse_duration,       \
-      telegram_api_timeout_ms, 100, 300000)
+      telegram_api_timeout_ms, 100, 300000)                                                       \
+    X(CSAT, "on", "on or off (also true/false, yes/no, 1/0)", 0, parse_bool, csat, 0, 0)
 
 #define AS_PUBLIC(name, def, allowed, flags, parse, field, min, max) \
     {#name, def, allowed, ((flags)&F_SECRET) != 0},

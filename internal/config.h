@@ -65,6 +65,7 @@ struct config {
     int outbox_max_attempts;
     int telegram_global_rps;
     int64_t telegram_api_timeout_ms;
+    bool csat; /* ask users to rate solved and closed requests */
 };
 
 /*

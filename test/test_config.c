@@ -209,6 +209,7 @@ static void test_vars_table(void **state)
         "OUTBOX_MAX_ATTEMPTS",
         "TELEGRAM_GLOBAL_RPS",
         "TELEGRAM_API_TIMEOUT",
+        "CSAT",
     };
 
     assert_int_equal(config_vars_count, sizeof(names) / sizeof(names[0]));
@@ -633,6 +634,10 @@ static const struct row rows[] = {
     BAD("TELEGRAM_API_TIMEOUT", "0.05"),
     BAD("TELEGRAM_API_TIMEOUT", "301"),
     BAD("TELEGRAM_API_TIMEOUT", "ten"),
+
+    GOOD("CSAT", "off"),
+    GOOD("CSAT", "on"),
+    BAD("CSAT", "maybe"),
 };
 
 static void check_row(size_t idx, const struct row *r)

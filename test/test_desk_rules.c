@@ -205,6 +205,30 @@ static void test_callback(void **state)
     assert_string_equal(buf, "close:7");
 }
 
+static void test_rate(void **state)
+{
+    (void)state;
+    int64_t id = 0;
+    int score = 0;
+    char data[40];
+    desk_rate_data(12, 4, data, sizeof(data));
+    assert_string_equal(data, "rate:12:4");
+    assert_int_equal(desk_rate_parse(data, &id, &score), 0);
+    assert_true(id == 12 && score == 4);
+    assert_int_equal(desk_rate_parse("rate:9223372036854775807:1", &id, &score), 0);
+    assert_true(id == INT64_MAX && score == 1);
+    static const char *const bad[] = {
+        "rate:12:0", "rate:12:6", "rate:12:45", "rate::3",    "rate:#12:3", "rate:0:3",
+        "rate:-1:3", "rate:12",   "rate:12:",   "rate:1 2:3", "take:12",    "",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(desk_rate_parse(bad[i], &id, &score), -EINVAL);
+    assert_int_equal(desk_rate_parse(NULL, &id, &score), -EINVAL);
+    assert_true(desk_rate_is("rate:x"));
+    assert_false(desk_rate_is("take:1"));
+    assert_false(desk_rate_is(NULL));
+}
+
 static void test_route(void **state)
 {
     /* users in private */
@@ -326,8 +350,9 @@ int main(void)
         cmocka_unit_test(test_split_utf8),  cmocka_unit_test(test_split_transcript),
         cmocka_unit_test(test_blank),       cmocka_unit_test(test_status),
         cmocka_unit_test(test_commands),    cmocka_unit_test(test_args),
-        cmocka_unit_test(test_callback),    cmocka_unit_test(test_route),
-        cmocka_unit_test(test_transition),  cmocka_unit_test(test_formatting),
+        cmocka_unit_test(test_callback),    cmocka_unit_test(test_rate),
+        cmocka_unit_test(test_route),       cmocka_unit_test(test_transition),
+        cmocka_unit_test(test_formatting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

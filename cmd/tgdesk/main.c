@@ -389,6 +389,7 @@ static int core_start(const struct config *cfg, struct core *core)
         .n_supervisor_ids = cfg->n_supervisor_ids,
         .has_staff_chat = cfg->has_admin_chat_id,
         .staff_chat_id = cfg->admin_chat_id,
+        .csat = cfg->csat,
     });
     if (!core->desk)
         return -1;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csat.h"
 #include "message.h"
 #include "rules.h"
 #include "staff.h"
@@ -56,6 +57,7 @@ struct desk *desk_new(const struct desk_options *o)
     }
     d->has_staff_chat = o->has_staff_chat;
     d->staff_chat_id = o->staff_chat_id;
+    d->csat = o->csat;
     return d;
 }
 
@@ -193,7 +195,8 @@ int desk_apply(struct desk *d, struct pool_conn *c, const struct tg_update *u,
     case TG_UPDATE_EDITED_MESSAGE:
         return on_edit(&x, &u->message);
     case TG_UPDATE_CALLBACK_QUERY:
-        return desk_staff_callback(&x, &u->callback);
+        return desk_rate_is(u->callback.data) ? desk_csat_callback(&x, &u->callback)
+                                              : desk_staff_callback(&x, &u->callback);
     case TG_UPDATE_MY_CHAT_MEMBER:
         return desk_user_member(&x, &u->member);
     default:

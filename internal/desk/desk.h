@@ -37,6 +37,7 @@ struct desk_options {
     size_t n_supervisor_ids;
     bool has_staff_chat;
     int64_t staff_chat_id; /* the staff group; else each staff member privately */
+    bool csat;             /* ask users to rate solved and closed requests (csat.h) */
 };
 
 struct desk;

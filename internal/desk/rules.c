@@ -229,6 +229,38 @@ void desk_callback_data(enum desk_cmd cmd, int64_t id, char *buf, size_t cap)
     snprintf(buf, cap, "%s:%" PRId64, desk_cmd_name(cmd), id);
 }
 
+bool desk_rate_is(const char *data)
+{
+    return data && strncmp(data, "rate:", 5) == 0;
+}
+
+int desk_rate_parse(const char *data, int64_t *ret_id, int *ret_score)
+{
+    if (!desk_rate_is(data))
+        return -EINVAL;
+    const char *p = data + 5;
+    const char *colon = strchr(p, ':');
+    if (!colon || colon == p || *p == '#' || colon - p >= 24)
+        return -EINVAL;
+    char num[24];
+    memcpy(num, p, (size_t)(colon - p));
+    num[colon - p] = '\0';
+    const char *q = num;
+    int64_t id;
+    if (parse_number(&q, &id) < 0 || *q)
+        return -EINVAL;
+    if (colon[1] < '1' || colon[1] > '5' || colon[2])
+        return -EINVAL;
+    *ret_id = id;
+    *ret_score = colon[1] - '0';
+    return 0;
+}
+
+void desk_rate_data(int64_t id, int score, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "rate:%" PRId64 ":%d", id, score);
+}
+
 /* ---- who may do what ------------------------------------------------- */
 
 enum desk_route desk_route(enum desk_cmd c, bool is_staff, enum desk_place place)

@@ -108,6 +108,18 @@ int desk_callback_parse(const char *data, enum desk_cmd *ret_cmd, int64_t *ret_i
 /* The callback data of an inline button for cmd and request id (cap >= 32). */
 void desk_callback_data(enum desk_cmd cmd, int64_t id, char *buf, size_t cap);
 
+/*
+ * Parses a rating button's data "rate:N:S" (request N > 0, score S 1..5).
+ * Returns 0 with both, else -EINVAL; the caller checks who pressed it.
+ */
+int desk_rate_parse(const char *data, int64_t *ret_id, int *ret_score);
+
+/* True when data is meant as a rating button ("rate:..."), valid or not. */
+bool desk_rate_is(const char *data);
+
+/* The data of the rating button for request id and score (cap >= 40). */
+void desk_rate_data(int64_t id, int score, char *buf, size_t cap);
+
 /* ---- who may do what ------------------------------------------------- */
 
 /* Where a message was written, as far as the desk cares. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "chats.h"
+#include "csat.h"
 #include "outbox/prune.h"
 #include "send.h"
 #include "user.h"
@@ -286,6 +287,8 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
                      r.id, text);
             rc = tell_user(x, &r, &msg);
         }
+        if (rc == 0)
+            rc = desk_csat_prompt(x, r.user_id, r.id);
         buf_addf(fb, "Request #%" PRId64 " solved by %s.", r.id, buf_str(&me));
         break;
     case DESK_CMD_CLOSE:
@@ -296,6 +299,8 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
                      "anything else, just write to us again.",
                      r.id);
             rc = tell_user(x, &r, &msg);
+            if (rc == 0)
+                rc = desk_csat_prompt(x, r.user_id, r.id);
         }
         buf_addf(fb, "Request #%" PRId64 " closed by %s.", r.id, buf_str(&me));
         break;
@@ -471,6 +476,16 @@ static int staff_stats(struct desk_ctx *x, const struct tg_message *m)
     fmt_median(&b, desk_col_i64(res, 0, 4, -1), PQgetvalue(res, 0, 5));
     buf_add(&b, "\nMedian resolution: ");
     fmt_median(&b, desk_col_i64(res, 0, 6, -1), PQgetvalue(res, 0, 7));
+    if (x->d->csat)
+        for (int days = 7, col = 8; col <= 10; days = 30, col += 2) {
+            buf_addf(&b, "\nSatisfaction, last %d days: ", days);
+            if (PQgetisnull(res, 0, col))
+                buf_add(&b, "- (no ratings)");
+            else
+                buf_addf(&b, "%s of 5 (%s rating%s)", PQgetvalue(res, 0, col),
+                         PQgetvalue(res, 0, col + 1),
+                         strcmp(PQgetvalue(res, 0, col + 1), "1") == 0 ? "" : "s");
+        }
     PQclear(res);
     rc = feedback(x, m->chat.id, &b, 0);
     return rc < 0 ? rc : DESK_PROCESSED;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "chats.h"
+#include "csat.h"
 #include "db/sqlstate.h"
 #include "message.h"
 #include "rules.h"
@@ -141,9 +142,35 @@ const struct pool_stmt desk_statements[] = {
      " count(first_response_at),"
      " coalesce(extract(epoch FROM percentile_cont(0.5) WITHIN GROUP"
      " (ORDER BY resolved_at - created_at))::bigint, -1),"
-     " count(resolved_at)"
+     " count(resolved_at),"
+     /* satisfaction: average and count over 7 and 30 days */
+     " (SELECT to_char(avg(score), 'FM0.0') FROM ratings WHERE rated_at > now() - interval '7 "
+     "days'),"
+     " (SELECT count(*) FROM ratings WHERE rated_at > now() - interval '7 days'),"
+     " (SELECT to_char(avg(score), 'FM0.0') FROM ratings WHERE rated_at > now() - interval '30 "
+     "days'),"
+     " (SELECT count(*) FROM ratings WHERE rated_at > now() - interval '30 days')"
      " FROM requests",
      0},
+    /* A rating button pressed by user $2 for request $1, score $3: stored
+     * when the request is theirs and solved or closed (a second press
+     * changes the score); a first rating opens the comment window and closes
+     * any other of the user's. Returns whether the request is the user's,
+     * its status, whether this was the first rating (NULL: not stored) and
+     * whether the user is banned; no row when there is no such request. */
+    {"desk_rating_set",
+     "WITH r AS (SELECT id, user_id, status FROM requests WHERE id = $1),"
+     " ok AS (SELECT id FROM r WHERE user_id = $2 AND status IN ('solved', 'closed')),"
+     " other AS (UPDATE ratings SET comment_until = NULL WHERE user_id = $2"
+     " AND comment_until IS NOT NULL AND request_id <> $1"
+     " AND EXISTS (SELECT 1 FROM ok) AND NOT EXISTS (SELECT 1 FROM ratings WHERE request_id = $1)),"
+     " up AS (INSERT INTO ratings (request_id, user_id, score, comment_until)"
+     " SELECT id, $2, $3::smallint, now() + interval '" DESK_CSAT_COMMENT_MINUTES_TXT " minutes'"
+     " FROM ok ON CONFLICT (request_id) DO UPDATE SET score = EXCLUDED.score, rated_at = now()"
+     " RETURNING xmax = 0 AS first)"
+     " SELECT r.user_id = $2, r.status, (SELECT first FROM up),"
+     " coalesce((SELECT is_banned FROM users WHERE user_id = $2), false) FROM r",
+     3},
     {"desk_user_set_banned",
      "UPDATE users SET is_banned = $2::boolean WHERE user_id = $1"
      " AND is_banned IS DISTINCT FROM $2::boolean RETURNING user_id",

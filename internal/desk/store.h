@@ -29,6 +29,7 @@ struct desk {
     size_t n_supervisor_ids;
     bool has_staff_chat;
     int64_t staff_chat_id;
+    bool csat; /* ask users to rate solved and closed requests */
 };
 
 /* One update being applied. */

@@ -40,6 +40,7 @@ static struct {
     struct metrics_family *outbox_pending, *outbox_oldest, *outbox_failed, *outbox_in_memory;
     struct metrics_family *support_requests, *first_response, *resolution;
     struct metrics_family *log_written, *log_dropped, *db_stats_failures;
+    struct metrics_family *csat_ratings, *sla_breaches;
 } m;
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -231,6 +232,17 @@ static void init_once(void)
          {.name = "tgdesk_db_stats_refresh_failures_total",
           .help = "Failed reads of the database counts behind the outbox and support gauges.",
           .type = METRICS_COUNTER}},
+        {&m.csat_ratings,
+         {.name = "tgdesk_csat_ratings_total",
+          .help =
+              "Satisfaction ratings pressed by users (a changed rating counts again), by score.",
+          .type = METRICS_COUNTER,
+          .labels = {"score"},
+          .max_series = 6}},
+        {&m.sla_breaches,
+         {.name = "tgdesk_sla_breaches_total",
+          .help = "Requests still unanswered when their first-response target ran out.",
+          .type = METRICS_COUNTER}},
     };
 
     if (!r) {
@@ -268,6 +280,9 @@ static void init_once(void)
         METRICS_GET(m.pool_recycled, recycled[i]);
     METRICS_GET(m.transactions, "commit");
     METRICS_GET(m.transactions, "rollback");
+    static const char *const scores[] = {"1", "2", "3", "4", "5"};
+    for (size_t i = 0; i < NELEMS(scores); i++)
+        METRICS_GET(m.csat_ratings, scores[i]);
     g_init_rc = 0;
     atomic_store_explicit(&g_ready, true, memory_order_release);
 }
@@ -465,4 +480,17 @@ int tgm_render(struct buf *b)
     if (rc < 0)
         return rc;
     return metrics_render(metrics_global(), b);
+}
+
+void tgm_csat_rating(int score)
+{
+    static const char *const scores[] = {"1", "2", "3", "4", "5"};
+    if (ready() && score >= 1 && score <= 5)
+        metrics_inc(METRICS_GET(m.csat_ratings, scores[score - 1]));
+}
+
+void tgm_sla_breach(void)
+{
+    if (ready())
+        metrics_inc(metrics_get0(m.sla_breaches));
 }

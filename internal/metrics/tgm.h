@@ -49,6 +49,8 @@
  *   tgdesk_log_rows_written_total                       counter
  *   tgdesk_log_rows_dropped_total{reason}               counter; buffer_full or db_error
  *   tgdesk_db_stats_refresh_failures_total              counter
+ *   tgdesk_csat_ratings_total{score}                    counter; 1..5
+ *   tgdesk_sla_breaches_total                           counter
  *   process_* (metrics_register_process())
  */
 #ifndef TGDESK_METRICS_TGM_H
@@ -158,5 +160,11 @@ int tgm_render(struct buf *b);
 
 /* Largest /metrics body rendered (a hard cap; the real size is ~30 KiB). */
 #define TGM_MAX_BODY (4 * 1024 * 1024)
+
+/* A user pressed a satisfaction rating (1..5; other values are ignored). */
+void tgm_csat_rating(int score);
+
+/* A request's first-response target ran out before anyone answered (one reminder sent). */
+void tgm_sla_breach(void);
 
 #endif
