@@ -65,7 +65,13 @@ struct config {
     int outbox_max_attempts;
     int telegram_global_rps;
     int64_t telegram_api_timeout_ms;
-    bool csat; /* ask users to rate solved and closed requests */
+    bool csat;                     /* ask users to rate solved and closed requests */
+    int64_t first_response_sla_ms; /* 0: no reminders */
+    int64_t auto_close_solved_ms;  /* 0: solved requests stay solved */
+    char *business_hours;          /* as given; NULL: always open */
+    char *business_zone;           /* its tz database zone, e.g. "Europe/Berlin" */
+    unsigned business_days;        /* bit d set: ISO weekday d (1 Monday .. 7 Sunday) is open */
+    int business_open_min, business_close_min; /* minutes after local midnight */
 };
 
 /*

@@ -210,6 +210,9 @@ static void test_vars_table(void **state)
         "TELEGRAM_GLOBAL_RPS",
         "TELEGRAM_API_TIMEOUT",
         "CSAT",
+        "FIRST_RESPONSE_SLA",
+        "AUTO_CLOSE_SOLVED_AFTER",
+        "BUSINESS_HOURS",
     };
 
     assert_int_equal(config_vars_count, sizeof(names) / sizeof(names[0]));
@@ -638,6 +641,33 @@ static const struct row rows[] = {
     GOOD("CSAT", "off"),
     GOOD("CSAT", "on"),
     BAD("CSAT", "maybe"),
+
+    GOOD("FIRST_RESPONSE_SLA", "5s"),
+    GOOD("FIRST_RESPONSE_SLA", "15m"),
+    GOOD("FIRST_RESPONSE_SLA", "30d"),
+    BAD("FIRST_RESPONSE_SLA", "4s"),
+    BAD("FIRST_RESPONSE_SLA", "31d"),
+    BAD("FIRST_RESPONSE_SLA", "15"),
+    BAD("FIRST_RESPONSE_SLA", "m"),
+    BAD("FIRST_RESPONSE_SLA", "-5m"),
+    BAD("FIRST_RESPONSE_SLA", "1.5h"),
+    BAD("FIRST_RESPONSE_SLA", "10w"),
+
+    GOOD("AUTO_CLOSE_SOLVED_AFTER", "72h"),
+    GOOD("AUTO_CLOSE_SOLVED_AFTER", "365d"),
+    BAD("AUTO_CLOSE_SOLVED_AFTER", "366d"),
+    BAD("AUTO_CLOSE_SOLVED_AFTER", "0s"),
+
+    GOOD("BUSINESS_HOURS", "Mon-Fri 09:00-18:00 Europe/Berlin"),
+    GOOD("BUSINESS_HOURS", "sat-mon,Wed 00:00-24:00 UTC"),
+    GOOD("BUSINESS_HOURS", "Sun 08:30-12:00 America/New_York"),
+    BADW("BUSINESS_HOURS", "Mon-Fry 09:00-18:00 UTC", "days are Mon"),
+    BADW("BUSINESS_HOURS", "Mon-Fri 9:00-18:00 UTC", "hours are HH:MM-HH:MM"),
+    BADW("BUSINESS_HOURS", "Mon-Fri 18:00-09:00 UTC", "opening must come before closing"),
+    BADW("BUSINESS_HOURS", "Mon-Fri 09:00-24:30 UTC", "hours are HH:MM-HH:MM"),
+    BADW("BUSINESS_HOURS", "Mon-Fri 09:00-18:00 Mars/Olympus", "no time zone"),
+    BADW("BUSINESS_HOURS", "Mon-Fri 09:00-18:00 ../../etc/passwd", "no time zone"),
+    BAD("BUSINESS_HOURS", "Mon-Fri 09:00-18:00"),
 };
 
 static void check_row(size_t idx, const struct row *r)

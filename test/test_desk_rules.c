@@ -229,6 +229,29 @@ static void test_rate(void **state)
     assert_false(desk_rate_is(NULL));
 }
 
+static void test_wait(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t s;
+        const char *want;
+    } cases[] = {{-5, "0 s"},
+                 {59, "59 s"},
+                 {60, "1 min"},
+                 {1020, "17 min"},
+                 {3599, "59 min"},
+                 {3600, "1 h 00 min"},
+                 {86399, "23 h 59 min"},
+                 {2 * 86400 + 4 * 3600, "2 d 04 h"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf b;
+        buf_init(&b, 64);
+        desk_fmt_wait(&b, cases[i].s);
+        assert_string_equal(buf_str(&b), cases[i].want);
+        buf_free(&b);
+    }
+}
+
 static void test_route(void **state)
 {
     /* users in private */
@@ -351,8 +374,8 @@ int main(void)
         cmocka_unit_test(test_blank),       cmocka_unit_test(test_status),
         cmocka_unit_test(test_commands),    cmocka_unit_test(test_args),
         cmocka_unit_test(test_callback),    cmocka_unit_test(test_rate),
-        cmocka_unit_test(test_route),       cmocka_unit_test(test_transition),
-        cmocka_unit_test(test_formatting),
+        cmocka_unit_test(test_wait),        cmocka_unit_test(test_route),
+        cmocka_unit_test(test_transition),  cmocka_unit_test(test_formatting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

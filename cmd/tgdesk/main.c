@@ -25,6 +25,7 @@
 #include "desk/chats.h"
 #include "desk/desk.h"
 #include "desk/prune.h"
+#include "desk/timers.h"
 #include "http/health.h"
 #include "http/healthcheck.h"
 #include "http/server.h"
@@ -312,6 +313,7 @@ struct core {
     struct desk *desk;
     struct pipeline *pipeline;
     struct retention *retention;
+    struct desk_timers *timers;
 };
 
 /* ---- What the metrics and the health check read, for the modules below them ---- */
@@ -390,8 +392,17 @@ static int core_start(const struct config *cfg, struct core *core)
         .has_staff_chat = cfg->has_admin_chat_id,
         .staff_chat_id = cfg->admin_chat_id,
         .csat = cfg->csat,
+        .first_response_sla_ms = cfg->first_response_sla_ms,
+        .auto_close_solved_ms = cfg->auto_close_solved_ms,
+        .business_zone = cfg->business_hours ? cfg->business_zone : NULL,
+        .business_days = cfg->business_days,
+        .business_open_min = cfg->business_open_min,
+        .business_close_min = cfg->business_close_min,
     });
     if (!core->desk)
+        return -1;
+    core->timers = desk_timers_start(core->desk, core->pool, core->sender);
+    if (!core->timers)
         return -1;
     core->pipeline = pipeline_start(
         &(struct pipeline_options){.workers = cfg->workers, .queue_capacity = cfg->queue_capacity},
@@ -416,6 +427,7 @@ static void core_stop(struct core *core)
 {
     tgm_unwatch();
     pipeline_free(core->pipeline);
+    desk_timers_stop(core->timers);
     desk_free(core->desk);
     retention_stop(core->retention);
     sender_stop(core->sender, 5000);

@@ -13,6 +13,9 @@
 /* Retention: deleting old rows of processed_updates, notifications, outbox and logs. */
 #define DB_LOCK_RETENTION 7467100001
 
+/* Desk timers: reminders about unanswered requests and closing solved ones. */
+#define DB_LOCK_DESK_TIMERS 7467100002
+
 /*
  * The head of a retention DELETE: "WITH lock AS (...)" taking the retention
  * key for the statement's own transaction (an InitPlan, evaluated once);

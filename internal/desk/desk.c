@@ -7,6 +7,7 @@
 #include "desk.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,28 @@ struct desk *desk_new(const struct desk_options *o)
     d->has_staff_chat = o->has_staff_chat;
     d->staff_chat_id = o->staff_chat_id;
     d->csat = o->csat;
+    d->sla_ms = o->first_response_sla_ms;
+    d->auto_close_ms = o->auto_close_solved_ms;
+    if (o->business_zone) {
+        char days[16] = "{"; /* "{1,2,3,4,5,6,7}" */
+        size_t n = 1;
+        for (int day = 1; day <= 7; day++)
+            if (o->business_days & (1u << day)) {
+                if (n > 1)
+                    days[n++] = ',';
+                days[n++] = (char)('0' + day);
+            }
+        days[n++] = '}';
+        days[n] = '\0';
+        snprintf(d->hours_open, sizeof(d->hours_open), "%d", o->business_open_min);
+        snprintf(d->hours_close, sizeof(d->hours_close), "%d", o->business_close_min);
+        d->hours_days = strdup(days);
+        d->hours_zone = strdup(o->business_zone);
+        if (!d->hours_days || !d->hours_zone) {
+            desk_free(d);
+            return NULL;
+        }
+    }
     return d;
 }
 
@@ -67,6 +90,8 @@ void desk_free(struct desk *d)
         return;
     free(d->staff_ids);
     free(d->supervisor_ids);
+    free(d->hours_days);
+    free(d->hours_zone);
     free(d);
 }
 

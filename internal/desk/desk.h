@@ -36,8 +36,14 @@ struct desk_options {
     const int64_t *supervisor_ids;
     size_t n_supervisor_ids;
     bool has_staff_chat;
-    int64_t staff_chat_id; /* the staff group; else each staff member privately */
-    bool csat;             /* ask users to rate solved and closed requests (csat.h) */
+    int64_t staff_chat_id;         /* the staff group; else each staff member privately */
+    bool csat;                     /* ask users to rate solved and closed requests (csat.h) */
+    int64_t first_response_sla_ms; /* 0: no reminders (timers.h) */
+    int64_t auto_close_solved_ms;  /* 0: solved requests stay solved */
+    /* Business hours: business_zone NULL means always open. Copied. */
+    const char *business_zone;
+    unsigned business_days; /* bit d: ISO weekday d is open */
+    int business_open_min, business_close_min;
 };
 
 struct desk;

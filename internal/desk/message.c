@@ -23,13 +23,15 @@
 /*
  * $1..$13: one array element per message (update_id, user_id, username,
  * first_name, last_name, language_code, text, issue, chat_id, message_id,
- * media, file_id, date); $14 the staff group, NULL when there is none.
+ * media, file_id, date); $14 the staff group, NULL when there is none;
+ * $15..$18 the business hours (days, opening and closing minute, zone),
+ * NULL when always open.
  * One result row per message whose update_id was new, in order: its
  * position (1-based), its request, whether it opened that request, whether
  * it was stored (a Telegram message stored before, under another update_id,
  * is not), whether its user is banned, the score of the rating it is a
- * comment on (NULL for a message of a request), and the staff group's
- * current id.
+ * comment on (NULL for a message of a request), the staff group's
+ * current id, and - outside business hours - when they begin again.
  */
 const char desk_messages_sql[] =
     "WITH input AS ("
@@ -106,7 +108,11 @@ const char desk_messages_sql[] =
     " SELECT x.*,"
     /* the staff group, followed where it became a supergroup */
     " (SELECT coalesce((SELECT b.value::bigint FROM bot_state b"
-    " WHERE b.key = 'chat_migrated:' || $14::bigint), $14::bigint))"
+    " WHERE b.key = 'chat_migrated:' || $14::bigint), $14::bigint)),"
+    /* outside business hours: when they begin again, in their time zone */
+    " (SELECT to_char(o AT TIME ZONE $18::text, 'FMDay DD Mon \"at\" HH24:MI')"
+    " FROM tgdesk_business_next_open(now(), $15::int[], $16::int, $17::int, $18::text) o"
+    " WHERE $18::text IS NOT NULL)"
     " FROM (SELECT f.ord, r.id, r.opened_by = f.ord,"
     " (f.chat_id, f.tg_message_id) IN (SELECT chat_id, tg_message_id FROM msgs), p.is_banned,"
     " NULL::smallint"
@@ -133,7 +139,7 @@ enum {
 };
 
 /* Result columns. */
-enum { R_ORD, R_REQUEST, R_OPENED, R_STORED, R_BANNED, R_COMMENT_ON, R_STAFF_GROUP };
+enum { R_ORD, R_REQUEST, R_OPENED, R_STORED, R_BANNED, R_COMMENT_ON, R_STAFF_GROUP, R_BACK };
 
 bool desk_message_is(const struct desk *d, const struct tg_update *u)
 {
@@ -185,6 +191,7 @@ static int build(const struct desk *d, const struct tg_update *const *u, const s
         if (!(params[i] = db_array_close(&a[i])))
             rc = -ENOMEM;
     params[A_COUNT] = NULL;
+    desk_hours_params(d, &params[A_COUNT + 1]);
     if (d->has_staff_chat) {
         snprintf(staff, staff_cap, "%lld", (long long)d->staff_chat_id);
         params[A_COUNT] = staff;
@@ -198,7 +205,7 @@ static int build(const struct desk *d, const struct tg_update *const *u, const s
  * of any media) unless its user is banned.
  */
 static int texts(struct desk_ctx *x, const struct tg_message *m, int64_t request_id, bool opened,
-                 bool banned, const struct desk_staff_chats *chats)
+                 bool banned, const char *back, const struct desk_staff_chats *chats)
 {
     struct buf b;
     int rc;
@@ -209,6 +216,8 @@ static int texts(struct desk_ctx *x, const struct tg_message *m, int64_t request
                  "you send until then is added to it. /status shows your requests, /cancel closes "
                  "this one.",
                  (long long)request_id);
+        if (back)
+            buf_addf(&b, "\n\nOur team is away now and back on %s (%s).", back, x->d->hours_zone);
         if ((rc = desk_send_buf(x, m->chat.id, &b, "reply", request_id)) < 0)
             return rc;
     }
@@ -280,9 +289,10 @@ int desk_messages_apply(struct desk_ctx *x, const struct tg_update *const *u, si
         }
         if (PQgetvalue(res, row, R_STORED)[0] != 't')
             continue; /* the same Telegram message again, under another update_id */
-        rc = texts(x, &u[i]->message, desk_col_i64(res, row, R_REQUEST, 0),
-                   PQgetvalue(res, row, R_OPENED)[0] == 't',
-                   PQgetvalue(res, row, R_BANNED)[0] == 't', &chats);
+        rc =
+            texts(x, &u[i]->message, desk_col_i64(res, row, R_REQUEST, 0),
+                  PQgetvalue(res, row, R_OPENED)[0] == 't',
+                  PQgetvalue(res, row, R_BANNED)[0] == 't', desk_col_str(res, row, R_BACK), &chats);
     }
     PQclear(res);
     return rc;

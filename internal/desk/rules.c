@@ -360,6 +360,20 @@ void desk_fmt_age(struct buf *b, int64_t s)
         buf_addf(b, "%" PRId64 "d %02" PRId64 "h", s / 86400, s % 86400 / 3600);
 }
 
+void desk_fmt_wait(struct buf *b, int64_t s)
+{
+    if (s < 0)
+        s = 0;
+    if (s < 60)
+        buf_addf(b, "%" PRId64 " s", s);
+    else if (s < 3600)
+        buf_addf(b, "%" PRId64 " min", s / 60);
+    else if (s < 86400)
+        buf_addf(b, "%" PRId64 " h %02" PRId64 " min", s / 3600, s % 3600 / 60);
+    else
+        buf_addf(b, "%" PRId64 " d %02" PRId64 " h", s / 86400, s % 86400 / 3600);
+}
+
 void desk_fmt_preview(struct buf *b, const char *text, size_t max)
 {
     size_t count = 0;

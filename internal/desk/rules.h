@@ -166,6 +166,9 @@ void desk_fmt_user(struct buf *b, const char *first, const char *last, const cha
 /* Appends an age: "45s", "12m", "3h 05m", "2d 04h". Negative counts as 0. */
 void desk_fmt_age(struct buf *b, int64_t seconds);
 
+/* Appends a waiting time: "45 s", "17 min", "3 h 05 min", "2 d 04 h". Negative counts as 0. */
+void desk_fmt_wait(struct buf *b, int64_t seconds);
+
 /*
  * Appends a one-line preview of text: line breaks become spaces and text
  * longer than max code points is cut with "…".

@@ -8,6 +8,7 @@
 
 #include "chats.h"
 #include "csat.h"
+#include "db/locks.h"
 #include "db/sqlstate.h"
 #include "message.h"
 #include "rules.h"
@@ -187,8 +188,70 @@ const struct pool_stmt desk_statements[] = {
      " SELECT m.request_id, m.sender_type, r.status, u.is_banned"
      " FROM m JOIN requests r ON r.id = m.request_id JOIN users u ON u.user_id = r.user_id",
      4},
+    /* Reminders about unanswered requests (timers.c): $1 the target in
+     * seconds, $2..$5 business hours (NULL: always open), $6 how many. A
+     * reminder row is claimed for every threshold passed (the target, twice
+     * it); a row claimed before stops it firing again. Banned users'
+     * requests are left out. Returns the requests reminded of, the seconds
+     * they waited, whether this was their first reminder, and the user. */
+    {"desk_sla_remind",
+     "WITH lock AS (SELECT pg_try_advisory_xact_lock(" DB_STR(
+         DB_LOCK_DESK_TIMERS) ") AS got),"
+                              " cand AS (SELECT r.id, r.user_id, r.created_at,"
+                              " (SELECT count(*) FROM sla_reminders s WHERE s.request_id = "
+                              "r.id)::int AS sent"
+                              " FROM requests r JOIN users u ON u.user_id = r.user_id"
+                              " WHERE (SELECT got FROM lock) AND r.status IN ('open', 'assigned')"
+                              " AND r.first_response_at IS NULL AND NOT u.is_banned"
+                              " AND r.created_at <= now() - make_interval(secs => $1::double "
+                              "precision)),"
+                              " timed AS (SELECT c.*, CASE WHEN $5::text IS NULL"
+                              " THEN extract(epoch FROM now() - c.created_at)::double precision"
+                              " ELSE tgdesk_business_seconds(c.created_at, now(), $2::int[], "
+                              "$3::int, $4::int, $5::text)"
+                              " END AS waited FROM cand c WHERE c.sent < 2),"
+                              " due AS (SELECT t.*, least(2, floor(t.waited / $1::double "
+                              "precision))::int AS reach"
+                              " FROM timed t WHERE t.waited >= $1::double precision * (t.sent + 1)"
+                              " ORDER BY t.created_at LIMIT $6),"
+                              " ins AS (INSERT INTO sla_reminders (request_id, n)"
+                              " SELECT d.id, g FROM due d, generate_series(d.sent + 1, d.reach) g"
+                              " ON CONFLICT DO NOTHING RETURNING request_id, n)"
+                              " SELECT d.id, d.user_id, d.waited::bigint, d.sent = 0, "
+                              "u.first_name, u.last_name,"
+                              " u.username FROM due d JOIN users u ON u.user_id = d.user_id"
+                              " WHERE d.id IN (SELECT request_id FROM ins) ORDER BY d.created_at",
+     6},
+    /* Closes requests solved more than $1 seconds ago whose user has not
+     * written since (a message after the solution opens a new request), at
+     * most $2 of them. */
+    {"desk_auto_close",
+     "WITH lock AS (SELECT pg_try_advisory_xact_lock(" DB_STR(
+         DB_LOCK_DESK_TIMERS) ") AS got),"
+                              " due AS (SELECT r.id FROM requests r WHERE (SELECT got FROM lock) "
+                              "AND r.status = 'solved'"
+                              " AND r.resolved_at <= now() - make_interval(secs => $1::double "
+                              "precision)"
+                              " AND NOT EXISTS (SELECT 1 FROM requests n WHERE n.user_id = "
+                              "r.user_id AND n.id > r.id"
+                              " AND n.created_at > r.resolved_at)"
+                              " ORDER BY r.resolved_at LIMIT $2 FOR NO KEY UPDATE OF r SKIP LOCKED)"
+                              " UPDATE requests r SET status = 'closed', updated_at = now() FROM "
+                              "due"
+                              " WHERE r.id = due.id AND r.status = 'solved' RETURNING r.id, "
+                              "r.user_id",
+     2},
 };
 const size_t desk_statements_count = sizeof(desk_statements) / sizeof(desk_statements[0]);
+
+void desk_hours_params(const struct desk *d, const char *ret[4])
+{
+    bool on = d->hours_zone != NULL;
+    ret[0] = on ? d->hours_days : NULL;
+    ret[1] = on ? d->hours_open : NULL;
+    ret[2] = on ? d->hours_close : NULL;
+    ret[3] = d->hours_zone;
+}
 
 const char *desk_i64(char buf[24], int64_t v)
 {
