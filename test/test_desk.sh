@@ -169,6 +169,7 @@ Support staff commands:
 /history N - the whole conversation of request N
 /ban N, /unban N - stop or resume forwarding the messages of request N's user (supervisors)
 /stats - requests by status, median first response and resolution times
+/export N - the whole conversation of request N as files (supervisors)
 
 To answer a user, simply reply to any notification about their request: text is sent as you wrote it, photos and files are copied. The first answer to an open request assigns it to you.
 EOF

@@ -95,6 +95,9 @@ static const struct {
      "/ban N - stop forwarding the messages of the user of request N (they are still stored)"},
     {DESK_CMD_UNBAN, "unban", "/unban N - forward that user's messages again"},
     {DESK_CMD_STATS, "stats", "/stats - requests by status, median response and resolution times"},
+    {DESK_CMD_EXPORT, "export",
+     "/export N - the whole conversation of request N as a text file and a web page "
+     "(supervisors)"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -126,12 +129,12 @@ const char *desk_cmd_usage(enum desk_cmd c)
 
 bool desk_cmd_is_staff(enum desk_cmd c)
 {
-    return c >= DESK_CMD_LIST && c <= DESK_CMD_STATS;
+    return c >= DESK_CMD_LIST && c <= DESK_CMD_EXPORT;
 }
 
 bool desk_cmd_is_supervisor(enum desk_cmd c)
 {
-    return c == DESK_CMD_BAN || c == DESK_CMD_UNBAN;
+    return c == DESK_CMD_BAN || c == DESK_CMD_UNBAN || c == DESK_CMD_EXPORT;
 }
 
 static bool is_space(char c)
@@ -173,6 +176,7 @@ int desk_cmd_parse_args(enum desk_cmd c, const char *args, struct desk_args *ret
     case DESK_CMD_HISTORY:
     case DESK_CMD_BAN:
     case DESK_CMD_UNBAN:
+    case DESK_CMD_EXPORT:
         while (is_space(*p))
             p++;
         if (parse_number(&p, &a.request_id) < 0)

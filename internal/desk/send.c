@@ -177,3 +177,29 @@ int desk_notify_copy(struct desk_ctx *x, const struct desk_staff_chats *chats, i
         rc = desk_send_copy(x, chats->ids[i], from_chat, message_id, NULL, "notify", request_id);
     return rc;
 }
+
+int desk_send_document(struct desk_ctx *x, int64_t chat, const char *filename, const char *type,
+                       const char *content, size_t len, const char *caption, int64_t request_id)
+{
+    struct buf b;
+    buf_init(&b, len * 6 + PAYLOAD_MAX); /* JSON escapes a byte in at most 6 */
+    buf_addc(&b, '{');
+    jsonw_key(&b, "chat_id");
+    jsonw_i64(&b, chat);
+    jsonw_key(&b, "caption");
+    jsonw_str(&b, caption);
+    jsonw_key(&b, "document");
+    buf_addc(&b, '{');
+    jsonw_key(&b, "filename");
+    jsonw_str(&b, filename);
+    jsonw_key(&b, "content_type");
+    jsonw_str(&b, type);
+    jsonw_key(&b, "content");
+    jsonw_strn(&b, content, len);
+    buf_addc(&b, '}');
+    if (buf_error(&b) < 0) {
+        buf_free(&b);
+        return -ENOMEM;
+    }
+    return payload_queue(x, &b, chat, "sendDocument", "reply", request_id);
+}

@@ -8,6 +8,7 @@
 
 #include "chats.h"
 #include "csat.h"
+#include "export.h"
 #include "outbox/prune.h"
 #include "send.h"
 #include "user.h"
@@ -33,6 +34,7 @@ static const char staff_help[] =
     "/history N - the whole conversation of request N\n"
     "/ban N, /unban N - stop or resume forwarding the messages of request N's user (supervisors)\n"
     "/stats - requests by status, median first response and resolution times\n"
+    "/export N - the whole conversation of request N as files (supervisors)\n"
     "\n"
     "To answer a user, simply reply to any notification about their request: text is sent "
     "as you wrote it, photos and files are copied. The first answer to an open request "
@@ -596,6 +598,9 @@ int desk_staff_command(struct desk_ctx *x, const struct tg_message *m, enum desk
     case DESK_CMD_HISTORY:
         buf_free(&fb);
         return staff_history(x, m, args.request_id);
+    case DESK_CMD_EXPORT:
+        buf_free(&fb);
+        return desk_export(x, m, args.request_id);
     case DESK_CMD_REPLY:
         buf_free(&fb);
         return staff_reply(x, m, args.request_id, args.text, true);

@@ -241,6 +241,28 @@ const struct pool_stmt desk_statements[] = {
                               " WHERE r.id = due.id AND r.status = 'solved' RETURNING r.id, "
                               "r.user_id",
      2},
+    /* /export: every event of request $1 in time order - messages, edits,
+     * status changes and bans from the audit trail, the rating. */
+    {"desk_export",
+     "SELECT to_char(x.t AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), x.kind, x.sender_type,"
+     " x.actor, u.first_name, u.last_name, u.username, x.body, x.media, x.extra"
+     " FROM (SELECT m.timestamp AS t, 1 AS k, m.id AS ord, 'message' AS kind, m.sender_type,"
+     " m.sender_id AS actor, m.message AS body, m.attachment_kind AS media, '' AS extra"
+     " FROM messages m WHERE m.request_id = $1"
+     " UNION ALL SELECT e.edited_at, 2, e.id, 'edit', m.sender_type, m.sender_id, e.message,"
+     " NULL, e.version::text FROM message_edits e JOIN messages m ON m.id = e.message_id"
+     " WHERE m.request_id = $1"
+     " UNION ALL SELECT l.timestamp, 3, l.id, 'status', NULL,"
+     " (coalesce(l.context->>'actor_id', '0'))::bigint, '', NULL,"
+     " CASE WHEN l.message = 'request status changed' THEN (l.context->>'action') || ': '"
+     " || (l.context->>'old_status') || ' -> ' || (l.context->>'new_status')"
+     " ELSE l.context->>'action' END"
+     " FROM logs l WHERE l.audit AND (l.context->>'request_id') = $1::text"
+     " AND l.message IN ('request status changed', 'user banned', 'user unbanned')"
+     " UNION ALL SELECT g.rated_at, 4, g.request_id, 'rating', NULL, g.user_id,"
+     " coalesce(g.comment, ''), NULL, g.score::text FROM ratings g WHERE g.request_id = $1) x"
+     " LEFT JOIN users u ON u.user_id = x.actor ORDER BY x.t, x.k, x.ord",
+     1},
 };
 const size_t desk_statements_count = sizeof(desk_statements) / sizeof(desk_statements[0]);
 
