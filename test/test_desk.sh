@@ -170,6 +170,7 @@ Support staff commands:
 /ban N, /unban N - stop or resume forwarding the messages of request N's user (supervisors)
 /stats - requests by status, median first response and resolution times
 /export N - the whole conversation of request N as files (supervisors)
+/forget USER_ID - erase the personal data of a user (supervisors; asks first)
 
 To answer a user, simply reply to any notification about their request: text is sent as you wrote it, photos and files are copied. The first answer to an open request assigns it to you.
 EOF

@@ -252,6 +252,37 @@ static void test_wait(void **state)
     }
 }
 
+static void test_forget(void **state)
+{
+    (void)state;
+    int64_t id = 0;
+    assert_int_equal(desk_forget_parse("forget:6100000001", &id), 0);
+    assert_true(id == INT64_C(6100000001));
+    static const char *const bad[] = {"forget:",   "forget:#1", "forget:0", "forget:-1",
+                                      "forget:1x", "forget",    "take:1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(desk_forget_parse(bad[i], &id), -EINVAL);
+    assert_true(desk_forget_is("forget:x"));
+    assert_false(desk_forget_is(NULL));
+
+    /* /forget: a user for themselves, a supervisor with an id; never in a group from users. */
+    assert_int_equal(desk_route(DESK_CMD_FORGET, false, DESK_PRIVATE), DESK_ROUTE_USER);
+    assert_int_equal(desk_route(DESK_CMD_FORGET, true, DESK_PRIVATE), DESK_ROUTE_STAFF);
+    assert_int_equal(desk_route(DESK_CMD_FORGET, true, DESK_STAFF_GROUP), DESK_ROUTE_STAFF);
+    assert_int_equal(desk_route(DESK_CMD_FORGET, false, DESK_STAFF_GROUP), DESK_ROUTE_IGNORE);
+    assert_true(desk_cmd_is_supervisor(DESK_CMD_FORGET));
+    assert_true(desk_cmd_is_supervisor(DESK_CMD_EXPORT));
+    struct desk_args a;
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_FORGET, "", &a), 0);
+    assert_true(a.user_id == 0);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_FORGET, " 42 ", &a), 0);
+    assert_true(a.user_id == 42);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_FORGET, "#42", &a), -EINVAL);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_FORGET, "42 43", &a), -EINVAL);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_EXPORT, "#7", &a), 0);
+    assert_true(a.request_id == 7);
+}
+
 static void test_route(void **state)
 {
     /* users in private */
@@ -374,8 +405,9 @@ int main(void)
         cmocka_unit_test(test_blank),       cmocka_unit_test(test_status),
         cmocka_unit_test(test_commands),    cmocka_unit_test(test_args),
         cmocka_unit_test(test_callback),    cmocka_unit_test(test_rate),
-        cmocka_unit_test(test_wait),        cmocka_unit_test(test_route),
-        cmocka_unit_test(test_transition),  cmocka_unit_test(test_formatting),
+        cmocka_unit_test(test_wait),        cmocka_unit_test(test_forget),
+        cmocka_unit_test(test_route),       cmocka_unit_test(test_transition),
+        cmocka_unit_test(test_formatting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

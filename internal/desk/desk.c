@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "csat.h"
+#include "forget.h"
 #include "message.h"
 #include "rules.h"
 #include "staff.h"
@@ -220,6 +221,8 @@ int desk_apply(struct desk *d, struct pool_conn *c, const struct tg_update *u,
     case TG_UPDATE_EDITED_MESSAGE:
         return on_edit(&x, &u->message);
     case TG_UPDATE_CALLBACK_QUERY:
+        if (desk_forget_is(u->callback.data))
+            return desk_forget_callback(&x, &u->callback);
         return desk_rate_is(u->callback.data) ? desk_csat_callback(&x, &u->callback)
                                               : desk_staff_callback(&x, &u->callback);
     case TG_UPDATE_MY_CHAT_MEMBER:

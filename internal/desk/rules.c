@@ -83,6 +83,8 @@ static const struct {
     {DESK_CMD_HELP, "help", "/help - how this desk works"},
     {DESK_CMD_STATUS, "status", "/status - your recent requests"},
     {DESK_CMD_CANCEL, "cancel", "/cancel - close your open request"},
+    {DESK_CMD_FORGET, "forget",
+     "/forget USER_ID - erase the personal data of a user (supervisors; asks first)"},
     {DESK_CMD_LIST, "list", "/list - open and assigned requests, oldest first"},
     {DESK_CMD_TAKE, "take", "/take N - assign request N to yourself"},
     {DESK_CMD_REPLY, "reply",
@@ -134,7 +136,7 @@ bool desk_cmd_is_staff(enum desk_cmd c)
 
 bool desk_cmd_is_supervisor(enum desk_cmd c)
 {
-    return c == DESK_CMD_BAN || c == DESK_CMD_UNBAN || c == DESK_CMD_EXPORT;
+    return c == DESK_CMD_BAN || c == DESK_CMD_UNBAN || c == DESK_CMD_EXPORT || c == DESK_CMD_FORGET;
 }
 
 static bool is_space(char c)
@@ -180,6 +182,16 @@ int desk_cmd_parse_args(enum desk_cmd c, const char *args, struct desk_args *ret
         while (is_space(*p))
             p++;
         if (parse_number(&p, &a.request_id) < 0)
+            return -EINVAL;
+        while (is_space(*p))
+            p++;
+        if (*p)
+            return -EINVAL;
+        break;
+    case DESK_CMD_FORGET:
+        while (is_space(*p))
+            p++;
+        if (*p == '#' || (*p && parse_number(&p, &a.user_id) < 0))
             return -EINVAL;
         while (is_space(*p))
             p++;
@@ -233,6 +245,23 @@ void desk_callback_data(enum desk_cmd cmd, int64_t id, char *buf, size_t cap)
     snprintf(buf, cap, "%s:%" PRId64, desk_cmd_name(cmd), id);
 }
 
+bool desk_forget_is(const char *data)
+{
+    return data && strncmp(data, "forget:", 7) == 0;
+}
+
+int desk_forget_parse(const char *data, int64_t *ret_user)
+{
+    if (!desk_forget_is(data))
+        return -EINVAL;
+    const char *p = data + 7;
+    int64_t id;
+    if (!*p || *p == '#' || parse_number(&p, &id) < 0 || *p)
+        return -EINVAL;
+    *ret_user = id;
+    return 0;
+}
+
 bool desk_rate_is(const char *data)
 {
     return data && strncmp(data, "rate:", 5) == 0;
@@ -271,6 +300,10 @@ enum desk_route desk_route(enum desk_cmd c, bool is_staff, enum desk_place place
 {
     if (c == DESK_CMD_NONE)
         return DESK_ROUTE_IGNORE;
+    if (c == DESK_CMD_FORGET) /* staff: someone's data; a user: their own */
+        return is_staff                ? DESK_ROUTE_STAFF
+               : place == DESK_PRIVATE ? DESK_ROUTE_USER
+                                       : DESK_ROUTE_IGNORE;
     if (desk_cmd_is_staff(c))
         return is_staff ? DESK_ROUTE_STAFF : DESK_ROUTE_REFUSE;
     if (place == DESK_STAFF_GROUP)

@@ -53,6 +53,7 @@ enum desk_cmd {
     DESK_CMD_HELP,
     DESK_CMD_STATUS,
     DESK_CMD_CANCEL,
+    DESK_CMD_FORGET, /* a user for themselves; a supervisor for anyone */
     /* staff commands */
     DESK_CMD_LIST,
     DESK_CMD_TAKE,
@@ -87,12 +88,14 @@ const char *desk_cmd_usage(enum desk_cmd c);
 struct desk_args {
     int64_t request_id; /* 0 when the command takes none */
     const char *text;   /* /reply, /solve: the rest, borrowed from args; else NULL */
+    int64_t user_id;    /* /forget USER_ID; 0 when none was given */
 };
 
 /*
  * Parses the arguments of command c (args as the update parser gives them:
  * leading spaces skipped, "" when none). /take, /close, /reopen, /history,
- * /ban, /unban, /export: exactly one request number ("12" or "#12"); /reply, /solve:
+ * /ban, /unban, /export: exactly one request number ("12" or "#12"); /forget:
+ * nothing or one user id (positive, digits only); /reply, /solve:
  * a number, then whitespace, then non-blank text kept verbatim; other
  * commands ignore their arguments. Returns 0 and fills *ret, or -EINVAL
  * (answer with desk_cmd_usage()); *ret untouched on failure.
@@ -114,6 +117,12 @@ void desk_callback_data(enum desk_cmd cmd, int64_t id, char *buf, size_t cap);
  * Returns 0 with both, else -EINVAL; the caller checks who pressed it.
  */
 int desk_rate_parse(const char *data, int64_t *ret_id, int *ret_score);
+
+/* Parses an erasure button's data "forget:USER_ID". Returns 0 or -EINVAL. */
+int desk_forget_parse(const char *data, int64_t *ret_user);
+
+/* True when data is meant as an erasure button ("forget:..."), valid or not. */
+bool desk_forget_is(const char *data);
 
 /* True when data is meant as a rating button ("rate:..."), valid or not. */
 bool desk_rate_is(const char *data);

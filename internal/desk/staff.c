@@ -9,6 +9,7 @@
 #include "chats.h"
 #include "csat.h"
 #include "export.h"
+#include "forget.h"
 #include "outbox/prune.h"
 #include "send.h"
 #include "user.h"
@@ -35,6 +36,7 @@ static const char staff_help[] =
     "/ban N, /unban N - stop or resume forwarding the messages of request N's user (supervisors)\n"
     "/stats - requests by status, median first response and resolution times\n"
     "/export N - the whole conversation of request N as files (supervisors)\n"
+    "/forget USER_ID - erase the personal data of a user (supervisors; asks first)\n"
     "\n"
     "To answer a user, simply reply to any notification about their request: text is sent "
     "as you wrote it, photos and files are copied. The first answer to an open request "
@@ -601,6 +603,14 @@ int desk_staff_command(struct desk_ctx *x, const struct tg_message *m, enum desk
     case DESK_CMD_EXPORT:
         buf_free(&fb);
         return desk_export(x, m, args.request_id);
+    case DESK_CMD_FORGET:
+        if (args.user_id == 0) {
+            buf_addf(&fb, "Usage: %s", desk_cmd_usage(cmd));
+            rc = feedback(x, m->chat.id, &fb, 0);
+            return rc < 0 ? rc : DESK_PROCESSED;
+        }
+        buf_free(&fb);
+        return desk_forget_ask(x, m, args.user_id);
     case DESK_CMD_REPLY:
         buf_free(&fb);
         return staff_reply(x, m, args.request_id, args.text, true);

@@ -257,11 +257,71 @@ const struct pool_stmt desk_statements[] = {
      " CASE WHEN l.message = 'request status changed' THEN (l.context->>'action') || ': '"
      " || (l.context->>'old_status') || ' -> ' || (l.context->>'new_status')"
      " ELSE l.context->>'action' END"
-     " FROM logs l WHERE l.audit AND (l.context->>'request_id') = $1::text"
+     " FROM logs l WHERE l.audit AND (l.context->>'request_id') = $1::bigint::text"
      " AND l.message IN ('request status changed', 'user banned', 'user unbanned')"
      " UNION ALL SELECT g.rated_at, 4, g.request_id, 'rating', NULL, g.user_id,"
      " coalesce(g.comment, ''), NULL, g.score::text FROM ratings g WHERE g.request_id = $1) x"
      " LEFT JOIN users u ON u.user_id = x.actor ORDER BY x.t, x.k, x.ord",
+     1},
+    /* /forget USER_ID: who it is, and how many requests they have. */
+    {"desk_forget_user",
+     "SELECT u.first_name, u.last_name, u.username,"
+     " (SELECT count(*) FROM requests r WHERE r.user_id = u.user_id)"
+     " FROM users u WHERE u.user_id = $1",
+     1},
+    /* Erases user $1 everywhere (forget.h says what and why). Every CTE
+     * reads the rows as they were before, so the words to look for are
+     * gathered from the very rows being erased. The outbox rows are deleted
+     * here, not through the outbox module, which has no such call yet.
+     * Returns the requests, the messages, the log rows, the dead letters and
+     * the outbox rows it touched. */
+    {"desk_forget_erase",
+     "WITH reqs AS (SELECT id FROM requests WHERE user_id = $1),"
+     " msgs AS (SELECT id, message, attachment_file_id FROM messages"
+     " WHERE request_id IN (SELECT id FROM reqs)),"
+     /* their names and file ids, and everything they or staff wrote */
+     " names AS (SELECT s FROM (SELECT unnest(ARRAY[first_name, last_name, username]) AS s"
+     " FROM users WHERE user_id = $1 UNION SELECT attachment_file_id FROM msgs) n"
+     " WHERE length(s) >= 3),"
+     " words AS (SELECT s FROM (SELECT s FROM names UNION SELECT message FROM msgs"
+     " UNION SELECT e.message FROM message_edits e WHERE e.message_id IN (SELECT id FROM msgs)"
+     " UNION SELECT issue FROM requests WHERE id IN (SELECT id FROM reqs)"
+     " UNION SELECT solution FROM requests WHERE id IN (SELECT id FROM reqs)"
+     " UNION SELECT comment FROM ratings WHERE request_id IN (SELECT id FROM reqs)) w"
+     " WHERE length(s) >= 3),"
+     " name_pats AS (SELECT '%' || replace(replace(replace(s, '\\', '\\\\'), '%', '\\%'),"
+     " '_', '\\_') || '%' AS p FROM names),"
+     " word_pats AS (SELECT '%' || replace(replace(replace(s, '\\', '\\\\'), '%', '\\%'),"
+     " '_', '\\_') || '%' AS p FROM words),"
+     " u AS (UPDATE users SET username = NULL, first_name = NULL, last_name = NULL,"
+     " language_code = NULL, unreachable_reason = NULL WHERE user_id = $1 RETURNING 1),"
+     " m AS (UPDATE messages SET message = '', attachment_file_id = NULL"
+     " WHERE id IN (SELECT id FROM msgs) RETURNING 1),"
+     " e AS (UPDATE message_edits SET message = '' WHERE message_id IN (SELECT id FROM msgs)"
+     " RETURNING 1),"
+     " r AS (UPDATE requests SET issue = '', solution = NULL WHERE id IN (SELECT id FROM reqs)"
+     " RETURNING 1),"
+     " g AS (UPDATE ratings SET comment = NULL, comment_until = NULL"
+     " WHERE request_id IN (SELECT id FROM reqs) RETURNING 1),"
+     /* logs: rows naming them keep only ids, actions and statuses */
+     " l AS (UPDATE logs SET context = (SELECT coalesce(jsonb_object_agg(k, v), '{}'::jsonb)"
+     " FROM jsonb_each(logs.context) AS j(k, v) WHERE k IN ('request_id', 'actor_id', 'user_id',"
+     " 'action', 'old_status', 'new_status', 'command', 'chat_id', 'previous_admin_id', 'role',"
+     " 'requests', 'messages'))"
+     " WHERE context->>'user_id' = $1::bigint::text OR context->>'actor_id' = $1::bigint::text"
+     " OR context->>'chat_id' = $1::bigint::text OR context->>'request_id' IN (SELECT id::text "
+     "FROM reqs)"
+     " OR context::text LIKE ANY (ARRAY(SELECT p FROM name_pats)) RETURNING 1),"
+     /* dead letters: updates from them, or holding their words */
+     " d AS (UPDATE processed_updates SET payload = NULL, error = 'erased'"
+     " WHERE payload IS NOT NULL AND (position(convert_to('\"id\":' || $1::bigint::text || ',', "
+     "'UTF8')"
+     " IN payload) > 0 OR convert_from(payload, 'UTF8') LIKE ANY (ARRAY(SELECT p FROM word_pats)))"
+     " RETURNING 1),"
+     " o AS (DELETE FROM outbox WHERE chat_id = $1 OR request_id IN (SELECT id FROM reqs)"
+     " OR payload::text LIKE ANY (ARRAY(SELECT p FROM word_pats)) RETURNING 1)"
+     " SELECT (SELECT count(*) FROM reqs), (SELECT count(*) FROM m), (SELECT count(*) FROM l),"
+     " (SELECT count(*) FROM d), (SELECT count(*) FROM o)",
      1},
 };
 const size_t desk_statements_count = sizeof(desk_statements) / sizeof(desk_statements[0]);
