@@ -7,7 +7,6 @@
 #include "metrics/tgm.h"
 #include "rules.h"
 #include "send.h"
-#include "util/jsonw.h"
 
 /* Longest text built here. */
 #define TEXT_CAP (64 * 1024)
@@ -18,18 +17,16 @@ int desk_csat_prompt(struct desk_ctx *x, int64_t user_id, int64_t request_id)
         return 0;
     struct buf markup, text;
     buf_init(&markup, 4096);
-    buf_add(&markup, "{\"inline_keyboard\":[[");
-    for (int score = 1; score <= 5; score++) {
-        char data[40], label[2] = {(char)('0' + score), '\0'};
-        desk_rate_data(request_id, score, data, sizeof(data));
-        buf_add(&markup, score > 1 ? ",{" : "{");
-        jsonw_key(&markup, "text");
-        jsonw_str(&markup, label);
-        jsonw_key(&markup, "callback_data");
-        jsonw_str(&markup, data);
-        buf_addc(&markup, '}');
+    char data[5][40], labels[5][2];
+    const char *l[5], *d[5];
+    for (int i = 0; i < 5; i++) {
+        desk_rate_data(request_id, i + 1, data[i], sizeof(data[i]));
+        labels[i][0] = (char)('1' + i);
+        labels[i][1] = '\0';
+        l[i] = labels[i];
+        d[i] = data[i];
     }
-    buf_add(&markup, "]]}");
+    desk_markup(&markup, l, d, 5);
     buf_init(&text, TEXT_CAP);
     buf_addf(&text,
              "How would you rate our help with request #%" PRId64 "? 1 is poor, 5 is excellent.",
@@ -44,24 +41,18 @@ int desk_csat_prompt(struct desk_ctx *x, int64_t user_id, int64_t request_id)
 }
 
 /* An invalid rating button: audited like any rejected button, and answered. */
-static int reject(struct desk_ctx *x, const struct tg_callback_query *cq, int64_t chat)
+static int reject(struct desk_ctx *x, const struct tg_callback_query *cq)
 {
-    json_t *ctx = json_pack("{sI ss sI}", "user_id", (json_int_t)cq->from.id, "data",
-                            cq->data ? cq->data : "", "chat_id", (json_int_t)chat);
-    int rc = ctx ? desk_audit(x, "warn", "rejected callback data", ctx) : -ENOMEM;
-    json_decref(ctx);
-    if (rc == 0)
-        rc = desk_answer_callback(x, cq->from.id, cq->id, "This button is not valid.", true);
+    int rc = desk_refuse_callback(x, cq, "rejected callback data", "This button is not valid.");
     return rc < 0 ? rc : DESK_PROCESSED;
 }
 
 int desk_csat_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
 {
-    int64_t chat = cq->has_message ? cq->message_chat_id : 0;
     int64_t id;
     int score;
     if (desk_rate_parse(cq->data, &id, &score) < 0)
-        return reject(x, cq, chat);
+        return reject(x, cq);
     if (!x->d->csat) {
         int rc = desk_answer_callback(x, cq->from.id, cq->id, "Thank you!", false);
         return rc < 0 ? rc : DESK_PROCESSED;
@@ -76,7 +67,7 @@ int desk_csat_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
     /* No such request, or not this user's: a forged button. */
     if (PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] != 't') {
         PQclear(res);
-        return reject(x, cq, chat);
+        return reject(x, cq);
     }
     bool rated = !PQgetisnull(res, 0, 2);
     bool first = rated && PQgetvalue(res, 0, 2)[0] == 't';

@@ -6,6 +6,7 @@
 
 #include "rules.h"
 #include "send.h"
+#include "staff.h"
 
 /* Largest file of a transcript; a longer one is cut with a note. */
 #define FILE_CAP (2 * 1024 * 1024)
@@ -89,20 +90,11 @@ int desk_export(struct desk_ctx *x, const struct tg_message *m, int64_t id)
     char rid[24];
     const char *p[1] = {desk_i64(rid, id)};
     PGresult *head, *res;
-    int rc = desk_exec(x, "desk_history_head", 1, p, &head);
-    if (rc < 0)
-        return rc;
-    struct buf fb;
-    buf_init(&fb, TEXT_CAP);
-    if (PQntuples(head) != 1) {
-        PQclear(head);
-        buf_addf(&fb, "There is no request #%" PRId64 ".", id);
-        rc = desk_send_buf(x, m->chat.id, &fb, "reply", 0);
+    int rc = desk_staff_head(x, m, id, &head);
+    if (rc <= 0)
         return rc < 0 ? rc : DESK_PROCESSED;
-    }
     if ((rc = desk_exec(x, "desk_export", 1, p, &res)) < 0) {
         PQclear(head);
-        buf_free(&fb);
         return rc;
     }
 
@@ -169,6 +161,5 @@ int desk_export(struct desk_ctx *x, const struct tg_message *m, int64_t id)
     buf_free(&html);
     buf_free(&who);
     buf_free(&what);
-    buf_free(&fb);
     return rc < 0 ? rc : DESK_PROCESSED;
 }

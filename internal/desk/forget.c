@@ -7,7 +7,6 @@
 
 #include "rules.h"
 #include "send.h"
-#include "util/jsonw.h"
 
 #define TEXT_CAP (16 * 1024)
 
@@ -16,12 +15,8 @@ static void confirm_button(struct buf *b, const char *label, int64_t user_id)
 {
     char data[40];
     snprintf(data, sizeof(data), "forget:%" PRId64, user_id);
-    buf_add(b, "{\"inline_keyboard\":[[{");
-    jsonw_key(b, "text");
-    jsonw_str(b, label);
-    jsonw_key(b, "callback_data");
-    jsonw_str(b, data);
-    buf_add(b, "}]]}");
+    const char *d = data;
+    desk_markup(b, &label, &d, 1);
 }
 
 int desk_forget_ask(struct desk_ctx *x, const struct tg_message *m, int64_t user_id)
@@ -69,17 +64,12 @@ out:
 
 int desk_forget_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
 {
-    int64_t chat = cq->has_message ? cq->message_chat_id : 0, user_id = 0;
+    int64_t user_id = 0;
     bool valid = desk_forget_parse(cq->data, &user_id) == 0;
     bool self = valid && user_id == cq->from.id;
     int rc;
     if (!valid || (!self && !desk_is_supervisor(x->d, cq->from.id))) {
-        json_t *ctx = json_pack("{sI ss sI}", "user_id", (json_int_t)cq->from.id, "data",
-                                cq->data ? cq->data : "", "chat_id", (json_int_t)chat);
-        rc = ctx ? desk_audit(x, "warn", "rejected callback data", ctx) : -ENOMEM;
-        json_decref(ctx);
-        if (rc == 0)
-            rc = desk_answer_callback(x, cq->from.id, cq->id, "This button is not valid.", true);
+        rc = desk_refuse_callback(x, cq, "rejected callback data", "This button is not valid.");
         return rc < 0 ? rc : DESK_PROCESSED;
     }
 

@@ -179,25 +179,20 @@ int desk_cmd_parse_args(enum desk_cmd c, const char *args, struct desk_args *ret
     case DESK_CMD_BAN:
     case DESK_CMD_UNBAN:
     case DESK_CMD_EXPORT:
+    case DESK_CMD_FORGET: {
+        /* one number: a request ("#12" too), or for /forget an optional user id */
+        bool user = c == DESK_CMD_FORGET;
         while (is_space(*p))
             p++;
-        if (parse_number(&p, &a.request_id) < 0)
+        if (user ? *p == '#' || (*p && parse_number(&p, &a.user_id) < 0)
+                 : parse_number(&p, &a.request_id) < 0)
             return -EINVAL;
         while (is_space(*p))
             p++;
         if (*p)
             return -EINVAL;
         break;
-    case DESK_CMD_FORGET:
-        while (is_space(*p))
-            p++;
-        if (*p == '#' || (*p && parse_number(&p, &a.user_id) < 0))
-            return -EINVAL;
-        while (is_space(*p))
-            p++;
-        if (*p)
-            return -EINVAL;
-        break;
+    }
     case DESK_CMD_REPLY:
     case DESK_CMD_SOLVE:
         while (is_space(*p))
@@ -383,32 +378,33 @@ void desk_fmt_user(struct buf *b, const char *first, const char *last, const cha
         buf_addf(b, named ? " (@%s)" : " @%s", username);
 }
 
-void desk_fmt_age(struct buf *b, int64_t s)
+/* Appends seconds s in the largest two units that fit, with the unit words given. */
+static void fmt_span(struct buf *b, int64_t s, const char *const units[4], const char *pair)
 {
     if (s < 0)
         s = 0;
     if (s < 60)
-        buf_addf(b, "%" PRId64 "s", s);
+        buf_addf(b, "%" PRId64 "%s", s, units[0]);
     else if (s < 3600)
-        buf_addf(b, "%" PRId64 "m", s / 60);
+        buf_addf(b, "%" PRId64 "%s", s / 60, units[1]);
     else if (s < 86400)
-        buf_addf(b, "%" PRId64 "h %02" PRId64 "m", s / 3600, s % 3600 / 60);
+        buf_addf(b, "%" PRId64 "%s%s%02" PRId64 "%s", s / 3600, units[2], pair, s % 3600 / 60,
+                 units[1]);
     else
-        buf_addf(b, "%" PRId64 "d %02" PRId64 "h", s / 86400, s % 86400 / 3600);
+        buf_addf(b, "%" PRId64 "%s%s%02" PRId64 "%s", s / 86400, units[3], pair, s % 86400 / 3600,
+                 units[2]);
+}
+
+void desk_fmt_age(struct buf *b, int64_t s)
+{
+    static const char *const units[4] = {"s", "m", "h", "d"};
+    fmt_span(b, s, units, " ");
 }
 
 void desk_fmt_wait(struct buf *b, int64_t s)
 {
-    if (s < 0)
-        s = 0;
-    if (s < 60)
-        buf_addf(b, "%" PRId64 " s", s);
-    else if (s < 3600)
-        buf_addf(b, "%" PRId64 " min", s / 60);
-    else if (s < 86400)
-        buf_addf(b, "%" PRId64 " h %02" PRId64 " min", s / 3600, s % 3600 / 60);
-    else
-        buf_addf(b, "%" PRId64 " d %02" PRId64 " h", s / 86400, s % 86400 / 3600);
+    static const char *const units[4] = {" s", " min", " h", " d"};
+    fmt_span(b, s, units, " ");
 }
 
 void desk_fmt_preview(struct buf *b, const char *text, size_t max)

@@ -495,22 +495,36 @@ static int staff_stats(struct desk_ctx *x, const struct tg_message *m)
     return rc < 0 ? rc : DESK_PROCESSED;
 }
 
+int desk_staff_head(struct desk_ctx *x, const struct tg_message *m, int64_t id, PGresult **ret)
+{
+    char rid[24];
+    const char *p[1] = {desk_i64(rid, id)};
+    PGresult *head;
+    int rc = desk_exec(x, "desk_history_head", 1, p, &head);
+    if (rc < 0)
+        return rc;
+    if (PQntuples(head) == 1) {
+        *ret = head;
+        return 1;
+    }
+    PQclear(head);
+    struct buf b;
+    buf_init(&b, TEXT_CAP);
+    buf_addf(&b, "There is no request #%" PRId64 ".", id);
+    rc = feedback(x, m->chat.id, &b, 0);
+    return rc < 0 ? rc : 0;
+}
+
 static int staff_history(struct desk_ctx *x, const struct tg_message *m, int64_t id)
 {
     char rid[24];
     const char *p[2] = {desk_i64(rid, id), HISTORY_MAX_TXT};
     PGresult *head, *res;
-    int rc = desk_exec(x, "desk_history_head", 1, p, &head);
-    if (rc < 0)
-        return rc;
+    int rc = desk_staff_head(x, m, id, &head);
+    if (rc <= 0)
+        return rc < 0 ? rc : DESK_PROCESSED;
     struct buf b;
     buf_init(&b, HISTORY_CAP);
-    if (PQntuples(head) != 1) {
-        PQclear(head);
-        buf_addf(&b, "There is no request #%" PRId64 ".", id);
-        rc = feedback(x, m->chat.id, &b, 0);
-        return rc < 0 ? rc : DESK_PROCESSED;
-    }
     if ((rc = desk_exec(x, "desk_history", 2, p, &res)) < 0) {
         PQclear(head);
         buf_free(&b);
@@ -700,15 +714,9 @@ int desk_staff_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
     else if (desk_callback_parse(cq->data, &cmd, &id) < 0)
         refusal = "rejected callback data";
     if (refusal) {
-        json_t *ctx = json_pack("{sI ss sI}", "user_id", (json_int_t)cq->from.id, "data",
-                                cq->data ? cq->data : "", "chat_id", (json_int_t)chat);
-        int rc = ctx ? desk_audit(x, "warn", refusal, ctx) : -ENOMEM;
-        json_decref(ctx);
-        if (rc == 0)
-            rc = desk_answer_callback(x, cq->from.id, cq->id,
+        int rc = desk_refuse_callback(x, cq, refusal,
                                       staff ? "This button is not valid."
-                                            : "Sorry, only support staff can use these buttons.",
-                                      true);
+                                            : "Sorry, only support staff can use these buttons.");
         return rc < 0 ? rc : DESK_PROCESSED;
     }
 
