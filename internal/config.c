@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libpq-fe.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,7 @@ typedef int parse_fn(const struct spec *sp, const char *value, struct config *cf
 static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_log_db_level,
     parse_log_format, parse_database_url, parse_bot_token, parse_api_url, parse_webhook_path,
     parse_token, parse_listen_addr, parse_file, parse_admin_ids, parse_chat_id, parse_workers,
-    parse_cidrs, parse_migrate_url, parse_timezone, parse_dir;
+    parse_cidrs, parse_migrate_url, parse_timezone, parse_dir, parse_span, parse_business_hours;
 
 /*
  * The configuration variables in documentation order (the README's table),
@@ -87,6 +88,9 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
     X(ADMIN_IDS, NULL,                                                                            \
       "comma-separated positive Telegram user ids, at most " STR(CONFIG_MAX_ADMINS), 0,           \
       parse_admin_ids, admin_ids, 1, INT64_MAX)                                                   \
+    X(SUPERVISOR_IDS, NULL,                                                                       \
+      "comma-separated positive Telegram user ids, at most " STR(CONFIG_MAX_ADMINS), 0,           \
+      parse_admin_ids, supervisor_ids, 1, INT64_MAX)                                              \
     X(ADMIN_CHAT_ID, NULL, "nonzero integer chat id (groups are negative)", 0, parse_chat_id,     \
       admin_chat_id, INT64_MIN, INT64_MAX)                                                        \
     X(WORKERS, "2 x online CPUs", "integer 1..1024", F_COMPUTED, parse_workers, workers, 1, 1024) \
@@ -164,7 +168,16 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
     X(ADOPT_TIMEZONE, "UTC",                                                                      \
       "time zone name PostgreSQL knows (UTC, Europe/Berlin, ...): how `adopt` reads the old "     \
       "bot's times",                                                                              \
-      0, parse_timezone, adopt_timezone, 1, 64)
+      0, parse_timezone, adopt_timezone, 1, 64)                                                   \
+    X(CSAT, "on", "on or off (also true/false, yes/no, 1/0)", 0, parse_bool, csat, 0, 0)          \
+    X(FIRST_RESPONSE_SLA, NULL, "duration: a number and s, m, h or d (5s..30d), e.g. 15m", 0,     \
+      parse_span, first_response_sla_ms, 5000, 2592000000)                                        \
+    X(AUTO_CLOSE_SOLVED_AFTER, NULL, "duration: a number and s, m, h or d (5s..365d), e.g. 72h",  \
+      0, parse_span, auto_close_solved_ms, 5000, 31536000000)                                     \
+    X(BUSINESS_HOURS, NULL,                                                                       \
+      "DAYS HH:MM-HH:MM ZONE, e.g. Mon-Fri 09:00-18:00 Europe/Berlin (days Mon..Sun, ranges and " \
+      "commas; opening before closing; a zone of the system's tz database)",                      \
+      0, parse_business_hours, business_hours, 0, 0)
 
 #define AS_PUBLIC(name, def, allowed, flags, parse, field, min, max) \
     {#name, def, allowed, ((flags)&F_SECRET) != 0},
@@ -779,9 +792,12 @@ static int parse_admin_ids(const struct spec *sp, const char *value, struct conf
         if (unique == 0 || ids[i] != ids[unique - 1])
             ids[unique++] = ids[i];
     }
-    free(cfg->admin_ids);
-    cfg->admin_ids = ids;
-    cfg->n_admin_ids = unique;
+    /* ADMIN_IDS or SUPERVISOR_IDS: the list, then its count. */
+    bool sup = sp->offset == offsetof(struct config, supervisor_ids);
+    int64_t **list = sup ? &cfg->supervisor_ids : &cfg->admin_ids;
+    free(*list);
+    *list = ids;
+    *(sup ? &cfg->n_supervisor_ids : &cfg->n_admin_ids) = unique;
     return 0;
 
 invalid:
@@ -798,6 +814,139 @@ static int parse_chat_id(const struct spec *sp, const char *value, struct config
         return -EINVAL;
     cfg->admin_chat_id = id;
     cfg->has_admin_chat_id = true;
+    return 0;
+}
+
+/* "90s", "15m", "72h", "2d": a positive whole number and its unit, in ms. */
+static int parse_span(const struct spec *sp, const char *value, struct config *cfg, char *detail,
+                      size_t cap)
+{
+    size_t n = strlen(value);
+    char digits[24];
+    if (n < 2 || n - 1 >= sizeof(digits))
+        return -EINVAL;
+    int64_t unit;
+    switch (value[n - 1]) {
+    case 's':
+        unit = 1000;
+        break;
+    case 'm':
+        unit = 60000;
+        break;
+    case 'h':
+        unit = 3600000;
+        break;
+    case 'd':
+        unit = 86400000;
+        break;
+    default:
+        return -EINVAL;
+    }
+    memcpy(digits, value, n - 1);
+    digits[n - 1] = '\0';
+    int64_t v;
+    if (!is_digit(digits[0]) || strnum_i64(digits, 1, sp->max / unit, &v) < 0 || v * unit < sp->min)
+        return -EINVAL;
+    *(int64_t *)field_of(cfg, sp) = v * unit;
+    return 0;
+}
+
+/* "Mon".."Sun" at p (3 letters, any case) as 1..7 (ISO), else 0. */
+static int weekday_at(const char *p)
+{
+    static const char *const names[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+    for (int i = 0; i < 7; i++)
+        if (strncasecmp(p, names[i], 3) == 0)
+            return i + 1;
+    return 0;
+}
+
+/* "HH:MM" (00:00..24:00) at p as minutes, else -1. */
+static int clock_at(const char *p)
+{
+    if (!is_digit(p[0]) || !is_digit(p[1]) || p[2] != ':' || !is_digit(p[3]) || !is_digit(p[4]))
+        return -1;
+    int h = (p[0] - '0') * 10 + (p[1] - '0'), m = (p[3] - '0') * 10 + (p[4] - '0');
+    if (h > 24 || m > 59 || (h == 24 && m != 0))
+        return -1;
+    return h * 60 + m;
+}
+
+/* True when zone names a file of the tz database (TZDIR or /usr/share/zoneinfo). */
+static bool zone_known(const char *zone)
+{
+    size_t n = strlen(zone);
+    if (n == 0 || n > 64 || zone[0] == '/' || strstr(zone, ".."))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!is_token_char(zone[i]) && zone[i] != '/' && zone[i] != '+')
+            return false;
+    const char *dir = getenv("TZDIR");
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", zone);
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int parse_business_hours(const struct spec *sp, const char *value, struct config *cfg,
+                                char *detail, size_t cap)
+{
+    const char *p = value;
+    unsigned days = 0;
+    for (;;) {
+        int from = weekday_at(p), to;
+        if (!from) {
+            snprintf(detail, cap, "days are Mon, Tue, Wed, Thu, Fri, Sat, Sun");
+            return -EINVAL;
+        }
+        p += 3;
+        to = from;
+        if (*p == '-') {
+            if (!(to = weekday_at(p + 1))) {
+                snprintf(detail, cap, "days are Mon, Tue, Wed, Thu, Fri, Sat, Sun");
+                return -EINVAL;
+            }
+            p += 4;
+        }
+        for (int d = from;; d = d % 7 + 1) { /* Sat-Mon wraps over Sunday */
+            days |= 1u << d;
+            if (d == to)
+                break;
+        }
+        if (*p != ',')
+            break;
+        p++;
+    }
+    while (*p == ' ')
+        p++;
+    int open = clock_at(p), close = open < 0 || p[5] != '-' ? -1 : clock_at(p + 6);
+    if (open < 0 || close < 0) {
+        snprintf(detail, cap, "hours are HH:MM-HH:MM");
+        return -EINVAL;
+    }
+    if (open >= close) {
+        snprintf(detail, cap, "opening must come before closing");
+        return -EINVAL;
+    }
+    p += 11;
+    if (*p != ' ')
+        return -EINVAL;
+    while (*p == ' ')
+        p++;
+    if (!zone_known(p)) {
+        snprintf(detail, cap, "no time zone \"%.64s\" in the tz database", p);
+        return -EINVAL;
+    }
+    char *zone = strdup(p);
+    if (!zone || set_string(sp, cfg, value) < 0) {
+        free(zone);
+        return -ENOMEM;
+    }
+    free(cfg->business_zone);
+    cfg->business_zone = zone;
+    cfg->business_days = days;
+    cfg->business_open_min = open;
+    cfg->business_close_min = close;
     return 0;
 }
 
@@ -1107,5 +1256,7 @@ void config_free(struct config *cfg)
             free(*(char **)field_of(cfg, &specs[i]));
     }
     free(cfg->admin_ids);
+    free(cfg->supervisor_ids);
+    free(cfg->business_zone);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -32,6 +32,8 @@ struct config {
     char *tls_key_file;
     int64_t *admin_ids; /* n_admin_ids entries, sorted, unique */
     size_t n_admin_ids;
+    int64_t *supervisor_ids; /* n_supervisor_ids entries, sorted, unique; staff too */
+    size_t n_supervisor_ids;
     bool has_admin_chat_id;
     int64_t admin_chat_id;
     int workers;
@@ -69,10 +71,17 @@ struct config {
     int outbox_max_attempts;
     int telegram_global_rps;
     int64_t telegram_api_timeout_ms;
-    char *migrate_database_url;   /* migrate, adopt, migrate-on-start; DATABASE_URL when unset */
-    char *database_password_file; /* read for every new connection; NULL: none */
-    char *migrate_backup_dir;     /* pg_dump before migrating; NULL: no backup */
-    char *adopt_timezone;         /* how `adopt` reads the old bot's naive times */
+    char *migrate_database_url;    /* migrate, adopt, migrate-on-start; DATABASE_URL when unset */
+    char *database_password_file;  /* read for every new connection; NULL: none */
+    char *migrate_backup_dir;      /* pg_dump before migrating; NULL: no backup */
+    char *adopt_timezone;          /* how `adopt` reads the old bot's naive times */
+    bool csat;                     /* ask users to rate solved and closed requests */
+    int64_t first_response_sla_ms; /* 0: no reminders */
+    int64_t auto_close_solved_ms;  /* 0: solved requests stay solved */
+    char *business_hours;          /* as given; NULL: always open */
+    char *business_zone;           /* its tz database zone, e.g. "Europe/Berlin" */
+    unsigned business_days;        /* bit d set: ISO weekday d (1 Monday .. 7 Sunday) is open */
+    int business_open_min, business_close_min; /* minutes after local midnight */
 };
 
 /*

@@ -8,7 +8,9 @@
  * (port 0 picks a free port) and stops cleanly, exit 0, on SIGTERM/SIGINT.
  *
  * Bot API: POST (or GET) /bot<TOKEN>/<method> with a JSON body (or query
- * arguments), answered the way Telegram answers: {"ok":true,"result":...} or
+ * arguments, or a multipart/form-data upload: a file is recorded as
+ * {"filename","content_type","content","size"}), answered the way Telegram answers:
+ * {"ok":true,"result":...} or
  * {"ok":false,"error_code":N,"description":"..."}. Every call is recorded in
  * memory (and appended as one JSON line to --record FILE):
  *   {"seq":n,"ts":unix_seconds,"token":"...","method":"...","body":{...}|null,"status":http,
@@ -581,6 +583,8 @@ static int m_send_media(struct fake *f, const char *token, const char *method, j
         return 400;
     }
     const char *file = get_str(p, media[k].field);
+    if (json_is_object(json_object_get(p, media[k].field)))
+        file = "BQACAgFakeUploadedFile"; /* a file uploaded with the call (multipart) */
     if (!file || !*file) {
         *ret_desc = media[k].missing;
         return 400;
@@ -1027,9 +1031,108 @@ static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
+/* The value of parameter name (e.g. "boundary") in a header value, into out. */
+static bool header_param(const char *value, const char *name, char *out, size_t cap)
+{
+    size_t n = strlen(name);
+    for (const char *p = value; (p = strchr(p, ';')) != NULL;) {
+        p++;
+        while (*p == ' ')
+            p++;
+        if (strncasecmp(p, name, n) != 0 || p[n] != '=')
+            continue;
+        p += n + 1;
+        bool quoted = *p == '"';
+        p += quoted;
+        size_t len = quoted ? strcspn(p, "\"") : strcspn(p, "; ");
+        if (len == 0 || len >= cap)
+            return false;
+        memcpy(out, p, len);
+        out[len] = '\0';
+        return true;
+    }
+    return false;
+}
+
+/* Finds needle (n bytes) in the len bytes at hay; NULL when absent. */
+static const char *find_bytes(const char *hay, size_t len, const char *needle, size_t n)
+{
+    for (size_t i = 0; n <= len && i <= len - n; i++)
+        if (memcmp(hay + i, needle, n) == 0)
+            return hay + i;
+    return NULL;
+}
+
+/*
+ * A multipart/form-data body (an upload, as sendDocument takes it) as
+ * parameters: a field is a string; a file is {"filename", "content_type",
+ * "content" (its bytes as text), "size"}. NULL when it does not parse.
+ */
+static json_t *multipart_params(const char *type, const char *body, size_t len)
+{
+    char boundary[128], delim[136];
+    if (!header_param(type, "boundary", boundary, sizeof(boundary)))
+        return NULL;
+    int dn = snprintf(delim, sizeof(delim), "--%s", boundary);
+    json_t *out = json_object();
+    const char *end = body + len;
+    const char *p = find_bytes(body, len, delim, (size_t)dn);
+    while (out && p) {
+        p += dn;
+        if (end - p >= 2 && p[0] == '-' && p[1] == '-')
+            return out; /* the closing delimiter */
+        if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
+            break;
+        p += 2;
+        const char *hend = find_bytes(p, (size_t)(end - p), "\r\n\r\n", 4);
+        if (!hend)
+            break;
+        char name[128] = "", filename[256] = "", ctype[128] = "";
+        for (const char *line = p; line < hend;) {
+            const char *eol = find_bytes(line, (size_t)(hend - line), "\r\n", 2);
+            if (!eol)
+                eol = hend;
+            char h[1024];
+            size_t hl = (size_t)(eol - line) < sizeof(h) - 1 ? (size_t)(eol - line) : sizeof(h) - 1;
+            memcpy(h, line, hl);
+            h[hl] = '\0';
+            if (strncasecmp(h, "Content-Disposition:", 20) == 0) {
+                header_param(h, "name", name, sizeof(name));
+                header_param(h, "filename", filename, sizeof(filename));
+            } else if (strncasecmp(h, "Content-Type:", 13) == 0) {
+                const char *v = h + 13;
+                while (*v == ' ')
+                    v++;
+                size_t vl = strlen(v) < sizeof(ctype) - 1 ? strlen(v) : sizeof(ctype) - 1;
+                memcpy(ctype, v, vl);
+                ctype[vl] = '\0';
+            }
+            line = eol + 2;
+        }
+        const char *data = hend + 4;
+        char next[140];
+        int nn = snprintf(next, sizeof(next), "\r\n%s", delim);
+        const char *dend = find_bytes(data, (size_t)(end - data), next, (size_t)nn);
+        if (!dend || !name[0])
+            break;
+        json_t *v = filename[0]
+                        ? json_pack("{s:s,s:s,s:s%,s:I}", "filename", filename, "content_type",
+                                    ctype, "content", data, (size_t)(dend - data), "size",
+                                    (json_int_t)(dend - data))
+                        : json_stringn(data, (size_t)(dend - data));
+        if (!v)
+            break;
+        json_object_set_new(out, name, v);
+        p = dend + 2;
+    }
+    json_decref(out);
+    return NULL;
+}
+
 /*
  * The call's parameters, as Telegram reads them: a JSON object body when the
- * Content-Type says JSON, else the query arguments. *ret_bad_json is set for
+ * Content-Type says JSON, a multipart/form-data body's fields and files,
+ * else the query arguments. *ret_bad_json is set for
  * a JSON body that does not parse or is not an object.
  */
 static json_t *call_params(struct MHD_Connection *c, const struct req *r, bool *ret_bad_json)
@@ -1043,6 +1146,11 @@ static json_t *call_params(struct MHD_Connection *c, const struct req *r, bool *
         json_decref(j);
         *ret_bad_json = true;
         return NULL;
+    }
+    if (buf_len(&r->body) > 0 && type && strncasecmp(type, "multipart/form-data", 19) == 0) {
+        json_t *j = multipart_params(type, buf_str(&r->body), buf_len(&r->body));
+        *ret_bad_json = j == NULL;
+        return j;
     }
     json_t *q = json_object();
     if (q)

@@ -178,6 +178,7 @@ static void test_vars_table(void **state)
         "TLS_CERT_FILE",
         "TLS_KEY_FILE",
         "ADMIN_IDS",
+        "SUPERVISOR_IDS",
         "ADMIN_CHAT_ID",
         "WORKERS",
         "QUEUE_CAPACITY",
@@ -218,6 +219,10 @@ static void test_vars_table(void **state)
         "DATABASE_PASSWORD_FILE",
         "MIGRATE_BACKUP_DIR",
         "ADOPT_TIMEZONE",
+        "CSAT",
+        "FIRST_RESPONSE_SLA",
+        "AUTO_CLOSE_SOLVED_AFTER",
+        "BUSINESS_HOURS",
     };
 
     assert_int_equal(config_vars_count, sizeof(names) / sizeof(names[0]));
@@ -469,6 +474,10 @@ static const struct row rows[] = {
     BAD("ADMIN_IDS", "9223372036854775808"),
     BAD("ADMIN_IDS", "1;2"),
 
+    GOOD("SUPERVISOR_IDS", "7, 8"),
+    BADW("SUPERVISOR_IDS", "7,x", "\"x\" is not a positive 64-bit integer"),
+    BAD("SUPERVISOR_IDS", "0"),
+
     GOOD("ADMIN_CHAT_ID", "-1001234567890"),
     GOOD("ADMIN_CHAT_ID", "42"),
     GOOD("ADMIN_CHAT_ID", "-9223372036854775808"),
@@ -678,6 +687,37 @@ static const struct row rows[] = {
     GOOD("ADOPT_TIMEZONE", "Etc/GMT+3"),
     BAD("ADOPT_TIMEZONE", "Europe/Berlin'; DROP TABLE x"),
     BAD("ADOPT_TIMEZONE", A255),
+
+    GOOD("CSAT", "off"),
+    GOOD("CSAT", "on"),
+    BAD("CSAT", "maybe"),
+
+    GOOD("FIRST_RESPONSE_SLA", "5s"),
+    GOOD("FIRST_RESPONSE_SLA", "15m"),
+    GOOD("FIRST_RESPONSE_SLA", "30d"),
+    BAD("FIRST_RESPONSE_SLA", "4s"),
+    BAD("FIRST_RESPONSE_SLA", "31d"),
+    BAD("FIRST_RESPONSE_SLA", "15"),
+    BAD("FIRST_RESPONSE_SLA", "m"),
+    BAD("FIRST_RESPONSE_SLA", "-5m"),
+    BAD("FIRST_RESPONSE_SLA", "1.5h"),
+    BAD("FIRST_RESPONSE_SLA", "10w"),
+
+    GOOD("AUTO_CLOSE_SOLVED_AFTER", "72h"),
+    GOOD("AUTO_CLOSE_SOLVED_AFTER", "365d"),
+    BAD("AUTO_CLOSE_SOLVED_AFTER", "366d"),
+    BAD("AUTO_CLOSE_SOLVED_AFTER", "0s"),
+
+    GOOD("BUSINESS_HOURS", "Mon-Fri 09:00-18:00 Europe/Berlin"),
+    GOOD("BUSINESS_HOURS", "sat-mon,Wed 00:00-24:00 UTC"),
+    GOOD("BUSINESS_HOURS", "Sun 08:30-12:00 America/New_York"),
+    BADW("BUSINESS_HOURS", "Mon-Fry 09:00-18:00 UTC", "days are Mon"),
+    BADW("BUSINESS_HOURS", "Mon-Fri 9:00-18:00 UTC", "hours are HH:MM-HH:MM"),
+    BADW("BUSINESS_HOURS", "Mon-Fri 18:00-09:00 UTC", "opening must come before closing"),
+    BADW("BUSINESS_HOURS", "Mon-Fri 09:00-24:30 UTC", "hours are HH:MM-HH:MM"),
+    BADW("BUSINESS_HOURS", "Mon-Fri 09:00-18:00 Mars/Olympus", "no time zone"),
+    BADW("BUSINESS_HOURS", "Mon-Fri 09:00-18:00 ../../etc/passwd", "no time zone"),
+    BAD("BUSINESS_HOURS", "Mon-Fri 09:00-18:00"),
 };
 
 static void check_row(size_t idx, const struct row *r)
@@ -913,6 +953,15 @@ static void test_admin_ids(void **state)
     assert_false(is_admin(&cfg, -7));
     assert_false(is_admin(&cfg, 0));
     assert_false(is_admin(NULL, 7));
+    assert_null(cfg.supervisor_ids);
+    config_free(&cfg);
+
+    /* SUPERVISOR_IDS is a list of its own, kept apart from ADMIN_IDS. */
+    set_var("SUPERVISOR_IDS", "9, 3,9");
+    load_ok(NULL, &cfg);
+    assert_int_equal(cfg.n_supervisor_ids, 2);
+    assert_true(cfg.supervisor_ids[0] == 3 && cfg.supervisor_ids[1] == 9);
+    assert_int_equal(cfg.n_admin_ids, 4);
     config_free(&cfg);
 
     /* Exactly CONFIG_MAX_ADMINS ids are fine, one more is not. */

@@ -4,7 +4,8 @@
 # buttons, bans, refusals, /history split into parts, the reply-to mapping
 # across a restart, a staff group that became a supergroup. Every row,
 # status, timestamp and audit row is checked, and every call the fake Bot API
-# received (method, chat, text, buttons; never a parse_mode).
+# received (method, chat, text, buttons; never a parse_mode). Ratings
+# (CSAT) are off here: test_csat.sh covers them.
 set -e
 . "$TGDESK_SOURCE_ROOT/test/lib.sh"
 . "$TGDESK_SOURCE_ROOT/test/desk_lib.sh"
@@ -16,7 +17,7 @@ GROUP=-1002000000001 NEWGROUP=-1009000000001 OTHERGROUP=-1003000000001
 
 db=$(new_db)
 start_fake
-start_tgdesk TELEGRAM_GLOBAL_RPS=10000 ADMIN_IDS=$BOB,$CAROL || {
+start_tgdesk TELEGRAM_GLOBAL_RPS=10000 CSAT=off ADMIN_IDS=$BOB,$CAROL || {
     not_ok "tgdesk starts" "$(cat "$scratch/tgdesk.log")"; finish; exit 1; }
 
 # audit_rows [MIN_ID]: the audit rows in order, one per line.
@@ -166,8 +167,10 @@ Support staff commands:
 /close N - close request N
 /reopen N - reopen a solved or closed request
 /history N - the whole conversation of request N
-/ban N, /unban N - stop or resume forwarding the messages of request N's user
+/ban N, /unban N - stop or resume forwarding the messages of request N's user (supervisors)
 /stats - requests by status, median first response and resolution times
+/export N - the whole conversation of request N as files (supervisors)
+/forget USER_ID - erase the personal data of a user (supervisors; asks first)
 
 To answer a user, simply reply to any notification about their request: text is sent as you wrote it, photos and files are copied. The first answer to an open request assigns it to you.
 EOF
@@ -277,7 +280,7 @@ done
 settle
 stop_tgdesk TERM
 expect_eq "SIGTERM: exit 0" 0 "$stop_rc"
-start_tgdesk TELEGRAM_GLOBAL_RPS=10000 ADMIN_IDS=$BOB,$CAROL ADMIN_CHAT_ID=$GROUP || {
+start_tgdesk TELEGRAM_GLOBAL_RPS=10000 CSAT=off ADMIN_IDS=$BOB,$CAROL ADMIN_CHAT_ID=$GROUP || {
     not_ok "tgdesk restarts" "$(tail -5 "$scratch/tgdesk.log")"; finish; exit 1; }
 mark
 say message 135 $CAROL $CAROL 'Frank, we are on it.' --name Carol --reply-to "$(nmid $CAROL $R3)"

@@ -133,6 +133,10 @@ static void test_commands(void **state)
     assert_true(desk_cmd_is_staff(DESK_CMD_STATS));
     assert_false(desk_cmd_is_staff(DESK_CMD_CANCEL));
     assert_false(desk_cmd_is_staff(DESK_CMD_UNKNOWN));
+    assert_true(desk_cmd_is_supervisor(DESK_CMD_BAN));
+    assert_true(desk_cmd_is_supervisor(DESK_CMD_UNBAN));
+    assert_false(desk_cmd_is_supervisor(DESK_CMD_TAKE));
+    assert_false(desk_cmd_is_supervisor(DESK_CMD_STATS));
     assert_non_null(strstr(desk_cmd_usage(DESK_CMD_REPLY), "/reply N text"));
 }
 
@@ -199,6 +203,84 @@ static void test_callback(void **state)
     assert_string_equal(buf, "take:1042");
     desk_callback_data(DESK_CMD_CLOSE, 7, buf, sizeof(buf));
     assert_string_equal(buf, "close:7");
+}
+
+static void test_rate(void **state)
+{
+    (void)state;
+    int64_t id = 0;
+    int score = 0;
+    char data[40];
+    desk_rate_data(12, 4, data, sizeof(data));
+    assert_string_equal(data, "rate:12:4");
+    assert_int_equal(desk_rate_parse(data, &id, &score), 0);
+    assert_true(id == 12 && score == 4);
+    assert_int_equal(desk_rate_parse("rate:9223372036854775807:1", &id, &score), 0);
+    assert_true(id == INT64_MAX && score == 1);
+    static const char *const bad[] = {
+        "rate:12:0", "rate:12:6", "rate:12:45", "rate::3",    "rate:#12:3", "rate:0:3",
+        "rate:-1:3", "rate:12",   "rate:12:",   "rate:1 2:3", "take:12",    "",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(desk_rate_parse(bad[i], &id, &score), -EINVAL);
+    assert_int_equal(desk_rate_parse(NULL, &id, &score), -EINVAL);
+    assert_true(desk_rate_is("rate:x"));
+    assert_false(desk_rate_is("take:1"));
+    assert_false(desk_rate_is(NULL));
+}
+
+static void test_wait(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t s;
+        const char *want;
+    } cases[] = {{-5, "0 s"},
+                 {59, "59 s"},
+                 {60, "1 min"},
+                 {1020, "17 min"},
+                 {3599, "59 min"},
+                 {3600, "1 h 00 min"},
+                 {86399, "23 h 59 min"},
+                 {2 * 86400 + 4 * 3600, "2 d 04 h"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf b;
+        buf_init(&b, 64);
+        desk_fmt_wait(&b, cases[i].s);
+        assert_string_equal(buf_str(&b), cases[i].want);
+        buf_free(&b);
+    }
+}
+
+static void test_forget(void **state)
+{
+    (void)state;
+    int64_t id = 0;
+    assert_int_equal(desk_forget_parse("forget:6100000001", &id), 0);
+    assert_true(id == INT64_C(6100000001));
+    static const char *const bad[] = {"forget:",   "forget:#1", "forget:0", "forget:-1",
+                                      "forget:1x", "forget",    "take:1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(desk_forget_parse(bad[i], &id), -EINVAL);
+    assert_true(desk_forget_is("forget:x"));
+    assert_false(desk_forget_is(NULL));
+
+    /* /forget: a user for themselves, a supervisor with an id; never in a group from users. */
+    assert_int_equal(desk_route(DESK_CMD_FORGET, false, DESK_PRIVATE), DESK_ROUTE_USER);
+    assert_int_equal(desk_route(DESK_CMD_FORGET, true, DESK_PRIVATE), DESK_ROUTE_STAFF);
+    assert_int_equal(desk_route(DESK_CMD_FORGET, true, DESK_STAFF_GROUP), DESK_ROUTE_STAFF);
+    assert_int_equal(desk_route(DESK_CMD_FORGET, false, DESK_STAFF_GROUP), DESK_ROUTE_IGNORE);
+    assert_true(desk_cmd_is_supervisor(DESK_CMD_FORGET));
+    assert_true(desk_cmd_is_supervisor(DESK_CMD_EXPORT));
+    struct desk_args a;
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_FORGET, "", &a), 0);
+    assert_true(a.user_id == 0);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_FORGET, " 42 ", &a), 0);
+    assert_true(a.user_id == 42);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_FORGET, "#42", &a), -EINVAL);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_FORGET, "42 43", &a), -EINVAL);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_EXPORT, "#7", &a), 0);
+    assert_true(a.request_id == 7);
 }
 
 static void test_route(void **state)
@@ -322,8 +404,10 @@ int main(void)
         cmocka_unit_test(test_split_utf8),  cmocka_unit_test(test_split_transcript),
         cmocka_unit_test(test_blank),       cmocka_unit_test(test_status),
         cmocka_unit_test(test_commands),    cmocka_unit_test(test_args),
-        cmocka_unit_test(test_callback),    cmocka_unit_test(test_route),
-        cmocka_unit_test(test_transition),  cmocka_unit_test(test_formatting),
+        cmocka_unit_test(test_callback),    cmocka_unit_test(test_rate),
+        cmocka_unit_test(test_wait),        cmocka_unit_test(test_forget),
+        cmocka_unit_test(test_route),       cmocka_unit_test(test_transition),
+        cmocka_unit_test(test_formatting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

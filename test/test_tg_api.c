@@ -311,6 +311,54 @@ static void test_send_message(void **state)
     tg_api_free(a);
 }
 
+/* A sendDocument carrying its file goes as a multipart upload; the client then goes back to JSON.
+ */
+static void test_upload(void **state)
+{
+    struct tg_api *a = new_api(5000);
+    struct tg_api_result r;
+    const char *content =
+        "line 1 \"quoted\" <b>&amp;</b>\n\xd0\xbf\xd1\x80\xd0\xb8\n--not-a-boundary\n";
+    json_t *body =
+        json_pack("{s:I,s:s,s:{s:[[{s:s,s:s}]]},s:{s:s,s:s,s:s}}", "chat_id", (json_int_t)42,
+                  "caption", "Transcript", "reply_markup", "inline_keyboard", "text", "1",
+                  "callback_data", "rate:1:1", "document", "filename", "request-1.txt",
+                  "content_type", "text/plain; charset=utf-8", "content", content);
+    char *s = json_dumps(body, JSON_COMPACT);
+    assert_int_equal(call(a, "sendDocument", s, &r), 0);
+    assert_int_equal(r.outcome, TG_SENT);
+    assert_true(r.message_id > 0);
+    /* The same client sends JSON again, and a document by file id stays JSON. */
+    assert_int_equal(call(a, "sendMessage", "{\"chat_id\":42,\"text\":\"after\"}", &r), 0);
+    assert_int_equal(r.outcome, TG_SENT);
+    assert_int_equal(call(a, "sendDocument", "{\"chat_id\":42,\"document\":\"BQAD\"}", &r), 0);
+    assert_int_equal(r.outcome, TG_SENT);
+
+    json_t *calls = ctl_get("/control/calls");
+    assert_int_equal(json_array_size(calls), 3);
+    json_t *up = json_object_get(json_array_get(calls, 0), "body");
+    json_t *doc = json_object_get(up, "document");
+    /* "size" is only recorded for a file part of a multipart body. */
+    assert_int_equal(json_integer_value(json_object_get(doc, "size")), (json_int_t)strlen(content));
+    assert_string_equal(json_string_value(json_object_get(doc, "content")), content);
+    assert_string_equal(json_string_value(json_object_get(doc, "filename")), "request-1.txt");
+    assert_string_equal(json_string_value(json_object_get(doc, "content_type")),
+                        "text/plain; charset=utf-8");
+    assert_string_equal(json_string_value(json_object_get(up, "chat_id")), "42");
+    assert_string_equal(json_string_value(json_object_get(up, "caption")), "Transcript");
+    json_t *markup = json_loads(json_string_value(json_object_get(up, "reply_markup")), 0, NULL);
+    assert_true(json_equal(markup, json_object_get(body, "reply_markup")));
+    json_decref(markup);
+    json_t *after = json_object_get(json_array_get(calls, 1), "body");
+    assert_string_equal(json_string_value(json_object_get(after, "text")), "after");
+    json_t *byid = json_object_get(json_array_get(calls, 2), "body");
+    assert_string_equal(json_string_value(json_object_get(byid, "document")), "BQAD");
+    json_decref(calls);
+    free(s);
+    json_decref(body);
+    tg_api_free(a);
+}
+
 static void test_429_retry_after(void **state)
 {
     struct tg_api *a = new_api(5000);
@@ -1094,6 +1142,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_send_message, reset_fake),
+        cmocka_unit_test_setup(test_upload, reset_fake),
         cmocka_unit_test_setup(test_429_retry_after, reset_fake),
         cmocka_unit_test_setup(test_server_errors_retry, reset_fake),
         cmocka_unit_test_setup(test_403_forbidden, reset_fake),

@@ -28,6 +28,7 @@
 #include "desk/chats.h"
 #include "desk/desk.h"
 #include "desk/prune.h"
+#include "desk/timers.h"
 #include "http/health.h"
 #include "http/healthcheck.h"
 #include "http/server.h"
@@ -387,6 +388,7 @@ struct core {
     struct desk *desk;
     struct pipeline *pipeline;
     struct retention *retention;
+    struct desk_timers *timers;
 };
 
 /* ---- What the metrics and the health check read, for the modules below them ---- */
@@ -460,10 +462,22 @@ static int core_start(const struct config *cfg, struct core *core)
     core->desk = desk_new(&(struct desk_options){
         .staff_ids = cfg->admin_ids,
         .n_staff_ids = cfg->n_admin_ids,
+        .supervisor_ids = cfg->supervisor_ids,
+        .n_supervisor_ids = cfg->n_supervisor_ids,
         .has_staff_chat = cfg->has_admin_chat_id,
         .staff_chat_id = cfg->admin_chat_id,
+        .csat = cfg->csat,
+        .first_response_sla_ms = cfg->first_response_sla_ms,
+        .auto_close_solved_ms = cfg->auto_close_solved_ms,
+        .business_zone = cfg->business_hours ? cfg->business_zone : NULL,
+        .business_days = cfg->business_days,
+        .business_open_min = cfg->business_open_min,
+        .business_close_min = cfg->business_close_min,
     });
     if (!core->desk)
+        return -1;
+    core->timers = desk_timers_start(core->desk, core->pool, core->sender);
+    if (!core->timers)
         return -1;
     core->pipeline = pipeline_start(
         &(struct pipeline_options){.workers = cfg->workers, .queue_capacity = cfg->queue_capacity},
@@ -501,6 +515,7 @@ static void core_stop(struct core *core, int64_t end_ms)
 {
     tgm_unwatch();
     pipeline_free(core->pipeline);
+    desk_timers_stop(core->timers);
     desk_free(core->desk);
     retention_stop(core->retention);
     sender_stop(core->sender, left_ms(end_ms, 5000));

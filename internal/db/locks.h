@@ -16,6 +16,9 @@
 /* The solved and closed requests counted for monitoring (desk/counts.c). */
 #define DB_LOCK_COUNTS 7467100010
 
+/* Desk timers: reminders about unanswered requests and closing solved ones. */
+#define DB_LOCK_DESK_TIMERS 7467100002
+
 /*
  * The head of a retention DELETE: "WITH lock AS (...)" taking the retention
  * key for the statement's own transaction (an InitPlan, evaluated once);

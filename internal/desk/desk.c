@@ -7,9 +7,12 @@
 #include "desk.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "csat.h"
+#include "forget.h"
 #include "message.h"
 #include "rules.h"
 #include "staff.h"
@@ -17,23 +20,68 @@
 #include "user.h"
 #include "util/strnum.h"
 
+/* A sorted, unique copy of the n ids a and the m ids b into *ret (NULL when empty). */
+static int merge_ids(const int64_t *a, size_t n, const int64_t *b, size_t m, int64_t **ret,
+                     size_t *ret_n)
+{
+    *ret = NULL;
+    *ret_n = 0;
+    if (n + m == 0)
+        return 0;
+    int64_t *ids = malloc((n + m) * sizeof(*ids));
+    if (!ids)
+        return -ENOMEM;
+    if (n)
+        memcpy(ids, a, n * sizeof(*ids));
+    if (m)
+        memcpy(ids + n, b, m * sizeof(*ids));
+    qsort(ids, n + m, sizeof(*ids), strnum_cmp_i64);
+    size_t unique = 0;
+    for (size_t i = 0; i < n + m; i++)
+        if (unique == 0 || ids[i] != ids[unique - 1])
+            ids[unique++] = ids[i];
+    *ret = ids;
+    *ret_n = unique;
+    return 0;
+}
+
 struct desk *desk_new(const struct desk_options *o)
 {
     struct desk *d = calloc(1, sizeof(*d));
     if (!d)
         return NULL;
-    if (o->n_staff_ids > 0) {
-        d->staff_ids = malloc(o->n_staff_ids * sizeof(*d->staff_ids));
-        if (!d->staff_ids) {
-            free(d);
-            return NULL;
-        }
-        memcpy(d->staff_ids, o->staff_ids, o->n_staff_ids * sizeof(*d->staff_ids));
-        qsort(d->staff_ids, o->n_staff_ids, sizeof(*d->staff_ids), strnum_cmp_i64);
-        d->n_staff_ids = o->n_staff_ids;
+    if (merge_ids(o->staff_ids, o->n_staff_ids, o->supervisor_ids, o->n_supervisor_ids,
+                  &d->staff_ids, &d->n_staff_ids) < 0 ||
+        merge_ids(o->supervisor_ids, o->n_supervisor_ids, NULL, 0, &d->supervisor_ids,
+                  &d->n_supervisor_ids) < 0) {
+        desk_free(d);
+        return NULL;
     }
     d->has_staff_chat = o->has_staff_chat;
     d->staff_chat_id = o->staff_chat_id;
+    d->csat = o->csat;
+    d->sla_ms = o->first_response_sla_ms;
+    d->auto_close_ms = o->auto_close_solved_ms;
+    if (o->business_zone) {
+        char days[16] = "{"; /* "{1,2,3,4,5,6,7}" */
+        size_t n = 1;
+        for (int day = 1; day <= 7; day++)
+            if (o->business_days & (1u << day)) {
+                if (n > 1)
+                    days[n++] = ',';
+                days[n++] = (char)('0' + day);
+            }
+        days[n++] = '}';
+        days[n] = '\0';
+        snprintf(d->hours_open, sizeof(d->hours_open), "%d", o->business_open_min);
+        snprintf(d->hours_close, sizeof(d->hours_close), "%d", o->business_close_min);
+        d->hours_days = strdup(days);
+        d->hours_zone = strdup(o->business_zone);
+        if (!d->hours_days || !d->hours_zone) {
+            desk_free(d);
+            return NULL;
+        }
+    }
     return d;
 }
 
@@ -42,13 +90,26 @@ void desk_free(struct desk *d)
     if (!d)
         return;
     free(d->staff_ids);
+    free(d->supervisor_ids);
+    free(d->hours_days);
+    free(d->hours_zone);
     free(d);
+}
+
+static bool in_ids(const int64_t *ids, size_t n, int64_t id)
+{
+    return n > 0 && bsearch(&id, ids, n, sizeof(*ids), strnum_cmp_i64) != NULL;
 }
 
 bool desk_is_staff(const struct desk *d, int64_t id)
 {
-    return d->n_staff_ids > 0 && bsearch(&id, d->staff_ids, d->n_staff_ids, sizeof(*d->staff_ids),
-                                         strnum_cmp_i64) != NULL;
+    return in_ids(d->staff_ids, d->n_staff_ids, id);
+}
+
+bool desk_is_supervisor(const struct desk *d, int64_t id)
+{
+    return d->n_supervisor_ids > 0 ? in_ids(d->supervisor_ids, d->n_supervisor_ids, id)
+                                   : desk_is_staff(d, id);
 }
 
 bool desk_wants(const struct desk *d, const struct tg_update *u)
@@ -160,7 +221,10 @@ int desk_apply(struct desk *d, struct pool_conn *c, const struct tg_update *u,
     case TG_UPDATE_EDITED_MESSAGE:
         return on_edit(&x, &u->message);
     case TG_UPDATE_CALLBACK_QUERY:
-        return desk_staff_callback(&x, &u->callback);
+        if (desk_forget_is(u->callback.data))
+            return desk_forget_callback(&x, &u->callback);
+        return desk_rate_is(u->callback.data) ? desk_csat_callback(&x, &u->callback)
+                                              : desk_staff_callback(&x, &u->callback);
     case TG_UPDATE_MY_CHAT_MEMBER:
         return desk_user_member(&x, &u->member);
     default:

@@ -30,8 +30,20 @@
 struct desk_options {
     const int64_t *staff_ids; /* sorted, unique; copied by desk_new() */
     size_t n_staff_ids;
+    /* Supervisors (staff too, whether or not in staff_ids): they alone may
+     * ban, unban, take over a colleague's request, export and forget. None
+     * given: every staff member is a supervisor. Copied by desk_new(). */
+    const int64_t *supervisor_ids;
+    size_t n_supervisor_ids;
     bool has_staff_chat;
-    int64_t staff_chat_id; /* the staff group; else each staff member privately */
+    int64_t staff_chat_id;         /* the staff group; else each staff member privately */
+    bool csat;                     /* ask users to rate solved and closed requests (csat.h) */
+    int64_t first_response_sla_ms; /* 0: no reminders (timers.h) */
+    int64_t auto_close_solved_ms;  /* 0: solved requests stay solved */
+    /* Business hours: business_zone NULL means always open. Copied. */
+    const char *business_zone;
+    unsigned business_days; /* bit d: ISO weekday d is open */
+    int business_open_min, business_close_min;
 };
 
 struct desk;
@@ -53,8 +65,11 @@ struct desk *desk_new(const struct desk_options *o);
 /* Releases the desk. Accepts NULL. */
 void desk_free(struct desk *d);
 
-/* True when id is a staff member. Pure; thread-safe. */
+/* True when id is a staff member (an agent or a supervisor). Pure; thread-safe. */
 bool desk_is_staff(const struct desk *d, int64_t id);
+
+/* True when id is a supervisor (any staff member when none are configured). Pure. */
+bool desk_is_supervisor(const struct desk *d, int64_t id);
 
 /*
  * True when u is of a kind and from a chat the desk acts on; what it

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csat.h"
 #include "db/array.h"
 #include "rules.h"
 #include "send.h"
@@ -22,11 +23,15 @@
 /*
  * $1..$13: one array element per message (update_id, user_id, username,
  * first_name, last_name, language_code, text, issue, chat_id, message_id,
- * media, file_id, date); $14 the staff group, NULL when there is none.
+ * media, file_id, date); $14 the staff group, NULL when there is none;
+ * $15..$18 the business hours (days, opening and closing minute, zone),
+ * NULL when always open.
  * One result row per message whose update_id was new, in order: its
  * position (1-based), its request, whether it opened that request, whether
  * it was stored (a Telegram message stored before, under another update_id,
- * is not), whether its user is banned, and the staff group's current id.
+ * is not), whether its user is banned, the score of the rating it is a
+ * comment on (NULL for a message of a request), the staff group's
+ * current id, and - outside business hours - when they begin again.
  */
 const char desk_messages_sql[] =
     "WITH input AS ("
@@ -39,7 +44,16 @@ const char desk_messages_sql[] =
     " INSERT INTO processed_updates (update_id, kind)"
     " SELECT update_id, 'message' FROM input ORDER BY update_id"
     " ON CONFLICT (update_id) DO NOTHING RETURNING update_id),"
-    " fresh AS (SELECT i.* FROM input i WHERE i.update_id IN (SELECT update_id FROM claimed)),"
+    " news AS (SELECT i.* FROM input i WHERE i.update_id IN (SELECT update_id FROM claimed)),"
+    /* a user's first text in the comment window of their rating is its
+     * comment (csat.h), not a message of a request */
+    " commented AS ("
+    " UPDATE ratings g SET comment = c.body, comment_until = NULL"
+    " FROM (SELECT DISTINCT ON (user_id) user_id, body, ord FROM news"
+    " WHERE media IS NULL AND body <> '' ORDER BY user_id, ord) c"
+    " WHERE g.user_id = c.user_id AND g.comment_until IS NOT NULL AND g.comment_until > now()"
+    " RETURNING g.request_id, g.score, g.user_id, c.ord),"
+    " fresh AS (SELECT * FROM news WHERE ord NOT IN (SELECT ord FROM commented)),"
     /* users: created or refreshed from their newest message; writing again
      * makes a user reachable again. (CTEs carry only the columns read from
      * them: every column costs at executor start, for every node it passes.) */
@@ -91,12 +105,21 @@ const char desk_messages_sql[] =
     " FROM fresh f JOIN req r USING (user_id) ORDER BY f.ord"
     " ON CONFLICT (chat_id, tg_message_id) WHERE tg_message_id IS NOT NULL DO NOTHING"
     " RETURNING chat_id, tg_message_id)"
-    " SELECT f.ord, r.id, r.opened_by = f.ord,"
-    " (f.chat_id, f.tg_message_id) IN (SELECT chat_id, tg_message_id FROM msgs), p.is_banned,"
+    " SELECT x.*,"
     /* the staff group, followed where it became a supergroup */
     " (SELECT coalesce((SELECT b.value::bigint FROM bot_state b"
-    " WHERE b.key = 'chat_migrated:' || $14::bigint), $14::bigint))"
-    " FROM fresh f JOIN req r USING (user_id) JOIN people p USING (user_id) ORDER BY f.ord";
+    " WHERE b.key = 'chat_migrated:' || $14::bigint), $14::bigint)),"
+    /* outside business hours: when they begin again, in their time zone */
+    " (SELECT to_char(o AT TIME ZONE $18::text, 'FMDay DD Mon \"at\" HH24:MI')"
+    " FROM tgdesk_business_next_open(now(), $15::int[], $16::int, $17::int, $18::text) o"
+    " WHERE $18::text IS NOT NULL)"
+    " FROM (SELECT f.ord, r.id, r.opened_by = f.ord,"
+    " (f.chat_id, f.tg_message_id) IN (SELECT chat_id, tg_message_id FROM msgs), p.is_banned,"
+    " NULL::smallint"
+    " FROM fresh f JOIN req r USING (user_id) JOIN people p USING (user_id)"
+    " UNION ALL SELECT c.ord, c.request_id, false, true,"
+    " coalesce((SELECT u.is_banned FROM users u WHERE u.user_id = c.user_id), false), c.score"
+    " FROM commented c) x ORDER BY 1";
 
 enum {
     A_UPDATE,
@@ -116,7 +139,7 @@ enum {
 };
 
 /* Result columns. */
-enum { R_ORD, R_REQUEST, R_OPENED, R_STORED, R_BANNED, R_STAFF_GROUP };
+enum { R_ORD, R_REQUEST, R_OPENED, R_STORED, R_BANNED, R_COMMENT_ON, R_STAFF_GROUP, R_BACK };
 
 bool desk_message_is(const struct desk *d, const struct tg_update *u)
 {
@@ -168,6 +191,7 @@ static int build(const struct desk *d, const struct tg_update *const *u, const s
         if (!(params[i] = db_array_close(&a[i])))
             rc = -ENOMEM;
     params[A_COUNT] = NULL;
+    desk_hours_params(d, &params[A_COUNT + 1]);
     if (d->has_staff_chat) {
         snprintf(staff, staff_cap, "%lld", (long long)d->staff_chat_id);
         params[A_COUNT] = staff;
@@ -181,7 +205,7 @@ static int build(const struct desk *d, const struct tg_update *const *u, const s
  * of any media) unless its user is banned.
  */
 static int texts(struct desk_ctx *x, const struct tg_message *m, int64_t request_id, bool opened,
-                 bool banned, const struct desk_staff_chats *chats)
+                 bool banned, const char *back, const struct desk_staff_chats *chats)
 {
     struct buf b;
     int rc;
@@ -192,6 +216,8 @@ static int texts(struct desk_ctx *x, const struct tg_message *m, int64_t request
                  "you send until then is added to it. /status shows your requests, /cancel closes "
                  "this one.",
                  (long long)request_id);
+        if (back)
+            buf_addf(&b, "\n\nOur team is away now and back on %s (%s).", back, x->d->hours_zone);
         if ((rc = desk_send_buf(x, m->chat.id, &b, "reply", request_id)) < 0)
             return rc;
     }
@@ -255,11 +281,18 @@ int desk_messages_apply(struct desk_ctx *x, const struct tg_update *const *u, si
         }
         size_t i = pick[ord - 1];
         ret[i] = DESK_PROCESSED;
+        if (!PQgetisnull(res, row, R_COMMENT_ON)) {
+            rc = desk_csat_commented(x, &u[i]->message, desk_col_i64(res, row, R_REQUEST, 0),
+                                     (int)desk_col_i64(res, row, R_COMMENT_ON, 0),
+                                     PQgetvalue(res, row, R_BANNED)[0] == 't', &chats);
+            continue;
+        }
         if (PQgetvalue(res, row, R_STORED)[0] != 't')
             continue; /* the same Telegram message again, under another update_id */
-        rc = texts(x, &u[i]->message, desk_col_i64(res, row, R_REQUEST, 0),
-                   PQgetvalue(res, row, R_OPENED)[0] == 't',
-                   PQgetvalue(res, row, R_BANNED)[0] == 't', &chats);
+        rc =
+            texts(x, &u[i]->message, desk_col_i64(res, row, R_REQUEST, 0),
+                  PQgetvalue(res, row, R_OPENED)[0] == 't',
+                  PQgetvalue(res, row, R_BANNED)[0] == 't', desk_col_str(res, row, R_BACK), &chats);
     }
     PQclear(res);
     return rc;

@@ -26,7 +26,7 @@
 
 /* The statement, registered with the desk's statements. */
 #define DESK_MESSAGES_STATEMENT "desk_user_messages"
-#define DESK_MESSAGES_NPARAMS   14
+#define DESK_MESSAGES_NPARAMS   18
 extern const char desk_messages_sql[];
 
 /* True when u is a user's message in the sense above. Pure. */

@@ -83,6 +83,8 @@ static const struct {
     {DESK_CMD_HELP, "help", "/help - how this desk works"},
     {DESK_CMD_STATUS, "status", "/status - your recent requests"},
     {DESK_CMD_CANCEL, "cancel", "/cancel - close your open request"},
+    {DESK_CMD_FORGET, "forget",
+     "/forget USER_ID - erase the personal data of a user (supervisors; asks first)"},
     {DESK_CMD_LIST, "list", "/list - open and assigned requests, oldest first"},
     {DESK_CMD_TAKE, "take", "/take N - assign request N to yourself"},
     {DESK_CMD_REPLY, "reply",
@@ -95,6 +97,9 @@ static const struct {
      "/ban N - stop forwarding the messages of the user of request N (they are still stored)"},
     {DESK_CMD_UNBAN, "unban", "/unban N - forward that user's messages again"},
     {DESK_CMD_STATS, "stats", "/stats - requests by status, median response and resolution times"},
+    {DESK_CMD_EXPORT, "export",
+     "/export N - the whole conversation of request N as a text file and a web page "
+     "(supervisors)"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -126,7 +131,12 @@ const char *desk_cmd_usage(enum desk_cmd c)
 
 bool desk_cmd_is_staff(enum desk_cmd c)
 {
-    return c >= DESK_CMD_LIST && c <= DESK_CMD_STATS;
+    return c >= DESK_CMD_LIST && c <= DESK_CMD_EXPORT;
+}
+
+bool desk_cmd_is_supervisor(enum desk_cmd c)
+{
+    return c == DESK_CMD_BAN || c == DESK_CMD_UNBAN || c == DESK_CMD_EXPORT || c == DESK_CMD_FORGET;
 }
 
 static bool is_space(char c)
@@ -168,15 +178,21 @@ int desk_cmd_parse_args(enum desk_cmd c, const char *args, struct desk_args *ret
     case DESK_CMD_HISTORY:
     case DESK_CMD_BAN:
     case DESK_CMD_UNBAN:
+    case DESK_CMD_EXPORT:
+    case DESK_CMD_FORGET: {
+        /* one number: a request ("#12" too), or for /forget an optional user id */
+        bool user = c == DESK_CMD_FORGET;
         while (is_space(*p))
             p++;
-        if (parse_number(&p, &a.request_id) < 0)
+        if (user ? *p == '#' || (*p && parse_number(&p, &a.user_id) < 0)
+                 : parse_number(&p, &a.request_id) < 0)
             return -EINVAL;
         while (is_space(*p))
             p++;
         if (*p)
             return -EINVAL;
         break;
+    }
     case DESK_CMD_REPLY:
     case DESK_CMD_SOLVE:
         while (is_space(*p))
@@ -224,12 +240,65 @@ void desk_callback_data(enum desk_cmd cmd, int64_t id, char *buf, size_t cap)
     snprintf(buf, cap, "%s:%" PRId64, desk_cmd_name(cmd), id);
 }
 
+bool desk_forget_is(const char *data)
+{
+    return data && strncmp(data, "forget:", 7) == 0;
+}
+
+int desk_forget_parse(const char *data, int64_t *ret_user)
+{
+    if (!desk_forget_is(data))
+        return -EINVAL;
+    const char *p = data + 7;
+    int64_t id;
+    if (!*p || *p == '#' || parse_number(&p, &id) < 0 || *p)
+        return -EINVAL;
+    *ret_user = id;
+    return 0;
+}
+
+bool desk_rate_is(const char *data)
+{
+    return data && strncmp(data, "rate:", 5) == 0;
+}
+
+int desk_rate_parse(const char *data, int64_t *ret_id, int *ret_score)
+{
+    if (!desk_rate_is(data))
+        return -EINVAL;
+    const char *p = data + 5;
+    const char *colon = strchr(p, ':');
+    if (!colon || colon == p || *p == '#' || colon - p >= 24)
+        return -EINVAL;
+    char num[24];
+    memcpy(num, p, (size_t)(colon - p));
+    num[colon - p] = '\0';
+    const char *q = num;
+    int64_t id;
+    if (parse_number(&q, &id) < 0 || *q)
+        return -EINVAL;
+    if (colon[1] < '1' || colon[1] > '5' || colon[2])
+        return -EINVAL;
+    *ret_id = id;
+    *ret_score = colon[1] - '0';
+    return 0;
+}
+
+void desk_rate_data(int64_t id, int score, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "rate:%" PRId64 ":%d", id, score);
+}
+
 /* ---- who may do what ------------------------------------------------- */
 
 enum desk_route desk_route(enum desk_cmd c, bool is_staff, enum desk_place place)
 {
     if (c == DESK_CMD_NONE)
         return DESK_ROUTE_IGNORE;
+    if (c == DESK_CMD_FORGET) /* staff: someone's data; a user: their own */
+        return is_staff                ? DESK_ROUTE_STAFF
+               : place == DESK_PRIVATE ? DESK_ROUTE_USER
+                                       : DESK_ROUTE_IGNORE;
     if (desk_cmd_is_staff(c))
         return is_staff ? DESK_ROUTE_STAFF : DESK_ROUTE_REFUSE;
     if (place == DESK_STAFF_GROUP)
@@ -309,18 +378,33 @@ void desk_fmt_user(struct buf *b, const char *first, const char *last, const cha
         buf_addf(b, named ? " (@%s)" : " @%s", username);
 }
 
-void desk_fmt_age(struct buf *b, int64_t s)
+/* Appends seconds s in the largest two units that fit, with the unit words given. */
+static void fmt_span(struct buf *b, int64_t s, const char *const units[4], const char *pair)
 {
     if (s < 0)
         s = 0;
     if (s < 60)
-        buf_addf(b, "%" PRId64 "s", s);
+        buf_addf(b, "%" PRId64 "%s", s, units[0]);
     else if (s < 3600)
-        buf_addf(b, "%" PRId64 "m", s / 60);
+        buf_addf(b, "%" PRId64 "%s", s / 60, units[1]);
     else if (s < 86400)
-        buf_addf(b, "%" PRId64 "h %02" PRId64 "m", s / 3600, s % 3600 / 60);
+        buf_addf(b, "%" PRId64 "%s%s%02" PRId64 "%s", s / 3600, units[2], pair, s % 3600 / 60,
+                 units[1]);
     else
-        buf_addf(b, "%" PRId64 "d %02" PRId64 "h", s / 86400, s % 86400 / 3600);
+        buf_addf(b, "%" PRId64 "%s%s%02" PRId64 "%s", s / 86400, units[3], pair, s % 86400 / 3600,
+                 units[2]);
+}
+
+void desk_fmt_age(struct buf *b, int64_t s)
+{
+    static const char *const units[4] = {"s", "m", "h", "d"};
+    fmt_span(b, s, units, " ");
+}
+
+void desk_fmt_wait(struct buf *b, int64_t s)
+{
+    static const char *const units[4] = {" s", " min", " h", " d"};
+    fmt_span(b, s, units, " ");
 }
 
 void desk_fmt_preview(struct buf *b, const char *text, size_t max)

@@ -53,6 +53,7 @@ enum desk_cmd {
     DESK_CMD_HELP,
     DESK_CMD_STATUS,
     DESK_CMD_CANCEL,
+    DESK_CMD_FORGET, /* a user for themselves; a supervisor for anyone */
     /* staff commands */
     DESK_CMD_LIST,
     DESK_CMD_TAKE,
@@ -64,6 +65,7 @@ enum desk_cmd {
     DESK_CMD_BAN,
     DESK_CMD_UNBAN,
     DESK_CMD_STATS,
+    DESK_CMD_EXPORT,  /* supervisors */
     DESK_CMD_UNKNOWN, /* a command the desk does not know */
 };
 
@@ -73,8 +75,11 @@ enum desk_cmd desk_cmd_lookup(const char *name);
 /* "take", "reply", ...; "" for NONE and UNKNOWN. */
 const char *desk_cmd_name(enum desk_cmd c);
 
-/* True for the commands only staff may use (/list ... /stats). */
+/* True for the commands only staff may use (/list ... /export). */
 bool desk_cmd_is_staff(enum desk_cmd c);
+
+/* True for the staff commands only supervisors may use (/ban, /unban, ...). */
+bool desk_cmd_is_supervisor(enum desk_cmd c);
 
 /* One usage line, e.g. "/reply N text - send text to the user of request N". */
 const char *desk_cmd_usage(enum desk_cmd c);
@@ -83,12 +88,14 @@ const char *desk_cmd_usage(enum desk_cmd c);
 struct desk_args {
     int64_t request_id; /* 0 when the command takes none */
     const char *text;   /* /reply, /solve: the rest, borrowed from args; else NULL */
+    int64_t user_id;    /* /forget USER_ID; 0 when none was given */
 };
 
 /*
  * Parses the arguments of command c (args as the update parser gives them:
  * leading spaces skipped, "" when none). /take, /close, /reopen, /history,
- * /ban, /unban: exactly one request number ("12" or "#12"); /reply, /solve:
+ * /ban, /unban, /export: exactly one request number ("12" or "#12"); /forget:
+ * nothing or one user id (positive, digits only); /reply, /solve:
  * a number, then whitespace, then non-blank text kept verbatim; other
  * commands ignore their arguments. Returns 0 and fills *ret, or -EINVAL
  * (answer with desk_cmd_usage()); *ret untouched on failure.
@@ -104,6 +111,24 @@ int desk_callback_parse(const char *data, enum desk_cmd *ret_cmd, int64_t *ret_i
 
 /* The callback data of an inline button for cmd and request id (cap >= 32). */
 void desk_callback_data(enum desk_cmd cmd, int64_t id, char *buf, size_t cap);
+
+/*
+ * Parses a rating button's data "rate:N:S" (request N > 0, score S 1..5).
+ * Returns 0 with both, else -EINVAL; the caller checks who pressed it.
+ */
+int desk_rate_parse(const char *data, int64_t *ret_id, int *ret_score);
+
+/* Parses an erasure button's data "forget:USER_ID". Returns 0 or -EINVAL. */
+int desk_forget_parse(const char *data, int64_t *ret_user);
+
+/* True when data is meant as an erasure button ("forget:..."), valid or not. */
+bool desk_forget_is(const char *data);
+
+/* True when data is meant as a rating button ("rate:..."), valid or not. */
+bool desk_rate_is(const char *data);
+
+/* The data of the rating button for request id and score (cap >= 40). */
+void desk_rate_data(int64_t id, int score, char *buf, size_t cap);
 
 /* ---- who may do what ------------------------------------------------- */
 
@@ -150,6 +175,9 @@ void desk_fmt_user(struct buf *b, const char *first, const char *last, const cha
 
 /* Appends an age: "45s", "12m", "3h 05m", "2d 04h". Negative counts as 0. */
 void desk_fmt_age(struct buf *b, int64_t seconds);
+
+/* Appends a waiting time: "45 s", "17 min", "3 h 05 min", "2 d 04 h". Negative counts as 0. */
+void desk_fmt_wait(struct buf *b, int64_t seconds);
 
 /*
  * Appends a one-line preview of text: line breaks become spaces and text

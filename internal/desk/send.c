@@ -1,6 +1,8 @@
 #include "send.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "rules.h"
@@ -121,28 +123,30 @@ int desk_answer_callback(struct desk_ctx *x, int64_t chat, const char *id, const
     return payload_queue(x, &b, chat, "answerCallbackQuery", "answer", 0);
 }
 
+void desk_markup(struct buf *b, const char *const *labels, const char *const *data, size_t n)
+{
+    buf_add(b, "{\"inline_keyboard\":[[");
+    for (size_t i = 0; i < n; i++) {
+        buf_add(b, i ? ",{" : "{");
+        jsonw_key(b, "text");
+        jsonw_str(b, labels[i]);
+        jsonw_key(b, "callback_data");
+        jsonw_str(b, data[i]);
+        buf_addc(b, '}');
+    }
+    buf_add(b, "]]}");
+}
+
 /* The reply_markup of a notification: [Take #N] [Close #N]. */
 static void buttons(struct buf *b, int64_t request_id)
 {
-    static const enum desk_cmd cmds[2] = {DESK_CMD_TAKE, DESK_CMD_CLOSE};
-    static const char *const labels[2] = {"Take #", "Close #"};
-    buf_add(b, "{\"inline_keyboard\":[[");
-    for (int i = 0; i < 2; i++) {
-        char data[32];
-        desk_callback_data(cmds[i], request_id, data, sizeof(data));
-        struct buf l; /* "Close #123" */
-        buf_init(&l, 48);
-        buf_add(&l, labels[i]);
-        jsonw_i64(&l, request_id);
-        buf_add(b, i ? ",{" : "{");
-        jsonw_key(b, "text");
-        jsonw_str(b, buf_str(&l));
-        jsonw_key(b, "callback_data");
-        jsonw_str(b, data);
-        buf_addc(b, '}');
-        buf_free(&l);
-    }
-    buf_add(b, "]]}");
+    char take[32], close[32], take_label[40], close_label[40];
+    desk_callback_data(DESK_CMD_TAKE, request_id, take, sizeof(take));
+    desk_callback_data(DESK_CMD_CLOSE, request_id, close, sizeof(close));
+    snprintf(take_label, sizeof(take_label), "Take #%" PRId64, request_id);
+    snprintf(close_label, sizeof(close_label), "Close #%" PRId64, request_id);
+    const char *labels[2] = {take_label, close_label}, *data[2] = {take, close};
+    desk_markup(b, labels, data, 2);
 }
 
 int desk_notify_chats(struct desk_ctx *x, const struct desk_staff_chats *chats, int64_t request_id,
@@ -176,4 +180,41 @@ int desk_notify_copy(struct desk_ctx *x, const struct desk_staff_chats *chats, i
     for (size_t i = 0; rc == 0 && i < chats->n; i++)
         rc = desk_send_copy(x, chats->ids[i], from_chat, message_id, NULL, "notify", request_id);
     return rc;
+}
+
+int desk_send_document(struct desk_ctx *x, int64_t chat, const char *filename, const char *type,
+                       const char *content, size_t len, const char *caption, int64_t request_id)
+{
+    struct buf b;
+    buf_init(&b, len * 6 + PAYLOAD_MAX); /* JSON escapes a byte in at most 6 */
+    buf_addc(&b, '{');
+    jsonw_key(&b, "chat_id");
+    jsonw_i64(&b, chat);
+    jsonw_key(&b, "caption");
+    jsonw_str(&b, caption);
+    jsonw_key(&b, "document");
+    buf_addc(&b, '{');
+    jsonw_key(&b, "filename");
+    jsonw_str(&b, filename);
+    jsonw_key(&b, "content_type");
+    jsonw_str(&b, type);
+    jsonw_key(&b, "content");
+    jsonw_strn(&b, content, len);
+    buf_addc(&b, '}');
+    if (buf_error(&b) < 0) {
+        buf_free(&b);
+        return -ENOMEM;
+    }
+    return payload_queue(x, &b, chat, "sendDocument", "reply", request_id);
+}
+
+int desk_refuse_callback(struct desk_ctx *x, const struct tg_callback_query *cq,
+                         const char *message, const char *text)
+{
+    int64_t chat = cq->has_message ? cq->message_chat_id : 0;
+    json_t *ctx = json_pack("{sI ss sI}", "user_id", (json_int_t)cq->from.id, "data",
+                            cq->data ? cq->data : "", "chat_id", (json_int_t)chat);
+    int rc = ctx ? desk_audit(x, "warn", message, ctx) : -ENOMEM;
+    json_decref(ctx);
+    return rc < 0 ? rc : desk_answer_callback(x, cq->from.id, cq->id, text, true);
 }

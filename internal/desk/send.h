@@ -64,4 +64,24 @@ int desk_notify_staff(struct desk_ctx *x, int64_t request_id, const char *text, 
 int desk_notify_copy(struct desk_ctx *x, const struct desk_staff_chats *chats, int64_t request_id,
                      int64_t from_chat, int64_t message_id);
 
+/*
+ * Queues a sendDocument of a file made here: filename, its MIME type and
+ * its len bytes of content (text), with caption. The payload carries the
+ * file as {"document":{"filename","content_type","content"}}; the Bot API
+ * client sends it as a multipart upload. Returns 0 or -ENOMEM.
+ */
+int desk_send_document(struct desk_ctx *x, int64_t chat, const char *filename, const char *type,
+                       const char *content, size_t len, const char *caption, int64_t request_id);
+
+/*
+ * Refuses a button press (forged data, or not for the presser): an audit
+ * row `message` naming the presser, the data and the chat, and an alert
+ * with text. Returns 0, -ENOMEM or -EIO.
+ */
+int desk_refuse_callback(struct desk_ctx *x, const struct tg_callback_query *cq,
+                         const char *message, const char *text);
+
+/* Appends the reply_markup of one row of n inline buttons: labels[i] sends data[i]. */
+void desk_markup(struct buf *b, const char *const *labels, const char *const *data, size_t n);
+
 #endif

@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include "chats.h"
+#include "csat.h"
+#include "export.h"
+#include "forget.h"
 #include "outbox/prune.h"
 #include "send.h"
 #include "user.h"
@@ -30,8 +33,10 @@ static const char staff_help[] =
     "/close N - close request N\n"
     "/reopen N - reopen a solved or closed request\n"
     "/history N - the whole conversation of request N\n"
-    "/ban N, /unban N - stop or resume forwarding the messages of request N's user\n"
+    "/ban N, /unban N - stop or resume forwarding the messages of request N's user (supervisors)\n"
     "/stats - requests by status, median first response and resolution times\n"
+    "/export N - the whole conversation of request N as files (supervisors)\n"
+    "/forget USER_ID - erase the personal data of a user (supervisors; asks first)\n"
     "\n"
     "To answer a user, simply reply to any notification about their request: text is sent "
     "as you wrote it, photos and files are copied. The first answer to an open request "
@@ -159,13 +164,37 @@ static int feedback(struct desk_ctx *x, int64_t chat, struct buf *b, int64_t req
 }
 
 /*
+ * A staff member who is not a supervisor tried what only supervisors may
+ * (command; request_id 0 when none): an audit row, and the reason in fb.
+ */
+static int refuse_role(struct desk_ctx *x, int64_t actor, const char *command, int64_t request_id,
+                       int64_t chat, struct buf *fb)
+{
+    json_t *ctx = json_pack("{sI ss sI ss}", "user_id", (json_int_t)actor, "command", command,
+                            "chat_id", (json_int_t)chat, "role", "agent");
+    if (ctx && request_id)
+        json_object_set_new(ctx, "request_id", json_integer(request_id));
+    int rc = ctx ? desk_audit(x, "warn", "refused supervisor command", ctx) : -ENOMEM;
+    json_decref(ctx);
+    if (strcmp(command, "take") == 0)
+        buf_addf(fb,
+                 "Request #%" PRId64 " is assigned to a colleague; only supervisors can take it "
+                 "over.",
+                 request_id);
+    else
+        buf_addf(fb, "Sorry, /%s is only for supervisors.", command);
+    return rc;
+}
+
+/*
  * Applies take, solve, close, reopen, ban or unban of request id by staff
  * member actor; writes the confirmation or the reason it was refused into
  * fb. src is the command message (/solve stores the solution as a message)
  * or NULL for a button. Returns 0 with *ret filled, or < 0.
  */
 static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cmd, int64_t id,
-               const char *text, const struct tg_message *src, struct buf *fb, struct outcome *ret)
+               const char *text, const struct tg_message *src, int64_t chat, struct buf *fb,
+               struct outcome *ret)
 {
     struct req r;
     memset(ret, 0, sizeof(*ret));
@@ -220,6 +249,11 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
     }
 
     rc = desk_transition(cmd, r.status, r.assigned, actor->id, &to);
+    if (rc == 0 && cmd == DESK_CMD_TAKE && r.assigned && r.assigned != actor->id &&
+        !desk_is_supervisor(x->d, actor->id)) {
+        rc = refuse_role(x, actor->id, "take", r.id, chat, fb);
+        goto out;
+    }
     if (rc == -EALREADY) {
         rc = 0;
         if (cmd == DESK_CMD_TAKE)
@@ -257,6 +291,8 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
                      r.id, text);
             rc = tell_user(x, &r, &msg);
         }
+        if (rc == 0)
+            rc = desk_csat_prompt(x, r.user_id, r.id);
         buf_addf(fb, "Request #%" PRId64 " solved by %s.", r.id, buf_str(&me));
         break;
     case DESK_CMD_CLOSE:
@@ -267,6 +303,8 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
                      "anything else, just write to us again.",
                      r.id);
             rc = tell_user(x, &r, &msg);
+            if (rc == 0)
+                rc = desk_csat_prompt(x, r.user_id, r.id);
         }
         buf_addf(fb, "Request #%" PRId64 " closed by %s.", r.id, buf_str(&me));
         break;
@@ -442,9 +480,39 @@ static int staff_stats(struct desk_ctx *x, const struct tg_message *m)
     fmt_median(&b, desk_col_i64(res, 0, 4, -1), PQgetvalue(res, 0, 5));
     buf_add(&b, "\nMedian resolution: ");
     fmt_median(&b, desk_col_i64(res, 0, 6, -1), PQgetvalue(res, 0, 7));
+    if (x->d->csat)
+        for (int days = 7, col = 8; col <= 10; days = 30, col += 2) {
+            buf_addf(&b, "\nSatisfaction, last %d days: ", days);
+            if (PQgetisnull(res, 0, col))
+                buf_add(&b, "- (no ratings)");
+            else
+                buf_addf(&b, "%s of 5 (%s rating%s)", PQgetvalue(res, 0, col),
+                         PQgetvalue(res, 0, col + 1),
+                         strcmp(PQgetvalue(res, 0, col + 1), "1") == 0 ? "" : "s");
+        }
     PQclear(res);
     rc = feedback(x, m->chat.id, &b, 0);
     return rc < 0 ? rc : DESK_PROCESSED;
+}
+
+int desk_staff_head(struct desk_ctx *x, const struct tg_message *m, int64_t id, PGresult **ret)
+{
+    char rid[24];
+    const char *p[1] = {desk_i64(rid, id)};
+    PGresult *head;
+    int rc = desk_exec(x, "desk_history_head", 1, p, &head);
+    if (rc < 0)
+        return rc;
+    if (PQntuples(head) == 1) {
+        *ret = head;
+        return 1;
+    }
+    PQclear(head);
+    struct buf b;
+    buf_init(&b, TEXT_CAP);
+    buf_addf(&b, "There is no request #%" PRId64 ".", id);
+    rc = feedback(x, m->chat.id, &b, 0);
+    return rc < 0 ? rc : 0;
 }
 
 static int staff_history(struct desk_ctx *x, const struct tg_message *m, int64_t id)
@@ -452,17 +520,11 @@ static int staff_history(struct desk_ctx *x, const struct tg_message *m, int64_t
     char rid[24];
     const char *p[2] = {desk_i64(rid, id), HISTORY_MAX_TXT};
     PGresult *head, *res;
-    int rc = desk_exec(x, "desk_history_head", 1, p, &head);
-    if (rc < 0)
-        return rc;
+    int rc = desk_staff_head(x, m, id, &head);
+    if (rc <= 0)
+        return rc < 0 ? rc : DESK_PROCESSED;
     struct buf b;
     buf_init(&b, HISTORY_CAP);
-    if (PQntuples(head) != 1) {
-        PQclear(head);
-        buf_addf(&b, "There is no request #%" PRId64 ".", id);
-        rc = feedback(x, m->chat.id, &b, 0);
-        return rc < 0 ? rc : DESK_PROCESSED;
-    }
     if ((rc = desk_exec(x, "desk_history", 2, p, &res)) < 0) {
         PQclear(head);
         buf_free(&b);
@@ -532,6 +594,15 @@ int desk_staff_command(struct desk_ctx *x, const struct tg_message *m, enum desk
         return rc < 0 ? rc : DESK_PROCESSED;
     }
 
+    if (desk_cmd_is_supervisor(cmd) && !desk_is_supervisor(x->d, m->from.id)) {
+        rc = refuse_role(x, m->from.id, desk_cmd_name(cmd), args.request_id, m->chat.id, &fb);
+        if (rc == 0)
+            rc = feedback(x, m->chat.id, &fb, 0);
+        else
+            buf_free(&fb);
+        return rc < 0 ? rc : DESK_PROCESSED;
+    }
+
     struct outcome o = {0};
     switch (cmd) {
     case DESK_CMD_LIST:
@@ -543,11 +614,22 @@ int desk_staff_command(struct desk_ctx *x, const struct tg_message *m, enum desk
     case DESK_CMD_HISTORY:
         buf_free(&fb);
         return staff_history(x, m, args.request_id);
+    case DESK_CMD_EXPORT:
+        buf_free(&fb);
+        return desk_export(x, m, args.request_id);
+    case DESK_CMD_FORGET:
+        if (args.user_id == 0) {
+            buf_addf(&fb, "Usage: %s", desk_cmd_usage(cmd));
+            rc = feedback(x, m->chat.id, &fb, 0);
+            return rc < 0 ? rc : DESK_PROCESSED;
+        }
+        buf_free(&fb);
+        return desk_forget_ask(x, m, args.user_id);
     case DESK_CMD_REPLY:
         buf_free(&fb);
         return staff_reply(x, m, args.request_id, args.text, true);
     default:
-        rc = act(x, &m->from, cmd, args.request_id, args.text, m, &fb, &o);
+        rc = act(x, &m->from, cmd, args.request_id, args.text, m, m->chat.id, &fb, &o);
         if (rc < 0) {
             buf_free(&fb);
             return rc;
@@ -632,15 +714,9 @@ int desk_staff_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
     else if (desk_callback_parse(cq->data, &cmd, &id) < 0)
         refusal = "rejected callback data";
     if (refusal) {
-        json_t *ctx = json_pack("{sI ss sI}", "user_id", (json_int_t)cq->from.id, "data",
-                                cq->data ? cq->data : "", "chat_id", (json_int_t)chat);
-        int rc = ctx ? desk_audit(x, "warn", refusal, ctx) : -ENOMEM;
-        json_decref(ctx);
-        if (rc == 0)
-            rc = desk_answer_callback(x, cq->from.id, cq->id,
+        int rc = desk_refuse_callback(x, cq, refusal,
                                       staff ? "This button is not valid."
-                                            : "Sorry, only support staff can use these buttons.",
-                                      true);
+                                            : "Sorry, only support staff can use these buttons.");
         return rc < 0 ? rc : DESK_PROCESSED;
     }
 
@@ -651,7 +727,7 @@ int desk_staff_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
     struct buf fb;
     buf_init(&fb, TEXT_CAP);
     struct outcome o;
-    if ((rc = act(x, &cq->from, cmd, id, NULL, NULL, &fb, &o)) < 0)
+    if ((rc = act(x, &cq->from, cmd, id, NULL, NULL, chat, &fb, &o)) < 0)
         goto out;
     if (!o.found) {
         json_t *ctx =

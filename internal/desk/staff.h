@@ -43,4 +43,11 @@ int desk_staff_callback(struct desk_ctx *x, const struct tg_callback_query *cq);
 /* A basic staff group became a supergroup: remember its new id. */
 int desk_staff_group_migrated(struct desk_ctx *x, int64_t old_chat, int64_t new_chat);
 
+/*
+ * Looks up request id for a transcript (the columns of desk_history_head):
+ * 1 with *ret (caller PQclear()s), 0 when there is none - m's chat was told
+ * so - or < 0.
+ */
+int desk_staff_head(struct desk_ctx *x, const struct tg_message *m, int64_t id, PGresult **ret);
+
 #endif

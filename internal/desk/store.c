@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "chats.h"
+#include "csat.h"
+#include "db/locks.h"
 #include "db/sqlstate.h"
 #include "message.h"
 #include "rules.h"
@@ -141,9 +143,35 @@ const struct pool_stmt desk_statements[] = {
      " count(first_response_at),"
      " coalesce(extract(epoch FROM percentile_cont(0.5) WITHIN GROUP"
      " (ORDER BY resolved_at - created_at))::bigint, -1),"
-     " count(resolved_at)"
+     " count(resolved_at),"
+     /* satisfaction: average and count over 7 and 30 days */
+     " (SELECT to_char(avg(score), 'FM0.0') FROM ratings WHERE rated_at > now() - interval '7 "
+     "days'),"
+     " (SELECT count(*) FROM ratings WHERE rated_at > now() - interval '7 days'),"
+     " (SELECT to_char(avg(score), 'FM0.0') FROM ratings WHERE rated_at > now() - interval '30 "
+     "days'),"
+     " (SELECT count(*) FROM ratings WHERE rated_at > now() - interval '30 days')"
      " FROM requests",
      0},
+    /* A rating button pressed by user $2 for request $1, score $3: stored
+     * when the request is theirs and solved or closed (a second press
+     * changes the score); a first rating opens the comment window and closes
+     * any other of the user's. Returns whether the request is the user's,
+     * its status, whether this was the first rating (NULL: not stored) and
+     * whether the user is banned; no row when there is no such request. */
+    {"desk_rating_set",
+     "WITH r AS (SELECT id, user_id, status FROM requests WHERE id = $1),"
+     " ok AS (SELECT id FROM r WHERE user_id = $2 AND status IN ('solved', 'closed')),"
+     " other AS (UPDATE ratings SET comment_until = NULL WHERE user_id = $2"
+     " AND comment_until IS NOT NULL AND request_id <> $1"
+     " AND EXISTS (SELECT 1 FROM ok) AND NOT EXISTS (SELECT 1 FROM ratings WHERE request_id = $1)),"
+     " up AS (INSERT INTO ratings (request_id, user_id, score, comment_until)"
+     " SELECT id, $2, $3::smallint, now() + interval '" DESK_CSAT_COMMENT_MINUTES_TXT " minutes'"
+     " FROM ok ON CONFLICT (request_id) DO UPDATE SET score = EXCLUDED.score, rated_at = now()"
+     " RETURNING xmax = 0 AS first)"
+     " SELECT r.user_id = $2, r.status, (SELECT first FROM up),"
+     " coalesce((SELECT is_banned FROM users WHERE user_id = $2), false) FROM r",
+     3},
     {"desk_user_set_banned",
      "UPDATE users SET is_banned = $2::boolean WHERE user_id = $1"
      " AND is_banned IS DISTINCT FROM $2::boolean RETURNING user_id",
@@ -160,8 +188,152 @@ const struct pool_stmt desk_statements[] = {
      " SELECT m.request_id, m.sender_type, r.status, u.is_banned"
      " FROM m JOIN requests r ON r.id = m.request_id JOIN users u ON u.user_id = r.user_id",
      4},
+    /* Reminders about unanswered requests (timers.c): $1 the target in
+     * seconds, $2..$5 business hours (NULL: always open), $6 how many. A
+     * reminder row is claimed for every threshold passed (the target, twice
+     * it); a row claimed before stops it firing again. Banned users'
+     * requests are left out. Returns the requests reminded of, the seconds
+     * they waited, whether this was their first reminder, and the user. */
+    {"desk_sla_remind",
+     "WITH lock AS (SELECT pg_try_advisory_xact_lock(" DB_STR(
+         DB_LOCK_DESK_TIMERS) ") AS got),"
+                              " cand AS (SELECT r.id, r.user_id, r.created_at,"
+                              " (SELECT count(*) FROM sla_reminders s WHERE s.request_id = "
+                              "r.id)::int AS sent"
+                              " FROM requests r JOIN users u ON u.user_id = r.user_id"
+                              " WHERE (SELECT got FROM lock) AND r.status IN ('open', 'assigned')"
+                              " AND r.first_response_at IS NULL AND NOT u.is_banned"
+                              " AND r.created_at <= now() - make_interval(secs => $1::double "
+                              "precision)),"
+                              " timed AS (SELECT c.*, CASE WHEN $5::text IS NULL"
+                              " THEN extract(epoch FROM now() - c.created_at)::double precision"
+                              " ELSE tgdesk_business_seconds(c.created_at, now(), $2::int[], "
+                              "$3::int, $4::int, $5::text)"
+                              " END AS waited FROM cand c WHERE c.sent < 2),"
+                              " due AS (SELECT t.*, least(2, floor(t.waited / $1::double "
+                              "precision))::int AS reach"
+                              " FROM timed t WHERE t.waited >= $1::double precision * (t.sent + 1)"
+                              " ORDER BY t.created_at LIMIT $6),"
+                              " ins AS (INSERT INTO sla_reminders (request_id, n)"
+                              " SELECT d.id, g FROM due d, generate_series(d.sent + 1, d.reach) g"
+                              " ON CONFLICT DO NOTHING RETURNING request_id, n)"
+                              " SELECT d.id, d.user_id, d.waited::bigint, d.sent = 0, "
+                              "u.first_name, u.last_name,"
+                              " u.username FROM due d JOIN users u ON u.user_id = d.user_id"
+                              " WHERE d.id IN (SELECT request_id FROM ins) ORDER BY d.created_at",
+     6},
+    /* Closes requests solved more than $1 seconds ago whose user has not
+     * written since (a message after the solution opens a new request), at
+     * most $2 of them. */
+    {"desk_auto_close",
+     "WITH lock AS (SELECT pg_try_advisory_xact_lock(" DB_STR(
+         DB_LOCK_DESK_TIMERS) ") AS got),"
+                              " due AS (SELECT r.id FROM requests r WHERE (SELECT got FROM lock) "
+                              "AND r.status = 'solved'"
+                              " AND r.resolved_at <= now() - make_interval(secs => $1::double "
+                              "precision)"
+                              " AND NOT EXISTS (SELECT 1 FROM requests n WHERE n.user_id = "
+                              "r.user_id AND n.id > r.id"
+                              " AND n.created_at > r.resolved_at)"
+                              " ORDER BY r.resolved_at LIMIT $2 FOR NO KEY UPDATE OF r SKIP LOCKED)"
+                              " UPDATE requests r SET status = 'closed', updated_at = now() FROM "
+                              "due"
+                              " WHERE r.id = due.id AND r.status = 'solved' RETURNING r.id, "
+                              "r.user_id",
+     2},
+    /* /export: every event of request $1 in time order - messages, edits,
+     * status changes and bans from the audit trail, the rating. */
+    {"desk_export",
+     "SELECT to_char(x.t AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), x.kind, x.sender_type,"
+     " x.actor, u.first_name, u.last_name, u.username, x.body, x.media, x.extra"
+     " FROM (SELECT m.timestamp AS t, 1 AS k, m.id AS ord, 'message' AS kind, m.sender_type,"
+     " m.sender_id AS actor, m.message AS body, m.attachment_kind AS media, '' AS extra"
+     " FROM messages m WHERE m.request_id = $1"
+     " UNION ALL SELECT e.edited_at, 2, e.id, 'edit', m.sender_type, m.sender_id, e.message,"
+     " NULL, e.version::text FROM message_edits e JOIN messages m ON m.id = e.message_id"
+     " WHERE m.request_id = $1"
+     " UNION ALL SELECT l.timestamp, 3, l.id, 'status', NULL,"
+     " (coalesce(l.context->>'actor_id', '0'))::bigint, '', NULL,"
+     " CASE WHEN l.message = 'request status changed' THEN (l.context->>'action') || ': '"
+     " || (l.context->>'old_status') || ' -> ' || (l.context->>'new_status')"
+     " ELSE l.context->>'action' END"
+     " FROM logs l WHERE l.audit AND (l.context->>'request_id') = $1::bigint::text"
+     " AND l.message IN ('request status changed', 'user banned', 'user unbanned')"
+     " UNION ALL SELECT g.rated_at, 4, g.request_id, 'rating', NULL, g.user_id,"
+     " coalesce(g.comment, ''), NULL, g.score::text FROM ratings g WHERE g.request_id = $1) x"
+     " LEFT JOIN users u ON u.user_id = x.actor ORDER BY x.t, x.k, x.ord",
+     1},
+    /* /forget USER_ID: who it is, and how many requests they have. */
+    {"desk_forget_user",
+     "SELECT u.first_name, u.last_name, u.username,"
+     " (SELECT count(*) FROM requests r WHERE r.user_id = u.user_id)"
+     " FROM users u WHERE u.user_id = $1",
+     1},
+    /* Erases user $1 everywhere (forget.h says what and why). Every CTE
+     * reads the rows as they were before, so the words to look for are
+     * gathered from the very rows being erased. The outbox rows are deleted
+     * here, not through the outbox module, which has no such call yet.
+     * Returns the requests, the messages, the log rows, the dead letters and
+     * the outbox rows it touched. */
+    {"desk_forget_erase",
+     "WITH reqs AS (SELECT id FROM requests WHERE user_id = $1),"
+     " msgs AS (SELECT id, message, attachment_file_id FROM messages"
+     " WHERE request_id IN (SELECT id FROM reqs)),"
+     /* their names and file ids, and everything they or staff wrote */
+     " names AS (SELECT s FROM (SELECT unnest(ARRAY[first_name, last_name, username]) AS s"
+     " FROM users WHERE user_id = $1 UNION SELECT attachment_file_id FROM msgs) n"
+     " WHERE length(s) >= 3),"
+     " words AS (SELECT s FROM (SELECT s FROM names UNION SELECT message FROM msgs"
+     " UNION SELECT e.message FROM message_edits e WHERE e.message_id IN (SELECT id FROM msgs)"
+     " UNION SELECT issue FROM requests WHERE id IN (SELECT id FROM reqs)"
+     " UNION SELECT solution FROM requests WHERE id IN (SELECT id FROM reqs)"
+     " UNION SELECT comment FROM ratings WHERE request_id IN (SELECT id FROM reqs)) w"
+     " WHERE length(s) >= 3),"
+     " name_pats AS (SELECT '%' || replace(replace(replace(s, '\\', '\\\\'), '%', '\\%'),"
+     " '_', '\\_') || '%' AS p FROM names),"
+     " word_pats AS (SELECT '%' || replace(replace(replace(s, '\\', '\\\\'), '%', '\\%'),"
+     " '_', '\\_') || '%' AS p FROM words),"
+     " u AS (UPDATE users SET username = NULL, first_name = NULL, last_name = NULL,"
+     " language_code = NULL, unreachable_reason = NULL WHERE user_id = $1 RETURNING 1),"
+     " m AS (UPDATE messages SET message = '', attachment_file_id = NULL"
+     " WHERE id IN (SELECT id FROM msgs) RETURNING 1),"
+     " e AS (UPDATE message_edits SET message = '' WHERE message_id IN (SELECT id FROM msgs)"
+     " RETURNING 1),"
+     " r AS (UPDATE requests SET issue = '', solution = NULL WHERE id IN (SELECT id FROM reqs)"
+     " RETURNING 1),"
+     " g AS (UPDATE ratings SET comment = NULL, comment_until = NULL"
+     " WHERE request_id IN (SELECT id FROM reqs) RETURNING 1),"
+     /* logs: rows naming them keep only ids, actions and statuses */
+     " l AS (UPDATE logs SET context = (SELECT coalesce(jsonb_object_agg(k, v), '{}'::jsonb)"
+     " FROM jsonb_each(logs.context) AS j(k, v) WHERE k IN ('request_id', 'actor_id', 'user_id',"
+     " 'action', 'old_status', 'new_status', 'command', 'chat_id', 'previous_admin_id', 'role',"
+     " 'requests', 'messages'))"
+     " WHERE context->>'user_id' = $1::bigint::text OR context->>'actor_id' = $1::bigint::text"
+     " OR context->>'chat_id' = $1::bigint::text OR context->>'request_id' IN (SELECT id::text "
+     "FROM reqs)"
+     " OR context::text LIKE ANY (ARRAY(SELECT p FROM name_pats)) RETURNING 1),"
+     /* dead letters: updates from them, or holding their words */
+     " d AS (UPDATE processed_updates SET payload = NULL, error = 'erased'"
+     " WHERE payload IS NOT NULL AND (position(convert_to('\"id\":' || $1::bigint::text || ',', "
+     "'UTF8')"
+     " IN payload) > 0 OR convert_from(payload, 'UTF8') LIKE ANY (ARRAY(SELECT p FROM word_pats)))"
+     " RETURNING 1),"
+     " o AS (DELETE FROM outbox WHERE chat_id = $1 OR request_id IN (SELECT id FROM reqs)"
+     " OR payload::text LIKE ANY (ARRAY(SELECT p FROM word_pats)) RETURNING 1)"
+     " SELECT (SELECT count(*) FROM reqs), (SELECT count(*) FROM m), (SELECT count(*) FROM l),"
+     " (SELECT count(*) FROM d), (SELECT count(*) FROM o)",
+     1},
 };
 const size_t desk_statements_count = sizeof(desk_statements) / sizeof(desk_statements[0]);
+
+void desk_hours_params(const struct desk *d, const char *ret[4])
+{
+    bool on = d->hours_zone != NULL;
+    ret[0] = on ? d->hours_days : NULL;
+    ret[1] = on ? d->hours_open : NULL;
+    ret[2] = on ? d->hours_close : NULL;
+    ret[3] = d->hours_zone;
+}
 
 const char *desk_i64(char buf[24], int64_t v)
 {

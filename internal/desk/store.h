@@ -23,11 +23,22 @@
 #include "desk.h"
 
 struct desk {
-    int64_t *staff_ids; /* sorted, unique */
+    int64_t *staff_ids; /* sorted, unique: agents and supervisors */
     size_t n_staff_ids;
+    int64_t *supervisor_ids; /* sorted, unique; n 0: every staff member */
+    size_t n_supervisor_ids;
     bool has_staff_chat;
     int64_t staff_chat_id;
+    bool csat; /* ask users to rate solved and closed requests */
+    int64_t sla_ms, auto_close_ms;
+    /* Business hours as statement parameters: days "{1,2,3,4,5}", opening
+     * and closing minutes, zone; all NULL when always open. */
+    char *hours_days, *hours_zone;
+    char hours_open[12], hours_close[12];
 };
+
+/* The four business-hours parameters of a statement (NULL when always open). */
+void desk_hours_params(const struct desk *d, const char *ret[4]);
 
 /* One update being applied. */
 struct desk_ctx {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "chats.h"
+#include "forget.h"
 #include "send.h"
 
 /* Requests /status shows. */
@@ -23,6 +24,7 @@ static const char greeting[] =
     "\n"
     "/status - your recent requests\n"
     "/cancel - close your open request\n"
+    "/forget - erase everything you wrote to us\n"
     "/help - this message";
 
 int desk_user_upsert(struct desk_ctx *x, const struct tg_user *u, bool *ret_banned)
@@ -137,6 +139,8 @@ int desk_user_command(struct desk_ctx *x, const struct tg_message *m, enum desk_
         return user_status(x, m);
     case DESK_CMD_CANCEL:
         return user_cancel(x, m, banned);
+    case DESK_CMD_FORGET:
+        return desk_forget_ask(x, m, m->from.id);
     default:
         return DESK_IGNORED;
     }

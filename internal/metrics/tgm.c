@@ -43,6 +43,7 @@ static struct {
     struct metrics_family *http_closed;
     struct metrics_family *outbox_merged;
     struct metrics_family *instance_info, *slots_held, *leases_lost, *sends_after_freeze;
+    struct metrics_family *csat_ratings, *sla_breaches;
 } m;
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -266,6 +267,17 @@ static void init_once(void)
           .help = "Calls on the wire when their chat's lease ran out (the instance was "
                   "paused): the next holder may send them again.",
           .type = METRICS_COUNTER}},
+        {&m.csat_ratings,
+         {.name = "tgdesk_csat_ratings_total",
+          .help =
+              "Satisfaction ratings pressed by users (a changed rating counts again), by score.",
+          .type = METRICS_COUNTER,
+          .labels = {"score"},
+          .max_series = 6}},
+        {&m.sla_breaches,
+         {.name = "tgdesk_sla_breaches_total",
+          .help = "Requests still unanswered when their first-response target ran out.",
+          .type = METRICS_COUNTER}},
     };
 
     if (!r) {
@@ -306,6 +318,9 @@ static void init_once(void)
     static const char *const closed[] = {"request_timeout", "idle_timeout", "not_allowed", "limit"};
     for (size_t i = 0; i < NELEMS(closed); i++)
         METRICS_GET(m.http_closed, closed[i]);
+    static const char *const scores[] = {"1", "2", "3", "4", "5"};
+    for (size_t i = 0; i < NELEMS(scores); i++)
+        METRICS_GET(m.csat_ratings, scores[i]);
     g_init_rc = 0;
     atomic_store_explicit(&g_ready, true, memory_order_release);
 }
@@ -539,4 +554,17 @@ void tgm_outbox_sends_after_freeze(int64_t n)
 {
     if (ready() && n > 0)
         metrics_add(metrics_get0(m.sends_after_freeze), (uint64_t)n);
+}
+
+void tgm_csat_rating(int score)
+{
+    static const char *const scores[] = {"1", "2", "3", "4", "5"};
+    if (ready() && score >= 1 && score <= 5)
+        metrics_inc(METRICS_GET(m.csat_ratings, scores[score - 1]));
+}
+
+void tgm_sla_breach(void)
+{
+    if (ready())
+        metrics_inc(metrics_get0(m.sla_breaches));
 }

@@ -55,6 +55,8 @@
  *       WEBHOOK_ALLOWED_CIDRS, at accept), limit (HTTP_MAX_PER_IP reached, at
  *       accept; at HTTP_MAX_CONNECTIONS libmicrohttpd stops accepting and new
  *       connections wait in the kernel's queue instead)
+ *   tgdesk_csat_ratings_total{score}                    counter; 1..5
+ *   tgdesk_sla_breaches_total                           counter
  *   process_* (metrics_register_process())
  */
 #ifndef TGDESK_METRICS_TGM_H
@@ -177,5 +179,11 @@ void tgm_instance_info(const char *instance);
 void tgm_outbox_slots_held(int64_t n);
 void tgm_outbox_leases_lost(int64_t n);
 void tgm_outbox_sends_after_freeze(int64_t n);
+
+/* A user pressed a satisfaction rating (1..5; other values are ignored). */
+void tgm_csat_rating(int score);
+
+/* A request's first-response target ran out before anyone answered (one reminder sent). */
+void tgm_sla_breach(void);
 
 #endif

@@ -29,6 +29,9 @@
 struct tg_api {
     CURL *curl;
     struct curl_slist *headers;
+    struct curl_slist *mime_headers; /* an upload's: libcurl writes its Content-Type */
+    curl_mime *mime;                 /* the upload under way, else NULL */
+    bool as_mime;                    /* the handle is set up for an upload */
     char *token;
     char *url; /* base + "/bot" + token + "/"; method_url() appends the method */
     size_t url_prefix_len;
@@ -194,6 +197,12 @@ struct tg_api *tg_api_new(const char *base_url, const char *token, long timeout_
             goto fail_nomem;
         a->headers = l;
     }
+    for (size_t i = 1; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        struct curl_slist *l = curl_slist_append(a->mime_headers, headers[i]);
+        if (!l)
+            goto fail_nomem;
+        a->mime_headers = l;
+    }
 
     CURL *c = a->curl;
     CURLcode rc = CURLE_OK;
@@ -272,7 +281,9 @@ void tg_api_free(struct tg_api *a)
         return;
     if (a->curl)
         curl_easy_cleanup(a->curl);
+    curl_mime_free(a->mime);
     curl_slist_free_all(a->headers);
+    curl_slist_free_all(a->mime_headers);
     for (size_t i = 0; i < URL_CACHE; i++)
         curl_url_cleanup(a->urls[i].url);
     json_decref(a->answer);
@@ -436,6 +447,60 @@ static CURLU *method_url(struct tg_api *a, const char *method, size_t mlen)
     return a->urls[i].url;
 }
 
+/*
+ * The upload of a sendDocument whose "document" is an object
+ * {"filename", "content", "content_type"}: every other field becomes a form
+ * field (strings as they are, anything else as JSON text) and the document
+ * a file part. Returns 1 when the body is such a call and the handle is set
+ * up for it, 0 when it is not, -ENOMEM.
+ */
+static int set_upload(struct tg_api *a, const char *method, const char *json_body, size_t len)
+{
+    if (strcmp(method, "sendDocument") != 0 || !json_body || len == 0)
+        return 0;
+    json_t *root = json_loadb(json_body, len, 0, NULL);
+    json_t *doc = json_object_get(root, "document");
+    json_t *content = json_object_get(doc, "content");
+    if (!json_is_string(content)) {
+        json_decref(root);
+        return 0;
+    }
+    curl_mime *mime = curl_mime_init(a->curl);
+    bool ok = mime != NULL;
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v)
+    {
+        curl_mimepart *part = ok ? curl_mime_addpart(mime) : NULL;
+        ok = part && curl_mime_name(part, key) == CURLE_OK;
+        if (!ok)
+            break;
+        if (v == doc) {
+            const char *name = json_string_value(json_object_get(doc, "filename"));
+            const char *type = json_string_value(json_object_get(doc, "content_type"));
+            ok = curl_mime_data(part, json_string_value(content), json_string_length(content)) ==
+                     CURLE_OK &&
+                 curl_mime_filename(part, name ? name : "file") == CURLE_OK &&
+                 curl_mime_type(part, type ? type : "application/octet-stream") == CURLE_OK;
+        } else if (json_is_string(v)) {
+            ok = curl_mime_data(part, json_string_value(v), json_string_length(v)) == CURLE_OK;
+        } else {
+            char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            ok = text && curl_mime_data(part, text, CURL_ZERO_TERMINATED) == CURLE_OK;
+            free(text);
+        }
+    }
+    json_decref(root);
+    if (!ok || curl_easy_setopt(a->curl, CURLOPT_HTTPHEADER, a->mime_headers) != CURLE_OK ||
+        curl_easy_setopt(a->curl, CURLOPT_MIMEPOST, mime) != CURLE_OK) {
+        curl_mime_free(mime);
+        return -ENOMEM;
+    }
+    a->mime = mime;
+    a->as_mime = true;
+    return 1;
+}
+
 /* Sets up a call on the client's handle: 0, -EINVAL or -ENOMEM. */
 static int call_prepare(struct tg_api *a, const char *method, const char *json_body, size_t len)
 {
@@ -446,9 +511,23 @@ static int call_prepare(struct tg_api *a, const char *method, const char *json_b
     CURLU *url = method_url(a, method, mlen);
 
     CURL *c = a->curl;
-    if (!url || curl_easy_setopt(c, CURLOPT_CURLU, url) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, json_body ? json_body : "") != CURLE_OK)
+    if (!url || curl_easy_setopt(c, CURLOPT_CURLU, url) != CURLE_OK)
+        return -ENOMEM;
+    /* The previous call's upload is done: back to JSON bodies first. */
+    if (a->as_mime) {
+        if (curl_easy_setopt(c, CURLOPT_MIMEPOST, NULL) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_HTTPHEADER, a->headers) != CURLE_OK)
+            return -ENOMEM;
+        curl_mime_free(a->mime);
+        a->mime = NULL;
+        a->as_mime = false;
+    }
+    int up = set_upload(a, method, json_body, len);
+    if (up < 0)
+        return up;
+    if (up == 0 &&
+        (curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) != CURLE_OK ||
+         curl_easy_setopt(c, CURLOPT_POSTFIELDS, json_body ? json_body : "") != CURLE_OK))
         return -ENOMEM;
 
     buf_reset(&a->body);

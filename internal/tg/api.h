@@ -107,7 +107,11 @@ void tg_api_want_result(struct tg_api *a, bool want);
 /*
  * Calls method (letters and digits only, e.g. "sendMessage") with json_body
  * (len bytes of JSON, sent verbatim with Content-Type application/json; NULL
- * or len 0 sends an empty body) and fills *ret. The call blocks the calling
+ * or len 0 sends an empty body) and fills *ret. One exception, a file
+ * upload: a sendDocument whose "document" is an object {"filename",
+ * "content", "content_type"} is sent as multipart/form-data (libcurl's MIME
+ * API), the document as a file part of that name, type and content, every
+ * other field as a form field (strings as they are, others as JSON). The call blocks the calling
  * thread for at most the client's timeout.
  *
  * Returns 0 whenever an outcome was decided - a Telegram error, a timeout or a
