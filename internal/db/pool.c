@@ -1044,6 +1044,11 @@ PGconn *pool_conn_pg(struct pool_conn *c)
     return c->pg;
 }
 
+bool pool_conn_expired(const struct pool_conn *c)
+{
+    return clock_mono_ms() >= c->expires_ms;
+}
+
 /* ---- statements ---- */
 
 /* FNV-1a of a name, for the name index. */

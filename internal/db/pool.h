@@ -129,6 +129,13 @@ void pool_release(struct pool *p, struct pool_conn *c);
 PGconn *pool_conn_pg(struct pool_conn *c);
 
 /*
+ * Whether c has outlived its lifetime (DB_POOL_RECYCLE): a holder that
+ * keeps a connection for long gives it back then, so that it is replaced
+ * (and a rotated password or a moved server reaches it too).
+ */
+bool pool_conn_expired(const struct pool_conn *c);
+
+/*
  * Begins a transaction without a round trip of its own: BEGIN is sent with
  * the next statement (pool_exec, pool_exec_sql or pool_exec_steps), in the
  * same round trip. Should BEGIN fail, that statement does not run and its

@@ -303,6 +303,11 @@ static void *keeper_main(void *arg)
                 atomic_store(&l->send_after,
                              clock_mono_ms() + (leases_live(l) > 1 ? LEASE_RENEW_MS + 500 : 0));
             last_ok = t;
+            if (pool_conn_expired(c)) {
+                /* kept for good otherwise: recycled as every connection is */
+                pool_release(l->pool, c);
+                c = NULL;
+            }
         } else if (c) {
             pool_release(l->pool, c); /* a broken one is replaced */
             c = NULL;
