@@ -205,20 +205,45 @@ static void slots_back(struct leases *l, const int *slots, size_t n, enum slot_s
     pthread_mutex_unlock(&l->lock);
 }
 
-int leases_acquire(struct leases *l, const int *slots, size_t n)
+/*
+ * Alone (no other live instance), an acquisition also takes up to this many
+ * free slots after the wanted ones, so that a stream of new chats costs a
+ * round trip per that many chats rather than one each; slots nobody used go
+ * back after LEASE_IDLE_MS as every slot does. With others live, only what
+ * is wanted is taken: the rest is theirs to take.
+ */
+#define PREFETCH_ALONE 64
+
+int leases_acquire(struct leases *l, const int *want, size_t nwant)
 {
+    int slots[PREFETCH_ALONE];
+    const int *use = want;
+    size_t n = nwant;
+    if (nwant > 0 && nwant < PREFETCH_ALONE && leases_live(l) == 1) {
+        memcpy(slots, want, nwant * sizeof(*want));
+        pthread_mutex_lock(&l->lock);
+        for (int k = 1; k < LEASE_SLOTS && n < PREFETCH_ALONE; k++) {
+            struct slot *s = &l->slots[(want[0] + k) % LEASE_SLOTS];
+            if (s->state == S_FREE) {
+                s->state = S_ACQUIRING;
+                slots[n++] = (want[0] + k) % LEASE_SLOTS;
+            }
+        }
+        pthread_mutex_unlock(&l->lock);
+        use = slots;
+    }
     struct buf b;
     buf_init(&b, 64 * 1024);
-    const char *p[2] = {l->instance, slot_array(&b, slots, n)};
+    const char *p[2] = {l->instance, slot_array(&b, use, n)};
     struct pool_conn *c = NULL;
     PGresult *res = NULL;
     int64_t t0 = clock_mono_ms();
     int held = -1;
     if (p[1] && pool_acquire(l->pool, 2000, &c) == 0 &&
         pool_run(c, "lease_acquire", 2, p, &res, NULL) == 0)
-        held = settle_slots(l, slots, n, res, t0, false);
+        held = settle_slots(l, use, n, res, t0, false);
     else
-        slots_back(l, slots, n, S_BACKOFF); /* not a busy loop while the database is away */
+        slots_back(l, use, n, S_BACKOFF); /* not a busy loop while the database is away */
     PQclear(res);
     pool_release(l->pool, c);
     buf_free(&b);
