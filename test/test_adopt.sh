@@ -217,6 +217,54 @@ run env DATABASE_URL="$db" "$TGDESK_BIN" adopt
 expect_eq "empty database: adopt exits 1" 1 "$rc"
 expect_contains "empty database: the tables are missing" "$err" "table requests is missing"
 
+# ---- the lock step, and failures after the commit ------------------------------
+
+# A lock wait that ends otherwise than by lock_timeout: the server's message,
+# not a guess about the old bot.
+db=$(new_db)
+old_schema integer 1000
+psql "$db" -qAtX -c "BEGIN; LOCK TABLE logs IN ACCESS SHARE MODE; SELECT pg_sleep(60)" >/dev/null 2>&1 &
+holder=$!
+t_cleanups+=("kill $holder 2>/dev/null")
+wait_for 10 sql_is "$db" "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'logs' AND l.granted AND l.pid <> pg_backend_pid()" 1
+env DATABASE_URL="$db" "$TGDESK_BIN" adopt >"$scratch/lock.out" 2>"$scratch/lock.err" &
+adopt_pid=$!
+adopt_waits() { sql_is "$db" "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tgdesk' AND wait_event_type = 'Lock'" 1; }
+wait_for 20 adopt_waits || true
+sql "$db" "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'tgdesk' AND wait_event_type = 'Lock'" >/dev/null
+set +e
+wait $adopt_pid
+rc=$?
+set -e
+sql "$db" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()" >/dev/null
+expect_eq "the lock wait cancelled: adopt exits 1" 1 "$rc"
+expect_contains "the lock wait cancelled: the server's message" "$(cat "$scratch/lock.err")" \
+    "cannot lock the old tables: ERROR:  canceling statement due to user request; nothing was changed"
+expect_not_contains "the lock wait cancelled: no guess about the old bot" "$(cat "$scratch/lock.err")" "Python bot"
+expect_eq "the lock wait cancelled: nothing changed" "f" "$(sql "$db" "SELECT to_regclass('schema_migrations') IS NOT NULL")"
+
+# The adoption committed, then a later migration fails: the
+# way on is said, and `migrate up` takes it.
+sql "$db" "CREATE FUNCTION no_senders() RETURNS event_trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+    IF current_query() LIKE '%CREATE TABLE sender_instances%' THEN
+        RAISE EXCEPTION 'no sender_instances today';
+    END IF;
+END \$\$;
+CREATE EVENT TRIGGER no_senders ON ddl_command_start WHEN TAG IN ('CREATE TABLE')
+    EXECUTE FUNCTION no_senders()" >/dev/null
+run env DATABASE_URL="$db" "$TGDESK_BIN" adopt
+expect_eq "a later migration fails after the commit: adopt exits 1" 1 "$rc"
+expect_contains "a later migration fails after the commit: the adoption committed" "$out" "committed"
+expect_contains "a later migration fails after the commit: said, with the way on" "$err" \
+    'the adoption is committed, but applying the later migrations failed (logged above); run `tgdesk migrate up` to finish the rest'
+sql "$db" "DROP EVENT TRIGGER no_senders" >/dev/null
+run env DATABASE_URL="$db" "$TGDESK_BIN" migrate up
+expect_eq "migrate up finishes the adoption: exits 0" 0 "$rc"
+expect_eq "migrate up finishes the adoption: every migration applied, the rows kept" \
+    "$(ls "$TGDESK_SOURCE_ROOT"/sql/migrations/*.up.sql | wc -l)|2999" \
+    "$(sql "$db" "SELECT (SELECT count(*) FROM schema_migrations WHERE NOT dirty) || '|' || (SELECT count(*) FROM requests)")"
+
 # ---- the desk on the adopted database (bigint ids above 2^31) ---------------------
 
 db=$BIGDB

@@ -97,6 +97,7 @@ expect_contains "connections opened between the two steps were refused (the wind
 # The re-read on refusal, made observable: with auth_delay the server takes
 # three seconds to refuse a password, and the file changes meanwhile; the
 # same connect then succeeds with the new password at once.
+stop_tgdesk
 printf "shared_preload_libraries = 'auth_delay'\nauth_delay.milliseconds = 3000\n" >>"$ppg_dir/data/postgresql.conf"
 "$TGDESK_SOURCE_ROOT/scripts/pg.sh" stop "$ppg_dir"
 "$TGDESK_SOURCE_ROOT/scripts/pg.sh" start "$ppg_dir" "$ppg_port" --fast
@@ -114,6 +115,35 @@ set -e
 expect_eq "refused, read again, connected: migrate status exits 0" 0 "$rc"
 expect_contains "the re-read is logged" "$(cat "$scratch/status.err")" \
     "password refused; DATABASE_PASSWORD_FILE changed meanwhile: trying it"
+
+# The serving pool too (it connects without blocking, driving libpq itself):
+# the role's password changes and tgdesk's connections are ended; an update
+# needs a new connection, whose password is refused three seconds later,
+# while the file changed after one. The same connect reads it again and
+# succeeds: the update is answered 200 and nothing backs off.
+log_mark=$(wc -l <"$scratch/tgdesk.log")
+start_tgdesk DATABASE_URL="$db" DATABASE_PASSWORD_FILE="$pwfile" TELEGRAM_GLOBAL_RPS=10000 \
+    DB_CONNECT_TIMEOUT=20 || {
+    not_ok "tgdesk serves after the restart" "$(cat "$scratch/tgdesk.log")"; finish; exit 1; }
+say message 80001 6388888888 6388888888 'before the fourth password'
+settle
+sql "$admin" "ALTER ROLE rot PASSWORD 'fourth-Pa55'" >/dev/null
+sql "$admin" "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'tgdesk'" >/dev/null
+printf '%s' "$(/usr/bin/python3 "$U" message 80002 6388888888 6388888888 'during the fourth password')" \
+    >"$scratch/u_fourth.json"
+post "$scratch/u_fourth.json" >"$scratch/fourth.code" &
+post_pid=$!
+sleep 1
+printf 'fourth-Pa55\n' >"$pwfile.new"
+mv "$pwfile.new" "$pwfile"
+wait $post_pid || true
+expect_eq "refused, read again, connected: the serving pool answers the update 200" 200 \
+    "$(cat "$scratch/fourth.code")"
+expect_contains "the serving pool's re-read is logged" "$(tail -n +$((log_mark + 1)) "$scratch/tgdesk.log")" \
+    "password refused; DATABASE_PASSWORD_FILE changed meanwhile: trying it"
+settle
+expect_eq "the update during the rotation was served" "2" \
+    "$(q "SELECT count(*) FROM messages WHERE message LIKE '% the fourth password'")"
 
 # A password file that cannot be read: said so, by name.
 stop_tgdesk

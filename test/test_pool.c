@@ -12,18 +12,23 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "db/conn.h"
+#include "db/password.h"
 #include "db/pool.h"
 #include "log.h"
 #include "testpg.h"
@@ -1035,6 +1040,262 @@ static void test_connect_deadline(void **state)
     tpool_close(&t);
 }
 
+/* ---- a server that completes the start-up, then never answers ---- */
+
+struct mute_server {
+    int fd;
+    int port;
+    atomic_bool stop;
+    pthread_t thread;
+};
+
+static bool send_all(int fd, const void *buf, size_t n)
+{
+    return send(fd, buf, n, MSG_NOSIGNAL) == (ssize_t)n;
+}
+
+/* One message: type, length, then the body. */
+static void put_msg(int fd, char type, const void *body, uint32_t n)
+{
+    char buf[128];
+    buf[0] = type;
+    uint32_t len = htonl(n + 4);
+    memcpy(buf + 1, &len, 4);
+    memcpy(buf + 5, body, n);
+    send_all(fd, buf, n + 5);
+}
+
+static void put_param(int fd, const char *name, const char *value)
+{
+    char body[96];
+    size_t a = strlen(name) + 1, b = strlen(value) + 1;
+    memcpy(body, name, a);
+    memcpy(body + a, value, b);
+    put_msg(fd, 'S', body, (uint32_t)(a + b));
+}
+
+/* Answers a start-up packet (SSL and GSS requests: no); true once started. */
+static bool mute_startup(int fd)
+{
+    unsigned char buf[1024];
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 8)
+        return false;
+    uint32_t code;
+    memcpy(&code, buf + 4, 4);
+    code = ntohl(code);
+    if (code == 80877103 || code == 80877104) {
+        send_all(fd, "N", 1);
+        return false;
+    }
+    uint32_t zero = 0, key[2] = {htonl(4242), htonl(1)};
+    put_msg(fd, 'R', &zero, 4);
+    put_param(fd, "server_version", "16.0");
+    put_param(fd, "server_encoding", "UTF8");
+    put_param(fd, "client_encoding", "UTF8");
+    put_param(fd, "standard_conforming_strings", "on");
+    put_param(fd, "integer_datetimes", "on");
+    put_param(fd, "DateStyle", "ISO, MDY");
+    put_msg(fd, 'K', key, 8);
+    put_msg(fd, 'Z', "I", 1);
+    return true;
+}
+
+/* Accepts connections, starts them up, then reads and ignores what they send. */
+static void *mute_main(void *arg)
+{
+    struct mute_server *m = arg;
+    struct pollfd fds[17] = {{.fd = m->fd, .events = POLLIN}};
+    bool started[17] = {false};
+    int n = 1;
+    while (!atomic_load(&m->stop)) {
+        if (poll(fds, (nfds_t)n, 50) <= 0)
+            continue;
+        if ((fds[0].revents & POLLIN) && n < 17) {
+            int cfd = accept(m->fd, NULL, NULL);
+            if (cfd >= 0) {
+                fds[n] = (struct pollfd){.fd = cfd, .events = POLLIN};
+                started[n++] = false;
+            }
+        }
+        for (int i = 1; i < n; i++) {
+            if (!fds[i].revents)
+                continue;
+            char buf[4096];
+            if (!started[i]) {
+                started[i] = mute_startup(fds[i].fd);
+                if (started[i] || recv(fds[i].fd, buf, 0, MSG_DONTWAIT) == 0)
+                    continue;
+            }
+            if (started[i] && recv(fds[i].fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+                continue;
+            if (!started[i] && fds[i].revents == POLLIN)
+                continue;
+            close(fds[i].fd);
+            fds[i] = fds[--n];
+            started[i] = started[n];
+            i--;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        close(fds[i].fd);
+    return NULL;
+}
+
+static void mute_start(struct mute_server *m)
+{
+    m->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(m->fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(m->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(m->fd, 16), 0);
+    assert_int_equal(getsockname(m->fd, (struct sockaddr *)&a, &len), 0);
+    m->port = ntohs(a.sin_port);
+    atomic_store(&m->stop, false);
+    assert_int_equal(pthread_create(&m->thread, NULL, mute_main, m), 0);
+}
+
+static void mute_stop(struct mute_server *m)
+{
+    atomic_store(&m->stop, true);
+    pthread_join(m->thread, NULL);
+}
+
+/* A pool of the tests' statements on the mute server. */
+static void tpool_mute(struct tpool *t, struct mute_server *m, char *url, size_t cap, int max)
+{
+    tpool_config(t, max);
+    snprintf(url, cap, "host=127.0.0.1 port=%d user=u dbname=d sslmode=disable gssencmode=disable",
+             m->port);
+    t->conn.database_url = url;
+}
+
+/* Preparing the statements is part of the connect: it gets DB_CONNECT_TIMEOUT,
+ * not a statement's deadline, and a failure backs off once. */
+static void test_prepare_on_connect_deadline(void **state)
+{
+    struct mute_server m;
+    mute_start(&m);
+    struct tpool t;
+    char url[256];
+    tpool_mute(&t, &m, url, sizeof(url), 1);
+    t.opt.deadline_ms = 300;
+    t.opt.connect_timeout_ms = 1500;
+    tpool_open(&t);
+
+    struct pool_conn *c;
+    int64_t t0 = clock_mono_ms();
+    assert_int_equal(pool_acquire(t.pool, -1, &c), -ECONNREFUSED);
+    int64_t took = clock_mono_ms() - t0;
+    assert_true(took >= 1400);
+    assert_true(took < 5000);
+    struct pool_stats st = stats(t.pool);
+    assert_int_equal(st.connect_failures, 1);
+    assert_int_equal(st.deadlines, 1);
+    /* One failure: the first back-off (250 ms) only. A checkout after it
+     * connects again (and is cut short by its own deadline) rather than
+     * failing fast. */
+    sleep_ms(400);
+    assert_int_equal(pool_acquire_bounded(t.pool, 100, &c), -ETIMEDOUT);
+    tpool_close(&t);
+    mute_stop(&m);
+}
+
+/* A checkout on a thread of its own: bounded_ms > 0 for pool_acquire_bounded. */
+struct checkout {
+    struct pool *pool;
+    int64_t bounded_ms;
+    int rc;
+    int64_t took_ms;
+    atomic_bool done;
+    pthread_t thread;
+};
+
+static void *checkout_main(void *arg)
+{
+    struct checkout *k = arg;
+    struct pool_conn *c = NULL;
+    int64_t t0 = clock_mono_ms();
+    k->rc = k->bounded_ms > 0 ? pool_acquire_bounded(k->pool, k->bounded_ms, &c)
+                              : pool_acquire(k->pool, 20000, &c);
+    k->took_ms = clock_mono_ms() - t0;
+    if (k->rc == 0)
+        pool_release(k->pool, c);
+    atomic_store(&k->done, true);
+    return NULL;
+}
+
+static void checkout_start(struct checkout *k, struct pool *p, int64_t bounded_ms)
+{
+    *k = (struct checkout){.pool = p, .bounded_ms = bounded_ms};
+    assert_int_equal(pthread_create(&k->thread, NULL, checkout_main, k), 0);
+}
+
+/* A bounded checkout cut short while preparing says nothing about the
+ * server: it is not marked down and the queued caller keeps its turn; the
+ * stop's deadline ends such a connect with -ESHUTDOWN. */
+static void test_bounded_prepare_cut_short(void **state)
+{
+    struct mute_server m;
+    mute_start(&m);
+    struct tpool t;
+    char url[256];
+    tpool_mute(&t, &m, url, sizeof(url), 1);
+    t.opt.connect_timeout_ms = 10000;
+    tpool_open(&t);
+
+    struct checkout probe, queued;
+    checkout_start(&probe, t.pool, 600);
+    sleep_ms(150);
+    checkout_start(&queued, t.pool, 0);
+    pthread_join(probe.thread, NULL);
+    assert_int_equal(probe.rc, -ETIMEDOUT);
+    assert_true(probe.took_ms >= 550);
+    assert_true(probe.took_ms < 3000);
+    sleep_ms(300);
+    assert_false(atomic_load(&queued.done));
+    struct pool_stats st = stats(t.pool);
+    assert_int_equal(st.unavailable, 0);
+    assert_int_equal(st.connect_failures, 0);
+
+    pool_stop_by(t.pool, 200);
+    pthread_join(queued.thread, NULL);
+    assert_int_equal(queued.rc, -ESHUTDOWN);
+    assert_int_equal(stats(t.pool).connect_failures, 0);
+    tpool_close(&t);
+    mute_stop(&m);
+}
+
+/* A password of the longest length, line end included, is read whole. */
+static void test_password_longest(void **state)
+{
+    char path[] = "/tmp/tgdesk-pwXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    char pw[DB_PASSWORD_MAX + 2], buf[DB_PASSWORD_MAX];
+    const char *ends[] = {"\n", "\r\n", ""};
+    for (size_t len = DB_PASSWORD_MAX - 1; len <= DB_PASSWORD_MAX; len++) {
+        for (size_t e = 0; e < sizeof(ends) / sizeof(ends[0]); e++) {
+            memset(pw, 'p', len);
+            pw[len] = '\0';
+            FILE *f = fopen(path, "w");
+            assert_non_null(f);
+            fprintf(f, "%s%s", pw, ends[e]);
+            fclose(f);
+            int rc = db_password_read(path, buf, sizeof(buf));
+            if (len < DB_PASSWORD_MAX) {
+                assert_int_equal(rc, 0);
+                assert_int_equal(strlen(buf), len);
+            } else {
+                assert_int_equal(rc, -E2BIG);
+            }
+        }
+    }
+    unlink(path);
+}
+
 /* Unnamed statements: the same results, nothing prepared on the server. */
 static void test_unnamed_statements(void **state)
 {
@@ -1090,6 +1351,9 @@ int main(void)
         cmocka_unit_test_setup(test_stop_by_ends_waits, server_up),
         cmocka_unit_test_setup(test_connect_deadline, server_up),
         cmocka_unit_test_setup(test_unnamed_statements, server_up),
+        cmocka_unit_test(test_prepare_on_connect_deadline),
+        cmocka_unit_test(test_bounded_prepare_cut_short),
+        cmocka_unit_test(test_password_longest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include "backup.h"
 #include "conn.h"
 #include "log.h"
+#include "sqlstate.h"
 #include "util/buf.h"
 
 /* The schema the old tables are moved into while their rows are copied. */
@@ -100,6 +101,42 @@ static int exec(PGconn *conn, const char *sql, const char *what)
     PGresult *res = query(conn, sql, 0, NULL, what);
     PQclear(res);
     return res ? 0 : -EIO;
+}
+
+/*
+ * Locks the old tables so that the old bot (if still running) cannot write
+ * while the rows move, waiting a minute at most (a session of it idle in a
+ * transaction would make this wait). Says on err why not: lock_not_available
+ * is most likely the old bot at work, anything else the server's message.
+ * Returns 0 or -EIO.
+ */
+static int lock_old_tables(PGconn *conn, FILE *err)
+{
+    static const char *const steps[] = {
+        "SET LOCAL lock_timeout = '1min'",
+        "LOCK TABLE requests, messages, logs IN ACCESS EXCLUSIVE MODE",
+        "SET LOCAL lock_timeout = 0",
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        PGresult *res = PQexec(conn, steps[i]);
+        bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (!ok) {
+            char state[DB_SQLSTATE_LEN], msg[512];
+            db_sqlstate_copy(res, state);
+            db_errmsg(conn, res, msg, sizeof(msg));
+            LOG(LOG_ERROR, "adopt step failed", LOG_STR("step", "lock"), LOG_STR("error", msg));
+            if (strcmp(state, "55P03") == 0)
+                fprintf(err, "tgdesk adopt: cannot lock the old tables within a minute (is the"
+                             " Python bot still running?); nothing was changed\n");
+            else
+                fprintf(err, "tgdesk adopt: cannot lock the old tables: %s; nothing was changed\n",
+                        msg);
+        }
+        PQclear(res);
+        if (!ok)
+            return -EIO;
+    }
+    return 0;
 }
 
 /* The first value of a one-row query, as a number; -1 on error (logged). */
@@ -494,18 +531,9 @@ int adopt_run(PGconn *conn, const struct migration *set, size_t n, const struct 
         rc = -EINVAL;
         goto out;
     }
-    /* The old bot (if still running) must not write while the rows move; a
-     * session of it idle in a transaction would make this wait: not for ever. */
-    rc = exec(conn, "SET LOCAL lock_timeout = '1min'", "lock");
-    if (rc == 0)
-        rc = exec(conn, "LOCK TABLE requests, messages, logs IN ACCESS EXCLUSIVE MODE", "lock");
-    if (rc == 0)
-        rc = exec(conn, "SET LOCAL lock_timeout = 0", "lock");
-    if (rc < 0) {
-        fprintf(err, "tgdesk adopt: cannot lock the old tables (is the Python bot still running?);"
-                     " nothing was changed\n");
+    rc = lock_old_tables(conn, err);
+    if (rc < 0)
         goto out;
-    }
     int problems = check_rows(conn, err);
     if (problems != 0) {
         if (problems > 0)
@@ -548,10 +576,18 @@ int adopt_run(PGconn *conn, const struct migration *set, size_t n, const struct 
     fprintf(out, "committed\n");
     /* Fresh tables have no statistics: the planner would guess until autovacuum came. */
     rc = exec(conn, "ANALYZE users, requests, messages, logs", "analyze");
-    if (rc < 0)
+    bool analyzed = rc == 0;
+    if (analyzed)
+        rc = migrate_up(conn, set, n, 0, out);
+    if (rc < 0) {
+        /* A rerun of adopt would find tgdesk's schema and do nothing. */
+        fprintf(err,
+                "tgdesk adopt: the adoption is committed, but %s failed (logged above);"
+                " run `tgdesk migrate up` to finish the rest\n",
+                analyzed ? "applying the later migrations" : "analyzing the adopted tables");
         goto out;
-    rc = migrate_up(conn, set, n, 0, out);
-    rc = rc < 0 ? rc : 0;
+    }
+    rc = 0;
 
 out:
     if (in_tx)

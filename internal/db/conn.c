@@ -138,9 +138,19 @@ static PGconn *open_conn(const struct db_params *p, bool nonblocking)
     return nonblocking ? PQconnectStartParams(keys, vals, 0) : PQconnectdbParams(keys, vals, 0);
 }
 
+bool db_connect_again(const struct db_params *p, const PGconn *failed)
+{
+    return p->password_file && db_password_refused(p->password_file, failed);
+}
+
 PGconn *db_connect(const struct db_params *p)
 {
-    return open_conn(p, false);
+    PGconn *conn = open_conn(p, false);
+    if (conn && db_connect_again(p, conn)) {
+        PQfinish(conn);
+        conn = open_conn(p, false);
+    }
+    return conn;
 }
 
 PGconn *db_connect_start(const struct db_params *p)

@@ -12,6 +12,7 @@
 #define TGDESK_DB_CONN_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,7 +38,9 @@ struct db_params *db_params_new(const struct db_conn_options *opt);
 void db_params_free(struct db_params *p);
 
 /*
- * Opens a connection (blocking, bounded by connect_timeout). Returns the
+ * Opens a connection (blocking, bounded by connect_timeout). When the
+ * server refuses the password and DATABASE_PASSWORD_FILE holds another one
+ * by then (db_connect_again), it opens one more at once. Returns the
  * connection even when it failed: check PQstatus() and release with
  * PQfinish(). Returns NULL only when out of memory. Thread-safe.
  */
@@ -46,10 +49,19 @@ PGconn *db_connect(const struct db_params *p);
 /*
  * Starts opening a connection without blocking (PQconnectStartParams): the
  * caller drives it with PQconnectPoll() and bounds it itself (libpq's
- * connect_timeout applies to blocking connects only). Same result rules as
- * db_connect(). Thread-safe.
+ * connect_timeout applies to blocking connects only), and asks
+ * db_connect_again() when it fails. Same result rules as db_connect().
+ * Thread-safe.
  */
 PGconn *db_connect_start(const struct db_params *p);
+
+/*
+ * True when failed (a connect that ended CONNECTION_BAD) was refused its
+ * password and DATABASE_PASSWORD_FILE now holds another one (rotated
+ * meanwhile): the caller should open a new connection at once rather than
+ * back off (logged). Thread-safe.
+ */
+bool db_connect_again(const struct db_params *p, const PGconn *failed);
 
 /*
  * Copies the connection's last error (or res's, when res is not NULL) into

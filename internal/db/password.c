@@ -19,9 +19,13 @@ int db_password_read(const char *path, char *buf, size_t cap)
         rc = ferror(f) ? -EIO : -EINVAL;
     } else {
         size_t len = strcspn(buf, "\r\n");
-        /* A line longer than the buffer: no newline and more to read. */
-        if (buf[len] == '\0' && len == cap - 1 && fgetc(f) != EOF)
-            rc = -E2BIG;
+        /* A line longer than the buffer: no newline and more of it to read
+         * (a line of exactly cap - 1 bytes has its line end still unread). */
+        if (buf[len] == '\0' && len == cap - 1) {
+            int next = fgetc(f);
+            if (next != EOF && next != '\n' && next != '\r')
+                rc = -E2BIG;
+        }
         buf[len] = '\0';
         if (rc == 0 && len == 0)
             rc = -EINVAL;
@@ -44,6 +48,21 @@ static bool auth_failed(const PGconn *conn)
         return false;
     return PQconnectionUsedPassword(conn) ||
            strstr(PQerrorMessage(conn), "password authentication failed");
+}
+
+bool db_password_refused(const char *path, const PGconn *conn)
+{
+    if (!auth_failed(conn))
+        return false;
+    char now[DB_PASSWORD_MAX];
+    const char *used = PQpass(conn);
+    bool other =
+        db_password_read(path, now, sizeof(now)) == 0 && strcmp(now, used ? used : "") != 0;
+    explicit_bzero(now, sizeof(now));
+    if (other)
+        LOG(LOG_INFO, "password refused; DATABASE_PASSWORD_FILE changed meanwhile: trying it",
+            LOG_STR("file", path));
+    return other;
 }
 
 PGconn *db_password_connect(const char *path, const char *const *keys, const char *const *vals,
@@ -69,17 +88,6 @@ PGconn *db_password_connect(const char *path, const char *const *keys, const cha
     k[j + 1] = v[j + 1] = NULL;
 
     PGconn *conn = open_with(k, v, nonblocking);
-    if (!nonblocking && auth_failed(conn)) {
-        char again[DB_PASSWORD_MAX];
-        if (db_password_read(path, again, sizeof(again)) == 0 && strcmp(again, password) != 0) {
-            LOG(LOG_INFO, "password refused; DATABASE_PASSWORD_FILE changed meanwhile: trying it",
-                LOG_STR("file", path));
-            PQfinish(conn);
-            v[j] = again;
-            conn = open_with(k, v, false);
-        }
-        explicit_bzero(again, sizeof(again));
-    }
     explicit_bzero(password, sizeof(password));
     return conn;
 }

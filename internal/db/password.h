@@ -27,16 +27,21 @@ int db_password_read(const char *path, char *buf, size_t cap);
 
 /*
  * Opens a connection with the NULL-terminated keys/vals (n pairs), the
- * password read from path now replacing any given. Blocking: when the
- * server refuses the password, the file is read again and, when it holds
- * another one (rotated in between), the connection is tried once more at
- * once, before the caller backs off. Nonblocking (PQconnectStartParams):
- * the caller drives the connection. When the file cannot be read, the
- * connection is tried with the parameters as given (and the failure
- * logged). Returns what libpq returns (NULL only when out of memory).
- * Thread-safe.
+ * password read from path now replacing any given: blocking
+ * (PQconnectdbParams) or not (PQconnectStartParams: the caller drives the
+ * connection). When the file cannot be read, the connection is tried with
+ * the parameters as given (and the failure logged). Returns what libpq
+ * returns (NULL only when out of memory). Thread-safe.
  */
 PGconn *db_password_connect(const char *path, const char *const *keys, const char *const *vals,
                             size_t n, bool nonblocking);
+
+/*
+ * True when conn failed because the server refused its password and the
+ * file at path now holds another one (rotated while conn was opening): the
+ * caller then opens a new connection at once, before backing off (logged).
+ * Thread-safe.
+ */
+bool db_password_refused(const char *path, const PGconn *conn);
 
 #endif

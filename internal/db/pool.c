@@ -422,6 +422,16 @@ static void server_stalled(struct pool *p)
     close_idle(p, true);
 }
 
+/* A call on c got no answer by a deadline (which one: why): counted and logged. */
+static void deadline_missed(struct pool_conn *c, const char *what, enum wait_end why,
+                            int64_t start_ns)
+{
+    atomic_fetch_add_explicit(&c->pool->deadlines, 1, memory_order_relaxed);
+    LOG(LOG_WARN, "db call got no answer by its deadline: dropping the connection",
+        LOG_STR("query", what), LOG_STR("deadline", wait_end_names[why]),
+        LOG_INT("waited_ms", (clock_mono_ns() - start_ns) / 1000000));
+}
+
 /*
  * A call on c failed (rc from await_result): the connection is dropped at
  * release, and every later call on it fails at once. A deadline logs, and
@@ -433,13 +443,9 @@ static void call_failed(struct pool_conn *c, const char *what, int rc, enum wait
     c->broken = true;
     if (rc != -ETIMEDOUT)
         return;
-    struct pool *p = c->pool;
-    atomic_fetch_add_explicit(&p->deadlines, 1, memory_order_relaxed);
-    LOG(LOG_WARN, "db call got no answer by its deadline: dropping the connection",
-        LOG_STR("query", what), LOG_STR("deadline", wait_end_names[why]),
-        LOG_INT("waited_ms", (clock_mono_ns() - start_ns) / 1000000));
+    deadline_missed(c, what, why, start_ns);
     if (why == END_CALL)
-        server_stalled(p);
+        server_stalled(c->pool);
 }
 
 /*
@@ -489,16 +495,16 @@ typedef int (*send_fn)(struct pool_conn *c, const void *ud, size_t i);
 
 /*
  * Sends n requests in pipeline mode, one Sync, and collects one result per
- * request into res[0..n-1] (NULL until it arrived), all within one
- * statement deadline from start_ns. Returns 0, or -EIO (connection failed
- * or deadline passed: c is broken).
+ * request into res[0..n-1] (NULL until it arrived), all by end (monotonic
+ * ns; the checkout's and the stop's deadlines may come first). Returns 0,
+ * -EIO when the connection failed, or -ETIMEDOUT when a deadline passed
+ * (*why says which); c is broken then. The caller reports the failure.
  */
 static int round_trip(struct pool_conn *c, send_fn send, const void *ud, size_t n, PGresult **res,
-                      const char *what, int64_t start_ns)
+                      int64_t end, enum wait_end *why)
 {
     PGconn *pg = c->pg;
-    int64_t end = start_ns + c->pool->deadline_ms * 1000000;
-    enum wait_end why = END_CALL;
+    *why = END_CALL;
     int rc = -EIO;
     for (size_t i = 0; i < n; i++)
         res[i] = NULL;
@@ -510,14 +516,14 @@ static int round_trip(struct pool_conn *c, send_fn send, const void *ud, size_t 
     if (!PQpipelineSync(pg))
         goto broken;
     for (size_t i = 0; i < n; i++) {
-        if ((rc = next_result(c, end, &why, &res[i])) < 0)
+        if ((rc = next_result(c, end, why, &res[i])) < 0)
             goto broken;
         rc = -EIO;
         if (!res[i])
             goto broken;
         /* Each request's results end with a NULL. */
         for (PGresult *extra;;) {
-            if ((rc = next_result(c, end, &why, &extra)) < 0)
+            if ((rc = next_result(c, end, why, &extra)) < 0)
                 goto broken;
             if (!extra)
                 break;
@@ -525,7 +531,7 @@ static int round_trip(struct pool_conn *c, send_fn send, const void *ud, size_t 
         }
     }
     PGresult *sync;
-    if ((rc = next_result(c, end, &why, &sync)) < 0)
+    if ((rc = next_result(c, end, why, &sync)) < 0)
         goto broken;
     bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
     PQclear(sync);
@@ -536,8 +542,8 @@ static int round_trip(struct pool_conn *c, send_fn send, const void *ud, size_t 
 
 broken:
     /* Release closes a connection left in pipeline mode. */
-    call_failed(c, what, rc, why, start_ns);
-    return -EIO;
+    c->broken = true;
+    return rc;
 }
 
 /* ---- connections ---- */
@@ -548,62 +554,89 @@ static int send_prepare(struct pool_conn *c, const void *ud, size_t i)
     return PQsendPrepare(c->pg, s->name, s->sql, s->nparams, NULL);
 }
 
-/* Prepares every registered statement on c's new connection, in one round trip. */
-static bool prepare_all(struct pool *p, struct pool_conn *c)
+/*
+ * Prepares every registered statement on c's new connection, in one round
+ * trip, by end (the connect's deadline). Returns 0, -EIO when it failed,
+ * or -ETIMEDOUT when a deadline passed (*why says which). The caller
+ * counts a failure against the server, once: a prepare that got no answer
+ * does not mark the server as stalled on top.
+ */
+static int prepare_all(struct pool *p, struct pool_conn *c, int64_t end, enum wait_end *why)
 {
+    *why = END_CALL;
     if (p->unnamed || p->nstmts == 0)
-        return true;
+        return 0;
     PGresult **res = calloc(p->nstmts, sizeof(*res));
     if (!res) {
         LOG(LOG_WARN, "db prepare failed", LOG_STR("error", "out of memory"));
-        return false;
+        return -EIO;
     }
-    bool ok =
-        round_trip(c, send_prepare, p->stmts, p->nstmts, res, "prepare", clock_mono_ns()) == 0;
+    int64_t start = clock_mono_ns();
+    int rc = round_trip(c, send_prepare, p->stmts, p->nstmts, res, end, why);
+    if (rc == -ETIMEDOUT)
+        deadline_missed(c, "prepare", *why, start);
     for (size_t i = 0; i < p->nstmts; i++) {
-        if (ok && PQresultStatus(res[i]) != PGRES_COMMAND_OK) {
+        if (rc == 0 && PQresultStatus(res[i]) != PGRES_COMMAND_OK) {
             char err[512];
             LOG(LOG_ERROR, "db prepare failed", LOG_STR("stmt", p->stmts[i].name),
                 LOG_STR("error", db_errmsg(c->pg, res[i], err, sizeof(err))));
-            ok = false;
+            rc = -EIO;
         }
         PQclear(res[i]);
     }
     free(res);
-    return ok;
+    return rc;
+}
+
+/* What a wait that a checkout's or the stop's deadline cut short returns. */
+static int cut_short(enum wait_end why)
+{
+    return why == END_STOP ? -ESHUTDOWN : -ETIMEDOUT;
 }
 
 /*
  * Opens a connection into c (reserved by the caller) within DB_CONNECT_TIMEOUT
  * (and the checkout's and the stop's deadlines), non-blocking, with every
- * statement prepared. Returns 0; -ECONNREFUSED when it failed (logged);
- * -ETIMEDOUT when the checkout's or the stop's deadline cut it short, which
- * says nothing about the server.
+ * statement prepared: start-up and preparing share the one deadline. A
+ * password refused while DATABASE_PASSWORD_FILE changed is tried again at
+ * once (db_connect_again), within the same deadline. Returns 0;
+ * -ECONNREFUSED when it failed (logged); -ETIMEDOUT (the checkout's
+ * deadline) or -ESHUTDOWN (the stop's) when one cut it short, which says
+ * nothing about the server.
  */
 static int conn_open(struct pool *p, struct pool_conn *c)
 {
     char err[512];
     int64_t start = clock_mono_ns();
+    int64_t end = start + p->connect_ms * 1000000;
     enum wait_end why = END_CALL;
     /* A checkout whose time is up (a check that ran out of it) opens nothing. */
-    if (wait_until(c, start + p->connect_ms * 1000000, &why) <= start)
-        return -ETIMEDOUT;
+    if (wait_until(c, end, &why) <= start)
+        return cut_short(why);
     PGconn *pg = db_connect_start(p->params);
-    if (!pg) {
-        LOG(LOG_WARN, "db connect failed", LOG_STR("error", "out of memory"));
-        return -ECONNREFUSED;
-    }
-    PostgresPollingStatusType st =
-        PQstatus(pg) == CONNECTION_BAD ? PGRES_POLLING_FAILED : PGRES_POLLING_WRITING;
-    while (st == PGRES_POLLING_READING || st == PGRES_POLLING_WRITING) {
-        int64_t left = wait_until(c, start + p->connect_ms * 1000000, &why) - clock_mono_ns();
-        if (left <= 0)
+    bool again = true; /* one more connect for a rotated password */
+    PostgresPollingStatusType st;
+    for (;;) {
+        if (!pg) {
+            LOG(LOG_WARN, "db connect failed", LOG_STR("error", "out of memory"));
+            return -ECONNREFUSED;
+        }
+        st = PQstatus(pg) == CONNECTION_BAD ? PGRES_POLLING_FAILED : PGRES_POLLING_WRITING;
+        while (st == PGRES_POLLING_READING || st == PGRES_POLLING_WRITING) {
+            int64_t left = wait_until(c, end, &why) - clock_mono_ns();
+            if (left <= 0)
+                break;
+            int n = wait_socket(PQsocket(pg), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, left);
+            if (n < 0)
+                st = PGRES_POLLING_FAILED;
+            else if (n > 0)
+                st = PQconnectPoll(pg);
+        }
+        if (st != PGRES_POLLING_FAILED || !again || !db_connect_again(p->params, pg))
             break;
-        int n = wait_socket(PQsocket(pg), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, left);
-        if (n < 0)
-            st = PGRES_POLLING_FAILED;
-        else if (n > 0)
-            st = PQconnectPoll(pg);
+        again = false;
+        PQfinish(pg);
+        pg = db_connect_start(p->params);
     }
     if (st != PGRES_POLLING_OK) {
         bool timed_out = st != PGRES_POLLING_FAILED;
@@ -615,14 +648,15 @@ static int conn_open(struct pool *p, struct pool_conn *c)
                                                   : wait_end_names[why]),
             LOG_INT("waited_ms", (clock_mono_ns() - start) / 1000000));
         PQfinish(pg);
-        return timed_out && why != END_CALL ? -ETIMEDOUT : -ECONNREFUSED;
+        return timed_out && why != END_CALL ? cut_short(why) : -ECONNREFUSED;
     }
     c->pg = pg;
     c->broken = false;
-    if (PQsetnonblocking(pg, 1) != 0 || !prepare_all(p, c)) {
+    int rc = PQsetnonblocking(pg, 1) == 0 ? prepare_all(p, c, end, &why) : -EIO;
+    if (rc < 0) {
         PQfinish(pg);
         c->pg = NULL;
-        return -ECONNREFUSED;
+        return rc == -ETIMEDOUT && why != END_CALL ? cut_short(why) : -ECONNREFUSED;
     }
     return 0;
 }
@@ -649,7 +683,10 @@ static int64_t expiry_locked(struct pool *p, int64_t created)
  * no connection). On success the slot is BUSY for a caller (for_caller) or
  * published as idle. On failure the slot is emptied and the back-off window
  * starts. After a failure only one connect at a time tries the server (the
- * probe); the others fail fast. Returns 0, -ECONNREFUSED or -ESHUTDOWN.
+ * probe); the others fail fast. Returns 0, -ECONNREFUSED or -ESHUTDOWN; or
+ * -ETIMEDOUT when the checkout's deadline cut the connect short (and
+ * -ESHUTDOWN the stop's), which neither counts as a failed connect nor
+ * starts the back-off nor fails the waiters.
  */
 static int connect_slot(struct pool *p, struct pool_conn *c, bool for_caller)
 {
@@ -674,17 +711,17 @@ static int connect_slot(struct pool *p, struct pool_conn *c, bool for_caller)
     if (probe)
         p->probing = false;
     if (opened < 0) {
-        p->connect_failures++;
         /* Cut short by a checkout's or the stop's deadline: no news of the server. */
-        if (opened != -ETIMEDOUT) {
+        if (opened == -ECONNREFUSED) {
+            p->connect_failures++;
             p->fail_streak++;
             p->down_until_ms = now + backoff_ms(p->fail_streak);
+            if (for_caller)
+                p->unavailable++;
         }
-        if (for_caller)
-            p->unavailable++;
         slot_free_locked(p, c);
         pthread_mutex_unlock(&p->mu);
-        return -ECONNREFUSED;
+        return opened;
     }
     p->connects++;
     p->fail_streak = 0;
@@ -1298,12 +1335,16 @@ static int run_steps(struct pool_conn *c, const struct pool_step *steps, size_t 
         }
     }
     int64_t start = clock_mono_ns();
+    enum wait_end why;
     int rc = round_trip(c, send_step, &(struct steps){.steps = steps, .qs = qs}, n, ret_res,
-                        qs[n - 1]->name, start);
-    if (rc == 0)
-        for (size_t i = 0; i < n; i++)
-            query_done(c, qs[i], ret_res[i], start);
-    return rc;
+                        start + c->pool->deadline_ms * 1000000, &why);
+    if (rc < 0) {
+        call_failed(c, qs[n - 1]->name, rc, why, start);
+        return -EIO;
+    }
+    for (size_t i = 0; i < n; i++)
+        query_done(c, qs[i], ret_res[i], start);
+    return 0;
 }
 
 int pool_exec_steps(struct pool_conn *c, const struct pool_step *steps, size_t n,

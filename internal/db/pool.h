@@ -27,11 +27,10 @@
  *   connection, then waited for with poll() on PQsocket. A statement gets
  *   the server's statement_timeout plus a grace period (the server's own
  *   error comes first while it answers at all); a connect gets
- *   DB_CONNECT_TIMEOUT. At the deadline the connection is dropped, not
- *   cancelled (a cancel request opens a connection of its own and would
- *   hang against a hung server too), and a statement that ran out of time
- *   marks the server as not answering: idle connections are closed, and
- *   until a connect succeeds again only one caller at a time tries one
+ *   DB_CONNECT_TIMEOUT, preparing the statements included. At the deadline the connection is
+ * dropped, not cancelled (a cancel request opens a connection of its own and would hang against a
+ * hung server too), and a statement that ran out of time marks the server as not answering: idle
+ * connections are closed, and until a connect succeeds again only one caller at a time tries one
  *   while the others fail fast with -ECONNREFUSED.
  */
 #ifndef TGDESK_DB_POOL_H
@@ -67,7 +66,8 @@ struct pool_options {
     /* Client-side deadline of one statement (the server's statement_timeout
      * plus a grace period); 0: POOL_DEADLINE_DEFAULT_MS. */
     int64_t deadline_ms;
-    int64_t connect_timeout_ms; /* a connect, start-up included; 0: POOL_CONNECT_DEFAULT_MS */
+    int64_t connect_timeout_ms; /* a connect, start-up and preparing included; 0:
+                                   POOL_CONNECT_DEFAULT_MS */
     bool unnamed; /* no prepared statements: each one sent with its text (PgBouncer) */
 };
 
@@ -106,7 +106,9 @@ int pool_acquire(struct pool *p, int64_t timeout_ms, struct pool_conn **ret_conn
  * pool_acquire() for a caller that must know the outcome within timeout_ms
  * (a health probe): the wait for a connection, its check or its opening,
  * and every statement run on it before pool_release() all end by then; one
- * cut short drops the connection (without marking the server down).
+ * cut short drops the connection without marking the server down or
+ * failing the other callers waiting for a connection. A connect cut short
+ * returns -ETIMEDOUT (-ESHUTDOWN when pool_stop_by's deadline did it).
  */
 int pool_acquire_bounded(struct pool *p, int64_t timeout_ms, struct pool_conn **ret_conn);
 
