@@ -5,6 +5,9 @@
 # webhook post from 127.0.0.1 is answered within 2 s, /health on the
 # operations port always answers, the slow connections are closed at the
 # request deadline (HTTP_REQUEST_TIMEOUT=3) and tgdesk's memory stays flat.
+# Before that, on kept-alive connections, a second request that starts after
+# an idle pause or at once after the first answer, trickled or stalled after
+# its headers, is closed at the deadline as well.
 # Then 250 connections from each address, far beyond HTTP_MAX_CONNECTIONS,
 # while WEBHOOK_ALLOWED_CIDRS admits only 127.0.0.1: they are turned away at
 # accept and hold no slot; the real webhook is still answered within 2 s.
@@ -64,36 +67,112 @@ start_tgdesk OPS_PORT=$ops_port HTTP_REQUEST_TIMEOUT=$DEADLINE TELEGRAM_GLOBAL_R
     not_ok "tgdesk starts" "$(cat "$scratch/tgdesk.log")"; finish; exit 1; }
 wait_http "$ops/livez" 20
 
-# A kept-alive connection: answered once, idle for 2 s (under HTTP_TIMEOUT),
-# then a second request trickled: the deadline runs from its first byte, not
-# from the first request or the idle time.
-kept=$(/usr/bin/python3 - "$tg_port" "$secret" <<'PY'
+# kept_alive PAUSE MODE: on a kept-alive connection, a webhook post is
+# answered; PAUSE seconds after the answer a second post starts, either
+# trickled one byte every 0.5 s (MODE trickle) or sent as whole headers
+# (Content-Length: 100) and one body byte, then nothing more (MODE stall).
+# Prints the first answer's status line and how many seconds after the second
+# request's first byte the connection was closed (or "open" after 15 s).
+# MODE steady: 2 more posts, each PAUSE seconds after the previous answer;
+# prints the status line and how many of them were answered.
+kept_alive() {
+    /usr/bin/python3 - "$tg_port" "$secret" "$1" "$2" <<'PY'
 import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-req = (b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-       b"X-Telegram-Bot-Api-Secret-Token: " + sys.argv[2].encode() +
-       b"\r\nContent-Length: 19\r\n\r\n{\"update_id\": 4242}")
-s.sendall(req)
-first = s.recv(4096).split(b"\r\n")[0].decode()
-time.sleep(2)
-t0 = time.monotonic()
-s.settimeout(0.5)
-for b in req:
-    s.sendall(bytes([b]))
-    try:
-        if s.recv(4096) == b"":
+port, secret, pause, mode = int(sys.argv[1]), sys.argv[2].encode(), float(sys.argv[3]), sys.argv[4]
+head = (b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"X-Telegram-Bot-Api-Secret-Token: " + secret + b"\r\nContent-Length: %d\r\n\r\n")
+body = b'{"update_id": 4242}'
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(head % len(body) + body)
+def answer():
+    got = b""
+    while b"\r\n\r\n" not in got:
+        b = s.recv(4096)
+        if not b:
+            return None
+        got += b
+    hdr, rest = got.split(b"\r\n\r\n", 1)
+    length = [int(l.split(b":")[1]) for l in hdr.split(b"\r\n")
+              if l.lower().startswith(b"content-length:")]
+    while len(rest) < (length[0] if length else 0):
+        rest += s.recv(4096)
+    return hdr
+hdr = answer()
+if mode == "steady":
+    n = 0
+    for _ in range(2):
+        time.sleep(pause)
+        try:
+            s.sendall(head % len(body) + body)
+            if answer() is None:
+                break
+        except OSError:
             break
+        n += 1
+    print(hdr.split(b"\r\n")[0].decode(), n)
+    sys.exit(0)
+time.sleep(pause)
+t0 = time.monotonic()
+if mode == "trickle":
+    s.settimeout(0.5)
+    for b in head % len(body) + body:
+        s.sendall(bytes([b]))
+        try:
+            if s.recv(4096) == b"":
+                break
+        except socket.timeout:
+            pass
+        except OSError:
+            break
+    closed = True
+else:
+    s.sendall(head % 100 + b"{")
+    s.settimeout(15)
+    try:
+        closed = s.recv(4096) == b""
     except socket.timeout:
-        pass
+        closed = False
     except OSError:
-        break
-print(first, round(time.monotonic() - t0, 1))
+        closed = True
+print(hdr.split(b"\r\n")[0].decode(), round(time.monotonic() - t0, 1) if closed else "open")
 PY
-)
-echo "# kept-alive connection: $kept"
+}
+
+# within_deadline SECONDS: SECONDS is a number from just under the deadline to
+# 2 s past it (one sweep, a loaded machine).
+within_deadline() { /usr/bin/python3 -c "print($DEADLINE - 0.1 <= ${1:-0} <= $DEADLINE + 2)" 2>/dev/null || echo False; }
+
+# Idle for 2 s (under HTTP_TIMEOUT), then a second request trickled: the
+# deadline runs from its first byte, not from the first request or the idle time.
+kept=$(kept_alive 2 trickle)
+echo "# kept-alive connection, trickled after 2 s: $kept"
 expect_contains "kept-alive: the first request answered" "$kept" "HTTP/1.1 200"
 expect_eq "kept-alive: the trickled second request closed at the deadline from its first byte" True \
-    "$(/usr/bin/python3 -c "print($DEADLINE - 0.1 <= ${kept##* } <= $DEADLINE + 2)")"
+    "$(within_deadline "${kept##* }")"
+# The second request begun at once after the answer, before the deadline's
+# sweep has looked at the connection: whole headers and one byte of the body,
+# then nothing; or trickled. Either is closed at the deadline, not after
+# HTTP_TIMEOUT (30 s), and counted as a request timeout.
+timeouts0=$(metric 'tgdesk_http_connections_closed_total{reason="request_timeout"}')
+kept=$(kept_alive 0 stall)
+echo "# kept-alive connection, stalled at once: $kept"
+expect_eq "kept-alive: a second request stalled at once after the answer closed at the deadline" True \
+    "$(within_deadline "${kept##* }")"
+kept=$(kept_alive 0 trickle)
+echo "# kept-alive connection, trickled at once: $kept"
+expect_eq "kept-alive: a second request trickled at once after the answer closed at the deadline" True \
+    "$(within_deadline "${kept##* }")"
+sleep 0.5
+timeouts=$(metric 'tgdesk_http_connections_closed_total{reason="request_timeout"}')
+expect_eq "kept-alive: both counted as request_timeout" 2 "$(pyq "int($timeouts - $timeouts0)" <<<'{}')"
+expect_eq "kept-alive: none counted as idle_timeout" 0 \
+    "$(metric 'tgdesk_http_connections_closed_total{reason="idle_timeout"}')"
+# Posts $DEADLINE + 1 s apart on one connection: the pauses between them are
+# idle time (HTTP_TIMEOUT), not cut at the deadline.
+kept=$(kept_alive $((DEADLINE + 1)) steady)
+echo "# kept-alive connection, idle $((DEADLINE + 1)) s between posts: $kept"
+expect_eq "kept-alive: idle longer than the deadline between posts, not cut (2 posts answered)" 2 \
+    "${kept##* }"
 
 /usr/bin/python3 "$SLOW" "$tg_port" --sources 16 --per-source 60 --seconds "$seconds" \
     --interval 2 >"$scratch/slow1.json" 2>"$scratch/slow1.err" &

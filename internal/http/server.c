@@ -61,9 +61,10 @@
 #define SWEEP_MAX_MS 1000
 
 /*
- * A connection idle after a request counts as busy again once data newer than
- * this margin past the idle mark arrived (TCP_INFO's clock is the kernel's
- * jiffies: a few milliseconds coarse).
+ * A connection idle after a request counts as busy again once data arrived
+ * more than this margin after the previous request was completed (TCP_INFO's
+ * clock is the kernel's jiffies: a few milliseconds coarse, so the last bytes
+ * of the previous request may seem to come up to a jiffy or two later).
  */
 #define IDLE_MARGIN_MS 20
 
@@ -97,13 +98,17 @@ enum canned {
 struct conn {
     struct conn *prev, *next;
     MHD_socket fd;
-    atomic_uint done;     /* requests completed */
-    atomic_uint received; /* done + 1: the current request arrived whole, is being answered */
+    atomic_uint done;        /* requests completed */
+    atomic_uint started;     /* done + 1: the headers of the current request arrived */
+    atomic_uint received;    /* done + 1: the current request arrived whole, is being answered */
+    _Atomic int64_t done_ms; /* when the last request was completed (clock_mono_ms()) */
     /* The sweep's, under conn_lock. */
     unsigned seen_done;
-    int64_t phase_ms; /* when the current request (or idle time) began; 0: not seen yet */
-    bool idle;        /* between requests: HTTP_TIMEOUT applies, not the deadline */
-    bool shut;        /* closed by the sweep */
+    /* When the current request began, or while idle when the previous one was
+     * completed; 0: not seen yet. */
+    int64_t phase_ms;
+    bool idle; /* between requests: HTTP_TIMEOUT applies, not the deadline */
+    bool shut; /* closed by the sweep */
 };
 
 /* One libmicrohttpd daemon: the public port, or the operations port. */
@@ -221,12 +226,16 @@ static struct conn *conn_of(struct MHD_Connection *conn)
     return ci ? ci->socket_context : NULL;
 }
 
-/* The request arrived whole and waits for its answer: its deadline stops. */
-static void mark_received(struct MHD_Connection *conn)
+/*
+ * The current request of conn reached a step: its headers arrived (it is
+ * busy, not idle), or it arrived whole and waits for its answer (its deadline
+ * stops).
+ */
+static void mark_request(struct MHD_Connection *conn, bool whole)
 {
     struct conn *c = conn_of(conn);
     if (c)
-        atomic_store_explicit(&c->received,
+        atomic_store_explicit(whole ? &c->received : &c->started,
                               atomic_load_explicit(&c->done, memory_order_relaxed) + 1,
                               memory_order_relaxed);
 }
@@ -365,7 +374,7 @@ static enum MHD_Result handle_webhook(struct http_server *srv, const struct rout
     req->job.complete = webhook_complete;
     req->job.userdata = req;
     req->submitted = true;
-    mark_received(conn);
+    mark_request(conn, true);
     /* Suspend first: a worker may resume the connection before submit returns. */
     MHD_suspend_connection(conn);
     if (pipeline_submit(srv->app->pipeline, &req->job) < 0) {
@@ -497,8 +506,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (*con_cls == NULL)
+    if (*con_cls == NULL) {
         atomic_fetch_add(&srv->inflight, 1);
+        mark_request(conn, false);
+    }
 
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         const struct route *r = &routes[i];
@@ -530,9 +541,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     const struct listener *l = cls;
     struct http_server *srv = l->srv;
     struct conn *c = conn_of(conn);
-    if (c)
+    if (c) {
+        /* The time first: the sweep reads it after the count. */
+        atomic_store_explicit(&c->done_ms, clock_mono_ms(), memory_order_relaxed);
         atomic_store_explicit(&c->done, atomic_load_explicit(&c->done, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
+                              memory_order_release);
+    }
     if (*con_cls == NULL)
         return;
     if (*con_cls != &no_state) {
@@ -545,13 +559,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 /* ---- connections: the request deadline ---------------------------------- */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* True when data arrived on fd less than ms milliseconds ago (TCP_INFO). */
 static bool data_within(MHD_socket fd, int64_t ms)
@@ -615,25 +622,34 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
 /*
  * One connection at one sweep (under conn_lock). A request runs from the
- * connection's start, or from the first data after the previous request was
- * answered, until it has arrived whole (mark_received()) or been answered;
- * past deadline_ms the socket is shut down, and libmicrohttpd, finding it
- * closed, drops the connection on its own thread.
+ * connection's start, or on a kept-alive connection from when the sweep first
+ * sees the next one begun, until it has arrived whole (mark_request()) or been
+ * answered; past deadline_ms the socket is shut down, and libmicrohttpd,
+ * finding it closed, drops the connection on its own thread.
+ *
+ * After an answer the connection is idle until its next request shows: its
+ * headers reached on_request(), or (headers still trickling) TCP_INFO says
+ * data arrived after the answer's completion time (not the sweep's: the bytes
+ * may have come in between). Only a partial header that arrived within
+ * IDLE_MARGIN_MS of the answer and then nothing more escapes both; it holds
+ * the connection no longer than an idle client can (HTTP_TIMEOUT), and any
+ * later byte shows it.
  */
 static void sweep_one(struct http_server *srv, struct conn *c, int64_t now)
 {
-    unsigned done = atomic_load_explicit(&c->done, memory_order_relaxed);
+    unsigned done = atomic_load_explicit(&c->done, memory_order_acquire);
     if (c->phase_ms == 0)
         c->phase_ms = now;
     if (done != c->seen_done) {
         c->seen_done = done;
         c->idle = true;
-        c->phase_ms = now;
+        c->phase_ms = atomic_load_explicit(&c->done_ms, memory_order_relaxed);
     }
     if (c->shut || atomic_load_explicit(&c->received, memory_order_relaxed) == done + 1)
         return;
     if (c->idle) {
-        if (data_within(c->fd, now - c->phase_ms - IDLE_MARGIN_MS)) {
+        if (atomic_load_explicit(&c->started, memory_order_relaxed) == done + 1 ||
+            data_within(c->fd, now - c->phase_ms - IDLE_MARGIN_MS)) {
             c->idle = false;
             c->phase_ms = now;
         }
@@ -657,7 +673,7 @@ static void *sweep_main(void *arg)
         until.tv_sec += srv->sweep_ms / 1000 + until.tv_nsec / 1000000000L;
         until.tv_nsec %= 1000000000L;
         pthread_cond_timedwait(&srv->sweep_wake, &srv->conn_lock, &until);
-        int64_t now = now_ms();
+        int64_t now = clock_mono_ms();
         for (struct conn *c = srv->conns; c && !srv->stopping; c = c->next)
             sweep_one(srv, c, now);
     }
@@ -691,7 +707,7 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 {
     if (strncmp(fmt, limit_msg, sizeof(limit_msg) - 1) == 0) {
         tgm_http_closed("limit");
-        int64_t now = now_ms(), last = atomic_load(&last_limit_log_ms);
+        int64_t now = clock_mono_ms(), last = atomic_load(&last_limit_log_ms);
         if (now - last < 1000 || !atomic_compare_exchange_strong(&last_limit_log_ms, &last, now))
             return;
     }
