@@ -1,7 +1,6 @@
 #include "retention.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -11,7 +10,7 @@
 #include "desk/prune.h"
 #include "log.h"
 #include "outbox/prune.h"
-#include "util/clock.h"
+#include "util/periodic.h"
 
 /* Statements per table and round, so that a huge backlog does not hold the thread. */
 #define ROUND_STATEMENTS 100
@@ -19,10 +18,7 @@
 struct retention {
     struct pool *pool;
     struct retention_options opt;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    bool stop;
+    struct periodic *thread;
     _Atomic uint64_t rounds, updates, notifications, outbox;
 };
 
@@ -78,27 +74,11 @@ int64_t retention_run(struct retention *r)
     return all;
 }
 
-/* Waits ms unless stopped; true when stopped. */
-static bool wait_ms(struct retention *r, int64_t ms)
-{
-    struct timespec until = clock_deadline(CLOCK_MONOTONIC, ms);
-    pthread_mutex_lock(&r->mu);
-    while (!r->stop && pthread_cond_timedwait(&r->cond, &r->mu, &until) == 0)
-        ;
-    bool stop = r->stop;
-    pthread_mutex_unlock(&r->mu);
-    return stop;
-}
-
-static void *retention_main(void *arg)
+static int64_t retention_round(void *arg)
 {
     struct retention *r = arg;
-    int64_t wait = r->opt.first_delay_ms;
-    while (!wait_ms(r, wait)) {
-        retention_run(r);
-        wait = r->opt.interval_ms;
-    }
-    return NULL;
+    retention_run(r);
+    return r->opt.interval_ms;
 }
 
 struct retention *retention_start(struct pool *pool, const struct retention_options *o)
@@ -114,15 +94,8 @@ struct retention *retention_start(struct pool *pool, const struct retention_opti
         r->opt.first_delay_ms = 2000;
     if (r->opt.batch <= 0)
         r->opt.batch = 1000;
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cond, &attr);
-    pthread_condattr_destroy(&attr);
-    if (pthread_create(&r->thread, NULL, retention_main, r) != 0) {
-        pthread_cond_destroy(&r->cond);
-        pthread_mutex_destroy(&r->mu);
+    r->thread = periodic_start(r->opt.first_delay_ms, retention_round, r);
+    if (!r->thread) {
         free(r);
         return NULL;
     }
@@ -141,12 +114,6 @@ void retention_stop(struct retention *r)
 {
     if (!r)
         return;
-    pthread_mutex_lock(&r->mu);
-    r->stop = true;
-    pthread_cond_broadcast(&r->cond);
-    pthread_mutex_unlock(&r->mu);
-    pthread_join(r->thread, NULL);
-    pthread_cond_destroy(&r->cond);
-    pthread_mutex_destroy(&r->mu);
+    periodic_stop(r->thread);
     free(r);
 }

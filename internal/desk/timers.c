@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +13,7 @@
 #include "rules.h"
 #include "send.h"
 #include "store.h"
-#include "util/clock.h"
+#include "util/periodic.h"
 
 /* Requests one statement handles per round; the rest wait for the next round. */
 #define ROUND_LIMIT "100"
@@ -26,11 +25,7 @@ struct desk_timers {
     struct pool *pool;
     struct sender *sender;
     int64_t interval_ms;
-    bool running;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    bool stop;
+    struct periodic *thread; /* NULL: no timer configured */
 };
 
 /* Seconds as statement text ("900.000"). */
@@ -143,24 +138,11 @@ int desk_timers_run(struct desk_timers *t)
     return sent + closed;
 }
 
-/* Waits ms unless stopped; true when stopped. */
-static bool wait_ms(struct desk_timers *t, int64_t ms)
-{
-    struct timespec until = clock_deadline(CLOCK_MONOTONIC, ms);
-    pthread_mutex_lock(&t->mu);
-    while (!t->stop && pthread_cond_timedwait(&t->cond, &t->mu, &until) == 0)
-        ;
-    bool stop = t->stop;
-    pthread_mutex_unlock(&t->mu);
-    return stop;
-}
-
-static void *timers_main(void *arg)
+static int64_t timers_round(void *arg)
 {
     struct desk_timers *t = arg;
-    while (!wait_ms(t, t->interval_ms))
-        desk_timers_run(t);
-    return NULL;
+    desk_timers_run(t);
+    return t->interval_ms;
 }
 
 struct desk_timers *desk_timers_start(struct desk *d, struct pool *pool, struct sender *sender)
@@ -179,19 +161,11 @@ struct desk_timers *desk_timers_start(struct desk *d, struct pool *pool, struct 
     t->interval_ms = shortest / 5 < 1000 ? 1000 : shortest / 5 > 5000 ? 5000 : shortest / 5;
     if (shortest <= 0)
         return t;
-    pthread_mutex_init(&t->mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->cond, &attr);
-    pthread_condattr_destroy(&attr);
-    if (pthread_create(&t->thread, NULL, timers_main, t) != 0) {
-        pthread_cond_destroy(&t->cond);
-        pthread_mutex_destroy(&t->mu);
+    t->thread = periodic_start(t->interval_ms, timers_round, t);
+    if (!t->thread) {
         free(t);
         return NULL;
     }
-    t->running = true;
     return t;
 }
 
@@ -199,14 +173,6 @@ void desk_timers_stop(struct desk_timers *t)
 {
     if (!t)
         return;
-    if (t->running) {
-        pthread_mutex_lock(&t->mu);
-        t->stop = true;
-        pthread_cond_broadcast(&t->cond);
-        pthread_mutex_unlock(&t->mu);
-        pthread_join(t->thread, NULL);
-        pthread_cond_destroy(&t->cond);
-        pthread_mutex_destroy(&t->mu);
-    }
+    periodic_stop(t->thread);
     free(t);
 }

@@ -16,6 +16,7 @@
 #include "metrics/tgm.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/periodic.h"
 #include "util/strnum.h"
 
 /* The local lease ends this long before the database's. */
@@ -80,11 +81,9 @@ struct leases {
     char instance[128];
     pthread_mutex_t lock;
     struct slot slots[LEASE_SLOTS];
-    pthread_t keeper;
-    bool started;
-    pthread_mutex_t stop_lock;
-    pthread_cond_t stop_cond;
-    bool stopping;
+    struct periodic *keeper;
+    struct pool_conn *keeper_conn; /* the keeper's own, kept between ticks */
+    int64_t last_ok;               /* when the keeper last ticked (monotonic ms) */
     atomic_int live;
     atomic_long send_after;
 };
@@ -309,47 +308,33 @@ static bool tick(struct leases *l, struct pool_conn *c)
     return ok;
 }
 
-static void *keeper_main(void *arg)
+/* The keeper's round, every LEASE_RENEW_MS on a connection it keeps. */
+static int64_t keeper_round(void *arg)
 {
     struct leases *l = arg;
-    struct pool_conn *c = NULL;
-    int64_t last_ok = 0;
-    pthread_mutex_lock(&l->stop_lock);
-    while (!l->stopping) {
-        pthread_mutex_unlock(&l->stop_lock);
-        int64_t t = clock_mono_ms();
-        if (!c && pool_acquire(l->pool, 1000, &c) < 0)
-            c = NULL;
-        if (c && tick(l, c)) {
-            /* Just joined, or back from a freeze: the others count us within
-             * a tick; until then we would send on top of their shares.
-             * Alone, there is nobody to wait for. */
-            if (last_ok == 0 || t - last_ok > FROZEN_MS)
-                atomic_store(&l->send_after,
-                             clock_mono_ms() + (leases_live(l) > 1 ? LEASE_RENEW_MS + 500 : 0));
-            last_ok = t;
-            if (pool_conn_expired(c)) {
-                /* kept for good otherwise: recycled as every connection is */
-                pool_release(l->pool, c);
-                c = NULL;
-            }
-        } else if (c) {
-            pool_release(l->pool, c); /* a broken one is replaced */
+    struct pool_conn *c = l->keeper_conn;
+    int64_t t = clock_mono_ms();
+    if (!c && pool_acquire(l->pool, 1000, &c) < 0)
+        c = NULL;
+    if (c && tick(l, c)) {
+        /* Just joined, or back from a freeze: the others count us within
+         * a tick; until then we would send on top of their shares.
+         * Alone, there is nobody to wait for. */
+        if (l->last_ok == 0 || t - l->last_ok > FROZEN_MS)
+            atomic_store(&l->send_after,
+                         clock_mono_ms() + (leases_live(l) > 1 ? LEASE_RENEW_MS + 500 : 0));
+        l->last_ok = t;
+        if (pool_conn_expired(c)) {
+            /* kept for good otherwise: recycled as every connection is */
+            pool_release(l->pool, c);
             c = NULL;
         }
-        pthread_mutex_lock(&l->stop_lock);
-        if (l->stopping)
-            break;
-        struct timespec ts = clock_deadline(CLOCK_MONOTONIC, LEASE_RENEW_MS);
-        pthread_cond_timedwait(&l->stop_cond, &l->stop_lock, &ts);
+    } else if (c) {
+        pool_release(l->pool, c); /* a broken one is replaced */
+        c = NULL;
     }
-    pthread_mutex_unlock(&l->stop_lock);
-    if (c || pool_acquire(l->pool, 1000, &c) == 0) {
-        const char *p[1] = {l->instance};
-        pool_run(c, "lease_quit", 1, p, NULL, NULL);
-        pool_release(l->pool, c);
-    }
-    return NULL;
+    l->keeper_conn = c;
+    return LEASE_RENEW_MS;
 }
 
 struct leases *leases_start(struct pool *pool)
@@ -367,18 +352,12 @@ struct leases *leases_start(struct pool *pool)
     atomic_store(&l->live, 1);
     atomic_store(&l->send_after, INT64_MAX); /* until the first heartbeat */
     pthread_mutex_init(&l->lock, NULL);
-    pthread_mutex_init(&l->stop_lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&l->stop_cond, &attr);
-    pthread_condattr_destroy(&attr);
-    if (pthread_create(&l->keeper, NULL, keeper_main, l) != 0) {
+    l->keeper = periodic_start(0, keeper_round, l);
+    if (!l->keeper) {
         LOG(LOG_ERROR, "cannot start the lease keeper", LOG_STR("error", strerror(errno)));
         leases_stop(l);
         return NULL;
     }
-    l->started = true;
     tgm_instance_info(l->instance);
     LOG(LOG_INFO, "sender instance", LOG_STR("instance", l->instance));
     return l;
@@ -388,14 +367,14 @@ void leases_stop(struct leases *l)
 {
     if (!l)
         return;
-    pthread_mutex_lock(&l->stop_lock);
-    l->stopping = true;
-    pthread_cond_broadcast(&l->stop_cond);
-    pthread_mutex_unlock(&l->stop_lock);
-    if (l->started)
-        pthread_join(l->keeper, NULL);
-    pthread_cond_destroy(&l->stop_cond);
-    pthread_mutex_destroy(&l->stop_lock);
+    periodic_stop(l->keeper);
+    /* The slots go back at once rather than when their leases run out. */
+    struct pool_conn *c = l->keeper_conn;
+    if (l->keeper && (c || pool_acquire(l->pool, 1000, &c) == 0)) {
+        const char *p[1] = {l->instance};
+        pool_run(c, "lease_quit", 1, p, NULL, NULL);
+        pool_release(l->pool, c);
+    }
     pthread_mutex_destroy(&l->lock);
     free(l);
 }
