@@ -12,7 +12,8 @@ set -e
 . "$TGDESK_SOURCE_ROOT/test/lib.sh"
 need_pg
 
-FREEZE_S=25
+# The issue-sized freeze: a minute (TGDESK_FREEZE_SECONDS shortens it for a quick run).
+FREEZE_S=${TGDESK_FREEZE_SECONDS:-60}
 STMT_MS=2000
 # The bound of one post while frozen: DB_STATEMENT_TIMEOUT plus a few seconds.
 BOUND_S=$((STMT_MS / 1000 + 5))
