@@ -125,10 +125,13 @@ drained() { sql_is "$db" "SELECT count(*) FROM outbox WHERE status = 'pending' A
 wait_for 120 drained || not_ok "users' replies drained" "$(sql "$db" "SELECT count(*) FROM outbox WHERE status = 'pending' AND chat_id <> $group")"
 
 check_delivery() { # LABEL LOAD_JSON
-    curl -s "$fake_url/control/calls?method=sendMessage" >"$scratch/calls.json"
     sql "$db" "SELECT id, user_id FROM requests ORDER BY id" >"$scratch/requests.txt"
     sql "$db" "SELECT count(*) FROM outbox WHERE status = 'failed'" >"$scratch/failed.txt"
     sql "$db" "SELECT request_id FROM outbox WHERE status = 'pending' AND chat_id = $group AND purpose = 'notify'" >"$scratch/pending_notify.txt"
+    sql "$db" "SELECT request_id, message_id FROM notifications WHERE chat_id = $group" >"$scratch/notifications.txt"
+    # the fake last: a notification still pending above was either sent by now
+    # (the call comes before the row is marked) or is pending still
+    curl -s "$fake_url/control/calls?method=sendMessage" >"$scratch/calls.json"
     /usr/bin/python3 - "$1" "$2" "$scratch" "$group" "$rps" <<'PY'
 import json, re, sys, collections
 label, load, d, group, rps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
@@ -184,7 +187,19 @@ for c in group_calls:
         notified.add(int(n))
 check(label + ": no outbox row failed", failed == 0, "%d failed" % failed)
 unaccounted = [r for r in requests if r not in notified and r not in pending]
-check(label + ": every request's notification sent or waiting", not unaccounted, "%s" % unaccounted[:10])
+# what the database says was sent for them, and what the fake got with those message ids
+sent_ids = collections.defaultdict(list)
+for l in open(d + "/notifications.txt"):
+    if l.strip():
+        r, mid = map(int, l.split("|"))
+        sent_ids[r].append(mid)
+detail = []
+for r in unaccounted[:5]:
+    got = [(c.get("message_id"), c["body"].get("text", "")[:80]) for c in group_calls
+           if c.get("message_id") in sent_ids[r]]
+    detail.append("#%d: notifications rows %s, the fake's calls with them %s" % (r, sent_ids[r], got))
+check(label + ": every request's notification sent or waiting", not unaccounted,
+      "%s %s" % (unaccounted[:10], "; ".join(detail)))
 ts = sorted(c["ts"] for c in group_calls)
 worst = max([sum(1 for t in ts if s <= t < s + 60) for s in ts] or [0])
 check(label + ": staff group got at most 20 messages in any 60 s (%d)" % worst, worst <= 20)
