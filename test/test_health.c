@@ -37,7 +37,17 @@
 #include "testpg.h"
 #include "util/clock.h"
 
-static int g_stopped_pid;
+/* Backends the hung-server test stopped (SIGCONT on the way out, whatever happens). */
+#define STOPPED_MAX 16
+static int g_stopped_pids[STOPPED_MAX];
+static int g_nstopped;
+
+static void resume_stopped(void)
+{
+    for (int i = 0; i < g_nstopped; i++)
+        kill(g_stopped_pids[i], SIGCONT);
+    g_nstopped = 0;
+}
 
 /* ---- helpers ---- */
 
@@ -197,8 +207,7 @@ static void test_insecure_note(void **state)
 /* A test that failed half-way may have left a backend frozen. */
 static void resume_frozen(void)
 {
-    if (g_stopped_pid > 0)
-        kill(g_stopped_pid, SIGCONT);
+    resume_stopped();
 }
 
 static void cluster_start(void)
@@ -407,15 +416,32 @@ static void test_hung_server(void **state)
     th_open(&t, &(struct health_options){.stats_interval_ms = -1});
     assert_true(wait_status(&t, 200, 3000) >= 0);
 
-    /* Freeze the backend of the pooled connection: SELECT 1 will hang. */
+    /* Freeze every backend of the pool (it may hold more than one
+     * connection by now): SELECT 1 will hang on whichever the check takes. */
     PGconn *admin = testpg_connect(testpg_cluster.conninfo);
-    char *pid = testpg_value(admin, "SELECT pid FROM pg_stat_activity"
-                                    " WHERE application_name = 'tgdesk' LIMIT 1");
+    PGresult *pids = PQexec(admin, "SELECT pid FROM pg_stat_activity"
+                                   " WHERE application_name = 'tgdesk'");
+    assert_int_equal(PQresultStatus(pids), PGRES_TUPLES_OK);
+    assert_true(PQntuples(pids) >= 1 && PQntuples(pids) < STOPPED_MAX);
+    for (int i = 0; i < PQntuples(pids); i++) {
+        int pid = (int)strtol(PQgetvalue(pids, i, 0), NULL, 10);
+        assert_int_equal(kill(pid, SIGSTOP), 0);
+        g_stopped_pids[g_nstopped++] = pid;
+    }
+    PQclear(pids);
     PQfinish(admin);
-    assert_non_null(pid);
-    g_stopped_pid = (int)strtol(pid, NULL, 10);
-    free(pid);
-    assert_int_equal(kill(g_stopped_pid, SIGSTOP), 0);
+    /* and the postmaster: a new connection hangs too, as on a stuck server
+     * (with only the backends stopped, the pool would rightly drop the hung
+     * connection and answer from a new one) */
+    char path[256];
+    snprintf(path, sizeof(path), "%s/data/postmaster.pid", testpg_cluster.pgdir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int pm = 0;
+    assert_int_equal(fscanf(f, "%d", &pm), 1);
+    fclose(f);
+    assert_int_equal(kill(pm, SIGSTOP), 0);
+    g_stopped_pids[g_nstopped++] = pm;
 
     int64_t t0 = clock_mono_ms(), slowest = 0;
     int64_t failed_after = -1;
@@ -427,8 +453,7 @@ static void test_hung_server(void **state)
             failed_after = clock_mono_ms() - t0;
         sleep_ms(5);
     }
-    kill(g_stopped_pid, SIGCONT);
-    g_stopped_pid = 0;
+    resume_stopped();
     fprintf(stderr, "server frozen: 503 after %lld ms, slowest report %lld ms\n",
             (long long)failed_after, (long long)slowest);
     /* Worst case: one check interval (1 s) before the check starts, then its 1 s budget. */
