@@ -47,7 +47,8 @@ pidfile = $pgb/pgbouncer.pid
 INI
 as_pgb pgbouncer "$pgb/pgbouncer.ini" >"$scratch/pgbouncer.out" 2>&1 &
 pgb_pid=$!
-t_cleanups+=("kill $pgb_pid 2>/dev/null")
+# runuser does not pass the signal on: stop pgbouncer itself, by its pid file
+t_cleanups+=("kill \$(cat '$pgb/pgbouncer.pid' 2>/dev/null) $pgb_pid 2>/dev/null")
 bounced="host=127.0.0.1 port=$pgb_port user=postgres dbname=tgdesk"
 if wait_for 10 sql_is "$bounced" "SELECT 1" 1; then ok "pgbouncer answers"; else
     not_ok "pgbouncer answers" "$(cat "$scratch/pgbouncer.out" "$pgb/pgbouncer.log" 2>/dev/null | tail -5)"
