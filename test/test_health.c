@@ -433,13 +433,8 @@ static void test_hung_server(void **state)
     /* and the postmaster: a new connection hangs too, as on a stuck server
      * (with only the backends stopped, the pool would rightly drop the hung
      * connection and answer from a new one) */
-    char path[256];
-    snprintf(path, sizeof(path), "%s/data/postmaster.pid", testpg_cluster.pgdir);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    int pm = 0;
-    assert_int_equal(fscanf(f, "%d", &pm), 1);
-    fclose(f);
+    int pm = testpg_postmaster_pid();
+    assert_true(pm > 0);
     assert_int_equal(kill(pm, SIGSTOP), 0);
     g_stopped_pids[g_nstopped++] = pm;
 

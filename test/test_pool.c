@@ -1017,13 +1017,8 @@ static void test_connect_deadline(void **state)
     t.opt.connect_timeout_ms = 500;
     tpool_open(&t);
 
-    char path[256];
-    snprintf(path, sizeof(path), "%s/data/postmaster.pid", testpg_cluster.pgdir);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    int pm = 0;
-    assert_int_equal(fscanf(f, "%d", &pm), 1);
-    fclose(f);
+    int pm = testpg_postmaster_pid();
+    assert_true(pm > 0);
     freeze(pm);
     struct pool_conn *c;
     int64_t t0 = clock_mono_ms();

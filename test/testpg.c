@@ -124,6 +124,19 @@ int testpg_cluster_ctl(const char *action)
     return system(cmd);
 }
 
+int testpg_postmaster_pid(void)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/data/postmaster.pid", testpg_cluster.pgdir);
+    FILE *f = fopen(path, "r");
+    int pid = -1;
+    if (f && fscanf(f, "%d", &pid) != 1)
+        pid = -1;
+    if (f)
+        fclose(f);
+    return pid;
+}
+
 static void cluster_cleanup(void)
 {
     if (cluster_hook)

@@ -49,4 +49,7 @@ void testpg_cluster_start(const char *tag, void (*on_cleanup)(void));
 /* "start" or "stop" the private cluster; returns the script's status. */
 int testpg_cluster_ctl(const char *action);
 
+/* The private cluster's postmaster (from its postmaster.pid), or -1. */
+int testpg_postmaster_pid(void);
+
 #endif

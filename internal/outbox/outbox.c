@@ -35,8 +35,7 @@ const struct pool_stmt outbox_statements[] = {
 };
 const size_t outbox_statements_count = sizeof(outbox_statements) / sizeof(outbox_statements[0]);
 
-/* A method or purpose name into its field, cut to fit (no snprintf per row). */
-static void copy_name(char *dst, size_t cap, const char *src)
+void outbox_copy_name(char *dst, size_t cap, const char *src)
 {
     size_t n = strnlen(src, cap - 1);
     memcpy(dst, src, n);
@@ -63,8 +62,8 @@ int outbox_queue(struct outbox_batch *b, int64_t chat_id, const char *method, ch
     m->chat_id = chat_id;
     m->request_id = request_id;
     m->payload = payload;
-    copy_name(m->method, sizeof(m->method), method);
-    copy_name(m->purpose, sizeof(m->purpose), purpose);
+    outbox_copy_name(m->method, sizeof(m->method), method);
+    outbox_copy_name(m->purpose, sizeof(m->purpose), purpose);
     return 0;
 }
 

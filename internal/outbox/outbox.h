@@ -38,6 +38,10 @@ struct outbox_msg {
     char *payload;    /* JSON body of the Bot API call, owned */
 };
 
+/* A method or purpose name into its field of cap bytes, cut to fit (no
+ * snprintf per row). */
+void outbox_copy_name(char *dst, size_t cap, const char *src);
+
 /* Support times a transaction measured, for the metrics once it commits. */
 #define OUTBOX_OBS_MAX 64
 struct outbox_obs {

@@ -850,7 +850,7 @@ static int pick_notify(struct sender *s, struct node *n)
             n->m.id = ids[0];
             n->m.attempts = (int)attempts;
             n->m.request_id = request;
-            snprintf(n->m.method, sizeof(n->m.method), "%s", PQgetvalue(res, 0, C_METHOD));
+            outbox_copy_name(n->m.method, sizeof(n->m.method), PQgetvalue(res, 0, C_METHOD));
             n->picked = ids;
             n->npicked = (size_t)k;
             ids = NULL;
@@ -888,8 +888,8 @@ static int parse_row(const PGresult *res, int i, int off, struct outbox_msg *m)
         strnum_i64(PQgetvalue(res, i, off + 6), 0, INT32_MAX, &attempts) < 0)
         return -1;
     m->attempts = (int)attempts;
-    snprintf(m->method, sizeof(m->method), "%s", PQgetvalue(res, i, off + 2));
-    snprintf(m->purpose, sizeof(m->purpose), "%s", PQgetvalue(res, i, off + 4));
+    outbox_copy_name(m->method, sizeof(m->method), PQgetvalue(res, i, off + 2));
+    outbox_copy_name(m->purpose, sizeof(m->purpose), PQgetvalue(res, i, off + 4));
     m->payload = strdup(PQgetvalue(res, i, off + 3));
     return m->payload ? 0 : -1;
 }
