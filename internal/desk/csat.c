@@ -4,7 +4,6 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "metrics/tgm.h"
 #include "rules.h"
 #include "send.h"
 
@@ -84,7 +83,7 @@ int desk_csat_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
         buf_free(&b);
         return rc < 0 ? rc : DESK_PROCESSED;
     }
-    tgm_csat_rating(score);
+    outbox_observe(x->out, OUTBOX_OBS_RATING, score); /* counted once it commits */
     if (first)
         buf_addf(&b, "Thank you! You rated request #%" PRId64 ": %d/5.", id, score);
     else

@@ -374,7 +374,8 @@ int desk_exec_timed(struct desk_ctx *x, const char *name, int n, const char *con
             char *end = NULL;
             double s = strtod(PQgetvalue(res, row, col), &end);
             if (end && *end == '\0')
-                outbox_observe(x->out, col == 0, s);
+                outbox_observe(x->out, col == 0 ? OUTBOX_OBS_RESOLUTION : OUTBOX_OBS_FIRST_RESPONSE,
+                               s);
         }
     }
     PQclear(res);

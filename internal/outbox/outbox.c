@@ -166,10 +166,10 @@ void outbox_batch_rewind(struct outbox_batch *b, struct outbox_mark m)
         b->nobs = m.nobs;
 }
 
-void outbox_observe(struct outbox_batch *b, bool resolution, double seconds)
+void outbox_observe(struct outbox_batch *b, enum outbox_obs_kind kind, double value)
 {
-    if (b->nobs < OUTBOX_OBS_MAX && seconds >= 0)
-        b->obs[b->nobs++] = (struct outbox_obs){.resolution = resolution, .seconds = seconds};
+    if (b->nobs < OUTBOX_OBS_MAX && value >= 0)
+        b->obs[b->nobs++] = (struct outbox_obs){.kind = kind, .value = value};
 }
 
 void outbox_batch_clear(struct outbox_batch *b)

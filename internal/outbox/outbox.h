@@ -42,17 +42,22 @@ struct outbox_msg {
  * snprintf per row). */
 void outbox_copy_name(char *dst, size_t cap, const char *src);
 
-/* Support times a transaction measured, for the metrics once it commits. */
+/* What a transaction measured, for the metrics once it commits. */
 #define OUTBOX_OBS_MAX 64
+enum outbox_obs_kind {
+    OUTBOX_OBS_FIRST_RESPONSE, /* value: seconds since the request was opened */
+    OUTBOX_OBS_RESOLUTION,     /* value: seconds since the request was opened */
+    OUTBOX_OBS_RATING,         /* value: the score a user gave, 1-5 */
+};
 struct outbox_obs {
-    bool resolution; /* else: a first response */
-    double seconds;  /* since the request was opened */
+    enum outbox_obs_kind kind;
+    double value;
 };
 
 /*
  * What one transaction produced for after its commit: the calls it queued,
  * in order (rows [0, written) are in the database and have their ids), and
- * the support times it measured (recorded in the metrics) - neither may
+ * what it measured (support times, ratings: recorded in the metrics) - neither may
  * take effect if it rolls back. Start it zeroed; outbox_batch_clear() frees.
  */
 struct outbox_batch {
@@ -110,8 +115,8 @@ int outbox_write_end(struct outbox_batch *b, struct outbox_write *w, const PGres
 struct outbox_mark outbox_batch_mark(const struct outbox_batch *b);
 void outbox_batch_rewind(struct outbox_batch *b, struct outbox_mark m);
 
-/* Notes a support time (seconds since the request opened); beyond OUTBOX_OBS_MAX it is dropped. */
-void outbox_observe(struct outbox_batch *b, bool resolution, double seconds);
+/* Notes a measurement (negative values are not); beyond OUTBOX_OBS_MAX it is dropped. */
+void outbox_observe(struct outbox_batch *b, enum outbox_obs_kind kind, double value);
 
 /* Frees every message and the array; leaves b empty. Accepts NULL. */
 void outbox_batch_clear(struct outbox_batch *b);

@@ -311,10 +311,17 @@ static void commit_batch(struct pipeline *p, struct item **items, size_t n)
 
     if (ok) {
         for (size_t i = 0; i < out.nobs; i++) {
-            if (out.obs[i].resolution)
-                tgm_resolution(out.obs[i].seconds);
-            else
-                tgm_first_response(out.obs[i].seconds);
+            switch (out.obs[i].kind) {
+            case OUTBOX_OBS_FIRST_RESPONSE:
+                tgm_first_response(out.obs[i].value);
+                break;
+            case OUTBOX_OBS_RESOLUTION:
+                tgm_resolution(out.obs[i].value);
+                break;
+            case OUTBOX_OBS_RATING:
+                tgm_csat_rating((int)out.obs[i].value);
+                break;
+            }
         }
         if (out.n > 0 && p->sender)
             sender_submit(p->sender, &out);
