@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "outbox/prune.h"
 #include "rules.h"
 #include "send.h"
 
@@ -79,12 +80,16 @@ int desk_forget_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
     if ((rc = desk_exec(x, "desk_forget_erase", 1, p, &res)) < 0)
         return rc;
     int64_t requests = desk_col_i64(res, 0, 0, 0), messages = desk_col_i64(res, 0, 1, 0);
-    json_t *ctx = json_pack("{sI sI ss sI sI sI sI sI}", "user_id", (json_int_t)user_id, "actor_id",
-                            (json_int_t)cq->from.id, "action", "forget", "requests",
-                            (json_int_t)requests, "messages", (json_int_t)messages, "log_rows",
-                            (json_int_t)desk_col_i64(res, 0, 2, 0), "dead_letters",
-                            (json_int_t)desk_col_i64(res, 0, 3, 0), "outbox_rows",
-                            (json_int_t)desk_col_i64(res, 0, 4, 0));
+    int64_t outbox_rows = outbox_forget(x->c, user_id, desk_col_str(res, 0, 4), x->sqlstate);
+    if (outbox_rows < 0) {
+        PQclear(res);
+        return -EIO;
+    }
+    json_t *ctx = json_pack(
+        "{sI sI ss sI sI sI sI sI}", "user_id", (json_int_t)user_id, "actor_id",
+        (json_int_t)cq->from.id, "action", "forget", "requests", (json_int_t)requests, "messages",
+        (json_int_t)messages, "log_rows", (json_int_t)desk_col_i64(res, 0, 2, 0), "dead_letters",
+        (json_int_t)desk_col_i64(res, 0, 3, 0), "outbox_rows", (json_int_t)outbox_rows);
     PQclear(res);
     rc = ctx ? desk_audit(x, "info", "personal data erased", ctx) : -ENOMEM;
     json_decref(ctx);

@@ -271,10 +271,9 @@ const struct pool_stmt desk_statements[] = {
      1},
     /* Erases user $1 everywhere (forget.h says what and why). Every CTE
      * reads the rows as they were before, so the words to look for are
-     * gathered from the very rows being erased. The outbox rows are deleted
-     * here, not through the outbox module, which has no such call yet.
-     * Returns the requests, the messages, the log rows, the dead letters and
-     * the outbox rows it touched. */
+     * gathered from the very rows being erased. Returns the requests, the
+     * messages, the log rows and the dead letters it touched, and the
+     * patterns of their words for the outbox (outbox_forget()). */
     {"desk_forget_erase",
      "WITH reqs AS (SELECT id FROM requests WHERE user_id = $1),"
      " msgs AS (SELECT id, message, attachment_file_id FROM messages"
@@ -317,11 +316,9 @@ const struct pool_stmt desk_statements[] = {
      " WHERE payload IS NOT NULL AND (position(convert_to('\"id\":' || $1::bigint::text || ',', "
      "'UTF8')"
      " IN payload) > 0 OR convert_from(payload, 'UTF8') LIKE ANY (ARRAY(SELECT p FROM word_pats)))"
-     " RETURNING 1),"
-     " o AS (DELETE FROM outbox WHERE chat_id = $1 OR request_id IN (SELECT id FROM reqs)"
-     " OR payload::text LIKE ANY (ARRAY(SELECT p FROM word_pats)) RETURNING 1)"
+     " RETURNING 1)"
      " SELECT (SELECT count(*) FROM reqs), (SELECT count(*) FROM m), (SELECT count(*) FROM l),"
-     " (SELECT count(*) FROM d), (SELECT count(*) FROM o)",
+     " (SELECT count(*) FROM d), ARRAY(SELECT p FROM word_pats)",
      1},
 };
 const size_t desk_statements_count = sizeof(desk_statements) / sizeof(desk_statements[0]);

@@ -1,6 +1,7 @@
 #include "outbox/prune.h"
 
 #include "db/locks.h"
+#include "util/strnum.h"
 
 const struct pool_stmt outbox_prune_statements[] = {
     {"outbox_prune",
@@ -14,6 +15,11 @@ const struct pool_stmt outbox_prune_statements[] = {
      "DELETE FROM outbox WHERE status = 'pending' AND purpose = 'notify'"
      " AND request_id IN (SELECT id FROM requests WHERE user_id = $1)",
      1},
+    {"outbox_forget",
+     "DELETE FROM outbox WHERE chat_id = $1"
+     " OR request_id IN (SELECT id FROM requests WHERE user_id = $1)"
+     " OR payload::text LIKE ANY (coalesce($2::text[], '{}'))",
+     2},
 };
 const size_t outbox_prune_statements_count =
     sizeof(outbox_prune_statements) / sizeof(outbox_prune_statements[0]);
@@ -27,4 +33,11 @@ int64_t outbox_drop_notifications(struct pool_conn *c, int64_t user_id, char *sq
 {
     return pool_run_rows_ints(c, "outbox_drop_notifications", (const int64_t[]){user_id}, 1,
                               sqlstate);
+}
+
+int64_t outbox_forget(struct pool_conn *c, int64_t user_id, const char *patterns, char *sqlstate)
+{
+    char uid[STRNUM_I64_MAX];
+    strnum_fmt_i64(uid, user_id);
+    return pool_run_rows(c, "outbox_forget", 2, (const char *[]){uid, patterns}, sqlstate);
 }
