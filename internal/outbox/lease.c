@@ -35,30 +35,59 @@
 #define LEASE_SQL "make_interval(secs => " STR(LEASE_MS) " / 1000.0)"
 
 const struct pool_stmt lease_statements[] = {
-    {"lease_heartbeat",
-     "INSERT INTO sender_instances (instance) VALUES ($1) ON CONFLICT (instance)"
-     " DO UPDATE SET heartbeat_at = clock_timestamp()",
+    /* The instance's lease (and heartbeat), one row whatever it holds.
+     * Returns whether the lease was still running when renewed: if not
+     * (or the row is new), another instance may have taken any of its
+     * slots meanwhile, so it gives up every slot row it had and starts
+     * over. */
+    {"lease_renew",
+     "WITH r AS (INSERT INTO sender_instances (instance, expires_at)"
+     " VALUES ($1, clock_timestamp() + " LEASE_SQL ") ON CONFLICT (instance) DO UPDATE"
+     " SET prev_expires_at = sender_instances.expires_at, heartbeat_at = clock_timestamp(),"
+     " expires_at = clock_timestamp() + " LEASE_SQL
+     " RETURNING coalesce(prev_expires_at > clock_timestamp(), false) AS kept),"
+     " d AS (DELETE FROM chat_leases WHERE instance = $1 AND NOT (SELECT kept FROM r))"
+     " SELECT kept FROM r",
      1},
-    /* Live instances; long-gone ones are forgotten on the way. */
+    /* Live instances, and how many of them sort before this one (its
+     * share of the rate). */
     {"lease_live",
-     "WITH gone AS (DELETE FROM sender_instances"
-     " WHERE heartbeat_at < clock_timestamp() - interval '1 hour')"
-     " SELECT count(*) FROM sender_instances"
+     "SELECT count(*), count(*) FILTER (WHERE instance < $1) FROM sender_instances"
      " WHERE heartbeat_at > clock_timestamp() - " LIVE_SQL " OR instance = $1",
      1},
-    /* Still ours while the row names us: another instance that took the slot
-     * wrote its own name; one that took it and gave it back deleted it. */
-    {"lease_renew",
-     "UPDATE chat_leases SET expires_at = clock_timestamp() + " LEASE_SQL
-     " WHERE instance = $1 AND slot = ANY($2::int[]) RETURNING slot",
-     2},
+    /* Now and then: instances gone for an hour, with their slot rows, and
+     * slot rows naming no instance (an acquisition that raced the
+     * holder's own reset). */
+    {"lease_gc",
+     "WITH gone AS (DELETE FROM sender_instances"
+     " WHERE heartbeat_at < clock_timestamp() - interval '1 hour' RETURNING instance)"
+     " DELETE FROM chat_leases l WHERE l.instance IN (SELECT instance FROM gone)"
+     " OR (l.taken_at < clock_timestamp() - interval '1 minute'"
+     " AND NOT EXISTS (SELECT 1 FROM sender_instances i WHERE i.instance = l.instance))",
+     0},
     {"lease_release", "DELETE FROM chat_leases WHERE instance = $1 AND slot = ANY($2::int[])", 2},
+    /*
+     * Takes slots that are free or ours, while our own lease runs, and
+     * slots whose holder's lease ran out: that holder's row is locked
+     * first, so a renewal of it on its way either waits and then finds its
+     * lease lapsed (and gives up all its slots), or is seen here as
+     * renewed. Whoever took a slot since this statement began is never
+     * among those locked, so a fresh holder is not overwritten. The
+     * holders are locked before any slot row (the count below runs once,
+     * before the first row is inserted): a renewal locks its instance row
+     * before its slot rows too, so the two never wait on each other in a
+     * circle.
+     */
     {"lease_acquire",
-     "INSERT INTO chat_leases (slot, instance, expires_at)"
-     " SELECT s, $1, clock_timestamp() + " LEASE_SQL " FROM unnest($2::int[]) AS s"
-     " ON CONFLICT (slot) DO UPDATE SET instance = excluded.instance,"
-     " expires_at = excluded.expires_at WHERE chat_leases.instance = excluded.instance"
-     " OR chat_leases.expires_at < clock_timestamp() RETURNING slot",
+     "WITH dead AS (SELECT instance FROM sender_instances WHERE instance IN (SELECT instance"
+     " FROM chat_leases WHERE slot = ANY($2::int[]) AND instance <> $1)"
+     " AND expires_at < clock_timestamp() FOR UPDATE)"
+     " INSERT INTO chat_leases (slot, instance) SELECT s, $1 FROM unnest($2::int[]) AS s"
+     " WHERE EXISTS (SELECT 1 FROM sender_instances WHERE instance = $1"
+     " AND expires_at > clock_timestamp()) AND (SELECT count(*) FROM dead) >= 0"
+     " ON CONFLICT (slot) DO UPDATE SET instance = excluded.instance, taken_at = clock_timestamp()"
+     " WHERE chat_leases.instance = excluded.instance"
+     " OR chat_leases.instance IN (SELECT instance FROM dead) RETURNING slot",
      2},
     {"lease_quit",
      "WITH s AS (DELETE FROM chat_leases WHERE instance = $1)"
@@ -72,7 +101,7 @@ enum slot_state { S_FREE, S_ACQUIRING, S_HELD, S_RELEASING, S_OTHER, S_BACKOFF }
 
 struct slot {
     enum slot_state state;
-    int64_t until; /* S_HELD: local end of the lease; S_OTHER, S_BACKOFF: when to ask again */
+    int64_t until; /* S_OTHER, S_BACKOFF: when to ask again */
     int64_t used;  /* last leases_check() */
 };
 
@@ -81,10 +110,17 @@ struct leases {
     char instance[128];
     pthread_mutex_t lock;
     struct slot slots[LEASE_SLOTS];
+    /* The local end of the instance's lease (monotonic ms): every held
+     * slot is held until then. Starts at 0: nothing held. */
+    int64_t until;
+    /* Counts the renewals that found the lease lapsed: an acquisition
+     * answered across one is not trusted. */
+    uint64_t gen;
     struct periodic *keeper;
     struct pool_conn *keeper_conn; /* the keeper's own, kept between ticks */
     int64_t last_ok;               /* when the keeper last ticked (monotonic ms) */
-    atomic_int live;
+    uint64_t ticks;
+    atomic_int live, rank;
     atomic_long send_after;
 };
 
@@ -103,6 +139,11 @@ int leases_live(struct leases *l)
 {
     int n = atomic_load(&l->live);
     return n < 1 ? 1 : n;
+}
+
+int leases_rank(struct leases *l)
+{
+    return atomic_load(&l->rank);
 }
 
 int64_t leases_send_after(struct leases *l)
@@ -124,8 +165,8 @@ enum lease_state leases_check(struct leases *l, int slot, int64_t now, int64_t *
         break;
     case S_HELD:
         s->used = now;
-        if (now < s->until) {
-            *until = s->until;
+        if (now < l->until) {
+            *until = l->until;
             st = LEASE_HELD;
         }
         break;
@@ -150,44 +191,34 @@ static const char *slot_array(struct buf *b, const int *slots, size_t n)
     return db_array_close(b);
 }
 
-/* Marks the slots answered in column 0 of res (NULL: none) held from t0,
- * the others of slots[0..n) as held elsewhere (S_OTHER); returns how many
- * are held. Lock not held. */
-static int settle_slots(struct leases *l, const int *slots, size_t n, PGresult *res, int64_t t0,
-                        bool renewal)
+/* Marks the slots answered in column 0 of res held, the others of
+ * slots[0..n) as held elsewhere (S_OTHER) - unless the lease lapsed since
+ * the statement was sent (gen changed): then none is trusted. Returns how
+ * many are held. Lock not held. */
+static int settle_slots(struct leases *l, const int *slots, size_t n, PGresult *res, uint64_t gen)
 {
-    bool *got = calloc(LEASE_SLOTS, sizeof(*got));
-    int held = 0, lost = 0;
-    for (int i = 0; got && res && i < PQntuples(res); i++) {
+    bool got[LEASE_SLOTS] = {false};
+    int held = 0;
+    for (int i = 0; res && i < PQntuples(res); i++) {
         int64_t k;
         if (strnum_i64(PQgetvalue(res, i, 0), 0, LEASE_SLOTS - 1, &k) == 0)
             got[k] = true;
     }
     int64_t now = clock_mono_ms();
     pthread_mutex_lock(&l->lock);
-    for (size_t i = 0; got && i < n; i++) {
+    bool trusted = gen == l->gen;
+    for (size_t i = 0; i < n; i++) {
         struct slot *s = &l->slots[slots[i]];
-        if (renewal && s->state != S_HELD)
-            continue; /* given back meanwhile */
-        if (got[slots[i]]) {
+        if (got[slots[i]] && trusted) {
             s->state = S_HELD;
-            s->until = t0 + LEASE_MS - LEASE_MARGIN_MS;
-            if (!renewal)
-                s->used = now;
+            s->used = now;
             held++;
         } else {
-            lost += renewal;
-            s->state = S_OTHER;
+            s->state = got[slots[i]] ? S_FREE : S_OTHER;
             s->until = now + LEASE_OTHER_MS;
         }
     }
     pthread_mutex_unlock(&l->lock);
-    free(got);
-    if (lost > 0) {
-        tgm_outbox_leases_lost(lost);
-        LOG(LOG_WARN, "chat slots lost to another instance", LOG_INT("slots", lost),
-            LOG_STR("instance", l->instance));
-    }
     return held;
 }
 
@@ -236,11 +267,14 @@ int leases_acquire(struct leases *l, const int *want, size_t nwant)
     const char *p[2] = {l->instance, slot_array(&b, use, n)};
     struct pool_conn *c = NULL;
     PGresult *res = NULL;
-    int64_t t0 = clock_mono_ms();
+    pthread_mutex_lock(&l->lock);
+    uint64_t gen = l->gen;
+    bool running = clock_mono_ms() < l->until; /* else the database refuses anyway */
+    pthread_mutex_unlock(&l->lock);
     int held = -1;
-    if (p[1] && pool_acquire(l->pool, 2000, &c) == 0 &&
+    if (running && p[1] && pool_acquire(l->pool, 2000, &c) == 0 &&
         pool_run(c, "lease_acquire", 2, p, &res, NULL) == 0)
-        held = settle_slots(l, use, n, res, t0, false);
+        held = settle_slots(l, use, n, res, gen);
     else
         slots_back(l, use, n, S_BACKOFF); /* not a busy loop while the database is away */
     PQclear(res);
@@ -249,12 +283,16 @@ int leases_acquire(struct leases *l, const int *want, size_t nwant)
     return held;
 }
 
-/* One tick of the keeper on its connection c: heartbeat, live instances,
- * renewals, slots given back. Returns false when the connection failed. */
+/* Ticks between two lease_gc runs of the keeper (about a minute). */
+#define GC_TICKS 60
+
+/* One tick of the keeper on its connection c: the instance's lease and
+ * heartbeat, the live instances, the slots given back. Returns false when
+ * the connection failed. */
 static bool tick(struct leases *l, struct pool_conn *c)
 {
-    int renew[LEASE_SLOTS], give[LEASE_SLOTS];
-    size_t nrenew = 0, ngive = 0;
+    int give[LEASE_SLOTS];
+    size_t ngive = 0, held = 0;
     int64_t t0 = clock_mono_ms();
     pthread_mutex_lock(&l->lock);
     for (int k = 0; k < LEASE_SLOTS; k++) {
@@ -265,44 +303,66 @@ static bool tick(struct leases *l, struct pool_conn *c)
             s->state = S_RELEASING;
             give[ngive++] = k;
         } else {
-            renew[nrenew++] = k;
+            held++;
         }
     }
-    size_t held = nrenew;
     pthread_mutex_unlock(&l->lock);
 
-    struct buf a, b;
-    buf_init(&a, 64 * 1024);
+    struct buf b;
     buf_init(&b, 64 * 1024);
-    const char *pr[2] = {l->instance, slot_array(&a, renew, nrenew)};
-    const char *pg[2] = {l->instance, slot_array(&b, give, ngive)};
-    const struct pool_step steps[] = {
-        {.name = "lease_heartbeat", .nparams = 1, .values = pr},
-        {.name = "lease_live", .nparams = 1, .values = pr},
-        {.name = "lease_renew", .nparams = 2, .values = pr},
-        {.name = "lease_release", .nparams = 2, .values = pg},
+    const char *p[2] = {l->instance, slot_array(&b, give, ngive)};
+    struct pool_step steps[] = {
+        {.name = "lease_renew", .nparams = 1, .values = p},
+        {.name = "lease_live", .nparams = 1, .values = p},
+        {.name = "lease_release", .nparams = 2, .values = p},
+        {.name = "lease_gc", .nparams = 0, .values = NULL},
     };
-    enum { NSTEPS = sizeof(steps) / sizeof(steps[0]) };
-    PGresult *res[NSTEPS] = {NULL};
-    bool ok = pr[1] && pg[1] && pool_exec_steps(c, steps, NSTEPS, res) == 0;
-    for (size_t i = 0; ok && i < NSTEPS; i++)
+    size_t nsteps = ++l->ticks % GC_TICKS == 0 ? 4 : 3;
+    PGresult *res[4] = {NULL};
+    bool ok = p[1] && pool_exec_steps(c, steps, nsteps, res) == 0;
+    for (size_t i = 0; ok && i < nsteps; i++)
         ok =
             PQresultStatus(res[i]) == PGRES_COMMAND_OK || PQresultStatus(res[i]) == PGRES_TUPLES_OK;
+    ok = ok && PQntuples(res[0]) == 1 && PQntuples(res[1]) == 1;
     if (ok) {
-        int64_t live = 1;
-        if (PQntuples(res[1]) == 1)
-            strnum_i64(PQgetvalue(res[1], 0, 0), 1, 1000000, &live);
+        int64_t live = 1, rank = 0;
+        strnum_i64(PQgetvalue(res[1], 0, 0), 1, 1000000, &live);
+        strnum_i64(PQgetvalue(res[1], 0, 1), 0, 1000000, &rank);
         atomic_store(&l->live, (int)live);
-        settle_slots(l, renew, nrenew, res[2], t0, true);
-        slots_back(l, give, ngive, S_FREE);
+        atomic_store(&l->rank, (int)rank);
+        bool kept = PQgetvalue(res[0], 0, 0)[0] == 't';
+        int lost = 0;
+        pthread_mutex_lock(&l->lock);
+        if (!kept) {
+            /* Lapsed (or new): any slot may have been taken meanwhile, and
+             * the database no longer names us anywhere. Start over. */
+            l->gen++;
+            for (int k = 0; k < LEASE_SLOTS; k++) {
+                struct slot *s = &l->slots[k];
+                lost += s->state == S_HELD || s->state == S_RELEASING;
+                if (s->state == S_HELD || s->state == S_RELEASING)
+                    s->state = S_FREE; /* S_ACQUIRING: its answer is not trusted */
+            }
+        }
+        /* Never later than the database's expiry: counted from before the
+         * renewal was sent. */
+        l->until = t0 + LEASE_MS - LEASE_MARGIN_MS;
+        for (size_t i = 0; i < ngive; i++)
+            if (l->slots[give[i]].state == S_RELEASING)
+                l->slots[give[i]].state = S_FREE;
+        pthread_mutex_unlock(&l->lock);
+        if (lost > 0) {
+            tgm_outbox_leases_lost(lost);
+            LOG(LOG_WARN, "chat slots given up: this instance's lease had lapsed",
+                LOG_INT("slots", lost), LOG_STR("instance", l->instance));
+        }
     } else {
         /* Nothing known: held slots simply run out locally; the ones being
-         * given back stay ours in the database until they expire. */
+         * given back stay ours in the database until the lease lapses. */
         slots_back(l, give, ngive, S_BACKOFF);
     }
-    for (size_t i = 0; i < NSTEPS; i++)
+    for (size_t i = 0; i < nsteps; i++)
         PQclear(res[i]);
-    buf_free(&a);
     buf_free(&b);
     tgm_outbox_slots_held((int64_t)held);
     return ok;

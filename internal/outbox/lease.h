@@ -7,19 +7,23 @@
  * and pacing hold whatever the number of instances, with at most
  * LEASE_SLOTS lease rows however many chats there are.
  *
- * A lease runs LEASE_MS from clock_timestamp() when the holder took or
- * renewed it. The keeper thread renews every held slot about once a second,
- * on a connection reserved for it, and gives back slots idle for a few
- * seconds. Locally a slot counts as held until the monotonic time the
- * renewal was SENT plus LEASE_MS minus a margin: never later than the
- * database's expiry, so an instance that was paused (SIGSTOP, a VM stall)
- * past its lease finds it expired here too and sends nothing of it until
- * the database says it still holds it. Only a call already on the wire when
- * the process froze can be repeated by the next holder (counted).
+ * The lease is the instance's, not the slot's: one row in sender_instances
+ * runs LEASE_MS from clock_timestamp() when it was last renewed, and every
+ * slot row naming the instance is its own while it runs. The keeper thread
+ * renews it about once a second on a connection reserved for it - one row
+ * however many slots are held - and gives back slots idle for a few
+ * seconds. Another instance takes a slot only once its holder's lease has
+ * run out, under a lock on the holder's row; the holder's next renewal then
+ * finds its lease had lapsed and gives up every slot. Locally the slots
+ * count as held until the monotonic time the last renewal was SENT plus
+ * LEASE_MS minus a margin: never later than the database's expiry, so an
+ * instance that was paused (SIGSTOP, a VM stall) past its lease sends
+ * nothing when it resumes until a renewal has said whether it kept them.
+ * Only a call already on the wire when the process froze can be repeated
+ * by the next holder (counted).
  *
- * The keeper also writes the instance's heartbeat (sender_instances) and
- * counts the live instances: each sends at most TELEGRAM_GLOBAL_RPS divided
- * by that count.
+ * The renewal is also the heartbeat: the live instances share
+ * TELEGRAM_GLOBAL_RPS (leases_live(), leases_rank()).
  */
 #ifndef TGDESK_OUTBOX_LEASE_H
 #define TGDESK_OUTBOX_LEASE_H
@@ -71,6 +75,9 @@ int leases_acquire(struct leases *l, const int *slots, size_t n);
 /* Live instances (this one included, >= 1), and whether this one may send
  * yet (it waits one heartbeat after joining, so the others have counted it). */
 int leases_live(struct leases *l);
+/* How many live instances sort before this one (0-based; for sharing out
+ * what does not divide evenly). */
+int leases_rank(struct leases *l);
 int64_t leases_send_after(struct leases *l);
 
 #endif

@@ -155,10 +155,11 @@ struct sender {
     atomic_bool stopping;
     atomic_long deadline; /* ms, monotonic */
     atomic_long backlog;
-    /* global rate limit */
+    /* global rate limit: when the last calls went (monotonic ms), a ring
+     * of TELEGRAM_GLOBAL_RPS; sent_head is where the next one goes */
     pthread_mutex_t rate_lock;
-    double global_tokens;
-    int64_t global_at;
+    int64_t *sent_at;
+    size_t sent_head;
 };
 
 #define STR_(x)   #x
@@ -208,8 +209,9 @@ const struct pool_stmt sender_statements[] = {
     {"outbox_claim_due",
      "WITH due AS (SELECT id FROM outbox o WHERE status = 'pending'"
      " AND next_attempt_at <= clock_timestamp() AND NOT EXISTS (SELECT 1 FROM chat_leases l"
+     " JOIN sender_instances i ON i.instance = l.instance"
      " WHERE l.slot = ((o.chat_id % " STR(LEASE_SLOTS) ") + " STR(LEASE_SLOTS) ") % " STR(
-         LEASE_SLOTS) " AND l.instance <> $2 AND l.expires_at > clock_timestamp())"
+         LEASE_SLOTS) " AND l.instance <> $2 AND i.expires_at > clock_timestamp())"
                       " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
                       " UPDATE outbox o SET next_attempt_at = clock_timestamp() + " LEASE_SQL
                       " FROM due WHERE o.id = due.id"
@@ -554,29 +556,37 @@ static bool chat_take_token(struct chat *c, int64_t now)
     return false;
 }
 
+/* The window of the global limit: a second, and a little for the calls'
+ * way to Telegram (a call started here at the window's end must not land
+ * within the next call's second). */
+#define GLOBAL_WINDOW_MS 1025
+
 /*
- * Global limit: returns 0 when a call may go now, else milliseconds to wait.
- * TELEGRAM_GLOBAL_RPS is the cluster's: each live instance takes its share,
- * in a bucket of 50 ms worth (at least one call), so that no second holds
- * more than the share and a call - whatever the instances' phases.
+ * Global limit: returns 0 when a call may go now (and counts it), else
+ * milliseconds to wait. TELEGRAM_GLOBAL_RPS is the cluster's: each of the
+ * n live instances may start at most its share - the limit divided by n,
+ * the remainder going to the first instances by name - in any window of
+ * GLOBAL_WINDOW_MS, which it checks against the time of its share-th
+ * latest call. The shares add up to the limit, so no second holds more
+ * than the limit across the cluster, whatever the instances' phases.
  */
 static int64_t global_take_token(struct sender *s, int64_t now)
 {
     int64_t after = leases_send_after(s->leases);
     if (now < after)
         return after - now;
-    double rps = (double)s->opt.global_rps / (double)leases_live(s->leases);
-    double cap = rps / 20.0 < 1.0 ? 1.0 : rps / 20.0;
+    int rps = s->opt.global_rps, live = leases_live(s->leases);
+    int share = rps / live + (leases_rank(s->leases) < rps % live);
+    share = share < 1 ? 1 : share > rps ? rps : share;
     pthread_mutex_lock(&s->rate_lock);
-    s->global_tokens += (double)(now - s->global_at) * rps / 1000.0;
-    if (s->global_tokens > cap)
-        s->global_tokens = cap;
-    s->global_at = now;
-    int64_t wait = 0;
-    if (s->global_tokens >= 1.0)
-        s->global_tokens -= 1.0;
-    else
-        wait = (int64_t)((1.0 - s->global_tokens) * 1000.0 / rps) + 1;
+    size_t ring = (size_t)rps;
+    int64_t wait =
+        s->sent_at[(s->sent_head + ring - (size_t)share) % ring] + GLOBAL_WINDOW_MS - now;
+    if (wait <= 0) {
+        s->sent_at[s->sent_head] = now;
+        s->sent_head = (s->sent_head + 1) % ring;
+        wait = 0;
+    }
     pthread_mutex_unlock(&s->rate_lock);
     return wait;
 }
@@ -1474,8 +1484,14 @@ struct sender *sender_start(const struct sender_options *opt, struct pool *pool)
     s->opt.api_url = NULL; /* read here only */
     s->opt.bot_token = NULL;
     s->pool = pool;
-    s->global_tokens = 1;
-    s->global_at = clock_mono_ms();
+    if (s->opt.global_rps < 1)
+        s->opt.global_rps = 1;
+    if (!(s->sent_at = malloc((size_t)s->opt.global_rps * sizeof(*s->sent_at)))) {
+        free(s);
+        return NULL;
+    }
+    for (int i = 0; i < s->opt.global_rps; i++)
+        s->sent_at[i] = INT64_MIN / 2; /* long ago */
     pthread_mutex_init(&s->rate_lock, NULL);
     pthread_mutex_init(&s->stop_lock, NULL);
     pthread_condattr_t attr;
@@ -1549,5 +1565,6 @@ void sender_stop(struct sender *s, int64_t deadline_ms)
     pthread_cond_destroy(&s->stop_cond);
     pthread_mutex_destroy(&s->stop_lock);
     pthread_mutex_destroy(&s->rate_lock);
+    free(s->sent_at);
     free(s);
 }
