@@ -49,16 +49,20 @@ setup asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 setup tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false
 
 status=0
+timings=()
 for b in "${builds[@]}"; do
     echo "== build/$b"
+    t0=$SECONDS
     meson compile -C "build/$b" >"build/$b-compile.log" 2>&1 ||
         { cat "build/$b-compile.log"; echo "0 passed, 1 failed"; exit 1; }
+    t1=$SECONDS
     # A run that selects no test of this build (e.g. `-- docs` in build/tsan)
     # writes no log: an older one must not be counted again.
     rm -f "build/$b/meson-logs/testlog.json"
     # shellcheck disable=SC2086 # the suite options are meant to split
     meson test -C "build/$b" --print-errorlogs --num-processes 2 ${suites[$b]} "${extra[@]}" ||
         status=1
+    timings+=("$b: compile $((t1 - t0)) s, tests $((SECONDS - t1)) s")
 done
 
 # The update parser and the JSON scanner under libFuzzer for a bounded time (clang).
@@ -66,6 +70,7 @@ fuzz_seconds=${TGDESK_FUZZ_SECONDS:-60}
 fuzz=skip
 if [ ${#extra[@]} -eq 0 ] && [ "$fuzz_seconds" -gt 0 ]; then
     echo "== fuzz (${fuzz_seconds}s)"
+    t0=$SECONDS
     if scripts/fuzz.sh "$fuzz_seconds" >build/fuzz.log 2>&1; then
         fuzz=ok
         grep -E '^stat::number_of_executed_units|^Done' build/fuzz.log || true
@@ -73,7 +78,11 @@ if [ ${#extra[@]} -eq 0 ] && [ "$fuzz_seconds" -gt 0 ]; then
         fuzz=fail
         tail -n 40 build/fuzz.log
     fi
+    timings+=("fuzz: $((SECONDS - t0)) s")
 fi
+
+# Where the time went (CI must stay under 15 minutes).
+printf 'time: %s\n' "${timings[@]}" "total $SECONDS s"
 
 # Tally every test of every build from meson's machine-readable logs.
 /usr/bin/python3 - "$status" "$fuzz" "${builds[@]}" <<'PY'
