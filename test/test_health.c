@@ -440,7 +440,7 @@ static void test_hung_server(void **state)
 
     int64_t t0 = clock_mono_ms(), slowest = 0;
     int64_t failed_after = -1;
-    while (clock_mono_ms() - t0 < 3000 && failed_after < 0) {
+    while (clock_mono_ms() - t0 < 4000 && failed_after < 0) {
         int64_t a = clock_mono_ms();
         int st = status_now(&t);
         slowest = clock_mono_ms() - a > slowest ? clock_mono_ms() - a : slowest;
@@ -451,8 +451,11 @@ static void test_hung_server(void **state)
     resume_stopped();
     fprintf(stderr, "server frozen: 503 after %lld ms, slowest report %lld ms\n",
             (long long)failed_after, (long long)slowest);
-    /* Worst case: one check interval (1 s) before the check starts, then its 1 s budget. */
-    assert_true(failed_after >= 0 && failed_after <= 2500);
+    /* Worst case: one check interval (1 s) before the check starts, then its
+     * 1 s budget; measured 1.65-1.98 s. The margin is for a loaded machine
+     * (sanitizer builds beside other tests), where the timer threads run
+     * late: a regression that waits for the database shows as 5 s and more. */
+    assert_true(failed_after >= 0 && failed_after <= 3000);
     assert_true(slowest < 50);
     assert_true(wait_status(&t, 200, 5000) >= 0);
     th_close(&t);
