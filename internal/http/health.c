@@ -91,7 +91,7 @@ static const char *acquire_error(int rc)
 {
     switch (rc) {
     case -ETIMEDOUT:
-        return "no pooled connection became free within the check budget";
+        return "no database connection within the check budget (busy or not answering)";
     case -ECONNREFUSED:
         return "the database cannot be reached";
     case -ESHUTDOWN:
