@@ -25,13 +25,18 @@ run_desk
 metric() { curl -s "$base/metrics" | awk -v k="$1" '$1 == k {print $2; f = 1} END {if (!f) print 0}'; }
 reminders() { fake_calls sendMessage | pyq 'len([c for c in d if c["body"]["text"].startswith("⏰")])'; }
 reminders_are() { [ "$(reminders)" = "$1" ]; }
+# rounds: the desk timer rounds this instance finished (one a second);
+# two_rounds waits until a whole round ran after the call.
+rounds() { metric 'tgdesk_db_query_duration_seconds_count{query="desk_timers_end"}'; }
+rounds_from() { [ "$(rounds)" -ge "$1" ]; }
+two_rounds() { local r0; r0=$(rounds); wait_for 20 rounds_from $((r0 + 2)) || not_ok "timer rounds run"; }
 
 say message 1 $ALICE $ALICE 'Nobody answers me' --name Alice --last Novak
 R1=$(q "SELECT id FROM requests WHERE user_id = $ALICE")
 settle
 
 # Nothing before the target.
-sleep 6
+two_rounds
 expect_eq "before the target: no reminder" 0 "$(reminders)"
 
 # The target ran out: one reminder, with the Take/Close buttons.
@@ -51,7 +56,7 @@ expect_calls "twice the target: the second reminder" \
 q "UPDATE requests SET created_at = now() - interval '5 hours' WHERE id = $R1" >/dev/null
 stop_tgdesk TERM
 run_desk
-sleep 7
+two_rounds
 expect_eq "no third reminder, none again after a restart" "2|1 2" \
     "$(reminders)|$(q "SELECT string_agg(n::text, ' ' ORDER BY n) FROM sla_reminders WHERE request_id = $R1")"
 expect_eq "the second is no new breach" 0 "$(metric tgdesk_sla_breaches_total)"
@@ -61,7 +66,7 @@ say message 2 $DAVE $DAVE 'Quick one' --name Dave
 R2=$(q "SELECT id FROM requests WHERE user_id = $DAVE")
 say message 3 $BOB $BOB "/reply $R2 Here you are" --name Bob
 q "UPDATE requests SET created_at = now() - interval '30 minutes' WHERE id = $R2" >/dev/null
-sleep 7
+two_rounds
 expect_eq "answered: no reminder" 0 "$(q "SELECT count(*) FROM sla_reminders WHERE request_id = $R2")"
 
 # Auto-close: solved 73 hours ago and silent since - closed, told once.
@@ -114,7 +119,7 @@ settle
 expect_contains "outside hours: the answer says when the team is back" "$(calls)" \
     "sendMessage 6400000004 Request #$R4 $CREATED⏎⏎Our team is away now and back on $back (Europe/Berlin)."
 q "UPDATE requests SET created_at = now() - interval '2 hours' WHERE id = $R4" >/dev/null
-sleep 7
+two_rounds
 expect_eq "outside hours: two hours of wall time are no business time, no reminder" 0 \
     "$(q "SELECT count(*) FROM sla_reminders WHERE request_id = $R4")"
 
