@@ -13,8 +13,8 @@
  * {"ok":true,"result":...} or
  * {"ok":false,"error_code":N,"description":"..."}. Every call is recorded in
  * memory (and appended as one JSON line to --record FILE):
- *   {"seq":n,"ts":unix_seconds,"token":"...","method":"...","body":{...}|null,"status":http,
- *    "message_id":n (when the answer was a message)}
+ *   {"seq":n,"ts":unix_seconds (answered),"arrived":unix_seconds,"token":"...","method":"...",
+ *    "body":{...}|null,"status":http,"message_id":n (when the answer was a message)}
  * status 0 means no answer was sent (modes "hang" and "close").
  *
  * Control API (tests): see usage() below or GET /control; each answer is JSON.
@@ -338,6 +338,10 @@ static void clear_calls(struct fake *f)
     f->generation++;
 }
 
+/* When the Bot API call this thread answers arrived (before any latency
+ * set): recorded as "arrived", so that rates are measured as Telegram would. */
+static _Thread_local double t_arrived;
+
 /*
  * Records one Bot API call. body may be NULL. The line is built outside the
  * lock; seq is assigned and the line appended under it, so seq order is the
@@ -357,7 +361,9 @@ static void record_call(struct fake *f, const char *token, const char *method, c
         return;
     }
     json_t *j = json_object();
-    json_object_set_new(j, "ts", json_real(clock_wall_s()));
+    double now = clock_wall_s();
+    json_object_set_new(j, "ts", json_real(now));
+    json_object_set_new(j, "arrived", json_real(t_arrived > 0 ? t_arrived : now));
     json_object_set_new(j, "token", json_string(token));
     json_object_set_new(j, "method", json_string(method));
     json_object_set(j, "body", body ? (json_t *)body : json_null());
@@ -1230,6 +1236,7 @@ static bool bench_send_message(struct fake *f, struct MHD_Connection *c, const s
 static enum MHD_Result handle_bot(struct fake *f, struct MHD_Connection *c, struct req *r,
                                   const char *path)
 {
+    t_arrived = clock_wall_s();
     /* path is "<token>/<method>" */
     const char *slash = strchr(path, '/');
     if (!slash || slash == path || !slash[1] || strchr(slash + 1, '/'))

@@ -15,7 +15,8 @@ t_cleanups=()
 t_exit() {
     local c
     for c in "${t_cleanups[@]}"; do eval "$c" || true; done
-    rm -rf "$scratch"
+    # TGDESK_KEEP_SCRATCH=1: left for a post-mortem (logs, the fake's calls)
+    if [ -n "${TGDESK_KEEP_SCRATCH:-}" ]; then echo "# scratch kept: $scratch" >&2; else rm -rf "$scratch"; fi
 }
 trap t_exit EXIT
 

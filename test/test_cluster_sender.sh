@@ -122,7 +122,7 @@ out["group_dups"] = len(texts) - len(set(texts))
 out["group_sent"] = len(texts)
 out["group_requests"] = sorted(int(t.split("#")[1].split(" ")[0]) for t in texts if t.startswith("New request #"))
 # The cluster's rate: every call, in any 1 s and any 5 s window.
-ts = sorted(c["ts"] for c in calls)
+ts = sorted(c["arrived"] for c in calls)  # as Telegram counts: when a call arrives
 out["max1"] = max(sum(1 for u in ts if t <= u < t + 1) for t in ts)
 out["max5"] = max(sum(1 for u in ts if t <= u < t + 5) for t in ts)
 print(json.dumps(out, sort_keys=True))

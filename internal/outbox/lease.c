@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,64 +28,126 @@
 #define LEASE_OTHER_MS 1000
 /* An instance is live while its heartbeat is younger than this. */
 #define LIVE_SQL "interval '3 seconds'"
-/* A keeper that did not tick for this long was frozen. */
-#define FROZEN_MS 3000
+/*
+ * The others stop counting an instance 3 s after its last heartbeat
+ * (LIVE_SQL) and may then raise their shares of the global limit at once.
+ * So an instance starts no call later than SEND_AFTER_HEARTBEAT_MS after
+ * sending its last heartbeat: those calls have left its window
+ * (LEASE_RATE_WINDOW_MS) by then. With a heartbeat a second, a tick may
+ * run 0.8 s late before sending pauses.
+ */
+#define SEND_AFTER_HEARTBEAT_MS (3000 - LEASE_RATE_WINDOW_MS - 175)
+#define STALE_SQL               "interval '2.5 seconds'"
+/* A lease's expiry as the token a renewal hands back (microseconds). */
+#define TOKEN_SQL(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
 
 #define STR_(x)   #x
 #define STR(x)    STR_(x)
 #define LEASE_SQL "make_interval(secs => " STR(LEASE_MS) " / 1000.0)"
 
 const struct pool_stmt lease_statements[] = {
-    /* The instance's lease (and heartbeat), one row whatever it holds.
-     * Returns whether the lease was still running when renewed: if not
-     * (or the row is new), another instance may have taken any of its
-     * slots meanwhile, so it gives up every slot row it had and starts
-     * over. */
+    /*
+     * The instance's lease (and heartbeat), one row whatever it holds. $2
+     * is the token (the expiry in microseconds) the last answer returned,
+     * NULL at first. "kept": the lease was still running AND is the one
+     * this instance last heard of - a renewal that committed but whose
+     * answer was lost (a dropped connection, a deadline) must not pass for
+     * kept, since the lease may have lapsed before it. Not kept: another
+     * instance may have taken any slot, so every slot is given up here and
+     * its rows go (only when the lease had really run out: a late copy of
+     * an old renewal deletes nothing under a running lease; in slot order,
+     * as everything here locks slot rows). joined_at restarts when the
+     * previous heartbeat is older than the others may wait for (2.5 s of
+     * the 3 s in which they count an instance live): this instance then
+     * waits for every other to have counted it again (lease_live).
+     */
     {"lease_renew",
      "WITH r AS (INSERT INTO sender_instances (instance, expires_at)"
      " VALUES ($1, clock_timestamp() + " LEASE_SQL ") ON CONFLICT (instance) DO UPDATE"
      " SET prev_expires_at = sender_instances.expires_at, heartbeat_at = clock_timestamp(),"
-     " expires_at = clock_timestamp() + " LEASE_SQL
-     " RETURNING coalesce(prev_expires_at > clock_timestamp(), false) AS kept),"
-     " d AS (DELETE FROM chat_leases WHERE instance = $1 AND NOT (SELECT kept FROM r))"
-     " SELECT kept FROM r",
-     1},
-    /* Live instances, and how many of them sort before this one (its
-     * share of the rate). */
+     " expires_at = clock_timestamp() + " LEASE_SQL ","
+     " joined_at = CASE WHEN sender_instances.heartbeat_at < clock_timestamp() - " STALE_SQL
+     " THEN clock_timestamp() ELSE sender_instances.joined_at END"
+     " RETURNING coalesce(prev_expires_at > clock_timestamp() AND " TOKEN_SQL(
+         "prev_expires_at") " = $2::bigint, false) AS kept, " TOKEN_SQL("expires_at") " AS token,"
+                                                                                      " coalesce("
+                                                                                      "prev_"
+                                                                                      "expires_at "
+                                                                                      "> "
+                                                                                      "clock_"
+                                                                                      "timestamp(),"
+                                                                                      " false) AS "
+                                                                                      "running),"
+                                                                                      " d AS "
+                                                                                      "(DELETE "
+                                                                                      "FROM "
+                                                                                      "chat_leases "
+                                                                                      "WHERE slot "
+                                                                                      "IN (SELECT "
+                                                                                      "slot FROM "
+                                                                                      "chat_leases"
+                                                                                      " WHERE "
+                                                                                      "instance = "
+                                                                                      "$1 AND NOT "
+                                                                                      "(SELECT "
+                                                                                      "running "
+                                                                                      "FROM r) "
+                                                                                      "ORDER BY "
+                                                                                      "slot FOR "
+                                                                                      "UPDATE))"
+                                                                                      " SELECT "
+                                                                                      "kept, token "
+                                                                                      "FROM r",
+     2},
+    /* Live instances; how many of them sort before this one (its share of
+     * the rate); and how many others have not renewed since this one
+     * (re)joined, so may not count it yet. */
     {"lease_live",
-     "SELECT count(*), count(*) FILTER (WHERE instance < $1) FROM sender_instances"
+     "SELECT count(*), count(*) FILTER (WHERE instance < $1),"
+     " count(*) FILTER (WHERE instance <> $1 AND heartbeat_at < (SELECT joined_at"
+     " FROM sender_instances WHERE instance = $1) + interval '100 milliseconds')"
+     " FROM sender_instances"
      " WHERE heartbeat_at > clock_timestamp() - " LIVE_SQL " OR instance = $1",
      1},
-    /* Now and then: instances gone for an hour, with their slot rows, and
-     * slot rows naming no instance (an acquisition that raced the
-     * holder's own reset). */
+    /* Now and then, in a transaction of its own: instances gone for an
+     * hour, with their slot rows, and slot rows naming no instance (an
+     * acquisition that raced the holder's own reset). */
     {"lease_gc",
      "WITH gone AS (DELETE FROM sender_instances"
      " WHERE heartbeat_at < clock_timestamp() - interval '1 hour' RETURNING instance)"
-     " DELETE FROM chat_leases l WHERE l.instance IN (SELECT instance FROM gone)"
+     " DELETE FROM chat_leases WHERE slot IN (SELECT l.slot FROM chat_leases l"
+     " WHERE l.instance IN (SELECT instance FROM gone)"
      " OR (l.taken_at < clock_timestamp() - interval '1 minute'"
-     " AND NOT EXISTS (SELECT 1 FROM sender_instances i WHERE i.instance = l.instance))",
+     " AND NOT EXISTS (SELECT 1 FROM sender_instances i WHERE i.instance = l.instance))"
+     " ORDER BY l.slot FOR UPDATE)",
      0},
-    {"lease_release", "DELETE FROM chat_leases WHERE instance = $1 AND slot = ANY($2::int[])", 2},
+    {"lease_release",
+     "DELETE FROM chat_leases WHERE slot IN (SELECT slot FROM chat_leases"
+     " WHERE instance = $1 AND slot = ANY($2::int[]) ORDER BY slot FOR UPDATE)",
+     2},
     /*
-     * Takes slots that are free or ours, while our own lease runs, and
-     * slots whose holder's lease ran out: that holder's row is locked
-     * first, so a renewal of it on its way either waits and then finds its
-     * lease lapsed (and gives up all its slots), or is seen here as
-     * renewed. Whoever took a slot since this statement began is never
-     * among those locked, so a fresh holder is not overwritten. The
-     * holders are locked before any slot row (the count below runs once,
-     * before the first row is inserted): a renewal locks its instance row
-     * before its slot rows too, so the two never wait on each other in a
-     * circle.
+     * Takes slots ($2, sorted) that are free or ours, while our own lease
+     * runs, and slots whose holder's lease ran out: that holder's row is
+     * locked first, so a renewal of it on its way either waits and then
+     * finds its lease lapsed (and gives up all its slots), or is seen here
+     * as renewed. Whoever took a slot since this statement began is never
+     * among those locked, so a fresh holder is not overwritten. Lock order:
+     * instance rows before slot rows (the count below runs once, before
+     * the first row is inserted; a renewal locks its own row first too),
+     * and slot rows in slot order, as every statement here does; slots a
+     * live instance holds are left out beforehand, so their rows are
+     * mostly not even locked.
      */
     {"lease_acquire",
      "WITH dead AS (SELECT instance FROM sender_instances WHERE instance IN (SELECT instance"
      " FROM chat_leases WHERE slot = ANY($2::int[]) AND instance <> $1)"
-     " AND expires_at < clock_timestamp() FOR UPDATE)"
+     " AND expires_at < clock_timestamp() ORDER BY instance FOR UPDATE)"
      " INSERT INTO chat_leases (slot, instance) SELECT s, $1 FROM unnest($2::int[]) AS s"
      " WHERE EXISTS (SELECT 1 FROM sender_instances WHERE instance = $1"
      " AND expires_at > clock_timestamp()) AND (SELECT count(*) FROM dead) >= 0"
+     " AND NOT EXISTS (SELECT 1 FROM chat_leases l WHERE l.slot = s AND l.instance <> $1"
+     " AND l.instance NOT IN (SELECT instance FROM dead))"
+     " ORDER BY s"
      " ON CONFLICT (slot) DO UPDATE SET instance = excluded.instance, taken_at = clock_timestamp()"
      " WHERE chat_leases.instance = excluded.instance"
      " OR chat_leases.instance IN (SELECT instance FROM dead) RETURNING slot",
@@ -118,10 +181,14 @@ struct leases {
     uint64_t gen;
     struct periodic *keeper;
     struct pool_conn *keeper_conn; /* the keeper's own, kept between ticks */
-    int64_t last_ok;               /* when the keeper last ticked (monotonic ms) */
+    char token[24];                /* what the last renewal answered ("": none yet) */
     uint64_t ticks;
     atomic_int live, rank;
-    atomic_long send_after;
+    /* Calls may start from send_from until send_until (monotonic ms):
+     * send_from is a window after every other live instance had counted
+     * this one in (INT64_MAX until they have), send_until is
+     * SEND_AFTER_HEARTBEAT_MS after the last heartbeat. */
+    atomic_long send_from, send_until;
 };
 
 int lease_slot(int64_t chat_id)
@@ -146,9 +213,12 @@ int leases_rank(struct leases *l)
     return atomic_load(&l->rank);
 }
 
-int64_t leases_send_after(struct leases *l)
+int64_t leases_may_send(struct leases *l, int64_t now)
 {
-    return atomic_load(&l->send_after);
+    int64_t from = atomic_load(&l->send_from);
+    if (now < from)
+        return from == INT64_MAX ? LEASE_RENEW_MS / 10 : from - now;
+    return now < atomic_load(&l->send_until) ? 0 : LEASE_RENEW_MS / 10;
 }
 
 enum lease_state leases_check(struct leases *l, int slot, int64_t now, int64_t *until)
@@ -244,9 +314,15 @@ static void slots_back(struct leases *l, const int *slots, size_t n, enum slot_s
  */
 #define PREFETCH_ALONE 64
 
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
 int leases_acquire(struct leases *l, const int *want, size_t nwant)
 {
-    int slots[PREFETCH_ALONE];
+    int slots[LEASE_SLOTS];
     const int *use = want;
     size_t n = nwant;
     if (nwant > 0 && nwant < PREFETCH_ALONE && leases_live(l) == 1) {
@@ -262,6 +338,11 @@ int leases_acquire(struct leases *l, const int *want, size_t nwant)
         pthread_mutex_unlock(&l->lock);
         use = slots;
     }
+    if (use != slots) {
+        memcpy(slots, want, n * sizeof(*want));
+        use = slots;
+    }
+    qsort(slots, n, sizeof(*slots), cmp_int); /* slot rows are locked in slot order */
     struct buf b;
     buf_init(&b, 64 * 1024);
     const char *p[2] = {l->instance, slot_array(&b, use, n)};
@@ -311,26 +392,41 @@ static bool tick(struct leases *l, struct pool_conn *c)
     struct buf b;
     buf_init(&b, 64 * 1024);
     const char *p[2] = {l->instance, slot_array(&b, give, ngive)};
-    struct pool_step steps[] = {
-        {.name = "lease_renew", .nparams = 1, .values = p},
+    const char *pr[2] = {l->instance, l->token[0] ? l->token : NULL};
+    const struct pool_step steps[] = {
+        {.name = "lease_renew", .nparams = 2, .values = pr},
         {.name = "lease_live", .nparams = 1, .values = p},
         {.name = "lease_release", .nparams = 2, .values = p},
-        {.name = "lease_gc", .nparams = 0, .values = NULL},
     };
-    size_t nsteps = ++l->ticks % GC_TICKS == 0 ? 4 : 3;
-    PGresult *res[4] = {NULL};
-    bool ok = p[1] && pool_exec_steps(c, steps, nsteps, res) == 0;
-    for (size_t i = 0; ok && i < nsteps; i++)
+    enum { NSTEPS = sizeof(steps) / sizeof(steps[0]) };
+    PGresult *res[NSTEPS] = {NULL};
+    bool ok = p[1] && pool_exec_steps(c, steps, NSTEPS, res) == 0;
+    for (size_t i = 0; ok && i < NSTEPS; i++)
         ok =
             PQresultStatus(res[i]) == PGRES_COMMAND_OK || PQresultStatus(res[i]) == PGRES_TUPLES_OK;
-    ok = ok && PQntuples(res[0]) == 1 && PQntuples(res[1]) == 1;
+    ok = ok && PQntuples(res[0]) == 1 && PQntuples(res[1]) == 1 &&
+         strlen(PQgetvalue(res[0], 0, 1)) < sizeof(l->token);
     if (ok) {
         int64_t live = 1, rank = 0;
         strnum_i64(PQgetvalue(res[1], 0, 0), 1, 1000000, &live);
         strnum_i64(PQgetvalue(res[1], 0, 1), 0, 1000000, &rank);
+        int64_t waiting = 1;
+        strnum_i64(PQgetvalue(res[1], 0, 2), 0, 1000000, &waiting);
         atomic_store(&l->live, (int)live);
         atomic_store(&l->rank, (int)rank);
+        /* Until every other live instance has counted this one, its calls
+         * would go on top of their shares; and for a window after that,
+         * their windows may still hold calls they started under their
+         * larger shares. Alone, there is nobody to wait for. */
+        if (waiting > 0)
+            atomic_store(&l->send_from, INT64_MAX);
+        else if (live == 1)
+            atomic_store(&l->send_from, 0);
+        else if (atomic_load(&l->send_from) == INT64_MAX)
+            atomic_store(&l->send_from, clock_mono_ms() + LEASE_RATE_WINDOW_MS);
+        atomic_store(&l->send_until, t0 + SEND_AFTER_HEARTBEAT_MS);
         bool kept = PQgetvalue(res[0], 0, 0)[0] == 't';
+        strcpy(l->token, PQgetvalue(res[0], 0, 1));
         int lost = 0;
         pthread_mutex_lock(&l->lock);
         if (!kept) {
@@ -361,7 +457,7 @@ static bool tick(struct leases *l, struct pool_conn *c)
          * given back stay ours in the database until the lease lapses. */
         slots_back(l, give, ngive, S_BACKOFF);
     }
-    for (size_t i = 0; i < nsteps; i++)
+    for (size_t i = 0; i < NSTEPS; i++)
         PQclear(res[i]);
     buf_free(&b);
     tgm_outbox_slots_held((int64_t)held);
@@ -373,17 +469,11 @@ static int64_t keeper_round(void *arg)
 {
     struct leases *l = arg;
     struct pool_conn *c = l->keeper_conn;
-    int64_t t = clock_mono_ms();
     if (!c && pool_acquire(l->pool, 1000, &c) < 0)
         c = NULL;
     if (c && tick(l, c)) {
-        /* Just joined, or back from a freeze: the others count us within
-         * a tick; until then we would send on top of their shares.
-         * Alone, there is nobody to wait for. */
-        if (l->last_ok == 0 || t - l->last_ok > FROZEN_MS)
-            atomic_store(&l->send_after,
-                         clock_mono_ms() + (leases_live(l) > 1 ? LEASE_RENEW_MS + 500 : 0));
-        l->last_ok = t;
+        if (++l->ticks % GC_TICKS == 0)
+            pool_run(c, "lease_gc", 0, NULL, NULL, NULL);
         if (pool_conn_expired(c)) {
             /* kept for good otherwise: recycled as every connection is */
             pool_release(l->pool, c);
@@ -405,12 +495,18 @@ struct leases *leases_start(struct pool *pool)
     l->pool = pool;
     char host[64] = "";
     gethostname(host, sizeof(host) - 1);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(l->instance, sizeof(l->instance), "%s:%ld:%04lx", host[0] ? host : "tgdesk",
-             (long)getpid(), (long)((ts.tv_nsec / 1000) & 0xffff));
+    /* 64 random bits: two containers may well share a host name and pid 1,
+     * and two instances of one name would share one lease. */
+    uint64_t rnd = 0;
+    if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        rnd = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u ^ (uint64_t)ts.tv_sec;
+    }
+    snprintf(l->instance, sizeof(l->instance), "%s:%ld:%016" PRIx64, host[0] ? host : "tgdesk",
+             (long)getpid(), rnd);
     atomic_store(&l->live, 1);
-    atomic_store(&l->send_after, INT64_MAX); /* until the first heartbeat */
+    atomic_store(&l->send_from, INT64_MAX); /* until the first heartbeat */
     pthread_mutex_init(&l->lock, NULL);
     l->keeper = periodic_start(0, keeper_round, l);
     if (!l->keeper) {

@@ -37,6 +37,10 @@
 /* A lease's length; it is renewed every LEASE_RENEW_MS. */
 #define LEASE_MS       10000
 #define LEASE_RENEW_MS 1000
+/* The global limit's window: each instance starts at most its share of
+ * TELEGRAM_GLOBAL_RPS in any window this long (a second, and a little for
+ * a call's way to Telegram). */
+#define LEASE_RATE_WINDOW_MS 1025
 
 struct leases;
 
@@ -72,12 +76,17 @@ enum lease_state leases_check(struct leases *l, int slot, int64_t now, int64_t *
  * returns how many were taken. Thread-safe. */
 int leases_acquire(struct leases *l, const int *slots, size_t n);
 
-/* Live instances (this one included, >= 1), and whether this one may send
- * yet (it waits one heartbeat after joining, so the others have counted it). */
+/* Live instances (this one included, >= 1). */
 int leases_live(struct leases *l);
 /* How many live instances sort before this one (0-based; for sharing out
  * what does not divide evenly). */
 int leases_rank(struct leases *l);
-int64_t leases_send_after(struct leases *l);
+/*
+ * 0 when this instance may start calls at monotonic time now, else
+ * milliseconds to wait: it may not before every other live instance has
+ * counted it in (after it joined, or came back from a pause), nor once its
+ * last heartbeat is so old that the others may stop counting it.
+ */
+int64_t leases_may_send(struct leases *l, int64_t now);
 
 #endif

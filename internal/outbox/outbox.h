@@ -43,7 +43,7 @@ struct outbox_msg {
 void outbox_copy_name(char *dst, size_t cap, const char *src);
 
 /* What a transaction measured, for the metrics once it commits. */
-#define OUTBOX_OBS_MAX 64
+#define OUTBOX_OBS_MAX 256 /* a batch's updates (64 at most) make two at most each */
 enum outbox_obs_kind {
     OUTBOX_OBS_FIRST_RESPONSE, /* value: seconds since the request was opened */
     OUTBOX_OBS_RESOLUTION,     /* value: seconds since the request was opened */

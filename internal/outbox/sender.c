@@ -556,39 +556,54 @@ static bool chat_take_token(struct chat *c, int64_t now)
     return false;
 }
 
-/* The window of the global limit: a second, and a little for the calls'
- * way to Telegram (a call started here at the window's end must not land
- * within the next call's second). */
-#define GLOBAL_WINDOW_MS 1025
+#define GLOBAL_WINDOW_MS LEASE_RATE_WINDOW_MS
 
 /*
- * Global limit: returns 0 when a call may go now (and counts it), else
- * milliseconds to wait. TELEGRAM_GLOBAL_RPS is the cluster's: each of the
- * n live instances may start at most its share - the limit divided by n,
- * the remainder going to the first instances by name - in any window of
- * GLOBAL_WINDOW_MS, which it checks against the time of its share-th
- * latest call. The shares add up to the limit, so no second holds more
- * than the limit across the cluster, whatever the instances' phases.
+ * Global limit. TELEGRAM_GLOBAL_RPS is the cluster's: each of the n live
+ * instances may start at most its share - the limit divided by n, the
+ * remainder going to the first instances by name - in any window of
+ * GLOBAL_WINDOW_MS. The shares add up to the limit, so no second holds
+ * more than the limit across the cluster, whatever the instances' phases.
+ *
+ * global_peek(s, now, k): 0 when k more calls may start now (then checked
+ * against the time of the (share-k+1)-th latest start), else milliseconds
+ * to wait. global_take() is the same for one call, and records it as
+ * started: it is called with the time right before the call starts, so
+ * that the window counts starts, not plans.
  */
-static int64_t global_take_token(struct sender *s, int64_t now)
+static int64_t global_wait_locked(struct sender *s, int64_t now, int k)
 {
-    int64_t after = leases_send_after(s->leases);
-    if (now < after)
-        return after - now;
+    int64_t w = leases_may_send(s->leases, now);
+    if (w > 0)
+        return w;
     int rps = s->opt.global_rps, live = leases_live(s->leases);
     int share = rps / live + (leases_rank(s->leases) < rps % live);
     share = share < 1 ? 1 : share > rps ? rps : share;
-    pthread_mutex_lock(&s->rate_lock);
+    if (k > share)
+        return GLOBAL_WINDOW_MS / 10; /* not this many at once */
     size_t ring = (size_t)rps;
-    int64_t wait =
-        s->sent_at[(s->sent_head + ring - (size_t)share) % ring] + GLOBAL_WINDOW_MS - now;
-    if (wait <= 0) {
+    w = s->sent_at[(s->sent_head + ring - (size_t)(share - k + 1)) % ring] + GLOBAL_WINDOW_MS - now;
+    return w > 0 ? w : 0;
+}
+
+static int64_t global_peek(struct sender *s, int64_t now, int k)
+{
+    pthread_mutex_lock(&s->rate_lock);
+    int64_t w = global_wait_locked(s, now, k);
+    pthread_mutex_unlock(&s->rate_lock);
+    return w;
+}
+
+static int64_t global_take(struct sender *s, int64_t now)
+{
+    pthread_mutex_lock(&s->rate_lock);
+    int64_t w = global_wait_locked(s, now, 1);
+    if (w == 0) {
         s->sent_at[s->sent_head] = now;
-        s->sent_head = (s->sent_head + 1) % ring;
-        wait = 0;
+        s->sent_head = (s->sent_head + 1) % (size_t)s->opt.global_rps;
     }
     pthread_mutex_unlock(&s->rate_lock);
-    return wait;
+    return w;
 }
 
 /* Forgets idle chats so the table does not grow without bound. */
@@ -1192,14 +1207,13 @@ static void *shard_main(void *arg)
                 schedule(sh, c, now);
                 continue;
             }
-            global_wait = global_take_token(s, now);
+            global_wait = global_peek(s, now, nstart + 1);
             if (global_wait > 0)
                 break;
             struct chat *c = ready_pop(sh);
             c->queued = false;
             if (!chat_take_token(c, now)) {
-                /* Rate-limited chat: give the global token back by waiting. */
-                schedule(sh, c, now);
+                schedule(sh, c, now); /* rate-limited chat */
                 continue;
             }
             struct node *n = c->head;
@@ -1227,15 +1241,23 @@ static void *shard_main(void *arg)
         if (nstart > 0 && leases_live(s->leases) > 1)
             check_heads(s, start, nstart, &adopt);
         bool any_done = false;
+        for (int i = 0; i < nstart; i++)
+            if (clock_mono_ms() < start[i]->until && is_notify(&start[i]->n->m))
+                start[i]->pre = pick_notify(s, start[i]->n);
+        /* From here to tg_multi_run() nothing waits: the calls go on the
+         * wire when the global limit counts them started. */
         for (int i = 0; i < nstart; i++) {
             struct outbox_msg *m = &start[i]->n->m;
-            if (clock_mono_ms() < start[i]->until && is_notify(m))
-                start[i]->pre = pick_notify(s, start[i]->n);
+            int64_t t = clock_mono_ms();
             /* The fencing check, right before the call: nothing goes out
              * under a lease that ran out locally (this thread may have been
              * paused since the chat was taken, or the pick was slow). */
-            if (start[i]->pre == PRE_SEND && clock_mono_ms() >= start[i]->until)
+            if (start[i]->pre == PRE_SEND && t >= start[i]->until)
                 start[i]->pre = PRE_LATER;
+            /* Another delivery thread may have started calls since these
+             * were planned: what the limit no longer lets through waits. */
+            if (start[i]->pre == PRE_SEND && global_take(s, t) > 0)
+                start[i]->pre = PRE_AGAIN;
             if (start[i]->pre != PRE_SEND) {
                 start[i]->done = any_done = true;
                 continue;
