@@ -630,7 +630,7 @@ static struct i18n *load_catalogs(const struct config *cfg)
         bool lang = rc == -ENOENT && strstr(err, "no catalog for language");
         fprintf(stderr, "tgdesk: %s%s%s: %s%s\n", lang ? "DEFAULT_LANGUAGE=" : "",
                 lang ? cfg->default_language : "message catalogs in ", lang ? "" : dir, err,
-                cfg->locale_dir ? "" : " (set LOCALE_DIR to where they are)");
+                lang || cfg->locale_dir ? "" : " (set LOCALE_DIR to where they are)");
         return NULL;
     }
     LOG(LOG_INFO, "message catalogs", LOG_STR("dir", dir), LOG_STR("languages", TGDESK_LANGUAGES),
