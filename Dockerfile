@@ -3,13 +3,16 @@
 FROM debian:12-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential pkg-config meson ninja-build \
-        python3 libmicrohttpd-dev libpq-dev libjansson-dev libcurl4-openssl-dev \
+        python3 libmicrohttpd-dev libpq-dev libjansson-dev libcurl4-openssl-dev gettext \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# The message catalogs (po/*.po, compiled by msgfmt) go where the binary
+# looks for them when installed: /usr/local/share/locale.
 RUN meson setup /build -Dbuildtype=release --werror \
  && meson compile -C /build \
- && strip /build/tgdesk
+ && strip /build/tgdesk \
+ && meson install -C /build --tags i18n --destdir /stage
 
 FROM debian:12-slim
 RUN apt-get update \
@@ -18,6 +21,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /nonexistent tgdesk
 COPY --from=build /build/tgdesk /usr/local/bin/tgdesk
+COPY --from=build /stage/usr/local/share/locale /usr/local/share/locale
 USER tgdesk
 EXPOSE 8080
 # Readiness: one GET of the local /health (database reachable, queue not full).

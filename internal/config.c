@@ -47,7 +47,8 @@ typedef int parse_fn(const struct spec *sp, const char *value, struct config *cf
 static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_log_db_level,
     parse_log_format, parse_database_url, parse_bot_token, parse_api_url, parse_webhook_path,
     parse_token, parse_listen_addr, parse_file, parse_admin_ids, parse_chat_id, parse_workers,
-    parse_cidrs, parse_migrate_url, parse_timezone, parse_dir, parse_span, parse_business_hours;
+    parse_cidrs, parse_migrate_url, parse_timezone, parse_dir, parse_span, parse_business_hours,
+    parse_language, parse_locale_dir;
 
 /*
  * The configuration variables in documentation order (the README's table),
@@ -177,7 +178,15 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
     X(BUSINESS_HOURS, NULL,                                                                       \
       "DAYS HH:MM-HH:MM ZONE, e.g. Mon-Fri 09:00-18:00 Europe/Berlin (days Mon..Sun, ranges and " \
       "commas; opening before closing; a zone of the system's tz database)",                      \
-      0, parse_business_hours, business_hours, 0, 0)
+      0, parse_business_hours, business_hours, 0, 0)                                              \
+    X(DEFAULT_LANGUAGE, "en",                                                                     \
+      "language of users whose Telegram language has no catalog: en or one of the catalogs "      \
+      "built (de, es, ru, ...)",                                                                  \
+      0, parse_language, default_language, 2, 15)                                                 \
+    X(LOCALE_DIR, NULL,                                                                           \
+      "readable directory of the message catalogs (LANG/LC_MESSAGES/tgdesk.mo); unset: the "      \
+      "build tree's po/ for a binary run from there, else the installed ones",                    \
+      0, parse_locale_dir, locale_dir, 0, 0)
 
 #define AS_PUBLIC(name, def, allowed, flags, parse, field, min, max) \
     {#name, def, allowed, ((flags)&F_SECRET) != 0},
@@ -738,6 +747,29 @@ static int parse_dir(const struct spec *sp, const char *value, struct config *cf
                      size_t cap)
 {
     return parse_path(sp, value, cfg, W_OK | X_OK, S_IFDIR, detail, cap);
+}
+
+static int parse_locale_dir(const struct spec *sp, const char *value, struct config *cfg,
+                            char *detail, size_t cap)
+{
+    return parse_path(sp, value, cfg, R_OK | X_OK, S_IFDIR, detail, cap);
+}
+
+/* A language tag ("de", "pt-BR", "sr_RS@latin"): whether it has a catalog is checked at start. */
+static int parse_language(const struct spec *sp, const char *value, struct config *cfg,
+                          char *detail, size_t cap)
+{
+    size_t n = strlen(value), letters = 0;
+    while ((value[letters] >= 'a' && value[letters] <= 'z') ||
+           (value[letters] >= 'A' && value[letters] <= 'Z'))
+        letters++;
+    if (n < (size_t)sp->min || n > (size_t)sp->max || letters < 2 || letters > 3 ||
+        (value[letters] && !strchr("-_", value[letters])))
+        return -EINVAL;
+    for (const char *p = value; *p; p++)
+        if (!is_token_char(*p) && *p != '@')
+            return -EINVAL;
+    return set_string(sp, cfg, value);
 }
 
 static int parse_admin_ids(const struct spec *sp, const char *value, struct config *cfg,

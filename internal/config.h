@@ -82,6 +82,8 @@ struct config {
     char *business_zone;           /* its tz database zone, e.g. "Europe/Berlin" */
     unsigned business_days;        /* bit d set: ISO weekday d (1 Monday .. 7 Sunday) is open */
     int business_open_min, business_close_min; /* minutes after local midnight */
+    char *default_language; /* users whose language has no catalog read this one */
+    char *locale_dir;       /* the catalogs; NULL: the build tree's or the installed ones */
 };
 
 /*

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 run_pkgs=(build-essential pkg-config meson ninja-build python3
-          libmicrohttpd-dev libpq-dev libjansson-dev libcurl4-openssl-dev
+          libmicrohttpd-dev libpq-dev libjansson-dev libcurl4-openssl-dev gettext
           postgresql curl ca-certificates)
 test_pkgs=(libcmocka-dev clang-format python3-yaml openssl clang libclang-rt-14-dev prometheus haproxy
            pgbouncer)

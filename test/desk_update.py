@@ -10,7 +10,8 @@ Options: --mid M (message_id; default UPDATE_ID), --name FIRST, --last LAST,
 --photo FILE_ID / --document FILE_ID / --media KIND:FILE_ID (voice, video,
 sticker, audio, animation, video_note; TEXT becomes the caption; "" for none),
 --title T (group title), --migrate-to C (the service message of a group
-that became supergroup C; TEXT is ignored). A chat id below 0 is a group.
+that became supergroup C; TEXT is ignored), --lang L (the sender's
+language_code; default en, "" for none). A chat id below 0 is a group.
 """
 import argparse
 import json
@@ -24,7 +25,9 @@ def chat_obj(chat, title):
 
 
 def user_obj(uid, a):
-    u = {"id": uid, "is_bot": False, "first_name": a.name or "U%d" % uid, "language_code": "en"}
+    u = {"id": uid, "is_bot": False, "first_name": a.name or "U%d" % uid}
+    if a.lang:
+        u["language_code"] = a.lang
     if a.last:
         u["last_name"] = a.last
     if a.username:
@@ -49,6 +52,7 @@ def main():
     p.add_argument("--chat", type=int)
     p.add_argument("--title", default="Acme Support Staff")
     p.add_argument("--migrate-to", type=int)
+    p.add_argument("--lang", default="en")
     a = p.parse_args()
 
     if a.kind == "callback":

@@ -223,6 +223,8 @@ static void test_vars_table(void **state)
         "FIRST_RESPONSE_SLA",
         "AUTO_CLOSE_SOLVED_AFTER",
         "BUSINESS_HOURS",
+        "DEFAULT_LANGUAGE",
+        "LOCALE_DIR",
     };
 
     assert_int_equal(config_vars_count, sizeof(names) / sizeof(names[0]));
@@ -718,6 +720,19 @@ static const struct row rows[] = {
     BADW("BUSINESS_HOURS", "Mon-Fri 09:00-18:00 Mars/Olympus", "no time zone"),
     BADW("BUSINESS_HOURS", "Mon-Fri 09:00-18:00 ../../etc/passwd", "no time zone"),
     BAD("BUSINESS_HOURS", "Mon-Fri 09:00-18:00"),
+
+    GOOD("DEFAULT_LANGUAGE", "ru"),
+    GOOD("DEFAULT_LANGUAGE", "pt-BR"),
+    GOOD("DEFAULT_LANGUAGE", "sr_RS@latin"),
+    BAD("DEFAULT_LANGUAGE", "r"),
+    BAD("DEFAULT_LANGUAGE", "russian"),
+    BAD("DEFAULT_LANGUAGE", "../ru"),
+    BAD("DEFAULT_LANGUAGE", "ru/LC_MESSAGES"),
+    BAD("DEFAULT_LANGUAGE", "ru RU"),
+
+    GOOD("LOCALE_DIR", "/"),
+    BADW("LOCALE_DIR", "/nonexistent/locale", "No such file or directory"),
+    BAD("LOCALE_DIR", "/etc/passwd"),
 };
 
 static void check_row(size_t idx, const struct row *r)

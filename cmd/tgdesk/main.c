@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "db/adopt.h"
@@ -46,6 +47,7 @@
 #include "tg/api.h"
 #include "tg/webhook.h"
 #include "util/clock.h"
+#include "util/i18n.h"
 #include "util/strnum.h"
 #include "version.h"
 
@@ -423,7 +425,7 @@ static void pool_query_stats_of(void *pool, pool_query_stat_fn fn, void *fn_ud)
  * workers. Returns 0, or -1 when one could not start (logged); call
  * core_stop() in either case.
  */
-static int core_start(const struct config *cfg, struct core *core)
+static int core_start(const struct config *cfg, const struct i18n *i18n, struct core *core)
 {
     memset(core, 0, sizeof(*core));
     size_t nstmts = 0;
@@ -473,6 +475,7 @@ static int core_start(const struct config *cfg, struct core *core)
         .business_days = cfg->business_days,
         .business_open_min = cfg->business_open_min,
         .business_close_min = cfg->business_close_min,
+        .i18n = i18n,
     });
     if (!core->desk)
         return -1;
@@ -532,7 +535,7 @@ static void core_stop(struct core *core, int64_t end_ms)
  * them in reverse: no new connections, every queued update answered after
  * its commit, answers sent, outbox flushed.
  */
-static int serve(const struct config *cfg, const sigset_t *sigs)
+static int serve(const struct config *cfg, const struct i18n *i18n, const sigset_t *sigs)
 {
     int rc = EXIT_RUNTIME;
     struct core core;
@@ -541,7 +544,7 @@ static int serve(const struct config *cfg, const sigset_t *sigs)
     char err[256];
     int64_t stop_end_ms = 0;
 
-    if (core_start(cfg, &core) < 0)
+    if (core_start(cfg, i18n, &core) < 0)
         goto out;
     health = health_start(core.pool, &(struct health_options){
                                          .version = TGDESK_VERSION,
@@ -597,6 +600,44 @@ out:
     return rc;
 }
 
+/*
+ * The message catalogs of every language tgdesk was built with (po/LINGUAS)
+ * from LOCALE_DIR; unset, from the build tree when this binary is the build
+ * tree's (tests, scripts/run.sh), else from where `meson install` puts them.
+ * NULL, said on stderr, when one is missing or DEFAULT_LANGUAGE has none.
+ */
+static struct i18n *load_catalogs(const struct config *cfg)
+{
+    const char *dir = cfg->locale_dir;
+    char exe[4096], build[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash = n > 0 ? (exe[n] = '\0', strrchr(exe, '/')) : NULL;
+    if (slash)
+        *slash = '\0';
+    if (!dir)
+        dir = slash && realpath(TGDESK_BUILD_DIR, build) && strcmp(exe, build) == 0
+                  ? TGDESK_BUILD_LOCALEDIR
+                  : TGDESK_LOCALEDIR;
+    char names[] = TGDESK_LANGUAGES, *save = NULL;
+    const char *langs[64];
+    size_t count = 0;
+    for (char *t = strtok_r(names, " ", &save); t && count < 64; t = strtok_r(NULL, " ", &save))
+        langs[count++] = t;
+    struct i18n *i18n = NULL;
+    char err[1024];
+    int rc = i18n_load(dir, langs, count, cfg->default_language, &i18n, err, sizeof(err));
+    if (rc < 0) {
+        bool lang = rc == -ENOENT && strstr(err, "no catalog for language");
+        fprintf(stderr, "tgdesk: %s%s%s: %s%s\n", lang ? "DEFAULT_LANGUAGE=" : "",
+                lang ? cfg->default_language : "message catalogs in ", lang ? "" : dir, err,
+                lang || cfg->locale_dir ? "" : " (set LOCALE_DIR to where they are)");
+        return NULL;
+    }
+    LOG(LOG_INFO, "message catalogs", LOG_STR("dir", dir), LOG_STR("languages", TGDESK_LANGUAGES),
+        LOG_STR("default_language", cfg->default_language));
+    return i18n;
+}
+
 /* No secret, no service: without WEBHOOK_SECRET anyone who finds the URL
  * could post updates as anyone, staff included. */
 static const char no_secret_msg[] =
@@ -623,18 +664,24 @@ static int cmd_serve(const struct config *cfg)
         LOG(LOG_WARN, "TELEGRAM_BOT_TOKEN is not set: replies cannot be sent",
             LOG_STR("api", cfg->telegram_api_url));
 
+    struct i18n *i18n = load_catalogs(cfg);
+    if (!i18n)
+        return EXIT_USAGE;
     int rc = init_db(cfg, &sigs);
     if (rc == -ECANCELED) {
         LOG(LOG_INFO, "stopped during start-up", LOG_STR("phase", "database"));
+        i18n_free(i18n);
         return EXIT_OK;
     }
     if (rc < 0) {
         LOG(LOG_ERROR, "giving up: the database could not be reached or migrated",
             LOG_INT("attempts", cfg->db_init_retries));
+        i18n_free(i18n);
         return EXIT_RUNTIME;
     }
 
-    rc = serve(cfg, &sigs);
+    rc = serve(cfg, i18n, &sigs);
+    i18n_free(i18n);
     LOG(LOG_INFO, "stopped", LOG_STR("version", TGDESK_VERSION));
     return rc;
 }
@@ -777,21 +824,25 @@ static int cmd_poll(const struct config *cfg)
 
     LOG(LOG_INFO, "tgdesk starting", LOG_STR("version", TGDESK_VERSION), LOG_STR("mode", "poll"),
         LOG_INT("workers", cfg->workers), LOG_BOOL("migrate_on_start", cfg->migrate_on_start));
+    struct i18n *i18n = load_catalogs(cfg);
+    if (!i18n)
+        return EXIT_USAGE;
     int rc = init_db(cfg, &sigs);
-    if (rc == -ECANCELED)
-        return EXIT_OK;
-    if (rc < 0) {
-        LOG(LOG_ERROR, "giving up: the database could not be reached or migrated",
-            LOG_INT("attempts", cfg->db_init_retries));
-        return EXIT_RUNTIME;
+    if (rc == -ECANCELED || rc < 0) {
+        if (rc != -ECANCELED)
+            LOG(LOG_ERROR, "giving up: the database could not be reached or migrated",
+                LOG_INT("attempts", cfg->db_init_retries));
+        i18n_free(i18n);
+        return rc == -ECANCELED ? EXIT_OK : EXIT_RUNTIME;
     }
 
     struct core core;
     struct poller p = {.cfg = cfg, .core = &core, .main_thread = pthread_self()};
     atomic_init(&p.stop, false);
     pthread_t thread;
-    if (core_start(cfg, &core) < 0 || pthread_create(&thread, NULL, poller_main, &p) != 0) {
+    if (core_start(cfg, i18n, &core) < 0 || pthread_create(&thread, NULL, poller_main, &p) != 0) {
         core_stop(&core, 0);
+        i18n_free(i18n);
         return EXIT_RUNTIME;
     }
     int sig = wait_signal(&sigs, -1);
@@ -802,6 +853,7 @@ static int cmd_poll(const struct config *cfg)
     pool_stop_by(core.pool, STOP_DB_MS);
     pthread_join(thread, NULL);
     core_stop(&core, stop_end_ms);
+    i18n_free(i18n);
     if (p.rc == -EEXIST)
         fprintf(stderr, "tgdesk: a webhook is set for this bot, so Telegram refuses getUpdates; "
                         "run `tgdesk webhook delete` first\n");

@@ -10,7 +10,8 @@
 /* Longest text built here. */
 #define TEXT_CAP (64 * 1024)
 
-int desk_csat_prompt(struct desk_ctx *x, int64_t user_id, int64_t request_id)
+int desk_csat_prompt(struct desk_ctx *x, int64_t user_id, int64_t request_id,
+                     const struct i18n_lang *lang)
 {
     if (!x->d->csat)
         return 0;
@@ -28,8 +29,8 @@ int desk_csat_prompt(struct desk_ctx *x, int64_t user_id, int64_t request_id)
     desk_markup(&markup, l, d, 5);
     buf_init(&text, TEXT_CAP);
     buf_addf(&text,
-             "How would you rate our help with request #%" PRId64 "? 1 is poor, 5 is excellent.",
-             request_id);
+             _(lang, "How would you rate our help with request #%lld? 1 is poor, 5 is excellent."),
+             (long long)request_id);
     int rc =
         buf_error(&markup) == -ENOMEM || buf_error(&text) == -ENOMEM
             ? -ENOMEM
@@ -42,7 +43,9 @@ int desk_csat_prompt(struct desk_ctx *x, int64_t user_id, int64_t request_id)
 /* An invalid rating button: audited like any rejected button, and answered. */
 static int reject(struct desk_ctx *x, const struct tg_callback_query *cq)
 {
-    int rc = desk_refuse_callback(x, cq, "rejected callback data", "This button is not valid.");
+    int rc = desk_refuse_callback(
+        x, cq, "rejected callback data",
+        _(desk_lang(x->d, cq->from.language_code), "This button is not valid."));
     return rc < 0 ? rc : DESK_PROCESSED;
 }
 
@@ -52,8 +55,9 @@ int desk_csat_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
     int score;
     if (desk_rate_parse(cq->data, &id, &score) < 0)
         return reject(x, cq);
+    const struct i18n_lang *l = desk_lang(x->d, cq->from.language_code);
     if (!x->d->csat) {
-        int rc = desk_answer_callback(x, cq->from.id, cq->id, "Thank you!", false);
+        int rc = desk_answer_callback(x, cq->from.id, cq->id, _(l, "Thank you!"), false);
         return rc < 0 ? rc : DESK_PROCESSED;
     }
 
@@ -76,7 +80,7 @@ int desk_csat_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
     struct buf b;
     buf_init(&b, TEXT_CAP);
     if (!rated) {
-        buf_addf(&b, "You can rate request #%" PRId64 " once it is solved.", id);
+        buf_addf(&b, _(l, "You can rate request #%lld once it is solved."), (long long)id);
         rc = buf_error(&b) == -ENOMEM
                  ? -ENOMEM
                  : desk_answer_callback(x, cq->from.id, cq->id, buf_str(&b), true);
@@ -85,18 +89,18 @@ int desk_csat_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
     }
     outbox_observe(x->out, OUTBOX_OBS_RATING, score); /* counted once it commits */
     if (first)
-        buf_addf(&b, "Thank you! You rated request #%" PRId64 ": %d/5.", id, score);
+        buf_addf(&b, _(l, "Thank you! You rated request #%lld: %d/5."), (long long)id, score);
     else
-        buf_addf(&b, "Your rating of request #%" PRId64 " is now %d/5.", id, score);
+        buf_addf(&b, _(l, "Your rating of request #%lld is now %d/5."), (long long)id, score);
     rc = buf_error(&b) == -ENOMEM
              ? -ENOMEM
              : desk_answer_callback(x, cq->from.id, cq->id, buf_str(&b), false);
     buf_reset(&b);
     if (rc == 0 && first) {
         buf_addf(&b,
-                 "Thank you for rating request #%" PRId64 ": %d/5. If you like, tell us in your "
-                 "next message what was good or what we could do better.",
-                 id, score);
+                 _(l, "Thank you for rating request #%lld: %d/5. If you like, tell us in your "
+                      "next message what was good or what we could do better."),
+                 (long long)id, score);
         rc = desk_send_buf(x, cq->from.id, &b, "reply", id);
         buf_init(&b, TEXT_CAP);
     }
@@ -115,7 +119,10 @@ int desk_csat_commented(struct desk_ctx *x, const struct tg_message *m, int64_t 
 {
     struct buf b;
     buf_init(&b, TEXT_CAP);
-    buf_addf(&b, "Thank you for your feedback on request #%" PRId64 ".", request_id);
+    buf_addf(
+        &b,
+        _(desk_lang(x->d, m->from.language_code), "Thank you for your feedback on request #%lld."),
+        (long long)request_id);
     int rc = desk_send_buf(x, m->chat.id, &b, "reply", request_id);
     if (rc < 0 || banned || chats->n == 0)
         return rc;

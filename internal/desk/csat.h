@@ -22,8 +22,12 @@
 #define DESK_CSAT_COMMENT_MINUTES     10
 #define DESK_CSAT_COMMENT_MINUTES_TXT "10"
 
-/* Asks user_id to rate request_id (nothing when CSAT is off). Returns 0 or -ENOMEM. */
-int desk_csat_prompt(struct desk_ctx *x, int64_t user_id, int64_t request_id);
+/*
+ * Asks user_id, in their language lang, to rate request_id (nothing when
+ * CSAT is off). Returns 0 or -ENOMEM.
+ */
+int desk_csat_prompt(struct desk_ctx *x, int64_t user_id, int64_t request_id,
+                     const struct i18n_lang *lang);
 
 /* A press of a rating button ("rate:N:S"); always answered, forged data audited. */
 int desk_csat_callback(struct desk_ctx *x, const struct tg_callback_query *cq);

@@ -62,6 +62,7 @@ struct desk *desk_new(const struct desk_options *o)
     d->csat = o->csat;
     d->sla_ms = o->first_response_sla_ms;
     d->auto_close_ms = o->auto_close_solved_ms;
+    d->i18n = o->i18n;
     if (o->business_zone) {
         char days[16] = "{"; /* "{1,2,3,4,5,6,7}" */
         size_t n = 1;

@@ -25,6 +25,7 @@
 #include "db/sqlstate.h"
 #include "outbox/outbox.h"
 #include "tg/update.h"
+#include "util/i18n.h"
 
 /* Who the staff are and where they are notified. */
 struct desk_options {
@@ -44,6 +45,9 @@ struct desk_options {
     const char *business_zone;
     unsigned business_days; /* bit d: ISO weekday d is open */
     int business_open_min, business_close_min;
+    /* The catalogs users' texts come from (borrowed: they outlive the
+     * desk); NULL: every text in English. */
+    const struct i18n *i18n;
 };
 
 struct desk;

@@ -23,14 +23,16 @@ static void confirm_button(struct buf *b, const char *label, int64_t user_id)
 int desk_forget_ask(struct desk_ctx *x, const struct tg_message *m, int64_t user_id)
 {
     bool self = user_id == m->from.id;
+    const struct i18n_lang *l = desk_lang(x->d, m->from.language_code);
     struct buf text, markup;
     buf_init(&text, TEXT_CAP);
     buf_init(&markup, 1024);
     int rc = 0;
     if (self) {
-        buf_add(&text, "This erases for good everything you wrote to us, and your name. Your "
-                       "requests stay only as anonymous numbers. Press the button to go ahead.");
-        confirm_button(&markup, "Erase my data", user_id);
+        buf_add(&text, _(l, "This erases for good everything you wrote to us, and your name. "
+                            "Your requests stay only as anonymous numbers. Press the button to go "
+                            "ahead."));
+        confirm_button(&markup, _(l, "Erase my data"), user_id);
     } else {
         char uid[24];
         const char *p[1] = {desk_i64(uid, user_id)};
@@ -69,8 +71,12 @@ int desk_forget_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
     bool valid = desk_forget_parse(cq->data, &user_id) == 0;
     bool self = valid && user_id == cq->from.id;
     int rc;
+    /* Erasing oneself is a user's text; erasing someone else, a supervisor's. */
+    const struct i18n_lang *l =
+        self || !desk_is_staff(x->d, cq->from.id) ? desk_lang(x->d, cq->from.language_code) : NULL;
     if (!valid || (!self && !desk_is_supervisor(x->d, cq->from.id))) {
-        rc = desk_refuse_callback(x, cq, "rejected callback data", "This button is not valid.");
+        rc = desk_refuse_callback(x, cq, "rejected callback data",
+                                  _(l, "This button is not valid."));
         return rc < 0 ? rc : DESK_PROCESSED;
     }
 
@@ -94,11 +100,11 @@ int desk_forget_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
     rc = ctx ? desk_audit(x, "info", "personal data erased", ctx) : -ENOMEM;
     json_decref(ctx);
     if (rc == 0)
-        rc = desk_answer_callback(x, cq->from.id, cq->id, "Erased.", false);
+        rc = desk_answer_callback(x, cq->from.id, cq->id, _(l, "Erased."), false);
     struct buf b;
     buf_init(&b, TEXT_CAP);
     if (self)
-        buf_add(&b, "Done: everything you wrote to us and your name are erased.");
+        buf_add(&b, _(l, "Done: everything you wrote to us and your name are erased."));
     else
         buf_addf(&b,
                  "The personal data of user %" PRId64 " is erased: %" PRId64

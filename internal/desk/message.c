@@ -31,7 +31,8 @@
  * it was stored (a Telegram message stored before, under another update_id,
  * is not), whether its user is banned, the score of the rating it is a
  * comment on (NULL for a message of a request), the staff group's
- * current id, and - outside business hours - when they begin again.
+ * current id, and - outside business hours - when they begin again
+ * ("ID DD MM HH24:MI" in their zone, for desk_fmt_when()).
  */
 const char desk_messages_sql[] =
     "WITH input AS ("
@@ -110,7 +111,7 @@ const char desk_messages_sql[] =
     " (SELECT coalesce((SELECT b.value::bigint FROM bot_state b"
     " WHERE b.key = 'chat_migrated:' || $14::bigint), $14::bigint)),"
     /* outside business hours: when they begin again, in their time zone */
-    " (SELECT to_char(o AT TIME ZONE $18::text, 'FMDay DD Mon \"at\" HH24:MI')"
+    " (SELECT to_char(o AT TIME ZONE $18::text, 'ID DD MM HH24:MI')"
     " FROM tgdesk_business_next_open(now(), $15::int[], $16::int, $17::int, $18::text) o"
     " WHERE $18::text IS NOT NULL)"
     " FROM (SELECT f.ord, r.id, r.opened_by = f.ord,"
@@ -210,14 +211,21 @@ static int texts(struct desk_ctx *x, const struct tg_message *m, int64_t request
     struct buf b;
     int rc;
     if (opened) {
+        const struct i18n_lang *l = desk_lang(x->d, m->from.language_code);
         buf_init(&b, TEXT_CAP);
         buf_addf(&b,
-                 "Request #%lld created. Our support team will answer you here soon; anything "
-                 "you send until then is added to it. /status shows your requests, /cancel closes "
-                 "this one.",
+                 _(l, "Request #%lld created. Our support team will answer you here soon; "
+                      "anything you send until then is added to it. /status shows your requests, "
+                      "/cancel closes this one."),
                  (long long)request_id);
-        if (back)
-            buf_addf(&b, "\n\nOur team is away now and back on %s (%s).", back, x->d->hours_zone);
+        if (back) {
+            struct buf when;
+            buf_init(&when, 256);
+            desk_fmt_when(&when, l, back);
+            buf_addf(&b, _(l, "\n\nOur team is away now and back on %s (%s)."), buf_str(&when),
+                     x->d->hours_zone);
+            buf_free(&when);
+        }
         if ((rc = desk_send_buf(x, m->chat.id, &b, "reply", request_id)) < 0)
             return rc;
     }

@@ -57,7 +57,8 @@ size_t desk_text_part_len(const char *text, size_t max)
 
 /* ---- statuses and commands --------------------------------------------- */
 
-static const char *const status_names[] = {"open", "assigned", "solved", "closed"};
+/* TRANSLATORS: the status of a request, as /status shows it to users. */
+static const char *const status_names[] = {N_("open"), N_("assigned"), N_("solved"), N_("closed")};
 
 int desk_status_parse(const char *s, enum desk_status *ret)
 {
@@ -378,33 +379,66 @@ void desk_fmt_user(struct buf *b, const char *first, const char *last, const cha
         buf_addf(b, named ? " (@%s)" : " @%s", username);
 }
 
-/* Appends seconds s in the largest two units that fit, with the unit words given. */
-static void fmt_span(struct buf *b, int64_t s, const char *const units[4], const char *pair)
+/*
+ * Appends seconds s in the largest two units that fit, by the formats f
+ * (seconds; minutes; hours and minutes; days and hours) translated into l.
+ * The formats are this file's own, checked like literals where they are
+ * written (and msgfmt -c checks their translations).
+ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static void fmt_span(struct buf *b, const struct i18n_lang *l, int64_t s, const char *const f[4])
 {
-    if (s < 0)
-        s = 0;
-    if (s < 60)
-        buf_addf(b, "%" PRId64 "%s", s, units[0]);
-    else if (s < 3600)
-        buf_addf(b, "%" PRId64 "%s", s / 60, units[1]);
-    else if (s < 86400)
-        buf_addf(b, "%" PRId64 "%s%s%02" PRId64 "%s", s / 3600, units[2], pair, s % 3600 / 60,
-                 units[1]);
+    long long v = s < 0 ? 0 : (long long)s;
+    if (v < 60)
+        buf_addf(b, _(l, f[0]), v);
+    else if (v < 3600)
+        buf_addf(b, _(l, f[1]), v / 60);
+    else if (v < 86400)
+        buf_addf(b, _(l, f[2]), v / 3600, v % 3600 / 60);
     else
-        buf_addf(b, "%" PRId64 "%s%s%02" PRId64 "%s", s / 86400, units[3], pair, s % 86400 / 3600,
-                 units[2]);
+        buf_addf(b, _(l, f[3]), v / 86400, v % 86400 / 3600);
+}
+#pragma GCC diagnostic pop
+
+void desk_fmt_age_in(struct buf *b, const struct i18n_lang *l, int64_t s)
+{
+    /* TRANSLATORS: a short age, e.g. "45s", "12m", "3h 05m", "2d 04h" */
+    static const char *const f[4] = {N_("%llds"), N_("%lldm"), N_("%lldh %02lldm"),
+                                     N_("%lldd %02lldh")};
+    fmt_span(b, l, s, f);
 }
 
 void desk_fmt_age(struct buf *b, int64_t s)
 {
-    static const char *const units[4] = {"s", "m", "h", "d"};
-    fmt_span(b, s, units, " ");
+    desk_fmt_age_in(b, NULL, s);
 }
 
 void desk_fmt_wait(struct buf *b, int64_t s)
 {
-    static const char *const units[4] = {" s", " min", " h", " d"};
-    fmt_span(b, s, units, " ");
+    static const char *const f[4] = {"%lld s", "%lld min", "%lld h %02lld min", "%lld d %02lld h"};
+    fmt_span(b, NULL, s, f);
+}
+
+void desk_fmt_when(struct buf *b, const struct i18n_lang *l, const char *when)
+{
+    /* TRANSLATORS: a day of the week, in "Monday 09 Mar at 09:00" */
+    static const char *const days[7] = {N_("Monday"),   N_("Tuesday"), N_("Wednesday"),
+                                        N_("Thursday"), N_("Friday"),  N_("Saturday"),
+                                        N_("Sunday")};
+    /* TRANSLATORS: a month after the day's number, in "Monday 09 Mar at 09:00" */
+    static const char *const months[12] = {N_("Jan"), N_("Feb"), N_("Mar"), N_("Apr"),
+                                           N_("May"), N_("Jun"), N_("Jul"), N_("Aug"),
+                                           N_("Sep"), N_("Oct"), N_("Nov"), N_("Dec")};
+    int dow, day, month;
+    char time[6];
+    if (!when || sscanf(when, "%1d %2d %2d %5s", &dow, &day, &month, time) != 4 || dow < 1 ||
+        dow > 7 || day < 1 || day > 31 || month < 1 || month > 12) {
+        buf_add(b, when ? when : "");
+        return;
+    }
+    /* TRANSLATORS: weekday, day of the month, month, time: "Monday 09 Mar at 09:00" */
+    buf_addf(b, _(l, "%s %02d %s at %s"), _(l, days[dow - 1]), day, _(l, months[month - 1]), time);
 }
 
 void desk_fmt_preview(struct buf *b, const char *text, size_t max)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "util/buf.h"
+#include "util/i18n.h"
 
 /* Longest text of one sendMessage, in Unicode code points (Bot API). */
 #define DESK_TEXT_MAX 4096
@@ -175,6 +176,16 @@ void desk_fmt_user(struct buf *b, const char *first, const char *last, const cha
 
 /* Appends an age: "45s", "12m", "3h 05m", "2d 04h". Negative counts as 0. */
 void desk_fmt_age(struct buf *b, int64_t seconds);
+
+/* desk_fmt_age() in the language of l (NULL: English). */
+void desk_fmt_age_in(struct buf *b, const struct i18n_lang *l, int64_t seconds);
+
+/*
+ * Appends a moment given as "ID DD MM HH24:MI" (PostgreSQL's to_char: ISO
+ * weekday, day, month, time) in words in the language of l, e.g. "Monday
+ * 09 Mar at 09:00"; any other text as it is.
+ */
+void desk_fmt_when(struct buf *b, const struct i18n_lang *l, const char *when);
 
 /* Appends a waiting time: "45 s", "17 min", "3 h 05 min", "2 d 04 h". Negative counts as 0. */
 void desk_fmt_wait(struct buf *b, int64_t seconds);

@@ -54,8 +54,9 @@ struct req {
     int64_t user_id;
     int64_t assigned; /* 0: nobody */
     bool banned, unreachable;
-    struct buf user;     /* "First Last (@username)" */
-    struct buf assignee; /* the same for the assigned staff member, "" when none */
+    const struct i18n_lang *lang; /* the user's */
+    struct buf user;              /* "First Last (@username)" */
+    struct buf assignee;          /* the same for the assigned staff member, "" when none */
 };
 
 /* What a staff action came to. */
@@ -90,6 +91,7 @@ static int lock_request(struct desk_ctx *x, int64_t id, struct req *r)
     r->assigned = desk_col_i64(res, 0, 2, 0);
     r->banned = PQgetvalue(res, 0, 6)[0] == 't';
     r->unreachable = PQgetvalue(res, 0, 7)[0] == 't';
+    r->lang = desk_lang(x->d, desk_col_str(res, 0, 11));
     buf_init(&r->user, 1024);
     desk_fmt_user(&r->user, desk_col_str(res, 0, 3), desk_col_str(res, 0, 4),
                   desk_col_str(res, 0, 5), r->user_id);
@@ -272,7 +274,8 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
     case DESK_CMD_TAKE:
         rc = set_status(x, &r, to, actor->id, NULL, false);
         if (rc == 0 && r.status == DESK_OPEN) {
-            buf_addf(&msg, "Request #%" PRId64 " was taken by our support team.", r.id);
+            buf_addf(&msg, _(r.lang, "Request #%lld was taken by our support team."),
+                     (long long)r.id);
             rc = tell_user(x, &r, &msg);
         }
         buf_addf(fb, "Request #%" PRId64 " taken by %s", r.id, buf_str(&me));
@@ -286,25 +289,25 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
             rc = store_admin_message(x, r.id, src, text);
         if (rc == 0) {
             buf_addf(&msg,
-                     "Request #%" PRId64 " is solved: %s\n\nIf you need anything else, just "
-                     "write to us again.",
-                     r.id, text);
+                     _(r.lang, "Request #%lld is solved: %s\n\nIf you need anything else, just "
+                               "write to us again."),
+                     (long long)r.id, text);
             rc = tell_user(x, &r, &msg);
         }
         if (rc == 0)
-            rc = desk_csat_prompt(x, r.user_id, r.id);
+            rc = desk_csat_prompt(x, r.user_id, r.id, r.lang);
         buf_addf(fb, "Request #%" PRId64 " solved by %s.", r.id, buf_str(&me));
         break;
     case DESK_CMD_CLOSE:
         rc = set_status(x, &r, to, r.assigned, NULL, false);
         if (rc == 0 && r.status != DESK_SOLVED) {
             buf_addf(&msg,
-                     "Request #%" PRId64 " was closed by our support team. If you need "
-                     "anything else, just write to us again.",
-                     r.id);
+                     _(r.lang, "Request #%lld was closed by our support team. If you need "
+                               "anything else, just write to us again."),
+                     (long long)r.id);
             rc = tell_user(x, &r, &msg);
             if (rc == 0)
-                rc = desk_csat_prompt(x, r.user_id, r.id);
+                rc = desk_csat_prompt(x, r.user_id, r.id, r.lang);
         }
         buf_addf(fb, "Request #%" PRId64 " closed by %s.", r.id, buf_str(&me));
         break;
@@ -324,9 +327,9 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
         rc = set_status(x, &r, to, 0, NULL, false);
         if (rc == 0) {
             buf_addf(&msg,
-                     "Request #%" PRId64 " was reopened; our support team will get back to "
-                     "you here.",
-                     r.id);
+                     _(r.lang, "Request #%lld was reopened; our support team will get back to "
+                               "you here."),
+                     (long long)r.id);
             rc = tell_user(x, &r, &msg);
         }
         buf_addf(fb, "Request #%" PRId64 " reopened by %s.", r.id, buf_str(&me));
@@ -659,17 +662,19 @@ int desk_staff_refuse(struct desk_ctx *x, const struct tg_message *m, const char
     json_decref(ctx);
     if (rc < 0)
         return rc;
+    /* Whoever is refused is no staff member: they read their own language. */
+    const struct i18n_lang *l = desk_lang(x->d, m->from.language_code);
     struct buf b;
     buf_init(&b, TEXT_CAP);
     if (strcmp(command, "reply") == 0)
-        buf_add(&b, "Sorry, only support staff can answer requests.");
+        buf_add(&b, _(l, "Sorry, only support staff can answer requests."));
     else if (place == DESK_PRIVATE)
         buf_addf(&b,
-                 "Sorry, /%s is only for our support staff. If you need help, just describe "
-                 "your problem in a message here.",
+                 _(l, "Sorry, /%s is only for our support staff. If you need help, just describe "
+                      "your problem in a message here."),
                  command);
     else
-        buf_addf(&b, "Sorry, /%s is only for support staff.", command);
+        buf_addf(&b, _(l, "Sorry, /%s is only for support staff."), command);
     rc = feedback(x, m->chat.id, &b, 0);
     return rc < 0 ? rc : DESK_PROCESSED;
 }
@@ -714,9 +719,11 @@ int desk_staff_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
     else if (desk_callback_parse(cq->data, &cmd, &id) < 0)
         refusal = "rejected callback data";
     if (refusal) {
-        int rc = desk_refuse_callback(x, cq, refusal,
-                                      staff ? "This button is not valid."
-                                            : "Sorry, only support staff can use these buttons.");
+        int rc =
+            desk_refuse_callback(x, cq, refusal,
+                                 staff ? "This button is not valid."
+                                       : _(desk_lang(x->d, cq->from.language_code),
+                                           "Sorry, only support staff can use these buttons."));
         return rc < 0 ? rc : DESK_PROCESSED;
     }
 

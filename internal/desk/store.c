@@ -68,7 +68,8 @@ const struct pool_stmt desk_statements[] = {
     /* A request and its user, locked for a status change. */
     {"desk_request_lock",
      "SELECT r.status, r.user_id, coalesce(r.assigned_admin, 0), u.first_name, u.last_name,"
-     " u.username, u.is_banned, u.is_unreachable, a.first_name, a.last_name, a.username"
+     " u.username, u.is_banned, u.is_unreachable, a.first_name, a.last_name, a.username,"
+     " u.language_code"
      " FROM requests r JOIN users u ON u.user_id = r.user_id"
      " LEFT JOIN users a ON a.user_id = r.assigned_admin WHERE r.id = $1 FOR NO KEY UPDATE OF r",
      1},
@@ -239,7 +240,8 @@ const struct pool_stmt desk_statements[] = {
                               " UPDATE requests r SET status = 'closed', updated_at = now() FROM "
                               "due"
                               " WHERE r.id = due.id AND r.status = 'solved' RETURNING r.id, "
-                              "r.user_id",
+                              "r.user_id,"
+                              " (SELECT u.language_code FROM users u WHERE u.user_id = r.user_id)",
      2},
     /* /export: every event of request $1 in time order - messages, edits,
      * status changes and bans from the audit trail, the rating. */
@@ -322,6 +324,11 @@ const struct pool_stmt desk_statements[] = {
      1},
 };
 const size_t desk_statements_count = sizeof(desk_statements) / sizeof(desk_statements[0]);
+
+const struct i18n_lang *desk_lang(const struct desk *d, const char *language_code)
+{
+    return i18n_find(d->i18n, language_code);
+}
 
 void desk_hours_params(const struct desk *d, const char *ret[4])
 {

@@ -35,7 +35,15 @@ struct desk {
      * and closing minutes, zone; all NULL when always open. */
     char *hours_days, *hours_zone;
     char hours_open[12], hours_close[12];
+    const struct i18n *i18n; /* borrowed; NULL: English */
 };
+
+/*
+ * The catalog for a user's Telegram language_code (NULL, or a language
+ * without a catalog: DEFAULT_LANGUAGE's). Texts for users go through
+ * _(lang, ...); staff texts are English. Thread-safe.
+ */
+const struct i18n_lang *desk_lang(const struct desk *d, const char *language_code);
 
 /* The four business-hours parameters of a statement (NULL when always open). */
 void desk_hours_params(const struct desk *d, const char *ret[4]);

@@ -92,9 +92,10 @@ static int auto_close(struct desk_ctx *x, int *ret_closed)
         struct buf b;
         buf_init(&b, TEXT_CAP);
         buf_addf(&b,
-                 "Request #%" PRId64 " is now closed, as we have not heard from you since it was "
-                 "solved. Write to us any time to open a new one.",
-                 id);
+                 _(desk_lang(x->d, desk_col_str(res, i, 2)),
+                   "Request #%lld is now closed, as we have not heard from you since it was "
+                   "solved. Write to us any time to open a new one."),
+                 (long long)id);
         rc = desk_send_buf(x, user, &b, "reply", id);
         (*ret_closed)++;
     }

@@ -15,17 +15,17 @@
 /* Longest text the desk builds for one reply or notification (then split). */
 #define TEXT_CAP (64 * 1024)
 
-static const char greeting[] =
-    "Hello! This is the support desk.\n"
-    "\n"
-    "Describe your problem in a message - text, a photo or a document - and it becomes a "
-    "support request. Our staff answer you right here. Everything you send while the request "
-    "is open is added to it.\n"
-    "\n"
-    "/status - your recent requests\n"
-    "/cancel - close your open request\n"
-    "/forget - erase everything you wrote to us\n"
-    "/help - this message";
+static const char *const greeting =
+    N_("Hello! This is the support desk.\n"
+       "\n"
+       "Describe your problem in a message - text, a photo or a document - and it becomes a "
+       "support request. Our staff answer you right here. Everything you send while the request "
+       "is open is added to it.\n"
+       "\n"
+       "/status - your recent requests\n"
+       "/cancel - close your open request\n"
+       "/forget - erase everything you wrote to us\n"
+       "/help - this message");
 
 int desk_user_upsert(struct desk_ctx *x, const struct tg_user *u, bool *ret_banned)
 {
@@ -49,18 +49,24 @@ static int user_status(struct desk_ctx *x, const struct tg_message *m)
     int rc = desk_exec(x, "desk_user_requests", 2, p, &res);
     if (rc < 0)
         return rc;
-    struct buf b;
+    const struct i18n_lang *l = desk_lang(x->d, m->from.language_code);
+    struct buf b, age;
     buf_init(&b, TEXT_CAP);
     int rows = PQntuples(res);
     if (rows == 0) {
-        buf_add(&b, "You have no requests yet. Describe your problem in a message and it "
-                    "becomes one.");
+        buf_add(&b, _(l, "You have no requests yet. Describe your problem in a message and it "
+                         "becomes one."));
     } else {
-        buf_add(&b, "Your recent requests:");
+        buf_add(&b, _(l, "Your recent requests:"));
         for (int i = 0; i < rows; i++) {
-            buf_addf(&b, "\n#%s · %s · opened ", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
-            desk_fmt_age(&b, desk_col_i64(res, i, 2, 0));
-            buf_add(&b, " ago\n    ");
+            enum desk_status st = DESK_OPEN;
+            desk_status_parse(PQgetvalue(res, i, 1), &st);
+            buf_init(&age, 64);
+            desk_fmt_age_in(&age, l, desk_col_i64(res, i, 2, 0));
+            /* TRANSLATORS: request number, status, age ("3h 05m") */
+            buf_addf(&b, _(l, "\n#%s · %s · opened %s ago\n    "), PQgetvalue(res, i, 0),
+                     _(l, desk_status_name(st)), buf_str(&age));
+            buf_free(&age);
             desk_fmt_preview(&b, PQgetvalue(res, i, 3), 80);
         }
     }
@@ -81,7 +87,8 @@ static int user_cancel(struct desk_ctx *x, const struct tg_message *m, bool bann
     buf_init(&b, TEXT_CAP);
     if (PQntuples(res) == 0) {
         PQclear(res);
-        buf_add(&b, "You have no open request. Write a message to open one.");
+        buf_add(&b, _(desk_lang(x->d, m->from.language_code),
+                      "You have no open request. Write a message to open one."));
         rc = desk_send_buf(x, m->chat.id, &b, "reply", 0);
         return rc < 0 ? rc : DESK_PROCESSED;
     }
@@ -108,8 +115,10 @@ static int user_cancel(struct desk_ctx *x, const struct tg_message *m, bool bann
     if (rc < 0)
         goto out;
 
-    buf_addf(&b, "Request #%" PRId64 " is closed. Write to us again any time to open a new one.",
-             request_id);
+    buf_addf(&b,
+             _(desk_lang(x->d, m->from.language_code),
+               "Request #%lld is closed. Write to us again any time to open a new one."),
+             (long long)request_id);
     if ((rc = desk_send_buf(x, m->chat.id, &b, "reply", request_id)) < 0 || banned)
         return rc < 0 ? rc : DESK_PROCESSED;
 
@@ -133,7 +142,8 @@ int desk_user_command(struct desk_ctx *x, const struct tg_message *m, enum desk_
     switch (cmd) {
     case DESK_CMD_START:
     case DESK_CMD_HELP:
-        rc = desk_send_text(x, m->chat.id, greeting, NULL, "reply", 0);
+        rc = desk_send_text(x, m->chat.id, _(desk_lang(x->d, m->from.language_code), greeting),
+                            NULL, "reply", 0);
         return rc < 0 ? rc : DESK_PROCESSED;
     case DESK_CMD_STATUS:
         return user_status(x, m);
