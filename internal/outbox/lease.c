@@ -426,7 +426,7 @@ static bool tick(struct leases *l, struct pool_conn *c)
             atomic_store(&l->send_from, clock_mono_ms() + LEASE_RATE_WINDOW_MS);
         atomic_store(&l->send_until, t0 + SEND_AFTER_HEARTBEAT_MS);
         bool kept = PQgetvalue(res[0], 0, 0)[0] == 't';
-        strcpy(l->token, PQgetvalue(res[0], 0, 1));
+        snprintf(l->token, sizeof(l->token), "%s", PQgetvalue(res[0], 0, 1));
         int lost = 0;
         pthread_mutex_lock(&l->lock);
         if (!kept) {
