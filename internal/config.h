@@ -82,6 +82,8 @@ struct config {
     char *business_zone;           /* its tz database zone, e.g. "Europe/Berlin" */
     unsigned business_days;        /* bit d set: ISO weekday d (1 Monday .. 7 Sunday) is open */
     int business_open_min, business_close_min; /* minutes after local midnight */
+    bool staff_topics;                         /* STAFF_MODE=topics: a forum topic per user */
+    int telegram_group_rpm;                    /* messages a minute to one group chat */
 };
 
 /*

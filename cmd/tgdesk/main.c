@@ -29,6 +29,7 @@
 #include "desk/desk.h"
 #include "desk/prune.h"
 #include "desk/timers.h"
+#include "desk/topics.h"
 #include "http/health.h"
 #include "http/healthcheck.h"
 #include "http/server.h"
@@ -225,6 +226,10 @@ static struct sender_options sender_options(const struct config *cfg)
         .max_attempts = cfg->outbox_max_attempts,
         .chat_unreachable = chat_unreachable,
         .chat_migrated = chat_migrated,
+        .group_rpm = cfg->telegram_group_rpm,
+        /* Rows of forum topics are completed and learnt from by the desk. */
+        .topic_prepare = desk_topic_prepare,
+        .topic_result = desk_topic_result,
     };
 }
 
@@ -355,6 +360,7 @@ static struct pool_stmt *all_statements(size_t *ret_n)
     } parts[] = {
         {desk_statements, desk_statements_count},
         {desk_chats_statements, desk_chats_statements_count},
+        {desk_topic_statements, desk_topic_statements_count},
         {desk_prune_statements, desk_prune_statements_count},
         {outbox_prune_statements, outbox_prune_statements_count},
         {outbox_statements, outbox_statements_count},
@@ -473,6 +479,7 @@ static int core_start(const struct config *cfg, struct core *core)
         .business_days = cfg->business_days,
         .business_open_min = cfg->business_open_min,
         .business_close_min = cfg->business_close_min,
+        .topics = cfg->staff_topics,
     });
     if (!core->desk)
         return -1;

@@ -44,6 +44,9 @@ struct desk_options {
     const char *business_zone;
     unsigned business_days; /* bit d: ISO weekday d is open */
     int business_open_min, business_close_min;
+    /* STAFF_MODE=topics: a forum topic per user in the staff group (a
+     * supergroup with topics; has_staff_chat is set). */
+    bool topics;
 };
 
 struct desk;

@@ -7,6 +7,7 @@
 
 #include "rules.h"
 #include "send.h"
+#include "topics.h"
 
 #define TEXT_CAP (16 * 1024)
 
@@ -88,6 +89,8 @@ int desk_forget_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
     PQclear(res);
     rc = ctx ? desk_audit(x, "info", "personal data erased", ctx) : -ENOMEM;
     json_decref(ctx);
+    if (rc == 0)
+        rc = desk_topic_forget(x, user_id);
     if (rc == 0)
         rc = desk_answer_callback(x, cq->from.id, cq->id, "Erased.", false);
     struct buf b;
