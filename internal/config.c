@@ -48,7 +48,7 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
     parse_log_format, parse_database_url, parse_bot_token, parse_api_url, parse_webhook_path,
     parse_token, parse_listen_addr, parse_file, parse_admin_ids, parse_chat_id, parse_workers,
     parse_cidrs, parse_migrate_url, parse_timezone, parse_dir, parse_span, parse_business_hours,
-    parse_language, parse_locale_dir;
+    parse_language, parse_locale_dir, parse_staff_mode;
 
 /*
  * The configuration variables in documentation order (the README's table),
@@ -186,7 +186,13 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
     X(LOCALE_DIR, NULL,                                                                           \
       "readable directory of the message catalogs (LANG/LC_MESSAGES/tgdesk.mo); unset: the "      \
       "build tree's po/ for a binary run from there, else the installed ones",                    \
-      0, parse_locale_dir, locale_dir, 0, 0)
+      0, parse_locale_dir, locale_dir, 0, 0)                                                      \
+    X(STAFF_MODE, "flat",                                                                         \
+      "flat (notifications in the staff chat) or topics (a forum topic per user in "              \
+      "ADMIN_CHAT_ID, a supergroup with topics)",                                                 \
+      0, parse_staff_mode, staff_topics, 0, 0)                                                    \
+    X(TELEGRAM_GROUP_RPM, "20", "integer messages a minute to one group chat 1..100000", 0,       \
+      parse_int, telegram_group_rpm, 1, 100000)
 
 #define AS_PUBLIC(name, def, allowed, flags, parse, field, min, max) \
     {#name, def, allowed, ((flags)&F_SECRET) != 0},
@@ -547,6 +553,19 @@ static int parse_log_format(const struct spec *sp, const char *value, struct con
         }
     }
     return -EINVAL;
+}
+
+static int parse_staff_mode(const struct spec *sp, const char *value, struct config *cfg,
+                            char *detail, size_t cap)
+{
+    bool *topics = field_of(cfg, sp);
+    if (strcasecmp(value, "flat") == 0)
+        *topics = false;
+    else if (strcasecmp(value, "topics") == 0)
+        *topics = true;
+    else
+        return -EINVAL;
+    return 0;
 }
 
 /*
@@ -1218,6 +1237,18 @@ static int cross_check(const struct config *cfg, const char *values[V_COUNT],
         show_value("DB_POOL_MIN", values[V_DB_POOL_MIN], shown, sizeof(shown));
         errline(err, "config: DB_POOL_MIN=%s: must be <= DB_POOL_MAX=%d\n", shown,
                 cfg->db_pool_max);
+        n_errors++;
+    }
+
+    /* Topics live in a forum, and forums are supergroups (ids below -10^12). */
+    if (!bad[V_STAFF_MODE] && !bad[V_ADMIN_CHAT_ID] && cfg->staff_topics &&
+        (!cfg->has_admin_chat_id || cfg->admin_chat_id > INT64_C(-1000000000000))) {
+        char shown[SHOWN_VALUE_MAX * 4 + 16];
+        show_value("STAFF_MODE", values[V_STAFF_MODE], shown, sizeof(shown));
+        errline(err,
+                "config: STAFF_MODE=%s: needs ADMIN_CHAT_ID of a supergroup with topics (an id "
+                "below -1000000000000)\n",
+                shown);
         n_errors++;
     }
 

@@ -84,6 +84,8 @@ struct config {
     int business_open_min, business_close_min; /* minutes after local midnight */
     char *default_language; /* users whose language has no catalog read this one */
     char *locale_dir;       /* the catalogs; NULL: the build tree's or the installed ones */
+    bool staff_topics;      /* STAFF_MODE=topics: a forum topic per user */
+    int telegram_group_rpm; /* messages a minute to one group chat */
 };
 
 /*

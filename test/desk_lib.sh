@@ -21,17 +21,24 @@ settle() {
 mark() { seq0=$(curl -s "$fake_url/control/calls" | pyq 'max([c["seq"] for c in d] or [0])'); }
 FMT='
 import json, sys
+def where(b):  # a chat, and its forum topic: CHAT/THREAD
+    t = b.get("message_thread_id")
+    return str(b.get("chat_id")) + ("/%s" % t if t else "")
 for c in json.load(sys.stdin):
     b, m = c["body"] or {}, c["method"]
     if m == "sendMessage":
-        s = "sendMessage %s %s" % (b.get("chat_id"), b.get("text", "").replace("\n", "⏎"))
+        s = "sendMessage %s %s" % (where(b), b.get("text", "").replace("\n", "⏎"))
         rm = b.get("reply_markup")
         if rm:
             s += " [" + ",".join(x["callback_data"] for row in rm["inline_keyboard"] for x in row) + "]"
     elif m == "copyMessage":
-        s = "copyMessage %s from %s:%s" % (b.get("chat_id"), b.get("from_chat_id"), b.get("message_id"))
+        s = "copyMessage %s from %s:%s" % (where(b), b.get("from_chat_id"), b.get("message_id"))
         if "caption" in b:
             s += " caption=" + b["caption"]
+    elif m.endswith("ForumTopic"):
+        s = " ".join([m, where(b)] + ([b["name"]] if "name" in b else []))
+    elif m in ("editMessageText", "editMessageCaption"):
+        s = "%s %s:%s %s" % (m, b.get("chat_id"), b.get("message_id"), b.get("text", b.get("caption")))
     elif m == "answerCallbackQuery":
         s = "answerCallbackQuery %s %s %s" % (b.get("callback_query_id"),
                                               "alert" if b.get("show_alert") else "toast", b.get("text"))

@@ -11,7 +11,10 @@ Options: --mid M (message_id; default UPDATE_ID), --name FIRST, --last LAST,
 sticker, audio, animation, video_note; TEXT becomes the caption; "" for none),
 --title T (group title), --migrate-to C (the service message of a group
 that became supergroup C; TEXT is ignored), --lang L (the sender's
-language_code; default en, "" for none). A chat id below 0 is a group.
+language_code; default en, "" for none), --thread T (a message in forum
+topic T; for a callback, its message is), --forum-event KIND (the service
+message forum_topic_KIND in topic --thread; TEXT is ignored). A chat id
+below 0 is a group.
 """
 import argparse
 import json
@@ -53,7 +56,10 @@ def main():
     p.add_argument("--title", default="Acme Support Staff")
     p.add_argument("--migrate-to", type=int)
     p.add_argument("--lang", default="en")
+    p.add_argument("--thread", type=int)
+    p.add_argument("--forum-event")
     a = p.parse_args()
+    topic = {"message_thread_id": a.thread, "is_topic_message": True} if a.thread else {}
 
     if a.kind == "callback":
         uid, data = int(a.rest[0]), a.rest[1]
@@ -63,7 +69,7 @@ def main():
             cq["message"] = {"message_id": a.mid or 1, "date": 1767225600,
                              "chat": chat_obj(a.chat, a.title),
                              "from": {"id": 123456789, "is_bot": True, "first_name": "Desk"},
-                             "text": "notification"}
+                             "text": "notification", **topic}
         print(json.dumps({"update_id": a.update_id, "callback_query": cq}))
         return
 
@@ -84,6 +90,8 @@ def main():
             m["caption"] = text
     elif a.migrate_to is not None:
         m["migrate_to_chat_id"] = a.migrate_to
+    elif a.forum_event:
+        m["forum_topic_" + a.forum_event] = {"name": "renamed"} if a.forum_event == "edited" else {}
     else:
         m["text"] = text
     if a.reply_to is not None:
@@ -91,6 +99,7 @@ def main():
                                  "chat": chat_obj(chat, a.title),
                                  "from": {"id": 123456789, "is_bot": True, "first_name": "Desk"},
                                  "text": "notification"}
+    m.update(topic)
     if a.kind == "edited":
         m["edit_date"] = a.edit_date
         print(json.dumps({"update_id": a.update_id, "edited_message": m}))

@@ -132,6 +132,10 @@ struct fake {
      * and one thread serves every connection. */
     bool bench;
     int64_t *method_calls;
+
+    /* forum topics made with createForumTopic (see "forum topics" below) */
+    struct topic *topics;
+    size_t ntopics, topics_cap;
 };
 
 /* Per-request state: the body collected so far (capped at BODY_MAX). */
@@ -491,20 +495,231 @@ static json_t *chat_object(const json_t *p, const char *field)
     return json_pack("{s:O,s:s}", "id", json_object_get(p, field), "type", "channel");
 }
 
-/* chat_id present, and a message_id allocated in that chat. */
-static int new_message(struct fake *f, const char *token, json_t *p, json_t **ret_msg,
-                       const char **ret_desc)
+/* ---- forum topics ---------------------------------------------------------
+ *
+ * createForumTopic, editForumTopic, closeForumTopic, reopenForumTopic and
+ * deleteForumTopic keep the topics of each supergroup. A call with a
+ * message_thread_id that names no live topic of its chat answers 400 "Bad
+ * Request: message thread not found", as Telegram does for a deleted topic;
+ * a rename, close or reopen that changes nothing answers 400 "Bad Request:
+ * TOPIC_NOT_MODIFIED". Tests delete a topic as staff would with POST
+ * /control/topics/delete {"chat_id":C,"message_thread_id":T} and look at
+ * them all with GET /control/topics.
+ */
+
+#define TOPIC_NAME_MAX 128
+
+struct topic {
+    int64_t chat, thread, icon_color;
+    char name[TOPIC_NAME_MAX * 4 + 1];
+    bool closed, deleted;
+};
+
+/* The live topic thread of chat, or NULL. Called with f->mu held. */
+static struct topic *topic_find(struct fake *f, int64_t chat, int64_t thread)
 {
-    int64_t chat;
+    for (size_t i = 0; i < f->ntopics; i++)
+        if (f->topics[i].chat == chat && f->topics[i].thread == thread && !f->topics[i].deleted)
+            return &f->topics[i];
+    return NULL;
+}
+
+static const char thread_not_found[] = "Bad Request: message thread not found";
+
+/*
+ * A message_thread_id given to a sending method must name a live topic of
+ * the chat. Returns 200 and the thread (0: none given) or 400.
+ */
+static int topic_check(struct fake *f, const json_t *p, int64_t *ret_thread, const char **ret_desc)
+{
+    int64_t chat = 0, thread = 0;
+    *ret_thread = 0;
+    if (!get_int(p, "message_thread_id", &thread) || thread == 0)
+        return 200;
+    chat_key(p, "chat_id", &chat);
+    pthread_mutex_lock(&f->mu);
+    bool live = topic_find(f, chat, thread) != NULL;
+    pthread_mutex_unlock(&f->mu);
+    if (!live) {
+        *ret_desc = thread_not_found;
+        return 400;
+    }
+    *ret_thread = thread;
+    return 200;
+}
+
+static json_t *topic_json(const struct topic *t)
+{
+    return json_pack("{s:I,s:I,s:s,s:I,s:b,s:b}", "chat_id", (json_int_t)t->chat,
+                     "message_thread_id", (json_int_t)t->thread, "name", t->name, "icon_color",
+                     (json_int_t)t->icon_color, "closed", t->closed, "deleted", t->deleted);
+}
+
+/* A topic name of 1..128 code points into out, else 400. */
+static int topic_name(const json_t *p, char *out, size_t cap, const char **ret_desc)
+{
+    const char *name = get_str(p, "name");
+    if (!name || !*name) {
+        *ret_desc = "Bad Request: TOPIC_NAME_EMPTY";
+        return 400;
+    }
+    if (utf8_length(name) > TOPIC_NAME_MAX || strlen(name) >= cap) {
+        *ret_desc = "Bad Request: TOPIC_NAME_INVALID";
+        return 400;
+    }
+    copy_str(out, cap, name);
+    return 200;
+}
+
+static int m_create_forum_topic(struct fake *f, const char *token, json_t *p, json_t **ret_result,
+                                const char **ret_desc)
+{
+    static const int64_t colors[] = {7322096, 16766590, 13338331, 9367192, 16749490, 16478047};
+    int64_t chat, color = colors[0];
     if (!chat_key(p, "chat_id", &chat)) {
         *ret_desc = "Bad Request: chat_id is empty";
         return 400;
     }
+    if (strcmp(chat_type(chat), "supergroup") != 0) {
+        *ret_desc = "Bad Request: the chat is not a forum";
+        return 400;
+    }
+    struct topic t = {.chat = chat};
+    int st = topic_name(p, t.name, sizeof(t.name), ret_desc);
+    if (st != 200)
+        return st;
+    if (get_int(p, "icon_color", &color)) {
+        bool known = false;
+        for (size_t i = 0; i < sizeof(colors) / sizeof(colors[0]); i++)
+            known = known || colors[i] == color;
+        if (!known) {
+            *ret_desc = "Bad Request: TOPIC_ICON_COLOR_INVALID";
+            return 400;
+        }
+    }
+    t.icon_color = color;
+    pthread_mutex_lock(&f->mu);
+    if (f->ntopics == f->topics_cap) {
+        size_t cap = f->topics_cap ? f->topics_cap * 2 : 16;
+        struct topic *n = realloc(f->topics, cap * sizeof(*n));
+        if (!n) {
+            pthread_mutex_unlock(&f->mu);
+            return 500;
+        }
+        f->topics = n;
+        f->topics_cap = cap;
+    }
+    t.thread = next_message_id(f, chat); /* the id of its service message, as in Telegram */
+    f->topics[f->ntopics++] = t;
+    pthread_mutex_unlock(&f->mu);
+    *ret_result = json_pack("{s:I,s:s,s:I}", "message_thread_id", (json_int_t)t.thread, "name",
+                            t.name, "icon_color", (json_int_t)t.icon_color);
+    return 200;
+}
+
+/* editForumTopic, closeForumTopic, reopenForumTopic and deleteForumTopic. */
+static int topic_change(struct fake *f, json_t *p, const char *method, json_t **ret_result,
+                        const char **ret_desc)
+{
+    int64_t chat, thread;
+    if (!chat_key(p, "chat_id", &chat)) {
+        *ret_desc = "Bad Request: chat_id is empty";
+        return 400;
+    }
+    if (!get_int(p, "message_thread_id", &thread)) {
+        *ret_desc = "Bad Request: message thread identifier is not specified";
+        return 400;
+    }
+    char name[sizeof(((struct topic *)0)->name)] = "";
+    bool edit = strcmp(method, "edit") == 0;
+    if (edit && get_str(p, "name")) {
+        int st = topic_name(p, name, sizeof(name), ret_desc);
+        if (st != 200)
+            return st;
+    }
+    pthread_mutex_lock(&f->mu);
+    struct topic *t = topic_find(f, chat, thread);
+    int st = 200;
+    if (!t) {
+        *ret_desc = thread_not_found;
+        st = 400;
+    } else if (strcmp(method, "delete") == 0) {
+        t->deleted = true;
+    } else if ((edit && (!*name || strcmp(name, t->name) == 0)) ||
+               (strcmp(method, "close") == 0 && t->closed) ||
+               (strcmp(method, "reopen") == 0 && !t->closed)) {
+        *ret_desc = "Bad Request: TOPIC_NOT_MODIFIED";
+        st = 400;
+    } else if (edit) {
+        copy_str(t->name, sizeof(t->name), name);
+    } else {
+        t->closed = strcmp(method, "close") == 0;
+    }
+    pthread_mutex_unlock(&f->mu);
+    if (st == 200)
+        *ret_result = json_true();
+    return st;
+}
+
+#define TOPIC_METHOD(fn, what)                                                       \
+    static int fn(struct fake *f, const char *token, json_t *p, json_t **ret_result, \
+                  const char **ret_desc)                                             \
+    {                                                                                \
+        return topic_change(f, p, what, ret_result, ret_desc);                       \
+    }
+TOPIC_METHOD(m_edit_forum_topic, "edit")
+TOPIC_METHOD(m_close_forum_topic, "close")
+TOPIC_METHOD(m_reopen_forum_topic, "reopen")
+TOPIC_METHOD(m_delete_forum_topic, "delete")
+
+/* GET /control/topics */
+static enum MHD_Result control_topics(struct fake *f, struct MHD_Connection *c)
+{
+    json_t *list = json_array();
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; i < f->ntopics; i++)
+        json_array_append_new(list, topic_json(&f->topics[i]));
+    pthread_mutex_unlock(&f->mu);
+    return respond_json(c, 200, json_pack("{s:b,s:o}", "ok", 1, "topics", list), 0);
+}
+
+/* POST /control/topics/delete {"chat_id":C,"message_thread_id":T} */
+static enum MHD_Result control_topic_delete(struct fake *f, struct MHD_Connection *c,
+                                            const json_t *b)
+{
+    int64_t chat, thread;
+    if (!get_int(b, "chat_id", &chat) || !get_int(b, "message_thread_id", &thread))
+        return control_error(c, 400, "chat_id and message_thread_id must be integers");
+    pthread_mutex_lock(&f->mu);
+    struct topic *t = topic_find(f, chat, thread);
+    if (t)
+        t->deleted = true;
+    pthread_mutex_unlock(&f->mu);
+    return t ? respond_json(c, 200, json_pack("{s:b}", "ok", 1), 0)
+             : control_error(c, 404, "no such topic");
+}
+
+/* chat_id present, and a message_id allocated in that chat. */
+static int new_message(struct fake *f, const char *token, json_t *p, json_t **ret_msg,
+                       const char **ret_desc)
+{
+    int64_t chat, thread;
+    if (!chat_key(p, "chat_id", &chat)) {
+        *ret_desc = "Bad Request: chat_id is empty";
+        return 400;
+    }
+    int st = topic_check(f, p, &thread, ret_desc);
+    if (st != 200)
+        return st;
     pthread_mutex_lock(&f->mu);
     int64_t id = next_message_id(f, chat);
     pthread_mutex_unlock(&f->mu);
     *ret_msg = json_pack("{s:I,s:o,s:o,s:I}", "message_id", (json_int_t)id, "from", bot_user(token),
                          "chat", chat_object(p, "chat_id"), "date", (json_int_t)time(NULL));
+    if (*ret_msg && thread) {
+        json_object_set_new(*ret_msg, "message_thread_id", json_integer((json_int_t)thread));
+        json_object_set_new(*ret_msg, "is_topic_message", json_true());
+    }
     return *ret_msg ? 200 : 500;
 }
 
@@ -644,7 +859,10 @@ static int m_copy_message(struct fake *f, const char *token, json_t *p, json_t *
         *ret_desc = "Bad Request: message to copy not found";
         return 400;
     }
+    int64_t thread;
     int st = check_caption(p, ret_desc);
+    if (st == 200)
+        st = topic_check(f, p, &thread, ret_desc);
     if (st != 200)
         return st;
     pthread_mutex_lock(&f->mu);
@@ -999,6 +1217,11 @@ static const struct {
     {"setMyCommands", m_true},
     {"deleteMyCommands", m_true},
     {"getMyCommands", m_get_my_commands},
+    {"createForumTopic", m_create_forum_topic},
+    {"editForumTopic", m_edit_forum_topic},
+    {"closeForumTopic", m_close_forum_topic},
+    {"reopenForumTopic", m_reopen_forum_topic},
+    {"deleteForumTopic", m_delete_forum_topic},
     {"logOut", m_true},
     {"close", m_true},
 };
@@ -1398,7 +1621,10 @@ static const char *usage_text =
     "  POST /control/latency  {\"ms\":N}   delay every Bot API answer\n"
     "  POST /control/webhook_info {...}  fields merged into getWebhookInfo's result\n"
     "  POST /control/reset              forget calls, rules, updates, latency, webhook,\n"
-    "                                   get_updates max\n";
+    "                                   get_updates max, forum topics\n"
+    "  GET  /control/topics             the forum topics made, deleted ones too\n"
+    "  POST /control/topics/delete {\"chat_id\":C,\"message_thread_id\":T}   delete a\n"
+    "                                   topic as staff would\n";
 
 static enum MHD_Result add_filter_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                       const char *value)
@@ -1631,6 +1857,7 @@ static void reset(struct fake *f)
     f->webhook = NULL;
     json_object_clear(f->webhook_extra);
     f->latency_ms = 0;
+    f->ntopics = 0;
     pthread_cond_broadcast(&f->changed);
     pthread_mutex_unlock(&f->mu);
 }
@@ -1652,6 +1879,8 @@ static enum MHD_Result handle_control(struct fake *f, struct MHD_Connection *c, 
     }
     if (get && strcmp(what, "/stats") == 0)
         return control_stats(f, c);
+    if (get && strcmp(what, "/topics") == 0)
+        return control_topics(f, c);
     if (!post)
         return control_error(c, 404, "not found: see GET /control");
     if (strcmp(what, "/reset") == 0) {
@@ -1682,6 +1911,8 @@ static enum MHD_Result handle_control(struct fake *f, struct MHD_Connection *c, 
         ret = control_error(c, 400, "expected a JSON object");
     } else if (strcmp(what, "/fail") == 0) {
         ret = control_fail(f, c, b);
+    } else if (strcmp(what, "/topics/delete") == 0) {
+        ret = control_topic_delete(f, c, b);
     } else if (strcmp(what, "/latency") == 0) {
         int64_t ms;
         if (!get_int(b, "ms", &ms) || ms < 0 || ms > WAIT_MAX_MS) {
@@ -1922,6 +2153,7 @@ out:
     free(f.rules);
     free(f.counters);
     free(f.method_calls);
+    free(f.topics);
     json_decref(f.updates);
     json_decref(f.webhook);
     json_decref(f.webhook_extra);

@@ -225,6 +225,8 @@ static void test_vars_table(void **state)
         "BUSINESS_HOURS",
         "DEFAULT_LANGUAGE",
         "LOCALE_DIR",
+        "STAFF_MODE",
+        "TELEGRAM_GROUP_RPM",
     };
 
     assert_int_equal(config_vars_count, sizeof(names) / sizeof(names[0]));
@@ -733,6 +735,17 @@ static const struct row rows[] = {
     GOOD("LOCALE_DIR", "/"),
     BADW("LOCALE_DIR", "/nonexistent/locale", "No such file or directory"),
     BAD("LOCALE_DIR", "/etc/passwd"),
+    GOOD("STAFF_MODE", "flat"),
+    {"STAFF_MODE", "topics", NULL, "ADMIN_CHAT_ID", "-1001234567890"},
+    {"STAFF_MODE", "Topics", NULL, "ADMIN_CHAT_ID", "-1000000000000"},
+    BAD("STAFF_MODE", "forum"),
+    BADW("STAFF_MODE", "topics", "needs ADMIN_CHAT_ID of a supergroup with topics"),
+    {"STAFF_MODE", "topics", "needs ADMIN_CHAT_ID of a supergroup", "ADMIN_CHAT_ID", "-4567"},
+
+    GOOD("TELEGRAM_GROUP_RPM", "1"),
+    GOOD("TELEGRAM_GROUP_RPM", "100000"),
+    BAD("TELEGRAM_GROUP_RPM", "0"),
+    BAD("TELEGRAM_GROUP_RPM", "100001"),
 };
 
 static void check_row(size_t idx, const struct row *r)

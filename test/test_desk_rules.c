@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "desk/rules.h"
+#include "desk/topics.h"
 
 /* Splits text with max and checks every part; returns the number of parts. */
 static size_t check_split(const char *text, size_t max)
@@ -397,6 +398,53 @@ static void test_formatting(void **state)
     assert_string_equal(fmt_preview("ééééééééééé", 4), "éééé…");
 }
 
+static void test_notes_and_topics(void **state)
+{
+    /* /note: staff only, a request and a text, like /solve */
+    assert_int_equal(desk_cmd_lookup("note"), DESK_CMD_NOTE);
+    assert_true(desk_cmd_is_staff(DESK_CMD_NOTE));
+    assert_false(desk_cmd_is_supervisor(DESK_CMD_NOTE));
+    assert_int_equal(desk_route(DESK_CMD_NOTE, false, DESK_STAFF_GROUP), DESK_ROUTE_REFUSE);
+    struct desk_args a;
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_NOTE, "12 call back\nat 5", &a), 0);
+    assert_int_equal(a.request_id, 12);
+    assert_string_equal(a.text, "call back\nat 5");
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_NOTE, "12", &a), -EINVAL);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_NOTE, "call back", &a), -EINVAL);
+
+    /* "//" starts a note */
+    const char *t = NULL;
+    assert_true(desk_topic_is_note("// she is upset", &t));
+    assert_string_equal(t, "she is upset");
+    assert_true(desk_topic_is_note("//x", &t));
+    assert_string_equal(t, "x");
+    assert_false(desk_topic_is_note(" // indented", &t));
+    assert_false(desk_topic_is_note("/note x", &t));
+    assert_false(desk_topic_is_note("http://x", &t));
+    assert_false(desk_topic_is_note(NULL, &t));
+
+    /* topic names: request, name, status; cut to 128 code points */
+    struct buf b;
+    buf_init(&b, 4096);
+    desk_topic_name(&b, 12, "Alice", "Novak", "alice", 1, "open");
+    assert_string_equal(buf_str(&b), "#12 Alice Novak · open");
+    buf_reset(&b);
+    desk_topic_name(&b, 3, NULL, NULL, "zed", 77, "solved");
+    assert_string_equal(buf_str(&b), "#3 @zed · solved");
+    buf_reset(&b);
+    desk_topic_name(&b, 3, "", NULL, NULL, 6123456789, "closed");
+    assert_string_equal(buf_str(&b), "#3 user 6123456789 · closed");
+    buf_reset(&b);
+    char longname[600];
+    memset(longname, 'e', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    desk_topic_name(&b, 123456, longname, "Line\nbreak", NULL, 1, "assigned");
+    assert_int_equal(desk_text_codepoints(buf_str(&b), buf_len(&b)), DESK_TOPIC_NAME_MAX);
+    assert_true(strncmp(buf_str(&b), "#123456 eeee", 12) == 0);
+    assert_non_null(strstr(buf_str(&b), "e… · assigned"));
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -407,7 +455,7 @@ int main(void)
         cmocka_unit_test(test_callback),    cmocka_unit_test(test_rate),
         cmocka_unit_test(test_wait),        cmocka_unit_test(test_forget),
         cmocka_unit_test(test_route),       cmocka_unit_test(test_transition),
-        cmocka_unit_test(test_formatting),
+        cmocka_unit_test(test_formatting),  cmocka_unit_test(test_notes_and_topics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -860,6 +860,49 @@ static void test_media(void **state)
     expect_media(MSG(",\"contact\":{\"phone_number\":\"1\"}"), TG_MEDIA_NONE, NULL);
 }
 
+static void test_forum_topics(void **state)
+{
+    struct tg_update u;
+
+    /* a message in a topic names it */
+    expect_ok(MSG(",\"text\":\"hi\",\"message_thread_id\":1042,\"is_topic_message\":true"), &u);
+    assert_int_equal(u.message.message_thread_id, 1042);
+    assert_true(u.message.is_topic_message);
+    assert_false(u.message.forum_service);
+    tg_update_free(&u);
+
+    /* a reply thread of a supergroup without topics is no topic */
+    expect_ok(MSG(",\"text\":\"hi\",\"message_thread_id\":1042"), &u);
+    assert_int_equal(u.message.message_thread_id, 0);
+    assert_false(u.message.is_topic_message);
+    tg_update_free(&u);
+
+    /* the service messages about topics */
+    static const char *const events[] = {"forum_topic_created", "forum_topic_edited",
+                                         "forum_topic_closed", "forum_topic_reopened"};
+    for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
+        char body[512];
+        snprintf(body, sizeof(body),
+                 MSG(",\"%s\":{},\"message_thread_id\":5,\"is_topic_message\":true"), events[i]);
+        expect_ok(body, &u);
+        assert_true(u.message.forum_service);
+        assert_int_equal(u.message.message_thread_id, 5);
+        tg_update_free(&u);
+    }
+    expect_bad(MSG(",\"message_thread_id\":\"5\",\"is_topic_message\":true"),
+               "message.message_thread_id: not an integer");
+    expect_bad(MSG(",\"is_topic_message\":1"), "message.is_topic_message: not a boolean");
+
+    /* a button under a message in a topic */
+    expect_ok("{\"update_id\":1,\"callback_query\":{\"id\":\"q\",\"from\":{\"id\":9},"
+              "\"data\":\"take:7\",\"message\":{\"message_id\":77,\"date\":1,"
+              "\"chat\":{\"id\":-1002000000001,\"type\":\"supergroup\"},"
+              "\"message_thread_id\":1042,\"is_topic_message\":true}}}",
+              &u);
+    assert_int_equal(u.callback.message_thread_id, 1042);
+    tg_update_free(&u);
+}
+
 static void test_names(void **state)
 {
     static const struct {
@@ -1064,6 +1107,7 @@ int main(void)
         cmocka_unit_test(test_commands_without_entities),
         cmocka_unit_test(test_commands_with_entities),
         cmocka_unit_test(test_media),
+        cmocka_unit_test(test_forum_topics),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_cleaning_every_string),
         cmocka_unit_test(test_long_text),

@@ -30,6 +30,7 @@
 #include "desk/desk.h"
 #include "desk/prune.h"
 #include "desk/timers.h"
+#include "desk/topics.h"
 #include "http/health.h"
 #include "http/healthcheck.h"
 #include "http/server.h"
@@ -227,6 +228,10 @@ static struct sender_options sender_options(const struct config *cfg)
         .max_attempts = cfg->outbox_max_attempts,
         .chat_unreachable = chat_unreachable,
         .chat_migrated = chat_migrated,
+        .group_rpm = cfg->telegram_group_rpm,
+        /* Rows of forum topics are completed and learnt from by the desk. */
+        .topic_prepare = desk_topic_prepare,
+        .topic_result = desk_topic_result,
     };
 }
 
@@ -357,6 +362,7 @@ static struct pool_stmt *all_statements(size_t *ret_n)
     } parts[] = {
         {desk_statements, desk_statements_count},
         {desk_chats_statements, desk_chats_statements_count},
+        {desk_topic_statements, desk_topic_statements_count},
         {desk_prune_statements, desk_prune_statements_count},
         {outbox_prune_statements, outbox_prune_statements_count},
         {outbox_statements, outbox_statements_count},
@@ -476,6 +482,7 @@ static int core_start(const struct config *cfg, const struct i18n *i18n, struct 
         .business_open_min = cfg->business_open_min,
         .business_close_min = cfg->business_close_min,
         .i18n = i18n,
+        .topics = cfg->staff_topics,
     });
     if (!core->desk)
         return -1;

@@ -17,6 +17,7 @@
 #include "rules.h"
 #include "staff.h"
 #include "store.h"
+#include "topics.h"
 #include "user.h"
 #include "util/strnum.h"
 
@@ -63,6 +64,7 @@ struct desk *desk_new(const struct desk_options *o)
     d->sla_ms = o->first_response_sla_ms;
     d->auto_close_ms = o->auto_close_solved_ms;
     d->i18n = o->i18n;
+    d->topics = o->topics && o->has_staff_chat;
     if (o->business_zone) {
         char days[16] = "{"; /* "{1,2,3,4,5,6,7}" */
         size_t n = 1;
@@ -119,7 +121,7 @@ bool desk_wants(const struct desk *d, const struct tg_update *u)
     switch (u->kind) {
     case TG_UPDATE_MESSAGE:
     case TG_UPDATE_EDITED_MESSAGE:
-        if (!m->has_from || m->from.is_bot)
+        if (!m->has_from || m->from.is_bot || m->forum_service)
             return false;
         if (m->chat.type == TG_CHAT_PRIVATE)
             return true;
@@ -174,6 +176,16 @@ static int on_message(struct desk_ctx *x, const struct tg_message *m)
         return desk_staff_group_migrated(x, m->chat.id, m->migrate_to_chat_id);
 
     enum desk_cmd cmd = desk_cmd_lookup(m->command);
+    if (place == DESK_STAFF_GROUP && x->d->topics && m->message_thread_id) {
+        /* In a forum topic: what is sent back stays there; a user's topic
+         * has a meaning of its own (topics.h). */
+        x->thread_chat = m->chat.id;
+        x->thread_id = m->message_thread_id;
+        bool handled;
+        rc = desk_topic_staff(x, m, staff, cmd, &handled);
+        if (rc < 0 || handled)
+            return rc;
+    }
     switch (desk_route(cmd, staff, place)) {
     case DESK_ROUTE_USER:
         return desk_user_command(x, m, cmd);
@@ -222,6 +234,10 @@ int desk_apply(struct desk *d, struct pool_conn *c, const struct tg_update *u,
     case TG_UPDATE_EDITED_MESSAGE:
         return on_edit(&x, &u->message);
     case TG_UPDATE_CALLBACK_QUERY:
+        if (d->topics && u->callback.message_thread_id) {
+            x.thread_chat = u->callback.message_chat_id;
+            x.thread_id = u->callback.message_thread_id;
+        }
         if (desk_forget_is(u->callback.data))
             return desk_forget_callback(&x, &u->callback);
         return desk_rate_is(u->callback.data) ? desk_csat_callback(&x, &u->callback)

@@ -48,6 +48,9 @@ struct desk_options {
     /* The catalogs users' texts come from (borrowed: they outlive the
      * desk); NULL: every text in English. */
     const struct i18n *i18n;
+    /* STAFF_MODE=topics: a forum topic per user in the staff group (a
+     * supergroup with topics; has_staff_chat is set). */
+    bool topics;
 };
 
 struct desk;

@@ -68,8 +68,10 @@ static void describe(const PGresult *res, int i, struct buf *who, struct buf *wh
     const char *text = PQgetvalue(res, i, E_TEXT);
     const char *media = desk_col_str(res, i, E_MEDIA);
     const char *extra = PQgetvalue(res, i, E_EXTRA);
-    if (strcmp(kind, "message") == 0) {
-        if (strcmp(PQgetvalue(res, i, E_SENDER_TYPE), "admin") == 0)
+    if (strcmp(kind, "message") == 0 || strcmp(kind, "note") == 0) {
+        if (strcmp(kind, "note") == 0)
+            buf_add(who, " (staff, internal note)");
+        else if (strcmp(PQgetvalue(res, i, E_SENDER_TYPE), "admin") == 0)
             buf_add(who, " (staff)");
         if (media)
             buf_addf(what, "[%s]%s", media, *text ? " " : "");

@@ -8,6 +8,7 @@
 #include "outbox/prune.h"
 #include "rules.h"
 #include "send.h"
+#include "topics.h"
 
 #define TEXT_CAP (16 * 1024)
 
@@ -99,6 +100,8 @@ int desk_forget_callback(struct desk_ctx *x, const struct tg_callback_query *cq)
     PQclear(res);
     rc = ctx ? desk_audit(x, "info", "personal data erased", ctx) : -ENOMEM;
     json_decref(ctx);
+    if (rc == 0)
+        rc = desk_topic_forget(x, user_id);
     if (rc == 0)
         rc = desk_answer_callback(x, cq->from.id, cq->id, _(l, "Erased."), false);
     struct buf b;

@@ -9,6 +9,7 @@
 #include "db/array.h"
 #include "rules.h"
 #include "send.h"
+#include "topics.h"
 
 /* The statement is one string; C99 only promises 4095 characters, gcc and clang take more. */
 #pragma GCC diagnostic ignored "-Woverlength-strings"
@@ -231,6 +232,9 @@ static int texts(struct desk_ctx *x, const struct tg_message *m, int64_t request
     }
     if (banned || chats->n == 0)
         return 0;
+    if (x->d->topics &&
+        (rc = desk_topic_user_message(x, m, request_id, opened, chats->ids[0])) != 0)
+        return rc < 0 ? rc : 0;
     buf_init(&b, TEXT_CAP);
     buf_addf(&b, opened ? "New request #%lld from " : "Request #%lld - ", (long long)request_id);
     desk_fmt_user(&b, m->from.first_name, m->from.last_name, m->from.username, m->from.id);

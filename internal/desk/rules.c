@@ -101,6 +101,8 @@ static const struct {
     {DESK_CMD_EXPORT, "export",
      "/export N - the whole conversation of request N as a text file and a web page "
      "(supervisors)"},
+    {DESK_CMD_NOTE, "note",
+     "/note N text - an internal note on request N for staff: stored, never sent to the user"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -132,7 +134,7 @@ const char *desk_cmd_usage(enum desk_cmd c)
 
 bool desk_cmd_is_staff(enum desk_cmd c)
 {
-    return c >= DESK_CMD_LIST && c <= DESK_CMD_EXPORT;
+    return (c >= DESK_CMD_LIST && c <= DESK_CMD_EXPORT) || c == DESK_CMD_NOTE;
 }
 
 bool desk_cmd_is_supervisor(enum desk_cmd c)
@@ -196,6 +198,7 @@ int desk_cmd_parse_args(enum desk_cmd c, const char *args, struct desk_args *ret
     }
     case DESK_CMD_REPLY:
     case DESK_CMD_SOLVE:
+    case DESK_CMD_NOTE:
         while (is_space(*p))
             p++;
         if (parse_number(&p, &a.request_id) < 0 || !is_space(*p))

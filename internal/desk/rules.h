@@ -67,6 +67,7 @@ enum desk_cmd {
     DESK_CMD_UNBAN,
     DESK_CMD_STATS,
     DESK_CMD_EXPORT,  /* supervisors */
+    DESK_CMD_NOTE,    /* an internal note: stored, never sent to the user */
     DESK_CMD_UNKNOWN, /* a command the desk does not know */
 };
 
@@ -76,7 +77,7 @@ enum desk_cmd desk_cmd_lookup(const char *name);
 /* "take", "reply", ...; "" for NONE and UNKNOWN. */
 const char *desk_cmd_name(enum desk_cmd c);
 
-/* True for the commands only staff may use (/list ... /export). */
+/* True for the commands only staff may use (/list ... /export, /note). */
 bool desk_cmd_is_staff(enum desk_cmd c);
 
 /* True for the staff commands only supervisors may use (/ban, /unban, ...). */
@@ -96,7 +97,7 @@ struct desk_args {
  * Parses the arguments of command c (args as the update parser gives them:
  * leading spaces skipped, "" when none). /take, /close, /reopen, /history,
  * /ban, /unban, /export: exactly one request number ("12" or "#12"); /forget:
- * nothing or one user id (positive, digits only); /reply, /solve:
+ * nothing or one user id (positive, digits only); /reply, /solve, /note:
  * a number, then whitespace, then non-blank text kept verbatim; other
  * commands ignore their arguments. Returns 0 and fills *ret, or -EINVAL
  * (answer with desk_cmd_usage()); *ret untouched on failure.

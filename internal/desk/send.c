@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "outbox/sender.h"
 #include "rules.h"
 #include "util/jsonw.h"
 
@@ -13,13 +14,18 @@
 /* Telegram shows at most 200 characters of a callback answer. */
 #define ANSWER_MAX 199
 
-/* Starts a payload {"chat_id":chat */
-static void payload_open(struct buf *b, int64_t chat)
+/* Starts a payload {"chat_id":chat - in the update's forum topic when it
+ * came from one of chat (store.h). */
+static void payload_open(const struct desk_ctx *x, struct buf *b, int64_t chat, size_t cap)
 {
-    buf_init(b, PAYLOAD_MAX);
+    buf_init(b, cap);
     buf_addc(b, '{');
     jsonw_key(b, "chat_id");
     jsonw_i64(b, chat);
+    if (x->thread_id && chat == x->thread_chat) {
+        jsonw_key(b, "message_thread_id");
+        jsonw_i64(b, x->thread_id);
+    }
 }
 
 /* Closes the payload and queues it as one call. */
@@ -35,7 +41,7 @@ static int queue_part(struct desk_ctx *x, int64_t chat, const char *text, size_t
                       const char *markup, const char *purpose, int64_t request_id)
 {
     struct buf b;
-    payload_open(&b, chat);
+    payload_open(x, &b, chat, PAYLOAD_MAX);
     jsonw_key(&b, "text");
     jsonw_strn(&b, text, n);
     if (markup) {
@@ -88,7 +94,7 @@ int desk_send_copy(struct desk_ctx *x, int64_t chat, int64_t from_chat, int64_t 
                    const char *caption, const char *purpose, int64_t request_id)
 {
     struct buf b;
-    payload_open(&b, chat);
+    payload_open(x, &b, chat, PAYLOAD_MAX);
     jsonw_key(&b, "from_chat_id");
     jsonw_i64(&b, from_chat);
     jsonw_key(&b, "message_id");
@@ -98,6 +104,27 @@ int desk_send_copy(struct desk_ctx *x, int64_t chat, int64_t from_chat, int64_t 
         jsonw_str(&b, caption);
     }
     return payload_queue(x, &b, chat, "copyMessage", purpose, request_id);
+}
+
+int desk_send_call(struct desk_ctx *x, int64_t chat, const char *method, const char *purpose,
+                   int64_t request_id)
+{
+    struct buf b;
+    payload_open(x, &b, chat, PAYLOAD_MAX);
+    return payload_queue(x, &b, chat, method, purpose, request_id);
+}
+
+int desk_send_edit(struct desk_ctx *x, int64_t chat, int64_t message_id, const char *text,
+                   bool caption, int64_t request_id)
+{
+    struct buf b;
+    payload_open(x, &b, chat, PAYLOAD_MAX);
+    jsonw_key(&b, "message_id");
+    jsonw_i64(&b, message_id);
+    jsonw_key(&b, caption ? "caption" : "text");
+    jsonw_str(&b, text);
+    return payload_queue(x, &b, chat, caption ? "editMessageCaption" : "editMessageText", "reply",
+                         request_id);
 }
 
 int desk_answer_callback(struct desk_ctx *x, int64_t chat, const char *id, const char *text,
@@ -149,6 +176,13 @@ static void buttons(struct buf *b, int64_t request_id)
     desk_markup(b, labels, data, 2);
 }
 
+/* A notification about request_id: in topics mode it goes into the request's
+ * topic (the sender finds or makes it), else it is mapped for replies. */
+static const char *notify_purpose(const struct desk_ctx *x, int64_t request_id)
+{
+    return x->d->topics && request_id ? SENDER_PURPOSE_TOPIC : "notify";
+}
+
 int desk_notify_chats(struct desk_ctx *x, const struct desk_staff_chats *chats, int64_t request_id,
                       const char *text, bool with_buttons)
 {
@@ -161,7 +195,7 @@ int desk_notify_chats(struct desk_ctx *x, const struct desk_staff_chats *chats, 
     int rc = buf_error(&markup) ? -ENOMEM : 0;
     for (size_t i = 0; rc == 0 && i < chats->n; i++)
         rc = desk_send_text(x, chats->ids[i], text, with_buttons ? buf_str(&markup) : NULL,
-                            "notify", request_id);
+                            notify_purpose(x, request_id), request_id);
     buf_free(&markup);
     return rc;
 }
@@ -178,7 +212,8 @@ int desk_notify_copy(struct desk_ctx *x, const struct desk_staff_chats *chats, i
 {
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < chats->n; i++)
-        rc = desk_send_copy(x, chats->ids[i], from_chat, message_id, NULL, "notify", request_id);
+        rc = desk_send_copy(x, chats->ids[i], from_chat, message_id, NULL,
+                            notify_purpose(x, request_id), request_id);
     return rc;
 }
 
@@ -186,10 +221,7 @@ int desk_send_document(struct desk_ctx *x, int64_t chat, const char *filename, c
                        const char *content, size_t len, const char *caption, int64_t request_id)
 {
     struct buf b;
-    buf_init(&b, len * 6 + PAYLOAD_MAX); /* JSON escapes a byte in at most 6 */
-    buf_addc(&b, '{');
-    jsonw_key(&b, "chat_id");
-    jsonw_i64(&b, chat);
+    payload_open(x, &b, chat, len * 6 + PAYLOAD_MAX); /* JSON escapes a byte in at most 6 */
     jsonw_key(&b, "caption");
     jsonw_str(&b, caption);
     jsonw_key(&b, "document");

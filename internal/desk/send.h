@@ -42,6 +42,22 @@ int desk_send_copy(struct desk_ctx *x, int64_t chat, int64_t from_chat, int64_t 
                    const char *caption, const char *purpose, int64_t request_id);
 
 /*
+ * Queues a call of method whose payload is just the chat (and the update's
+ * topic, store.h): closeForumTopic and the like, completed by the sender
+ * (topics.h). Returns 0 or -ENOMEM.
+ */
+int desk_send_call(struct desk_ctx *x, int64_t chat, const char *method, const char *purpose,
+                   int64_t request_id);
+
+/*
+ * Queues an edit of a message the bot sent: editMessageText with text, or
+ * editMessageCaption (caption set) with text as the new caption. Returns 0
+ * or -ENOMEM.
+ */
+int desk_send_edit(struct desk_ctx *x, int64_t chat, int64_t message_id, const char *text,
+                   bool caption, int64_t request_id);
+
+/*
  * Queues answerCallbackQuery for callback id (text shown to whoever pressed,
  * cut to Telegram's 200 characters; alert: as a dialog). chat orders it with
  * the presser's other messages. Returns 0 or -ENOMEM.
@@ -51,7 +67,8 @@ int desk_answer_callback(struct desk_ctx *x, int64_t chat, const char *id, const
 
 /*
  * Sends text to the staff chats as a notification about request_id (purpose
- * "notify": a Telegram reply to it reaches the request's user), with the
+ * "notify": a Telegram reply to it reaches the request's user; in topics
+ * mode it goes into the request's topic instead, topics.h), with the
  * buttons [Take #N] [Close #N] when buttons is set. desk_notify_chats() is
  * given the chats, desk_notify_staff() looks them up. Return 0, -ENOMEM, or
  * -EIO (the look-up).

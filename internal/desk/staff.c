@@ -12,6 +12,7 @@
 #include "forget.h"
 #include "outbox/prune.h"
 #include "send.h"
+#include "topics.h"
 #include "user.h"
 
 /* Longest reply or notification the desk builds (then split into messages). */
@@ -41,6 +42,14 @@ static const char staff_help[] =
     "To answer a user, simply reply to any notification about their request: text is sent "
     "as you wrote it, photos and files are copied. The first answer to an open request "
     "assigns it to you.";
+
+/* The help's last part in topics mode. */
+static const char staff_help_topics[] =
+    "\n\nEach user has a topic here: everything you write in it goes to them (text as you "
+    "wrote it, photos and files copied), and commands there need no number (/solve text, "
+    "/close, /reopen, /take, /history, /ban). A message starting with // or /note is an "
+    "internal note: stored and shown in /history, never sent to the user. /note N text adds "
+    "one anywhere.";
 
 static const char staff_hint[] =
     "You are on the support staff, so your messages here do not open requests. To answer a "
@@ -133,21 +142,23 @@ static int audit_status(struct desk_ctx *x, const struct req *r, int64_t actor, 
     return rc;
 }
 
-/* Stores what staff sent the user as an admin message of the request. */
+/* Stores what staff sent the user (or wrote as an internal note) as an
+ * admin message of the request. */
 static int store_admin_message(struct desk_ctx *x, int64_t request_id, const struct tg_message *m,
-                               const char *text)
+                               const char *text, bool note)
 {
     char rid[24], sid[24], chat[24], mid[24], date[24];
-    const char *p[9] = {desk_i64(rid, request_id),
-                        desk_i64(sid, m->from.id),
-                        "admin",
-                        text ? text : "",
-                        desk_i64(chat, m->chat.id),
-                        desk_i64(mid, m->message_id),
-                        tg_media_name(m->media),
-                        m->file_id,
-                        m->date > 0 ? desk_i64(date, m->date) : NULL};
-    return desk_exec(x, "message_insert", 9, p, NULL);
+    const char *p[10] = {desk_i64(rid, request_id),
+                         desk_i64(sid, m->from.id),
+                         "admin",
+                         text ? text : "",
+                         desk_i64(chat, m->chat.id),
+                         desk_i64(mid, m->message_id),
+                         tg_media_name(m->media),
+                         m->file_id,
+                         m->date > 0 ? desk_i64(date, m->date) : NULL,
+                         note ? "true" : "false"};
+    return desk_exec(x, "message_insert", 10, p, NULL);
 }
 
 /* Tells the request's user something the desk wrote. */
@@ -162,7 +173,8 @@ static int tell_user(struct desk_ctx *x, const struct req *r, struct buf *b)
  */
 static int feedback(struct desk_ctx *x, int64_t chat, struct buf *b, int64_t request_id)
 {
-    return desk_send_buf(x, chat, b, request_id ? "notify" : "reply", request_id);
+    /* (In a forum topic it stays in the topic, in order.) */
+    return desk_send_buf(x, chat, b, request_id && !x->thread_id ? "notify" : "reply", request_id);
 }
 
 /*
@@ -286,7 +298,7 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
     case DESK_CMD_SOLVE:
         rc = set_status(x, &r, to, r.assigned ? r.assigned : actor->id, text, true);
         if (rc == 0 && src)
-            rc = store_admin_message(x, r.id, src, text);
+            rc = store_admin_message(x, r.id, src, text, false);
         if (rc == 0) {
             buf_addf(&msg,
                      _(r.lang, "Request #%lld is solved: %s\n\nIf you need anything else, just "
@@ -340,6 +352,8 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
     }
     if (rc == 0)
         rc = audit_status(x, &r, actor->id, desk_cmd_name(cmd), to);
+    if (rc == 0)
+        rc = desk_topic_status(x, r.id, to, 0);
     ret->changed = rc == 0;
 
 out:
@@ -387,17 +401,24 @@ static int staff_reply(struct desk_ctx *x, const struct tg_message *m, int64_t i
         goto send_feedback;
     }
 
-    if (m->media != TG_MEDIA_NONE)
+    /* From a forum topic everything is copied, and where the copy went is
+     * kept (topics.h): an edit of the answer then edits the copy. */
+    if (x->thread_id && m->chat.id == x->thread_chat && !is_command)
+        rc = desk_send_copy(x, r.user_id, m->chat.id, m->message_id, NULL, SENDER_PURPOSE_TOPIC,
+                            r.id);
+    else if (m->media != TG_MEDIA_NONE)
         rc = desk_send_copy(x, r.user_id, m->chat.id, m->message_id, is_command ? text : NULL,
                             "reply", r.id);
     else
         rc = desk_send_text(x, r.user_id, text, NULL, "reply", r.id);
     if (rc == 0)
-        rc = store_admin_message(x, r.id, m, text);
+        rc = store_admin_message(x, r.id, m, text, false);
     if (rc == 0 && to != r.status) {
         rc = set_status(x, &r, to, m->from.id, NULL, true);
         if (rc == 0)
             rc = audit_status(x, &r, m->from.id, "reply", to);
+        if (rc == 0)
+            rc = desk_topic_status(x, r.id, to, 0);
         struct buf me;
         buf_init(&me, 1024);
         desk_fmt_user(&me, m->from.first_name, m->from.last_name, m->from.username, m->from.id);
@@ -553,7 +574,9 @@ static int staff_history(struct desk_ctx *x, const struct tg_message *m, int64_t
         buf_addf(&b, "\n[%s] ", PQgetvalue(res, i, 5));
         desk_fmt_user(&b, desk_col_str(res, i, 3), desk_col_str(res, i, 4), NULL,
                       desk_col_i64(res, i, 2, 0));
-        buf_add(&b, admin ? " (staff): " : ": ");
+        buf_add(&b, !admin                             ? ": "
+                    : PQgetvalue(res, i, 10)[0] == 't' ? " (staff, note): "
+                                                       : " (staff): ");
         const char *kind = desk_col_str(res, i, 7);
         const char *text = PQgetvalue(res, i, 6);
         if (kind)
@@ -631,6 +654,9 @@ int desk_staff_command(struct desk_ctx *x, const struct tg_message *m, enum desk
     case DESK_CMD_REPLY:
         buf_free(&fb);
         return staff_reply(x, m, args.request_id, args.text, true);
+    case DESK_CMD_NOTE:
+        buf_free(&fb);
+        return desk_staff_note(x, m, args.request_id, args.text);
     default:
         rc = act(x, &m->from, cmd, args.request_id, args.text, m, m->chat.id, &fb, &o);
         if (rc < 0) {
@@ -649,6 +675,8 @@ int desk_staff_help(struct desk_ctx *x, const struct tg_message *m, bool unknown
     if (unknown)
         buf_addf(&b, "Unknown command /%s.\n\n", m->command);
     buf_add(&b, staff_help);
+    if (x->d->topics)
+        buf_add(&b, staff_help_topics);
     int rc = feedback(x, m->chat.id, &b, 0);
     return rc < 0 ? rc : DESK_PROCESSED;
 }
@@ -679,26 +707,57 @@ int desk_staff_refuse(struct desk_ctx *x, const struct tg_message *m, const char
     return rc < 0 ? rc : DESK_PROCESSED;
 }
 
+int desk_staff_answer(struct desk_ctx *x, const struct tg_message *m, int64_t id)
+{
+    bool banned;
+    int rc = desk_user_upsert(x, &m->from, &banned);
+    if (rc < 0)
+        return rc;
+    const char *note;
+    if (desk_topic_is_note(m->text, &note))
+        return desk_staff_note(x, m, id, note);
+    return staff_reply(x, m, id, m->text ? m->text : "", false);
+}
+
+int desk_staff_note(struct desk_ctx *x, const struct tg_message *m, int64_t id, const char *text)
+{
+    struct req r;
+    int rc = lock_request(x, id, &r);
+    if (rc < 0)
+        return rc;
+    bool found = rc > 0;
+    if (found) {
+        req_free(&r);
+        if ((rc = store_admin_message(x, id, m, text, true)) < 0)
+            return rc;
+        /* In a topic the note stays where staff see it; elsewhere a word. */
+        if (x->thread_id && m->chat.id == x->thread_chat)
+            return DESK_PROCESSED;
+    }
+    struct buf fb;
+    buf_init(&fb, TEXT_CAP);
+    if (found)
+        buf_addf(&fb,
+                 "Note added to request #%" PRId64 " (for staff only: the user does not see it).",
+                 id);
+    else
+        buf_addf(&fb, "There is no request #%" PRId64 ".", id);
+    rc = feedback(x, m->chat.id, &fb, found ? id : 0);
+    return rc < 0 ? rc : DESK_PROCESSED;
+}
+
 int desk_staff_message(struct desk_ctx *x, const struct tg_message *m, bool is_staff,
                        enum desk_place place)
 {
     if (m->has_reply_to) {
-        char chat[24], mid[24];
-        const char *p[2] = {desk_i64(chat, m->chat.id), desk_i64(mid, m->reply_to_message_id)};
-        PGresult *res;
-        int rc = desk_exec(x, "desk_notification_find", 2, p, &res);
+        int64_t key[2] = {m->chat.id, m->reply_to_message_id}, id;
+        int rc = desk_query_ids(x, "desk_notification_find", key, 2, &id, 1);
         if (rc < 0)
             return rc;
-        int64_t id = PQntuples(res) == 1 ? desk_col_i64(res, 0, 0, 0) : 0;
-        PQclear(res);
         if (id > 0 && !is_staff)
             return desk_staff_refuse(x, m, "reply", place);
-        if (id > 0) {
-            bool banned;
-            if ((rc = desk_user_upsert(x, &m->from, &banned)) < 0)
-                return rc;
-            return staff_reply(x, m, id, m->text ? m->text : "", false);
-        }
+        if (id > 0)
+            return desk_staff_answer(x, m, id);
     }
     if (place == DESK_PRIVATE && is_staff) {
         int rc = desk_send_text(x, m->chat.id, staff_hint, NULL, "reply", 0);

@@ -37,6 +37,23 @@ int desk_staff_refuse(struct desk_ctx *x, const struct tg_message *m, const char
 int desk_staff_message(struct desk_ctx *x, const struct tg_message *m, bool is_staff,
                        enum desk_place place);
 
+/*
+ * What staff member m->from wrote as an answer to request id (a Telegram
+ * reply to a notification, or a message in the request's forum topic): an
+ * internal note when it starts with "//" (topics.h), else sent to the user
+ * - text as written, media copied; from a topic everything is copied - and
+ * stored, and an open request is assigned to them. Feedback goes to m's
+ * chat.
+ */
+int desk_staff_answer(struct desk_ctx *x, const struct tg_message *m, int64_t id);
+
+/*
+ * Stores text (with m's media, if any) as an internal note of staff member
+ * m->from on request id: shown to staff in /history and /export, never sent
+ * to the user. m's chat gets a confirmation, unless m is in a forum topic.
+ */
+int desk_staff_note(struct desk_ctx *x, const struct tg_message *m, int64_t id, const char *text);
+
 /* A callback query (take:N / close:N); always answered. */
 int desk_staff_callback(struct desk_ctx *x, const struct tg_callback_query *cq);
 

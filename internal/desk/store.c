@@ -51,14 +51,16 @@ const struct pool_stmt desk_statements[] = {
      " UNION ALL SELECT is_banned FROM users WHERE user_id = $1"
      " AND NOT EXISTS (SELECT 1 FROM ins) AND NOT EXISTS (SELECT 1 FROM upd)",
      5},
-    /* A message of a request; nothing when this Telegram message is stored. */
+    /* A message of a request ($10: an internal note of staff); nothing when
+     * this Telegram message is stored. */
     {"message_insert",
      "INSERT INTO messages (request_id, sender_id, sender_type, message, chat_id, tg_message_id,"
-     " attachment_kind, attachment_file_id, timestamp)"
-     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce(to_timestamp($9::bigint), now()))"
+     " attachment_kind, attachment_file_id, timestamp, is_note)"
+     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce(to_timestamp($9::bigint), now()),"
+     " $10::boolean)"
      " ON CONFLICT (chat_id, tg_message_id) WHERE tg_message_id IS NOT NULL DO NOTHING"
      " RETURNING id",
-     9},
+     10},
     /* Audit rows commit with the change they describe. */
     {"desk_audit",
      "INSERT INTO logs (level, message, context, audit) VALUES ($1, $2, $3::jsonb, true)", 3},
@@ -131,7 +133,7 @@ const struct pool_stmt desk_statements[] = {
      " to_char(m.timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), m.message,"
      " m.attachment_kind, m.edit_count,"
      " (SELECT e.message FROM message_edits e WHERE e.message_id = m.id"
-     " ORDER BY e.version DESC LIMIT 1)"
+     " ORDER BY e.version DESC LIMIT 1), m.is_note"
      " FROM messages m LEFT JOIN users u ON u.user_id = m.sender_id"
      " WHERE m.request_id = $1 ORDER BY m.id DESC LIMIT $2) h ORDER BY 1",
      2},
@@ -183,10 +185,12 @@ const struct pool_stmt desk_statements[] = {
      "WITH m AS (UPDATE messages SET edit_count = edit_count + 1,"
      " edited_at = coalesce(to_timestamp($3::bigint), now())"
      " WHERE chat_id = $1 AND tg_message_id = $2"
-     " RETURNING id, request_id, sender_type, edit_count, edited_at),"
+     " RETURNING id, request_id, sender_type, edit_count, edited_at, copy_chat_id,"
+     " copy_message_id),"
      " e AS (INSERT INTO message_edits (message_id, version, message, edited_at)"
      " SELECT id, edit_count, $4, edited_at FROM m)"
-     " SELECT m.request_id, m.sender_type, r.status, u.is_banned"
+     " SELECT m.request_id, m.sender_type, r.status, u.is_banned, m.copy_chat_id,"
+     " m.copy_message_id"
      " FROM m JOIN requests r ON r.id = m.request_id JOIN users u ON u.user_id = r.user_id",
      4},
     /* Reminders about unanswered requests (timers.c): $1 the target in
@@ -248,7 +252,8 @@ const struct pool_stmt desk_statements[] = {
     {"desk_export",
      "SELECT to_char(x.t AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), x.kind, x.sender_type,"
      " x.actor, u.first_name, u.last_name, u.username, x.body, x.media, x.extra"
-     " FROM (SELECT m.timestamp AS t, 1 AS k, m.id AS ord, 'message' AS kind, m.sender_type,"
+     " FROM (SELECT m.timestamp AS t, 1 AS k, m.id AS ord,"
+     " CASE WHEN m.is_note THEN 'note' ELSE 'message' END AS kind, m.sender_type,"
      " m.sender_id AS actor, m.message AS body, m.attachment_kind AS media, '' AS extra"
      " FROM messages m WHERE m.request_id = $1"
      " UNION ALL SELECT e.edited_at, 2, e.id, 'edit', m.sender_type, m.sender_id, e.message,"
@@ -363,6 +368,24 @@ int desk_exec(struct desk_ctx *x, const char *name, int n, const char *const *pa
               PGresult **ret)
 {
     return pool_run(x->c, name, n, params, ret, x->sqlstate);
+}
+
+int desk_query_ids(struct desk_ctx *x, const char *name, const int64_t *ids, int n, int64_t *ret,
+                   int ncols)
+{
+    char text[4][24];
+    const char *p[4];
+    for (int i = 0; i < n && i < 4; i++)
+        p[i] = desk_i64(text[i], ids[i]);
+    PGresult *res;
+    int rc = desk_exec(x, name, n < 4 ? n : 4, p, &res);
+    if (rc < 0)
+        return rc;
+    bool found = PQntuples(res) > 0;
+    for (int i = 0; i < ncols; i++)
+        ret[i] = found && i < PQnfields(res) ? desk_col_i64(res, 0, i, 0) : 0;
+    PQclear(res);
+    return found;
 }
 
 int desk_exec_timed(struct desk_ctx *x, const char *name, int n, const char *const *params)

@@ -36,6 +36,7 @@ struct desk {
     char *hours_days, *hours_zone;
     char hours_open[12], hours_close[12];
     const struct i18n *i18n; /* borrowed; NULL: English */
+    bool topics;             /* STAFF_MODE=topics (topics.h) */
 };
 
 /*
@@ -54,6 +55,9 @@ struct desk_ctx {
     struct pool_conn *c;
     struct outbox_batch *out;
     char *sqlstate; /* DB_SQLSTATE_LEN bytes: the SQLSTATE of a failed statement */
+    /* The forum topic the update came from (topics mode): what the desk
+     * sends to thread_chat goes into topic thread_id. 0: none. */
+    int64_t thread_chat, thread_id;
 };
 
 /* Where staff are notified: the staff group, or each admin privately. */
@@ -106,6 +110,14 @@ int desk_claim(struct desk_ctx *x, const struct tg_update *u);
 
 /* True when chat is the staff group (configured id or the supergroup it became). */
 int desk_is_staff_group(struct desk_ctx *x, int64_t chat, bool *ret);
+
+/*
+ * Runs statement name with the n ids as its parameters. Returns 1 with the
+ * first ncols columns of its first row in ret (NULL or unparsable: 0), 0
+ * when it returned no row (ret zeroed), or -EIO.
+ */
+int desk_query_ids(struct desk_ctx *x, const char *name, const int64_t *ids, int n, int64_t *ret,
+                   int ncols);
 
 /* Formats an int64 into buf (24 bytes) and returns buf, for statement parameters. */
 const char *desk_i64(char buf[24], int64_t v);

@@ -13,6 +13,7 @@
 #include "rules.h"
 #include "send.h"
 #include "store.h"
+#include "topics.h"
 #include "util/periodic.h"
 
 /* Requests one statement handles per round; the rest wait for the next round. */
@@ -97,6 +98,8 @@ static int auto_close(struct desk_ctx *x, int *ret_closed)
                    "solved. Write to us any time to open a new one."),
                  (long long)id);
         rc = desk_send_buf(x, user, &b, "reply", id);
+        if (rc == 0)
+            rc = desk_topic_status(x, id, DESK_CLOSED, 0);
         (*ret_closed)++;
     }
     PQclear(res);

@@ -9,6 +9,7 @@
 #include "chats.h"
 #include "forget.h"
 #include "send.h"
+#include "topics.h"
 
 /* Requests /status shows. */
 #define STATUS_MAX "5"
@@ -112,6 +113,8 @@ static int user_cancel(struct desk_ctx *x, const struct tg_message *m, bool bann
                             desk_status_name(from), "new_status", desk_status_name(to));
     rc = ctx ? desk_audit(x, "info", "request status changed", ctx) : -ENOMEM;
     json_decref(ctx);
+    if (rc == 0)
+        rc = desk_topic_status(x, request_id, to, 0);
     if (rc < 0)
         goto out;
 
@@ -182,8 +185,11 @@ int desk_user_edit(struct desk_ctx *x, const struct tg_message *m)
     enum desk_status status = DESK_CLOSED;
     desk_status_parse(PQgetvalue(res, 0, 2), &status);
     bool banned = PQgetvalue(res, 0, 3)[0] == 't';
+    int64_t copy_chat = desk_col_i64(res, 0, 4, 0), copy_id = desk_col_i64(res, 0, 5, 0);
     PQclear(res);
-    if (!from_user || banned || (status != DESK_OPEN && status != DESK_ASSIGNED))
+    if (!from_user)
+        return desk_topic_staff_edit(x, m, request_id, copy_chat, copy_id);
+    if (banned || (status != DESK_OPEN && status != DESK_ASSIGNED))
         return DESK_PROCESSED;
 
     struct buf b;

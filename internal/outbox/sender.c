@@ -95,6 +95,7 @@ struct chat {
     int64_t deferred_until; /* rows deferred to the database are due until then */
     size_t held;            /* messages queued here, not counting in flight */
     bool queued;            /* in the ready list or the timer heap */
+    int64_t interval_ms;    /* its rate: a message every interval_ms (burst chat_burst()) */
     struct chat *next_ready;
     struct chat *next_bucket;
 };
@@ -109,6 +110,8 @@ struct slot {
     struct tg_api_result r;
     int pre;       /* PRE_*: decided before any call was made */
     int64_t until; /* the chat's slot is ours until then (monotonic ms) */
+    /* A call made before the row's own (topic_prepare()); payload NULL: none. */
+    struct sender_call first;
 };
 
 /* Outbox rows to record in one statement: ids and a value for each. */
@@ -389,7 +392,19 @@ static void tell_chats(struct sender *s, bool migrated, int64_t chat, int64_t to
 
 static int64_t chat_interval_ms(const struct chat *c)
 {
-    return c->chat_id > 0 ? PRIVATE_INTERVAL_MS : GROUP_INTERVAL_MS;
+    return c->interval_ms;
+}
+
+/* A chat's interval: groups take TELEGRAM_GROUP_RPM a minute (GROUP_INTERVAL_MS
+ * for Telegram's 20, the same margin for any other figure). */
+static int64_t interval_of(const struct sender *s, int64_t chat)
+{
+    if (chat > 0)
+        return PRIVATE_INTERVAL_MS;
+    if (s->opt.group_rpm <= 0)
+        return GROUP_INTERVAL_MS;
+    int64_t ms = GROUP_INTERVAL_MS * 20 / s->opt.group_rpm;
+    return ms > 0 ? ms : 1;
 }
 
 static int chat_burst(const struct chat *c)
@@ -448,6 +463,7 @@ static struct chat *chat_get(struct shard *sh, int64_t id, bool create)
     if (!c)
         return NULL;
     c->chat_id = id;
+    c->interval_ms = interval_of(sh->s, id);
     c->tokens = chat_burst(c);
     c->tokens_at = clock_mono_ms();
     c->next_bucket = sh->buckets[b];
@@ -759,18 +775,69 @@ static char *payload_with_chat(const char *payload, int64_t chat)
 }
 
 /* V_RECORDED: sent, and the rows are already recorded; V_GONE: nothing
- * was left to send (delivered with another message, or dropped by a ban). */
-enum verdict { V_SENT, V_RETRY, V_FAILED, V_RESEND, V_RECORDED, V_GONE };
+ * was left to send (delivered with another message, or dropped by a ban);
+ * V_DROPPED: nothing to send, the row is done (topic_prepare()). */
+enum verdict { V_SENT, V_RETRY, V_FAILED, V_RESEND, V_RECORDED, V_GONE, V_DROPPED };
 
 /* What was decided instead of a call: nothing (send), or nothing left to
- * send, or later, or again at once (older rows were adopted: they go first). */
-enum { PRE_SEND, PRE_GONE, PRE_LATER, PRE_AGAIN };
+ * send, or later, or again at once (older rows were adopted: they go first),
+ * or the row is done without a call (topic_prepare()). */
+enum { PRE_SEND, PRE_GONE, PRE_LATER, PRE_AGAIN, PRE_DROP };
 /* ... how long PRE_LATER waits (the database did not answer). */
 #define PICK_RETRY_MS 1000
 
 static bool is_notify(const struct outbox_msg *m)
 {
     return strcmp(m->purpose, "notify") == 0;
+}
+
+static bool is_topic(const struct sender *s, const struct outbox_msg *m)
+{
+    return s->opt.topic_prepare && strcmp(m->purpose, SENDER_PURPOSE_TOPIC) == 0;
+}
+
+/*
+ * topic_prepare() of the row of slot sl, on a pooled connection: PRE_SEND
+ * (sl->first set when another call goes first: its answer's result is
+ * wanted), PRE_DROP or PRE_LATER. Called without the shard lock.
+ */
+static int prepare_topic(struct sender *s, struct slot *sl)
+{
+    struct pool_conn *c = NULL;
+    if (pool_acquire(s->pool, 2000, &c) < 0)
+        return PRE_LATER;
+    int step = s->opt.topic_prepare(s->opt.topic_ud, c, &sl->n->m, &sl->first);
+    pool_release(s->pool, c);
+    if (step != SENDER_TOPIC_FIRST && sl->first.payload) {
+        free(sl->first.payload);
+        sl->first.payload = NULL;
+    }
+    switch (step) {
+    case SENDER_TOPIC_SEND:
+        return PRE_SEND;
+    case SENDER_TOPIC_FIRST:
+        if (!sl->first.payload)
+            return PRE_LATER;
+        tg_api_want_result(sl->api, true);
+        return PRE_SEND;
+    case SENDER_TOPIC_DROP:
+        return PRE_DROP;
+    default:
+        return PRE_LATER;
+    }
+}
+
+/* topic_result() of what came back for slot sl; SENDER_TOPIC_AS_USUAL when
+ * no connection could be had. Called without the shard lock. */
+static int topic_said(struct sender *s, const struct slot *sl)
+{
+    struct pool_conn *c = NULL;
+    if (pool_acquire(s->pool, 2000, &c) < 0)
+        return SENDER_TOPIC_AS_USUAL;
+    int v = s->opt.topic_result(s->opt.topic_ud, c, &sl->n->m,
+                                sl->first.payload ? &sl->first : NULL, &sl->r);
+    pool_release(s->pool, c);
+    return v;
 }
 
 /* Code points of a UTF-8 text (how the desk measures its messages). */
@@ -982,13 +1049,22 @@ static void check_heads(struct sender *s, struct slot **start, int n, struct out
  * sent bookkeeping. Returns the verdict; *ret_delay_ms is the pause before
  * the next try. Called without the shard lock.
  */
-static enum verdict settle(struct shard *sh, struct node *n, const struct tg_api_result *rp,
-                           int64_t t0, int64_t *ret_mid, int64_t *ret_delay_ms)
+static enum verdict settle(struct shard *sh, struct slot *sl, int64_t *ret_mid,
+                           int64_t *ret_delay_ms)
 {
     struct sender *s = sh->s;
+    struct node *n = sl->n;
     struct outbox_msg *m = &n->m;
-    const struct tg_api_result r = *rp;
-    tgm_api_call(m->method, tg_outcome_name(r.outcome), (double)(clock_mono_ms() - t0) / 1000.0);
+    const struct tg_api_result r = sl->r;
+    tgm_api_call(sl->first.payload ? sl->first.method : m->method, tg_outcome_name(r.outcome),
+                 (double)(clock_mono_ms() - sl->t0) / 1000.0);
+    int topic = is_topic(s, m) && s->opt.topic_result ? topic_said(s, sl) : SENDER_TOPIC_AS_USUAL;
+    if (sl->first.payload && r.outcome == TG_SENT) {
+        *ret_delay_ms = 0; /* the call that had to come first did: now the row */
+        return V_RETRY;
+    }
+    if (topic == SENDER_TOPIC_DONE)
+        return V_SENT;
     if (r.outcome == TG_SENT) {
         *ret_mid = r.message_id;
         if (!n->picked)
@@ -1013,7 +1089,10 @@ static enum verdict settle(struct shard *sh, struct node *n, const struct tg_api
     const char *why = r.description[0] ? r.description : r.error;
     snprintf(err, sizeof(err), "%d %s", r.http_status, why);
 
-    switch (r.outcome) {
+    /* A row the desk wants again at once (e.g. its forum topic was found
+     * deleted: made again first) is retried like a failure worth a retry. */
+    bool at_once = topic == SENDER_TOPIC_AGAIN;
+    switch (at_once ? TG_RETRY : r.outcome) {
     case TG_SENT: /* returned above, without formatting the texts a failure needs */
         return V_RECORDED;
     case TG_MIGRATE: {
@@ -1037,10 +1116,11 @@ static enum verdict settle(struct shard *sh, struct node *n, const struct tg_api
     case TG_RETRY: {
         /* A 429 is Telegram pacing us, not a failure: it waits retry_after
          * and does not count against OUTBOX_MAX_ATTEMPTS. */
-        bool counted = r.outcome == TG_RETRY;
+        bool counted = r.outcome != TG_RETRY_AFTER;
         if (!counted || attempt < s->opt.max_attempts) {
-            int64_t delay = counted ? tg_backoff_ms(attempt, next_rand(&sh->rng))
-                                    : (int64_t)(r.retry_after > 0 ? r.retry_after : 1) * 1000;
+            int64_t delay = at_once   ? 0
+                            : counted ? tg_backoff_ms(attempt, next_rand(&sh->rng))
+                                      : (int64_t)(r.retry_after > 0 ? r.retry_after : 1) * 1000;
             char secs[320];
             snprintf(secs, sizeof(secs), "%.3f", (double)delay / 1000.0);
             const char *p[4] = {id, err, secs, counted ? "1" : "0"};
@@ -1111,8 +1191,13 @@ static void settled(struct shard *sh, struct slot *sl, enum verdict v, int64_t m
     struct chat *c = sl->c;
     struct node *n = sl->n;
     c->in_flight_id = 0;
-    if (v == V_GONE && c->tokens + 1.0 <= chat_burst(c))
+    if ((v == V_GONE || v == V_DROPPED) && c->tokens + 1.0 <= chat_burst(c))
         c->tokens += 1.0; /* nothing was sent: the chat's token goes back */
+    if (sl->first.payload) {
+        free(sl->first.payload);
+        sl->first.payload = NULL;
+        tg_api_want_result(sl->api, false);
+    }
     if (v == V_RECORDED && n->picked) {
         /* A picked notification was sent: the node goes to the end of its
          * chat again, as the ticket for the chat's next notification (the
@@ -1132,7 +1217,7 @@ static void settled(struct shard *sh, struct slot *sl, enum verdict v, int64_t m
         c->held++;
         c->ready_at = now + delay;
     } else {
-        if (v == V_SENT)
+        if (v == V_SENT || v == V_DROPPED)
             rows_add(&sh->sent, n->m.id, mid, now);
         node_free(n);
         sh->backlog--;
@@ -1241,9 +1326,13 @@ static void *shard_main(void *arg)
         if (nstart > 0 && leases_live(s->leases) > 1)
             check_heads(s, start, nstart, &adopt);
         bool any_done = false;
-        for (int i = 0; i < nstart; i++)
-            if (clock_mono_ms() < start[i]->until && is_notify(&start[i]->n->m))
+        for (int i = 0; i < nstart; i++) {
+            struct outbox_msg *m = &start[i]->n->m;
+            if (clock_mono_ms() < start[i]->until && is_notify(m))
                 start[i]->pre = pick_notify(s, start[i]->n);
+            else if (clock_mono_ms() < start[i]->until && is_topic(s, m))
+                start[i]->pre = prepare_topic(s, start[i]);
+        }
         /* From here to tg_multi_run() nothing waits: the calls go on the
          * wire when the global limit counts them started. */
         for (int i = 0; i < nstart; i++) {
@@ -1262,8 +1351,10 @@ static void *shard_main(void *arg)
                 start[i]->done = any_done = true;
                 continue;
             }
-            int rc =
-                tg_multi_start(sh->multi, start[i]->api, m->method, m->payload, strlen(m->payload));
+            const struct sender_call *first = &start[i]->first;
+            const char *method = first->payload ? first->method : m->method;
+            const char *body = first->payload ? first->payload : m->payload;
+            int rc = tg_multi_start(sh->multi, start[i]->api, method, body, strlen(body));
             if (rc < 0) {
                 call_not_started(&start[i]->r, rc);
                 start[i]->done = any_done = true;
@@ -1290,7 +1381,7 @@ static void *shard_main(void *arg)
             struct slot *sl = &sh->slots[i];
             mid[i] = delay[i] = 0;
             if (sl->done && sl->pre != PRE_SEND) {
-                v[i] = sl->pre == PRE_GONE ? V_GONE : V_RETRY;
+                v[i] = sl->pre == PRE_GONE ? V_GONE : sl->pre == PRE_DROP ? V_DROPPED : V_RETRY;
                 delay[i] = sl->pre == PRE_AGAIN ? 0 : PICK_RETRY_MS;
             } else if (sl->done && clock_mono_ms() >= sl->until) {
                 /* The call was on the wire when the chat's lease ran out (a
@@ -1299,11 +1390,9 @@ static void *shard_main(void *arg)
                  * only a delivery is recorded (the row goes), nothing else
                  * is written to a row this instance may no longer hold. */
                 tgm_outbox_sends_after_freeze(1);
-                v[i] = sl->r.outcome == TG_SENT
-                           ? settle(sh, sl->n, &sl->r, sl->t0, &mid[i], &delay[i])
-                           : V_GONE;
+                v[i] = sl->r.outcome == TG_SENT ? settle(sh, sl, &mid[i], &delay[i]) : V_GONE;
             } else if (sl->done) {
-                v[i] = settle(sh, sl->n, &sl->r, sl->t0, &mid[i], &delay[i]);
+                v[i] = settle(sh, sl, &mid[i], &delay[i]);
             }
         }
         pthread_mutex_lock(&sh->lock);

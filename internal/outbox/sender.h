@@ -35,8 +35,33 @@
 #include "outbox.h"
 
 struct pool;
+struct tg_api_result;
 struct pool_conn;
 struct sender;
+
+/* The purpose of rows topic_prepare() and topic_result() see. */
+#define SENDER_PURPOSE_TOPIC "topic"
+
+/* A call the sender makes before a row (topic_prepare()). */
+struct sender_call {
+    char method[32];
+    char *payload; /* JSON, owned */
+};
+
+/* What topic_prepare() decided. */
+enum sender_topic_step {
+    SENDER_TOPIC_SEND = 0, /* send the row (its payload may be rewritten) */
+    SENDER_TOPIC_FIRST,    /* make the call of ret_first, then prepare the row again */
+    SENDER_TOPIC_DROP,     /* nothing to send any more: the row is done */
+    SENDER_TOPIC_LATER,    /* undecided (no database): try again in a second */
+};
+
+/* What topic_result() decided (0: as for any other row). */
+enum sender_topic_verdict {
+    SENDER_TOPIC_AS_USUAL = 0,
+    SENDER_TOPIC_DONE,  /* the row is done, whatever the answer said */
+    SENDER_TOPIC_AGAIN, /* send the row again at once, counted as an attempt */
+};
 
 /* How the sender calls the Bot API, and whom it tells what it learns. */
 struct sender_options {
@@ -55,6 +80,27 @@ struct sender_options {
     int (*chat_unreachable)(void *ud, struct pool_conn *c, int64_t chat, const char *reason);
     int (*chat_migrated)(void *ud, struct pool_conn *c, int64_t from, int64_t to);
     void *chats_ud;
+    /* TELEGRAM_GROUP_RPM: messages a minute to one group chat (0: Telegram's 20). */
+    int group_rpm;
+    /*
+     * Rows whose purpose is SENDER_PURPOSE_TOPIC belong to a forum topic the
+     * writer could not name yet (its thread is made when first needed), or
+     * teach something when they succeed. Right before such a row is sent,
+     * topic_prepare() may rewrite m->payload (a new string; the old one is
+     * freed by it) and says what to do (enum sender_topic_step); for
+     * SENDER_TOPIC_FIRST it puts the call to make first in *ret_first, whose
+     * payload the sender frees. Every result - of a first call (first is
+     * that call) or of the row itself (first NULL) - goes to topic_result(),
+     * with r->result holding the answer's "result" for a first call; it
+     * returns a SENDER_TOPIC_* verdict (0: as any other row). Called on a
+     * delivery thread with a pooled connection c (no transaction open).
+     * NULL: such rows are sent as they are.
+     */
+    int (*topic_prepare)(void *ud, struct pool_conn *c, struct outbox_msg *m,
+                         struct sender_call *ret_first);
+    int (*topic_result)(void *ud, struct pool_conn *c, const struct outbox_msg *m,
+                        const struct sender_call *first, const struct tg_api_result *r);
+    void *topic_ud;
 };
 
 /* Statements the sender needs; registered with the pool. */

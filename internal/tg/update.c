@@ -446,20 +446,45 @@ enum {
     MSG_VIDEO_NOTE,
     MSG_MEDIA_GROUP_ID,
     MSG_REPLY_TO,
+    MSG_THREAD_ID,
+    MSG_IS_TOPIC,
     MSG_KEYS,
 };
 static const char *const message_keys[MSG_KEYS] = {
-    "message_id",     "date",
-    "edit_date",      "migrate_to_chat_id",
-    "chat",           "from",
-    "text",           "caption",
-    "entities",       "caption_entities",
-    "photo",          "animation",
-    "document",       "voice",
-    "video",          "sticker",
-    "audio",          "video_note",
-    "media_group_id", "reply_to_message",
+    "message_id",
+    "date",
+    "edit_date",
+    "migrate_to_chat_id",
+    "chat",
+    "from",
+    "text",
+    "caption",
+    "entities",
+    "caption_entities",
+    "photo",
+    "animation",
+    "document",
+    "voice",
+    "video",
+    "sticker",
+    "audio",
+    "video_note",
+    "media_group_id",
+    "reply_to_message",
+    "message_thread_id",
+    "is_topic_message",
 };
+
+/* Service messages about forum topics; looked for in topic messages only
+ * (general_forum_topic_* arrive in the General topic, where a message
+ * without text or media is nothing to the desk anyway). */
+static const char *const forum_service_keys[] = {
+    "forum_topic_created",
+    "forum_topic_edited",
+    "forum_topic_closed",
+    "forum_topic_reopened",
+};
+#define FORUM_SERVICE_KEYS (sizeof(forum_service_keys) / sizeof(forum_service_keys[0]))
 
 /* Keys of the media objects carrying a file_id; animation before document
  * because an animation message carries both. */
@@ -567,15 +592,27 @@ static int parse_message(struct parse_ctx *c, struct js_span v, struct tg_messag
     if ((r = parse_media(c, m, msg)) < 0 ||
         (r = get_string(c, m[MSG_MEDIA_GROUP_ID], "", "media_group_id", false,
                         &msg->media_group_id)) < 0 ||
-        (r = parse_reply_to(c, m[MSG_REPLY_TO], msg)) < 0)
+        (r = parse_reply_to(c, m[MSG_REPLY_TO], msg)) < 0 ||
+        (r = get_bool(c, m[MSG_IS_TOPIC], "", "is_topic_message", &msg->is_topic_message)) < 0 ||
+        (r = get_int(c, m[MSG_THREAD_ID], "", "message_thread_id", false,
+                     &msg->message_thread_id)) < 0)
         return r;
+    if (!msg->is_topic_message) {
+        msg->message_thread_id = 0; /* a reply thread, not a topic */
+    } else {
+        struct js_span f[FORUM_SERVICE_KEYS];
+        members(v, forum_service_keys, FORUM_SERVICE_KEYS, f);
+        for (size_t i = 0; i < FORUM_SERVICE_KEYS; i++)
+            msg->forum_service = msg->forum_service || f[i].p != NULL;
+    }
     return 0;
 }
 
 enum { CB_ID, CB_FROM, CB_DATA, CB_MESSAGE, CB_KEYS };
 static const char *const callback_keys[CB_KEYS] = {"id", "from", "data", "message"};
-enum { CBM_MESSAGE_ID, CBM_CHAT, CBM_KEYS };
-static const char *const callback_message_keys[CBM_KEYS] = {"message_id", "chat"};
+enum { CBM_MESSAGE_ID, CBM_CHAT, CBM_THREAD_ID, CBM_IS_TOPIC, CBM_KEYS };
+static const char *const callback_message_keys[CBM_KEYS] = {
+    "message_id", "chat", "message_thread_id", "is_topic_message"};
 static const char *const id_key[] = {"id"};
 
 static int parse_callback(struct parse_ctx *c, struct js_span v, struct tg_callback_query *cb)
@@ -599,6 +636,11 @@ static int parse_callback(struct parse_ctx *c, struct js_span v, struct tg_callb
         return r;
     members(m[CBM_CHAT], id_key, 1, &chat_id);
     if ((r = get_int(c, chat_id, ".message.chat", "id", true, &cb->message_chat_id)) < 0)
+        return r;
+    bool topic = false;
+    if ((r = get_bool(c, m[CBM_IS_TOPIC], ".message", "is_topic_message", &topic)) < 0 ||
+        (topic && (r = get_int(c, m[CBM_THREAD_ID], ".message", "message_thread_id", false,
+                               &cb->message_thread_id)) < 0))
         return r;
     cb->has_message = true;
     return 0;

@@ -95,6 +95,12 @@ struct tg_message {
     int64_t reply_to_from_id; /* 0 when unknown */
     /* a basic group became a supergroup (service message) */
     int64_t migrate_to_chat_id;
+    /* Forum topics: the topic of a message in one (is_topic_message), else
+     * 0; forum_service: a service message about a topic (created, edited,
+     * closed, reopened; the General topic hidden or shown). */
+    int64_t message_thread_id;
+    bool is_topic_message;
+    bool forum_service;
 };
 
 struct tg_callback_query {
@@ -104,6 +110,7 @@ struct tg_callback_query {
     bool has_message;
     int64_t message_chat_id;
     int64_t message_id;
+    int64_t message_thread_id; /* the message's forum topic, 0 when none */
 };
 
 struct tg_chat_member_update {

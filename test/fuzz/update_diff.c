@@ -70,6 +70,9 @@ static const char *diff_message(const struct tg_message *a, const struct tg_mess
     SAME(reply_to_message_id);
     SAME(reply_to_from_id);
     SAME(migrate_to_chat_id);
+    SAME(message_thread_id);
+    SAME(is_topic_message);
+    SAME(forum_service);
     return NULL;
 }
 
@@ -81,6 +84,7 @@ static const char *diff_callback(const struct tg_callback_query *a,
     SAME(has_message);
     SAME(message_chat_id);
     SAME(message_id);
+    SAME(message_thread_id);
     return NULL;
 }
 

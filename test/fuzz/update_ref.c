@@ -510,8 +510,15 @@ static int parse_message(struct parse_ctx *c, const json_t *m, struct tg_message
 
     if ((r = parse_media(c, m, msg)) < 0 ||
         (r = get_string(c, m, "", "media_group_id", false, &msg->media_group_id, NULL)) < 0 ||
-        (r = parse_reply_to(c, m, msg)) < 0)
+        (r = parse_reply_to(c, m, msg)) < 0 ||
+        (r = get_bool(c, m, "", "is_topic_message", &msg->is_topic_message)) < 0 ||
+        (r = get_int(c, m, "", "message_thread_id", false, &msg->message_thread_id)) < 0)
         return r;
+    if (!msg->is_topic_message)
+        msg->message_thread_id = 0;
+    else
+        msg->forum_service = member(m, "forum_topic_created") || member(m, "forum_topic_edited") ||
+                             member(m, "forum_topic_closed") || member(m, "forum_topic_reopened");
     return 0;
 }
 
@@ -532,6 +539,11 @@ static int parse_callback(struct parse_ctx *c, const json_t *q, struct tg_callba
     if ((r = get_int(c, m, ".message", "message_id", true, &cb->message_id)) < 0 ||
         (r = get_object(c, m, ".message", "chat", true, &chat)) < 0 ||
         (r = get_int(c, chat, ".message.chat", "id", true, &cb->message_chat_id)) < 0)
+        return r;
+    bool topic = false;
+    if ((r = get_bool(c, m, ".message", "is_topic_message", &topic)) < 0 ||
+        (topic &&
+         (r = get_int(c, m, ".message", "message_thread_id", false, &cb->message_thread_id)) < 0))
         return r;
     cb->has_message = true;
     return 0;

@@ -1,0 +1,10 @@
+ALTER TABLE messages
+    DROP COLUMN copy_message_id,
+    DROP COLUMN copy_chat_id,
+    DROP COLUMN is_note;
+DROP INDEX users_topic;
+ALTER TABLE users
+    DROP COLUMN topic_closed,
+    DROP COLUMN topic_name,
+    DROP COLUMN topic_thread_id,
+    DROP COLUMN topic_chat_id;
