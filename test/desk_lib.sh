@@ -36,7 +36,7 @@ for c in json.load(sys.stdin):
         s = "answerCallbackQuery %s %s %s" % (b.get("callback_query_id"),
                                               "alert" if b.get("show_alert") else "toast", b.get("text"))
     else:
-        s = m + " " + json.dumps(b)
+        s = m + " " + json.dumps(b, sort_keys=True)  # jsonb keeps no key order
     if "parse_mode" in b:
         s += " PARSE_MODE"
     if c["status"] != 200:

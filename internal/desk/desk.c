@@ -112,13 +112,25 @@ bool desk_is_supervisor(const struct desk *d, int64_t id)
                                    : desk_is_staff(d, id);
 }
 
+/*
+ * Messages nobody wrote (service messages; a group that became a
+ * supergroup still counts: the staff group follows it), and the updates a
+ * live location sends while it moves: edits the desk would only record.
+ */
+static bool desk_message_skipped(const struct tg_update *u)
+{
+    const struct tg_message *m = &u->message;
+    bool edit = u->kind == TG_UPDATE_EDITED_MESSAGE || u->kind == TG_UPDATE_EDITED_BUSINESS_MESSAGE;
+    return (m->is_service && !m->migrate_to_chat_id) || (edit && m->media == TG_MEDIA_LOCATION);
+}
+
 bool desk_wants(const struct desk *d, const struct tg_update *u)
 {
     const struct tg_message *m = &u->message;
     switch (u->kind) {
     case TG_UPDATE_MESSAGE:
     case TG_UPDATE_EDITED_MESSAGE:
-        if (!m->has_from || m->from.is_bot)
+        if (!m->has_from || m->from.is_bot || desk_message_skipped(u))
             return false;
         if (m->chat.type == TG_CHAT_PRIVATE)
             return true;

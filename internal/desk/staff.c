@@ -385,8 +385,7 @@ static int staff_reply(struct desk_ctx *x, const struct tg_message *m, int64_t i
     }
 
     if (m->media != TG_MEDIA_NONE)
-        rc = desk_send_copy(x, r.user_id, m->chat.id, m->message_id, is_command ? text : NULL,
-                            "reply", r.id);
+        rc = desk_send_message_copy(x, r.user_id, m, is_command ? text : NULL, "reply", r.id);
     else
         rc = desk_send_text(x, r.user_id, text, NULL, "reply", r.id);
     if (rc == 0)
