@@ -39,6 +39,8 @@ for c in json.load(sys.stdin):
         s = m + " " + json.dumps(b, sort_keys=True)  # jsonb keeps no key order
     if "parse_mode" in b:
         s += " PARSE_MODE"
+    if "business_connection_id" in b:
+        s += " AS:" + b["business_connection_id"]
     if c["status"] != 200:
         s += " HTTP%d" % c["status"]
     print(s)

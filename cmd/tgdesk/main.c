@@ -25,6 +25,7 @@
 #include "db/password.h"
 #include "db/pool.h"
 #include "db/sslcheck.h"
+#include "desk/business.h"
 #include "desk/chats.h"
 #include "desk/desk.h"
 #include "desk/prune.h"
@@ -355,6 +356,7 @@ static struct pool_stmt *all_statements(size_t *ret_n)
     } parts[] = {
         {desk_statements, desk_statements_count},
         {desk_chats_statements, desk_chats_statements_count},
+        {desk_business_statements, desk_business_statements_count},
         {desk_prune_statements, desk_prune_statements_count},
         {outbox_prune_statements, outbox_prune_statements_count},
         {outbox_statements, outbox_statements_count},

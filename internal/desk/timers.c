@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "business.h"
 #include "db/sqlstate.h"
 #include "log.h"
 #include "metrics/tgm.h"
@@ -89,6 +90,14 @@ static int auto_close(struct desk_ctx *x, int *ret_closed)
         json_decref(ctx);
         if (rc < 0)
             break;
+        (*ret_closed)++;
+        /* not to a business account's customer: they talk to a person there */
+        struct desk_business_route route;
+        if ((rc = desk_business_route(x, id, &route)) < 0 || route.business) {
+            desk_business_route_free(&route);
+            continue;
+        }
+        desk_business_route_free(&route);
         struct buf b;
         buf_init(&b, TEXT_CAP);
         buf_addf(&b,
@@ -96,7 +105,6 @@ static int auto_close(struct desk_ctx *x, int *ret_closed)
                  "solved. Write to us any time to open a new one.",
                  id);
         rc = desk_send_buf(x, user, &b, "reply", id);
-        (*ret_closed)++;
     }
     PQclear(res);
     return rc;
