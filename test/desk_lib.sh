@@ -10,6 +10,14 @@ say() {
     code=$(post_json "$(/usr/bin/python3 "$U" "$@")")
     [ "$code" = 200 ] || not_ok "update $2 answered 200" "got $code"
 }
+# more ARGS...: posts the update more_updates.py builds (kinds desk_update.py
+# does not make: content, service messages, Telegram Business); it must get 200.
+M="$TGDESK_SOURCE_ROOT/test/more_updates.py"
+more() {
+    local code
+    code=$(post_json "$(/usr/bin/python3 "$M" "$@")")
+    [ "$code" = 200 ] || not_ok "update $2 answered 200" "got $code"
+}
 q() { sql "$db" "$1"; }
 pending_none() { sql_is "$db" "SELECT count(*) FROM outbox WHERE status = 'pending'" 0; }
 # settle: waits until every outbox row is delivered.

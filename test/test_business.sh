@@ -13,12 +13,6 @@ set -e
 . "$TGDESK_SOURCE_ROOT/test/desk_lib.sh"
 need_pg
 
-M="$TGDESK_SOURCE_ROOT/test/more_updates.py"
-more() {
-    local code
-    code=$(post_json "$(/usr/bin/python3 "$M" "$@")")
-    [ "$code" = 200 ] || not_ok "update $2 answered 200" "got $code"
-}
 # fake_business ID ENABLED CAN_REPLY: what the fake Bot API holds of a connection.
 fake_business() {
     curl -s -o /dev/null -X POST -H 'Content-Type: application/json' \

@@ -10,13 +10,6 @@ set -e
 . "$TGDESK_SOURCE_ROOT/test/desk_lib.sh"
 need_pg
 
-M="$TGDESK_SOURCE_ROOT/test/more_updates.py"
-# more ARGS...: posts the update more_updates.py builds; it must get 200.
-more() {
-    local code
-    code=$(post_json "$(/usr/bin/python3 "$M" "$@")")
-    [ "$code" = 200 ] || not_ok "update $2 answered 200" "got $code"
-}
 BOB=5550000001
 CREATED='created. Our support team will answer you here soon; anything you send until then is added to it. /status shows your requests, /cancel closes this one.'
 

@@ -303,13 +303,7 @@ int desk_business_store(struct desk_ctx *x, int64_t request_id, const struct tg_
                          tg_media_name(m->media),
                          m->file_id,
                          m->date > 0 ? desk_i64(date, m->date) : NULL};
-    PGresult *res;
-    int rc = desk_exec(x, "desk_business_message_insert", 10, p, &res);
-    if (rc < 0)
-        return rc;
-    rc = PQntuples(res) == 1;
-    PQclear(res);
-    return rc;
+    return desk_exec_one(x, "desk_business_message_insert", 10, p);
 }
 
 int desk_business_edit(struct desk_ctx *x, const struct tg_message *m, const char *text,
