@@ -126,10 +126,12 @@ fake_business $CONN true true
 mark
 more connection 3015 $CONN $OWNER --name Marta --username marta_flowers
 say message 3016 $BOB $BOB "/solve $R Delivery on Sundays from 10 to 14." --name Bob
+say message 3018 $BOB $BOB 'One more thing' --name Bob --reply-to "$N"
 expect_calls "enabled again: staff told; /solve sends the solution as written, no rating prompt" \
     "sendMessage $BOB The business account of $ACC lets the bot answer again.⏎Requests that can be answered now: #$R" \
     "sendMessage $CARL Delivery on Sundays from 10 to 14. AS:$CONN" \
-    "sendMessage $BOB Request #$R solved by Bob."
+    "sendMessage $BOB Request #$R solved by Bob." \
+    "sendMessage $BOB Request #$R is solved, so nothing was sent; /reopen $R to continue it."
 
 mark
 more connection 3017 $CONN $OWNER --name Marta --username marta_flowers --no-reply

@@ -426,6 +426,7 @@ static int staff_reply(struct desk_ctx *x, const struct tg_message *m, int64_t i
         rc = feedback(x, m->chat.id, &fb, 0);
         return rc < 0 ? rc : DESK_PROCESSED;
     }
+    rc = 0;
     struct desk_business_route route = {0}; /* zeroed: freeing it is harmless */
 
     enum desk_status to;
