@@ -142,6 +142,7 @@ int desk_business_route(struct desk_ctx *x, int64_t request_id, struct desk_busi
         bool whole = strlen(PQgetvalue(res, 0, 0)) < sizeof(ret->id);
         ret->enabled = whole && PQgetvalue(res, 0, 1)[0] == 't';
         ret->can_reply = whole && PQgetvalue(res, 0, 2)[0] == 't';
+        ret->named = desk_col_i64(res, 0, 3, 0) != 0;
         fmt_account(&ret->account, desk_col_i64(res, 0, 3, 0), desk_col_str(res, 0, 4),
                     desk_col_str(res, 0, 5), desk_col_str(res, 0, 6));
     }
@@ -162,8 +163,8 @@ bool desk_business_usable(const struct desk_business_route *r)
 
 void desk_business_why(struct buf *b, const struct desk_business_route *r, int64_t request_id)
 {
-    buf_addf(b, "Nothing was sent: request #%" PRId64 " came through the business account of %s, ",
-             request_id, buf_str(&r->account));
+    buf_addf(b, "Nothing was sent: request #%" PRId64 " came through %s%s, ", request_id,
+             r->named ? "the business account of " : "", buf_str(&r->account));
     if (!r->enabled)
         buf_add(b, "which has disconnected or paused the bot. Answers can go out again once it "
                    "connects the bot anew (Settings > Telegram Business > Chatbots).");
@@ -253,13 +254,12 @@ static int on_connection(struct desk_ctx *x, const struct tg_business_connection
                  "The business account of %s connected the bot: its customers' messages reach "
                  "you here as requests, and your answers go out as %s.",
                  name, name);
-    } else if (!now && !known) {
+    } else if (!now && !known && bc->is_enabled) {
         buf_addf(&b,
-                 "The business account of %s connected the bot %s: its customers' messages reach "
-                 "you here, but answers cannot go out until it %s (Settings > Telegram Business > "
-                 "Chatbots).",
-                 name, bc->is_enabled ? "without letting it reply" : "paused",
-                 bc->is_enabled ? "allows replies" : "enables the bot");
+                 "The business account of %s connected the bot without letting it reply: its "
+                 "customers' messages reach you here, but answers cannot go out until it allows "
+                 "replies (Settings > Telegram Business > Chatbots).",
+                 name);
     } else if (!now) {
         buf_addf(&b,
                  "The business account of %s %s: answers to its customers cannot go out until "

@@ -53,7 +53,8 @@ struct desk_business_route {
     bool business;                 /* false: the chat with the bot */
     char id[DESK_BUSINESS_ID_MAX]; /* the connection */
     bool enabled, can_reply;
-    struct buf account; /* "Marta Flowers (@marta_flowers)", "a business account" */
+    bool named;         /* the account is known: account names its owner */
+    struct buf account; /* "Marta Flowers (@marta_flowers)", or "a business account" */
 };
 
 /*
