@@ -10,6 +10,14 @@ say() {
     code=$(post_json "$(/usr/bin/python3 "$U" "$@")")
     [ "$code" = 200 ] || not_ok "update $2 answered 200" "got $code"
 }
+# more ARGS...: posts the update more_updates.py builds (kinds desk_update.py
+# does not make: content, service messages, Telegram Business); it must get 200.
+M="$TGDESK_SOURCE_ROOT/test/more_updates.py"
+more() {
+    local code
+    code=$(post_json "$(/usr/bin/python3 "$M" "$@")")
+    [ "$code" = 200 ] || not_ok "update $2 answered 200" "got $code"
+}
 q() { sql "$db" "$1"; }
 pending_none() { sql_is "$db" "SELECT count(*) FROM outbox WHERE status = 'pending'" 0; }
 # settle: waits until every outbox row is delivered.
@@ -43,9 +51,11 @@ for c in json.load(sys.stdin):
         s = "answerCallbackQuery %s %s %s" % (b.get("callback_query_id"),
                                               "alert" if b.get("show_alert") else "toast", b.get("text"))
     else:
-        s = m + " " + json.dumps(b)
+        s = m + " " + json.dumps(b, sort_keys=True)  # jsonb keeps no key order
     if "parse_mode" in b:
         s += " PARSE_MODE"
+    if "business_connection_id" in b:
+        s += " AS:" + b["business_connection_id"]
     if c["status"] != 200:
         s += " HTTP%d" % c["status"]
     print(s)

@@ -136,6 +136,8 @@ struct fake {
     /* forum topics made with createForumTopic (see "forum topics" below) */
     struct topic *topics;
     size_t ntopics, topics_cap;
+    /* Telegram Business: the connections a test declared (see below) */
+    json_t *business; /* id -> {"enabled":bool,"can_reply":bool} */
 };
 
 /* Per-request state: the body collected so far (capped at BODY_MAX). */
@@ -1186,6 +1188,113 @@ static int m_get_updates(struct fake *f, const char *token, json_t *p, json_t **
     return 200;
 }
 
+/* ---- content without a file, and Telegram Business --------------------------
+ *
+ * sendLocation, sendVenue, sendContact, sendPoll and sendDice answer a
+ * message holding what they were given. A call with business_connection_id
+ * goes through business_call(): the connection must have been declared with
+ * POST /control/business {"id":ID,"enabled":bool,"can_reply":bool}, be
+ * enabled and allow replies, else 400 as Telegram answers (an unknown or
+ * disabled connection: BUSINESS_CONNECTION_INVALID); the message answered
+ * carries the business_connection_id.
+ */
+
+/* The fields each content method requires, and the field of the message it answers. */
+static const struct {
+    const char *method;
+    const char *field;
+    const char *required[4];
+} contents[] = {
+    {"sendLocation", "location", {"latitude", "longitude"}},
+    {"sendVenue", "venue", {"latitude", "longitude", "title", "address"}},
+    {"sendContact", "contact", {"phone_number", "first_name"}},
+    {"sendPoll", "poll", {"question", "options"}},
+    {"sendDice", "dice", {NULL}},
+};
+
+static int m_send_content(struct fake *f, const char *token, const char *method, json_t *p,
+                          json_t **ret_result, const char **ret_desc)
+{
+    size_t k = 0;
+    while (strcasecmp(contents[k].method, method) != 0)
+        k++;
+    for (size_t i = 0; i < 4 && contents[k].required[i]; i++)
+        if (!json_object_get(p, contents[k].required[i])) {
+            *ret_desc = "Bad Request: not enough arguments";
+            return 400;
+        }
+    json_t *options = json_object_get(p, "options");
+    if (options && (!json_is_array(options) || json_array_size(options) < 2)) {
+        *ret_desc = "Bad Request: poll must have at least 2 option";
+        return 400;
+    }
+    json_t *msg;
+    int st = new_message(f, token, p, &msg, ret_desc);
+    if (st != 200)
+        return st;
+    json_t *content = json_deep_copy(p);
+    json_object_del(content, "chat_id");
+    json_object_del(content, "business_connection_id");
+    json_object_set_new(msg, contents[k].field, content);
+    *ret_result = msg;
+    return 200;
+}
+
+#define CONTENT_METHOD(fn, name)                                                     \
+    static int fn(struct fake *f, const char *token, json_t *p, json_t **ret_result, \
+                  const char **ret_desc)                                             \
+    {                                                                                \
+        return m_send_content(f, token, name, p, ret_result, ret_desc);              \
+    }
+CONTENT_METHOD(m_send_location, "sendLocation")
+CONTENT_METHOD(m_send_venue, "sendVenue")
+CONTENT_METHOD(m_send_contact, "sendContact")
+CONTENT_METHOD(m_send_poll, "sendPoll")
+CONTENT_METHOD(m_send_dice, "sendDice")
+
+/* fn, on behalf of the business connection the call names (if it names one). */
+static int business_call(struct fake *f, method_fn fn, const char *token, json_t *p,
+                         json_t **ret_result, const char **ret_desc)
+{
+    const char *id = get_str(p, "business_connection_id");
+    if (!id)
+        return fn(f, token, p, ret_result, ret_desc);
+    pthread_mutex_lock(&f->mu);
+    json_t *conn = json_object_get(f->business, id);
+    bool enabled = json_is_true(json_object_get(conn, "enabled"));
+    bool can_reply = json_is_true(json_object_get(conn, "can_reply"));
+    pthread_mutex_unlock(&f->mu);
+    if (!enabled) {
+        *ret_desc = "Bad Request: BUSINESS_CONNECTION_INVALID";
+        return 400;
+    }
+    if (!can_reply) {
+        *ret_desc = "Bad Request: not enough rights to send messages on behalf of the business "
+                    "account";
+        return 400;
+    }
+    int st = fn(f, token, p, ret_result, ret_desc);
+    if (st == 200 && json_is_object(*ret_result))
+        json_object_set_new(*ret_result, "business_connection_id", json_string(id));
+    return st;
+}
+
+/* POST /control/business: declares (or changes) a connection. */
+static enum MHD_Result control_business(struct fake *f, struct MHD_Connection *c, const json_t *b)
+{
+    const char *id = get_str(b, "id");
+    if (!id || !*id)
+        return control_error(c, 400, "expected {\"id\":ID,\"enabled\":bool,\"can_reply\":bool}");
+    json_t *conn = json_pack("{s:b,s:b}", "enabled", !json_is_false(json_object_get(b, "enabled")),
+                             "can_reply", !json_is_false(json_object_get(b, "can_reply")));
+    pthread_mutex_lock(&f->mu);
+    json_object_set_new(f->business, id, conn);
+    pthread_mutex_unlock(&f->mu);
+    return respond_json(c, 200, json_pack("{s:b}", "ok", 1), 0);
+}
+
+/* ---- the method table ------------------------------------------------------ */
+
 static const struct {
     const char *name;
     method_fn fn;
@@ -1201,6 +1310,11 @@ static const struct {
     {"sendAnimation", m_send_animation},
     {"sendSticker", m_send_sticker},
     {"sendVideoNote", m_send_video_note},
+    {"sendLocation", m_send_location},
+    {"sendVenue", m_send_venue},
+    {"sendContact", m_send_contact},
+    {"sendPoll", m_send_poll},
+    {"sendDice", m_send_dice},
     {"editMessageText", m_edit_message_text},
     {"editMessageReplyMarkup", m_edit_other},
     {"editMessageCaption", m_edit_other},
@@ -1550,7 +1664,7 @@ static enum MHD_Result handle_bot(struct fake *f, struct MHD_Connection *c, stru
         status = 404;
         desc = "Not Found";
     } else {
-        status = fn(f, token, params, &result, &desc);
+        status = business_call(f, fn, token, params, &result, &desc);
     }
     json_decref(params);
 
@@ -1620,8 +1734,11 @@ static const char *usage_text =
     "                        100); 0, the default: the limit asked for, at most 100\n"
     "  POST /control/latency  {\"ms\":N}   delay every Bot API answer\n"
     "  POST /control/webhook_info {...}  fields merged into getWebhookInfo's result\n"
+    "  POST /control/business {\"id\":ID,\"enabled\":bool,\"can_reply\":bool}   a business\n"
+    "                        connection send* calls may name in business_connection_id\n"
     "  POST /control/reset              forget calls, rules, updates, latency, webhook,\n"
-    "                                   get_updates max, forum topics\n"
+    "                                   get_updates max, forum topics,\n"
+    "                                   business connections\n"
     "  GET  /control/topics             the forum topics made, deleted ones too\n"
     "  POST /control/topics/delete {\"chat_id\":C,\"message_thread_id\":T}   delete a\n"
     "                                   topic as staff would\n";
@@ -1858,6 +1975,7 @@ static void reset(struct fake *f)
     json_object_clear(f->webhook_extra);
     f->latency_ms = 0;
     f->ntopics = 0;
+    json_object_clear(f->business);
     pthread_cond_broadcast(&f->changed);
     pthread_mutex_unlock(&f->mu);
 }
@@ -1933,6 +2051,8 @@ static enum MHD_Result handle_control(struct fake *f, struct MHD_Connection *c, 
             pthread_mutex_unlock(&f->mu);
             ret = respond_json(c, 200, json_pack("{s:b}", "ok", 1), 0);
         }
+    } else if (strcmp(what, "/business") == 0) {
+        ret = control_business(f, c, b);
     } else if (strcmp(what, "/webhook_info") == 0) {
         pthread_mutex_lock(&f->mu);
         json_object_update(f->webhook_extra, b);
@@ -2113,6 +2233,7 @@ int main(int argc, char **argv)
     pthread_condattr_destroy(&ca);
     f.updates = json_array();
     f.webhook_extra = json_object();
+    f.business = json_object();
     f.next_update_id = 1;
 
     /* The signals are taken by sigwait below; every thread inherits the mask. */
@@ -2157,6 +2278,7 @@ out:
     json_decref(f.updates);
     json_decref(f.webhook);
     json_decref(f.webhook_extra);
+    json_decref(f.business);
     pthread_cond_destroy(&f.changed);
     pthread_mutex_destroy(&f.mu);
     if (f.record_fd >= 0)

@@ -29,7 +29,7 @@ expect_contains "webhook set: prints the URL" "$out" "webhook set: https://desk.
 expect_contains "webhook set: prints Telegram's answer" "$out" "Telegram: Webhook was set"
 call=$(fake_calls setWebhook | pyq 'd[-1]["body"]["url"], d[-1]["body"]["secret_token"], d[-1]["body"]["allowed_updates"], d[-1]["body"]["max_connections"]')
 expect_eq "setWebhook: url, secret_token, exactly the kinds handled, max_connections" \
-    "https://desk.example.com/webhook $SECRET ['message', 'edited_message', 'callback_query', 'my_chat_member'] 100" "$call"
+    "https://desk.example.com/webhook $SECRET ['message', 'edited_message', 'callback_query', 'my_chat_member', 'business_connection', 'business_message', 'edited_business_message', 'deleted_business_messages'] 100" "$call"
 expect_not_contains "the secret is not printed" "$out$err" "$SECRET"
 
 n0=$(fake_count setWebhook)
@@ -52,7 +52,7 @@ expect_contains "webhook info: url" "$out" "url:                 https://desk.ex
 expect_contains "webhook info: pending updates" "$out" "pending updates:     7"
 expect_contains "webhook info: last error with ISO time" "$out" "last error:          2026-01-01T00:00:00Z  Wrong response from the webhook: 502 Bad Gateway"
 expect_contains "webhook info: max connections" "$out" "max connections:     50"
-expect_contains "webhook info: allowed updates" "$out" "allowed updates:     message, edited_message, callback_query, my_chat_member"
+expect_contains "webhook info: allowed updates" "$out" "allowed updates:     message, edited_message, callback_query, my_chat_member, business_connection, business_message, edited_business_message, deleted_business_messages"
 curl -s -o /dev/null -X POST "$fake_url/control/reset"
 
 tg WEBHOOK_SECRET=$SECRET -- webhook set https://desk.example.com/webhook
@@ -130,7 +130,7 @@ expect_eq "poll: two requests, Ann's two messages in one" "2|2,1" \
 wait_for 10 calls_ge sendMessage 2 || true
 expect_eq "poll: each new request answered once" 2 "$(created_replies)"
 expect_eq "poll: getUpdates asks for exactly the kinds handled, long polling" \
-    "['message', 'edited_message', 'callback_query', 'my_chat_member'] 25" \
+    "['message', 'edited_message', 'callback_query', 'my_chat_member', 'business_connection', 'business_message', 'edited_business_message', 'deleted_business_messages'] 25" \
     "$(fake_calls getUpdates | pyq 'd[0]["body"]["allowed_updates"], d[0]["body"]["timeout"]')"
 
 # SIGTERM during a long poll: out within about a second, exit 0.

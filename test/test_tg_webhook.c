@@ -23,7 +23,9 @@ static void test_set_body(void **state)
     char *s = json_dumps(b, JSON_SORT_KEYS | JSON_COMPACT);
     assert_string_equal(s,
                         "{\"allowed_updates\":[\"message\",\"edited_message\",\"callback_query\","
-                        "\"my_chat_member\"],\"max_connections\":100,\"secret_token\":"
+                        "\"my_chat_member\",\"business_connection\",\"business_message\","
+                        "\"edited_business_message\",\"deleted_business_messages\"],"
+                        "\"max_connections\":100,\"secret_token\":"
                         "\"s3cret_A-b\",\"url\":\"https://desk.example.com/webhook\"}");
     free(s);
     json_decref(b);
@@ -56,14 +58,17 @@ static void test_print_info(void **state)
                    "\"pending_update_count\":17,\"last_error_date\":1767225600,"
                    "\"last_error_message\":\"Wrong response from the webhook: 502 Bad Gateway\","
                    "\"max_connections\":100,\"ip_address\":\"203.0.113.7\",\"allowed_updates\":"
-                   "[\"message\",\"edited_message\",\"callback_query\",\"my_chat_member\"]}");
+                   "[\"message\",\"edited_message\",\"callback_query\",\"my_chat_member\","
+                   "\"business_connection\",\"business_message\",\"edited_business_message\","
+                   "\"deleted_business_messages\"]}");
     assert_non_null(strstr(out, "url:                 https://desk.example.com/webhook\n"));
     assert_non_null(strstr(out, "pending updates:     17\n"));
     assert_non_null(strstr(out, "last error:          2026-01-01T00:00:00Z  Wrong response from "
                                 "the webhook: 502 Bad Gateway\n"));
     assert_non_null(strstr(out, "max connections:     100\n"));
     assert_non_null(strstr(out, "allowed updates:     message, edited_message, callback_query, "
-                                "my_chat_member\n"));
+                                "my_chat_member, business_connection, business_message, "
+                                "edited_business_message, deleted_business_messages\n"));
     assert_non_null(strstr(out, "ip address:          203.0.113.7\n"));
     assert_null(strstr(out, "note:"));
     free(out);

@@ -848,7 +848,8 @@ static void test_media(void **state)
                      "\"height\":9223372036854775807},{\"file_id\":\"neg\",\"width\":-5,"
                      "\"height\":-9223372036854775808}]"),
                  TG_MEDIA_PHOTO, "huge");
-    expect_media(MSG(",\"photo\":[]"), TG_MEDIA_NONE, NULL);
+    /* no sizes: no photo, and nothing else either - a kind unknown here */
+    expect_media(MSG(",\"photo\":[]"), TG_MEDIA_OTHER, NULL);
     /* an animation message also carries a document: the animation wins */
     expect_media(MSG(",\"document\":{\"file_id\":\"doc\"},\"animation\":{\"file_id\":\"gif\"}"),
                  TG_MEDIA_ANIMATION, "gif");
@@ -857,7 +858,317 @@ static void test_media(void **state)
     expect_media(MSG(",\"audio\":{\"file_id\":\"au\"}"), TG_MEDIA_AUDIO, "au");
     expect_media(MSG(",\"video_note\":{\"file_id\":\"vn\"}"), TG_MEDIA_VIDEO_NOTE, "vn");
     expect_media(MSG(",\"sticker\":{\"file_id\":\"st\"},\"text\":\"x\""), TG_MEDIA_STICKER, "st");
-    expect_media(MSG(",\"contact\":{\"phone_number\":\"1\"}"), TG_MEDIA_NONE, NULL);
+    expect_media(MSG(",\"contact\":{\"phone_number\":\"1\"}"), TG_MEDIA_CONTACT, NULL);
+    /* a text is a text, whatever else is there */
+    expect_media(MSG(",\"text\":\"x\",\"contact\":{\"phone_number\":\"1\"}"), TG_MEDIA_NONE, NULL);
+}
+
+/* ---- content without a file, service messages ----------------------------- */
+
+/* json parses as a message of kind media whose content is exactly content. */
+static void expect_content(const char *json, enum tg_media media, const char *content)
+{
+    struct tg_update u;
+
+    expect_ok(json, &u);
+    assert_int_equal(u.message.media, media);
+    assert_null(u.message.file_id);
+    assert_false(u.message.is_service);
+    if (content) {
+        assert_non_null(u.message.content);
+        assert_string_equal(u.message.content, content);
+        assert_in_arena(&u, u.message.content);
+    } else {
+        assert_null(u.message.content);
+    }
+    tg_update_free(&u);
+}
+
+static void test_content_kinds(void **state)
+{
+    static const struct {
+        const char *key;
+        enum tg_media media;
+    } kinds[] = {
+        {"location", TG_MEDIA_LOCATION}, {"venue", TG_MEDIA_VENUE},
+        {"contact", TG_MEDIA_CONTACT},   {"poll", TG_MEDIA_POLL},
+        {"dice", TG_MEDIA_DICE},         {"story", TG_MEDIA_STORY},
+        {"game", TG_MEDIA_GAME},         {"checklist", TG_MEDIA_CHECKLIST},
+        {"invoice", TG_MEDIA_INVOICE},   {"paid_media", TG_MEDIA_PAID_MEDIA},
+        {"giveaway", TG_MEDIA_GIVEAWAY}, {"giveaway_winners", TG_MEDIA_GIVEAWAY_WINNERS},
+    };
+    char body[512];
+    size_t i;
+
+    for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        snprintf(body, sizeof(body), MSG(",\"%s\": {\"a\" : [1, \"\\u00e9\"]}"), kinds[i].key);
+        /* the object's text as sent: spaces and escapes kept */
+        expect_content(body, kinds[i].media, "{\"a\" : [1, \"\\u00e9\"]}");
+        assert_string_equal(tg_media_name(kinds[i].media), kinds[i].key);
+    }
+    /* a venue carries a location too: it is a venue */
+    expect_content(MSG(",\"location\":{\"latitude\":1},\"venue\":{\"title\":\"T\"}"),
+                   TG_MEDIA_VENUE, "{\"title\":\"T\"}");
+    /* paid media may have a caption */
+    {
+        struct tg_update u;
+        expect_ok(MSG(",\"caption\":\"look\",\"paid_media\":{\"star_count\":5}"), &u);
+        assert_int_equal(u.message.media, TG_MEDIA_PAID_MEDIA);
+        assert_string_equal(u.message.text, "look");
+        assert_true(u.message.text_is_caption);
+        assert_string_equal(u.message.content, "{\"star_count\":5}");
+        tg_update_free(&u);
+    }
+    /* JSON null is no content; nothing known at all: OTHER */
+    expect_content(MSG(",\"location\":null"), TG_MEDIA_OTHER, NULL);
+    expect_content(MSG(",\"hologram\":{\"x\":1}"), TG_MEDIA_OTHER, NULL);
+    assert_string_equal(tg_media_name(TG_MEDIA_OTHER), "message");
+    /* a content field of the wrong type makes the update malformed */
+    expect_bad(MSG(",\"location\":[52.5,13.4]"), "message.location: not an object");
+    expect_bad(MSG(",\"dice\":\"6\""), "message.dice: not an object");
+    /* jansson lets a NUL byte follow a number; the copy leaves it out */
+    {
+        static const char nul[] = MSG(",\"location\":{\"latitude\":1\0,\"longitude\":2}");
+        struct tg_update u;
+        assert_int_equal(tg_update_parse(nul, sizeof(nul) - 1, &u, g_err, sizeof(g_err)), 0);
+        assert_string_equal(u.message.content, "{\"latitude\":1,\"longitude\":2}");
+        tg_update_free(&u);
+    }
+    /* the fixtures */
+    {
+        struct tg_update u;
+        parse_fixture("private_location.json", &u);
+        assert_int_equal(u.message.media, TG_MEDIA_LOCATION);
+        assert_non_null(strstr(u.message.content, "\"latitude\":52.520008"));
+        tg_update_free(&u);
+        parse_fixture("private_venue.json", &u);
+        assert_int_equal(u.message.media, TG_MEDIA_VENUE);
+        assert_non_null(strstr(u.message.content, "\"title\":\"Tour Eiffel\""));
+        tg_update_free(&u);
+        parse_fixture("private_contact.json", &u);
+        assert_int_equal(u.message.media, TG_MEDIA_CONTACT);
+        tg_update_free(&u);
+        parse_fixture("private_poll.json", &u);
+        assert_int_equal(u.message.media, TG_MEDIA_POLL);
+        tg_update_free(&u);
+        parse_fixture("private_dice.json", &u);
+        assert_int_equal(u.message.media, TG_MEDIA_DICE);
+        assert_string_equal(u.message.content, "{\"emoji\":\"🎲\",\"value\":4}");
+        tg_update_free(&u);
+    }
+}
+
+static void expect_service(const char *json)
+{
+    struct tg_update u;
+
+    expect_ok(json, &u);
+    assert_true(u.message.is_service);
+    assert_int_equal(u.message.media, TG_MEDIA_NONE);
+    assert_null(u.message.content);
+    assert_null(u.message.text);
+    tg_update_free(&u);
+}
+
+static void test_service_messages(void **state)
+{
+    struct tg_update u;
+
+    expect_service(MSG(",\"new_chat_members\":[{\"id\":5,\"is_bot\":false,\"first_name\":\"N\"}]"));
+    expect_service(MSG(",\"left_chat_member\":{\"id\":5,\"is_bot\":false,\"first_name\":\"N\"}"));
+    expect_service(MSG(",\"pinned_message\":{\"message_id\":3,\"date\":1,\"chat\":{\"id\":42,"
+                       "\"type\":\"private\"},\"text\":\"pin\"}"));
+    expect_service(MSG(",\"forum_topic_created\":{\"name\":\"#1\",\"icon_color\":7322096}"));
+    expect_service(MSG(",\"forum_topic_closed\":{}"));
+    expect_service(
+        MSG(",\"message_auto_delete_timer_changed\":{\"message_auto_delete_time\":86400}"));
+    expect_service(MSG(",\"write_access_allowed\":{}"));
+    expect_service(MSG(",\"chat_background_set\":{\"type\":{}}"));
+    expect_service(MSG(",\"successful_payment\":{\"currency\":\"XTR\"}"));
+    expect_service(MSG(",\"video_chat_started\":{}"));
+    /* the group became a supergroup: a service message whose new id is read */
+    expect_ok(MSG(",\"migrate_to_chat_id\":-1001234567890"), &u);
+    assert_true(u.message.is_service);
+    assert_int_equal(u.message.migrate_to_chat_id, INT64_C(-1001234567890));
+    tg_update_free(&u);
+    /* not service: anything with text, a file or content */
+    expect_ok(MSG(",\"text\":\"hi\",\"pinned_message\":{}"), &u);
+    assert_false(u.message.is_service);
+    tg_update_free(&u);
+    parse_fixture("private_pinned_service.json", &u);
+    assert_true(u.message.is_service);
+    tg_update_free(&u);
+    parse_fixture("group_new_members_service.json", &u);
+    assert_true(u.message.is_service);
+    tg_update_free(&u);
+    parse_fixture("private_text.json", &u);
+    assert_false(u.message.is_service);
+    assert_null(u.message.content);
+    assert_null(u.message.business_connection_id);
+    tg_update_free(&u);
+}
+
+/* ---- Telegram Business ------------------------------------------------------ */
+
+#define BIZ(extra)                                                                         \
+    "{\"update_id\":2,\"business_connection\":{\"id\":\"c1\",\"user\":{\"id\":7012345678," \
+    "\"is_bot\":false,\"first_name\":\"Marta\"},\"user_chat_id\":7012345678,\"date\":5" extra "}}"
+
+static void test_business_connection(void **state)
+{
+    struct tg_update u;
+
+    parse_fixture("business_connection.json", &u);
+    assert_int_equal(u.kind, TG_UPDATE_BUSINESS_CONNECTION);
+    assert_string_equal(tg_update_kind_name(u.kind), "business_connection");
+    assert_string_equal(u.business.id, "AQADBusinessConn1");
+    assert_int_equal(u.business.user.id, INT64_C(7012345678));
+    assert_string_equal(u.business.user.first_name, "Marta");
+    assert_string_equal(u.business.user.username, "marta_flowers");
+    assert_int_equal(u.business.user_chat_id, INT64_C(7012345678));
+    assert_int_equal(u.business.date, 1767226000);
+    assert_true(u.business.is_enabled);
+    assert_true(u.business.can_reply);
+    assert_string_equal(u.business.rights, "{\"can_reply\":true,\"can_read_messages\":true,"
+                                           "\"can_delete_sent_messages\":true}");
+    tg_update_free(&u);
+
+    /* before Bot API 9.0: can_reply on the connection */
+    parse_fixture("business_connection_disabled.json", &u);
+    assert_false(u.business.is_enabled);
+    assert_true(u.business.can_reply);
+    assert_null(u.business.rights);
+    tg_update_free(&u);
+
+    /* rights decide when they are there; a right not given is not granted */
+    expect_ok(BIZ(",\"is_enabled\":true,\"can_reply\":true,\"rights\":{\"can_reply\":false}"), &u);
+    assert_false(u.business.can_reply);
+    tg_update_free(&u);
+    expect_ok(BIZ(",\"is_enabled\":true,\"rights\":{\"can_read_messages\":true}"), &u);
+    assert_false(u.business.can_reply);
+    assert_string_equal(u.business.rights, "{\"can_read_messages\":true}");
+    tg_update_free(&u);
+    expect_ok(BIZ(",\"is_enabled\":true"), &u);
+    assert_false(u.business.can_reply);
+    tg_update_free(&u);
+
+    expect_bad(BIZ(""), "business_connection.is_enabled: missing");
+    expect_bad(BIZ(",\"is_enabled\":1"), "business_connection.is_enabled: not a boolean");
+    expect_bad(BIZ(",\"is_enabled\":true,\"rights\":[]"),
+               "business_connection.rights: not an object");
+    expect_bad(BIZ(",\"is_enabled\":true,\"rights\":{\"can_reply\":\"yes\"}"),
+               "business_connection.rights.can_reply: not a boolean");
+    expect_bad("{\"update_id\":2,\"business_connection\":{\"user\":{\"id\":1},\"user_chat_id\":1,"
+               "\"date\":1,\"is_enabled\":true}}",
+               "business_connection.id: missing");
+    expect_bad("{\"update_id\":2,\"business_connection\":{\"id\":\"c\",\"user_chat_id\":1,"
+               "\"date\":1,\"is_enabled\":true}}",
+               "business_connection.user: missing");
+    expect_bad("{\"update_id\":2,\"business_connection\":{\"id\":\"c\",\"user\":{\"id\":1},"
+               "\"user_chat_id\":\"1\",\"date\":1,\"is_enabled\":true}}",
+               "business_connection.user_chat_id: not an integer");
+    expect_bad("{\"update_id\":2,\"business_connection\":[]}",
+               "business_connection: not an object");
+}
+
+static void test_business_message(void **state)
+{
+    struct tg_update u;
+
+    parse_fixture("business_message.json", &u);
+    assert_int_equal(u.kind, TG_UPDATE_BUSINESS_MESSAGE);
+    assert_string_equal(tg_update_kind_name(u.kind), "business_message");
+    assert_string_equal(u.message.business_connection_id, "AQADBusinessConn1");
+    assert_int_equal(u.message.sender_business_bot_id, 0);
+    assert_int_equal(u.message.from.id, INT64_C(6234567890));
+    assert_int_equal(u.message.chat.id, INT64_C(6234567890));
+    assert_int_equal(u.message.chat.type, TG_CHAT_PRIVATE);
+    assert_string_equal(u.message.text, "Hi, do you deliver on Sundays?");
+    tg_update_free(&u);
+
+    parse_fixture("business_message_from_owner.json", &u);
+    assert_int_equal(u.message.from.id, INT64_C(7012345678));
+    assert_int_equal(u.message.chat.id, INT64_C(6234567890));
+    tg_update_free(&u);
+
+    parse_fixture("business_message_sent_by_bot.json", &u);
+    assert_int_equal(u.message.sender_business_bot_id, 123456789);
+    tg_update_free(&u);
+
+    parse_fixture("edited_business_message.json", &u);
+    assert_int_equal(u.kind, TG_UPDATE_EDITED_BUSINESS_MESSAGE);
+    assert_int_equal(u.message.edit_date, 1767226200);
+    assert_string_equal(u.message.business_connection_id, "AQADBusinessConn1");
+    tg_update_free(&u);
+
+    /* a business message carries its media and content like any other */
+    expect_ok(
+        "{\"update_id\":3,\"business_message\":{\"message_id\":1,\"date\":1,\"chat\":{\"id\":5,"
+        "\"type\":\"private\"},\"business_connection_id\":\"c\",\"location\":{\"latitude\":1}}}",
+        &u);
+    assert_int_equal(u.message.media, TG_MEDIA_LOCATION);
+    tg_update_free(&u);
+
+    expect_bad(
+        "{\"update_id\":3,\"business_message\":{\"message_id\":1,\"date\":1,\"chat\":{\"id\":5,"
+        "\"type\":\"private\"},\"text\":\"x\"}}",
+        "business_message.business_connection_id: missing");
+    expect_bad(
+        "{\"update_id\":3,\"edited_business_message\":{\"message_id\":1,\"date\":1,\"chat\":{"
+        "\"id\":5,\"type\":\"private\"},\"business_connection_id\":7}}",
+        "edited_business_message.business_connection_id: not a string");
+    expect_bad(
+        "{\"update_id\":3,\"business_message\":{\"message_id\":1,\"date\":1,\"chat\":{\"id\":5,"
+        "\"type\":\"private\"},\"business_connection_id\":\"c\",\"sender_business_bot\":{}}}",
+        "business_message.sender_business_bot.id: missing");
+    expect_bad("{\"update_id\":3,\"business_message\":{\"message_id\":1,\"date\":1,"
+               "\"business_connection_id\":\"c\"}}",
+               "business_message.chat: missing");
+}
+
+static void test_business_deleted(void **state)
+{
+    struct tg_update u;
+
+    parse_fixture("deleted_business_messages.json", &u);
+    assert_int_equal(u.kind, TG_UPDATE_DELETED_BUSINESS_MESSAGES);
+    assert_string_equal(tg_update_kind_name(u.kind), "deleted_business_messages");
+    assert_string_equal(u.deleted.connection_id, "AQADBusinessConn1");
+    assert_int_equal(u.deleted.chat.id, INT64_C(6234567890));
+    assert_int_equal(u.deleted.n_message_ids, 2);
+    assert_int_equal(u.deleted.message_ids[0], 310);
+    assert_int_equal(u.deleted.message_ids[1], 311);
+    tg_update_free(&u);
+
+    /* many ids, big ones; none at all */
+    expect_ok(
+        "{\"update_id\":4,\"deleted_business_messages\":{\"business_connection_id\":\"c\","
+        "\"chat\":{\"id\":5,\"type\":\"private\"},\"message_ids\":[1,9007199254740993,3,4,5,6,"
+        "7,8,9,10,11,12,13,14,15,16,17,18]}}",
+        &u);
+    assert_int_equal(u.deleted.n_message_ids, 18);
+    assert_int_equal(u.deleted.message_ids[1], INT64_C(9007199254740993));
+    assert_int_equal(u.deleted.message_ids[17], 18);
+    assert_true((uintptr_t)u.deleted.message_ids % sizeof(int64_t) == 0);
+    tg_update_free(&u);
+    expect_ok("{\"update_id\":4,\"deleted_business_messages\":{\"business_connection_id\":\"c\","
+              "\"chat\":{\"id\":5,\"type\":\"private\"},\"message_ids\":[]}}",
+              &u);
+    assert_int_equal(u.deleted.n_message_ids, 0);
+    tg_update_free(&u);
+
+    expect_bad("{\"update_id\":4,\"deleted_business_messages\":{\"business_connection_id\":\"c\","
+               "\"chat\":{\"id\":5,\"type\":\"private\"}}}",
+               "deleted_business_messages.message_ids: missing");
+    expect_bad("{\"update_id\":4,\"deleted_business_messages\":{\"business_connection_id\":\"c\","
+               "\"chat\":{\"id\":5,\"type\":\"private\"},\"message_ids\":{}}}",
+               "deleted_business_messages.message_ids: not an array");
+    expect_bad("{\"update_id\":4,\"deleted_business_messages\":{\"business_connection_id\":\"c\","
+               "\"chat\":{\"id\":5,\"type\":\"private\"},\"message_ids\":[1,\"2\"]}}",
+               "deleted_business_messages.message_ids[]: not an integer");
+    expect_bad("{\"update_id\":4,\"deleted_business_messages\":{\"chat\":{\"id\":5,"
+               "\"type\":\"private\"},\"message_ids\":[1]}}",
+               "deleted_business_messages.business_connection_id: missing");
 }
 
 static void test_forum_topics(void **state)
@@ -918,6 +1229,19 @@ static void test_names(void **state)
         {TG_MEDIA_AUDIO, "audio"},
         {TG_MEDIA_ANIMATION, "animation"},
         {TG_MEDIA_VIDEO_NOTE, "video_note"},
+        {TG_MEDIA_LOCATION, "location"},
+        {TG_MEDIA_VENUE, "venue"},
+        {TG_MEDIA_CONTACT, "contact"},
+        {TG_MEDIA_POLL, "poll"},
+        {TG_MEDIA_DICE, "dice"},
+        {TG_MEDIA_STORY, "story"},
+        {TG_MEDIA_GAME, "game"},
+        {TG_MEDIA_CHECKLIST, "checklist"},
+        {TG_MEDIA_INVOICE, "invoice"},
+        {TG_MEDIA_PAID_MEDIA, "paid_media"},
+        {TG_MEDIA_GIVEAWAY, "giveaway"},
+        {TG_MEDIA_GIVEAWAY_WINNERS, "giveaway_winners"},
+        {TG_MEDIA_OTHER, "message"},
     };
     size_t i;
 
@@ -935,6 +1259,12 @@ static void test_names(void **state)
     assert_string_equal(tg_update_kind_name(TG_UPDATE_CHANNEL_POST), "channel_post");
     assert_string_equal(tg_update_kind_name(TG_UPDATE_EDITED_CHANNEL_POST), "edited_channel_post");
     assert_string_equal(tg_update_kind_name(TG_UPDATE_OTHER), "other");
+    assert_string_equal(tg_update_kind_name(TG_UPDATE_BUSINESS_CONNECTION), "business_connection");
+    assert_string_equal(tg_update_kind_name(TG_UPDATE_BUSINESS_MESSAGE), "business_message");
+    assert_string_equal(tg_update_kind_name(TG_UPDATE_EDITED_BUSINESS_MESSAGE),
+                        "edited_business_message");
+    assert_string_equal(tg_update_kind_name(TG_UPDATE_DELETED_BUSINESS_MESSAGES),
+                        "deleted_business_messages");
     assert_string_equal(tg_update_kind_name((enum tg_update_kind)99), "other");
 }
 
@@ -1108,6 +1438,11 @@ int main(void)
         cmocka_unit_test(test_commands_with_entities),
         cmocka_unit_test(test_media),
         cmocka_unit_test(test_forum_topics),
+        cmocka_unit_test(test_content_kinds),
+        cmocka_unit_test(test_service_messages),
+        cmocka_unit_test(test_business_connection),
+        cmocka_unit_test(test_business_message),
+        cmocka_unit_test(test_business_deleted),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_cleaning_every_string),
         cmocka_unit_test(test_long_text),

@@ -26,6 +26,7 @@
 #include "db/password.h"
 #include "db/pool.h"
 #include "db/sslcheck.h"
+#include "desk/business.h"
 #include "desk/chats.h"
 #include "desk/desk.h"
 #include "desk/prune.h"
@@ -363,6 +364,7 @@ static struct pool_stmt *all_statements(size_t *ret_n)
         {desk_statements, desk_statements_count},
         {desk_chats_statements, desk_chats_statements_count},
         {desk_topic_statements, desk_topic_statements_count},
+        {desk_business_statements, desk_business_statements_count},
         {desk_prune_statements, desk_prune_statements_count},
         {outbox_prune_statements, outbox_prune_statements_count},
         {outbox_statements, outbox_statements_count},

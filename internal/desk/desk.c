@@ -1,7 +1,8 @@
 /*
  * desk.c - which updates the desk acts on, and who handles each: a user's
  * message (message.c), a user's commands and edits (user.c), staff
- * (staff.c), decided by the pure rules of rules.c. The statements and the
+ * (staff.c), Telegram Business (business.c), decided by the pure rules of
+ * rules.c. The statements and the
  * update context are in store.c; the calls the desk queues in send.c.
  */
 #include "desk.h"
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "business.h"
 #include "csat.h"
 #include "forget.h"
 #include "message.h"
@@ -115,13 +117,25 @@ bool desk_is_supervisor(const struct desk *d, int64_t id)
                                    : desk_is_staff(d, id);
 }
 
+/*
+ * Messages nobody wrote (service messages; a group that became a
+ * supergroup still counts: the staff group follows it), and the updates a
+ * live location sends while it moves: edits the desk would only record.
+ */
+static bool desk_message_skipped(const struct tg_update *u)
+{
+    const struct tg_message *m = &u->message;
+    bool edit = u->kind == TG_UPDATE_EDITED_MESSAGE || u->kind == TG_UPDATE_EDITED_BUSINESS_MESSAGE;
+    return (m->is_service && !m->migrate_to_chat_id) || (edit && m->media == TG_MEDIA_LOCATION);
+}
+
 bool desk_wants(const struct desk *d, const struct tg_update *u)
 {
     const struct tg_message *m = &u->message;
     switch (u->kind) {
     case TG_UPDATE_MESSAGE:
     case TG_UPDATE_EDITED_MESSAGE:
-        if (!m->has_from || m->from.is_bot || m->forum_service)
+        if (!m->has_from || m->from.is_bot || m->forum_service || desk_message_skipped(u))
             return false;
         if (m->chat.type == TG_CHAT_PRIVATE)
             return true;
@@ -135,6 +149,15 @@ bool desk_wants(const struct desk *d, const struct tg_update *u)
         return true; /* always answered, forged or not */
     case TG_UPDATE_MY_CHAT_MEMBER:
         return u->member.chat.type == TG_CHAT_PRIVATE;
+    case TG_UPDATE_BUSINESS_MESSAGE:
+    case TG_UPDATE_EDITED_BUSINESS_MESSAGE:
+        /* a business account's private chats; what the bot sent for the
+         * account comes back too, and was stored when staff wrote it */
+        return m->has_from && !m->from.is_bot && m->chat.type == TG_CHAT_PRIVATE &&
+               !m->sender_business_bot_id && !desk_message_skipped(u);
+    case TG_UPDATE_BUSINESS_CONNECTION:
+    case TG_UPDATE_DELETED_BUSINESS_MESSAGES:
+        return true;
     default:
         return false;
     }
@@ -244,6 +267,11 @@ int desk_apply(struct desk *d, struct pool_conn *c, const struct tg_update *u,
                                               : desk_staff_callback(&x, &u->callback);
     case TG_UPDATE_MY_CHAT_MEMBER:
         return desk_user_member(&x, &u->member);
+    case TG_UPDATE_BUSINESS_CONNECTION:
+    case TG_UPDATE_BUSINESS_MESSAGE:
+    case TG_UPDATE_EDITED_BUSINESS_MESSAGE:
+    case TG_UPDATE_DELETED_BUSINESS_MESSAGES:
+        return desk_business_apply(&x, u);
     default:
         return DESK_IGNORED;
     }

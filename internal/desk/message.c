@@ -147,7 +147,7 @@ bool desk_message_is(const struct desk *d, const struct tg_update *u)
 {
     const struct tg_message *m = &u->message;
     if (u->kind != TG_UPDATE_MESSAGE || m->chat.type != TG_CHAT_PRIVATE || !m->has_from ||
-        m->from.is_bot || m->migrate_to_chat_id || desk_is_staff(d, m->from.id))
+        m->from.is_bot || m->migrate_to_chat_id || m->is_service || desk_is_staff(d, m->from.id))
         return false;
     enum desk_cmd cmd = desk_cmd_lookup(m->command);
     return cmd == DESK_CMD_NONE || desk_route(cmd, false, DESK_PRIVATE) == DESK_ROUTE_UNKNOWN;
@@ -201,6 +201,35 @@ static int build(const struct desk *d, const struct tg_update *const *u, const s
     return rc;
 }
 
+int desk_message_notify(struct desk_ctx *x, const struct tg_message *m, int64_t request_id,
+                        bool opened, const char *via, const struct desk_staff_chats *chats)
+{
+    if (chats->n == 0)
+        return 0;
+    /* a business chat's message is sent anew; some kinds cannot be */
+    bool passed = !m->business_connection_id || desk_media_resendable(m->media);
+    struct buf b;
+    buf_init(&b, TEXT_CAP);
+    buf_addf(&b, opened ? "New request #%lld from " : "Request #%lld - ", (long long)request_id);
+    desk_fmt_user(&b, m->from.first_name, m->from.last_name, m->from.username, m->from.id);
+    if (via)
+        buf_add(&b, via);
+    buf_add(&b, opened ? ":\n" : " writes:\n");
+    desk_fmt_content(&b, m->text, tg_media_name(m->media));
+    if (m->media != TG_MEDIA_NONE && !passed)
+        buf_add(&b, "\n(Telegram does not let bots pass this kind of message on from a business "
+                    "chat: it is in the chat itself.)");
+    int rc = buf_error(&b) == -ENOMEM ? -ENOMEM
+                                      : desk_notify_chats(x, chats, request_id, buf_str(&b), true);
+    buf_free(&b);
+    if (rc == 0 && m->media != TG_MEDIA_NONE && passed) {
+        rc = desk_notify_media(x, chats, request_id, m);
+        if (rc == -ENOTSUP)
+            rc = 0; /* content too damaged to send anew: the text says what it was */
+    }
+    return rc;
+}
+
 /*
  * What the desk says about one stored message: the reply to a message that
  * opened a request, and the staff notifications (text with buttons, a copy
@@ -230,22 +259,12 @@ static int texts(struct desk_ctx *x, const struct tg_message *m, int64_t request
         if ((rc = desk_send_buf(x, m->chat.id, &b, "reply", request_id)) < 0)
             return rc;
     }
-    if (banned || chats->n == 0)
+    if (banned)
         return 0;
-    if (x->d->topics &&
+    if (x->d->topics && chats->n > 0 &&
         (rc = desk_topic_user_message(x, m, request_id, opened, chats->ids[0])) != 0)
         return rc < 0 ? rc : 0;
-    buf_init(&b, TEXT_CAP);
-    buf_addf(&b, opened ? "New request #%lld from " : "Request #%lld - ", (long long)request_id);
-    desk_fmt_user(&b, m->from.first_name, m->from.last_name, m->from.username, m->from.id);
-    buf_add(&b, opened ? ":\n" : " writes:\n");
-    desk_fmt_content(&b, m->text, tg_media_name(m->media));
-    rc = buf_error(&b) == -ENOMEM ? -ENOMEM
-                                  : desk_notify_chats(x, chats, request_id, buf_str(&b), true);
-    buf_free(&b);
-    if (rc == 0 && m->media != TG_MEDIA_NONE)
-        rc = desk_notify_copy(x, chats, request_id, m->chat.id, m->message_id);
-    return rc;
+    return desk_message_notify(x, m, request_id, opened, NULL, chats);
 }
 
 int desk_messages_apply(struct desk_ctx *x, const struct tg_update *const *u, size_t n,

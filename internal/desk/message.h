@@ -29,6 +29,16 @@
 #define DESK_MESSAGES_NPARAMS   18
 extern const char desk_messages_sql[];
 
+/*
+ * The staff notification about m, a user's message stored in request_id
+ * (opened: it opened the request): "New request #N from ...:" or "Request
+ * #N - ... writes:" with via (NULL: nothing) after the name, the text as
+ * written, Take/Close buttons, then the media - copied, or from a business
+ * chat sent anew. Returns 0 or -ENOMEM.
+ */
+int desk_message_notify(struct desk_ctx *x, const struct tg_message *m, int64_t request_id,
+                        bool opened, const char *via, const struct desk_staff_chats *chats);
+
 /* True when u is a user's message in the sense above. Pure. */
 bool desk_message_is(const struct desk *d, const struct tg_update *u);
 

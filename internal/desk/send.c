@@ -7,6 +7,7 @@
 
 #include "outbox/sender.h"
 #include "rules.h"
+#include "util/jscan.h"
 #include "util/jsonw.h"
 
 /* Largest payload the desk writes: a part of 4096 code points, escaped, and its buttons. */
@@ -36,12 +37,24 @@ static int payload_queue(struct desk_ctx *x, struct buf *b, int64_t chat, const 
     return outbox_queue(x->out, chat, method, buf_take(b), purpose, request_id);
 }
 
-/* One sendMessage of n bytes of text, with markup (may be NULL). */
+/* On behalf of a business account: "business_connection_id" (none when NULL). */
+static void payload_business(struct buf *b, const char *business)
+{
+    if (business) {
+        jsonw_key(b, "business_connection_id");
+        jsonw_str(b, business);
+    }
+}
+
+/* One sendMessage of n bytes of text, with markup (may be NULL), on behalf
+ * of business connection business (NULL: as the bot). */
 static int queue_part(struct desk_ctx *x, int64_t chat, const char *text, size_t n,
-                      const char *markup, const char *purpose, int64_t request_id)
+                      const char *markup, const char *business, const char *purpose,
+                      int64_t request_id)
 {
     struct buf b;
     payload_open(x, &b, chat, PAYLOAD_MAX);
+    payload_business(&b, business);
     jsonw_key(&b, "text");
     jsonw_strn(&b, text, n);
     if (markup) {
@@ -51,8 +64,9 @@ static int queue_part(struct desk_ctx *x, int64_t chat, const char *text, size_t
     return payload_queue(x, &b, chat, "sendMessage", purpose, request_id);
 }
 
-int desk_send_text(struct desk_ctx *x, int64_t chat, const char *text, const char *markup,
-                   const char *purpose, int64_t request_id)
+/* desk_send_text() and desk_send_business_text(). */
+static int send_text(struct desk_ctx *x, int64_t chat, const char *text, const char *markup,
+                     const char *business, const char *purpose, int64_t request_id)
 {
     /* The last part that is not blank carries the markup. (A text of at
      * most DESK_TEXT_MAX bytes is one part: it cannot hold more code points.) */
@@ -60,7 +74,7 @@ int desk_send_text(struct desk_ctx *x, int64_t chat, const char *text, const cha
     if (len <= DESK_TEXT_MAX)
         return desk_text_blank(text, len)
                    ? 0
-                   : queue_part(x, chat, text, len, markup, purpose, request_id);
+                   : queue_part(x, chat, text, len, markup, business, purpose, request_id);
     const char *last = NULL;
     for (const char *p = text; *p;) {
         size_t n = desk_text_part_len(p, DESK_TEXT_MAX);
@@ -71,13 +85,26 @@ int desk_send_text(struct desk_ctx *x, int64_t chat, const char *text, const cha
     for (const char *p = text; *p;) {
         size_t n = desk_text_part_len(p, DESK_TEXT_MAX);
         if (!desk_text_blank(p, n)) {
-            int rc = queue_part(x, chat, p, n, p == last ? markup : NULL, purpose, request_id);
+            int rc =
+                queue_part(x, chat, p, n, p == last ? markup : NULL, business, purpose, request_id);
             if (rc < 0)
                 return rc;
         }
         p += n;
     }
     return 0;
+}
+
+int desk_send_text(struct desk_ctx *x, int64_t chat, const char *text, const char *markup,
+                   const char *purpose, int64_t request_id)
+{
+    return send_text(x, chat, text, markup, NULL, purpose, request_id);
+}
+
+int desk_send_business_text(struct desk_ctx *x, int64_t chat, const char *text,
+                            const char *business, const char *purpose, int64_t request_id)
+{
+    return send_text(x, chat, text, NULL, business, purpose, request_id);
 }
 
 int desk_send_buf(struct desk_ctx *x, int64_t chat, struct buf *b, const char *purpose,
@@ -125,6 +152,185 @@ int desk_send_edit(struct desk_ctx *x, int64_t chat, int64_t message_id, const c
     jsonw_str(&b, text);
     return payload_queue(x, &b, chat, caption ? "editMessageCaption" : "editMessageText", "reply",
                          request_id);
+}
+
+int desk_send_message_copy(struct desk_ctx *x, int64_t chat, const struct tg_message *m,
+                           const char *caption, const char *purpose, int64_t request_id)
+{
+    switch (m->media) {
+    case TG_MEDIA_INVOICE:
+    case TG_MEDIA_PAID_MEDIA:
+    case TG_MEDIA_GIVEAWAY:
+    case TG_MEDIA_GIVEAWAY_WINNERS: {
+        /* copyMessage refuses these; a forward shows them as they are */
+        struct buf b;
+        payload_open(x, &b, chat, PAYLOAD_MAX);
+        jsonw_key(&b, "from_chat_id");
+        jsonw_i64(&b, m->chat.id);
+        jsonw_key(&b, "message_id");
+        jsonw_i64(&b, m->message_id);
+        return payload_queue(x, &b, chat, "forwardMessage", purpose, request_id);
+    }
+    default:
+        return desk_send_copy(x, chat, m->chat.id, m->message_id, caption, purpose, request_id);
+    }
+}
+
+/* The send* method of each kind with a file, the field its file_id goes in,
+ * and whether it takes a caption. */
+static const struct {
+    enum tg_media media;
+    const char *method, *field;
+    bool caption;
+} file_methods[] = {
+    {TG_MEDIA_PHOTO, "sendPhoto", "photo", true},
+    {TG_MEDIA_DOCUMENT, "sendDocument", "document", true},
+    {TG_MEDIA_VOICE, "sendVoice", "voice", true},
+    {TG_MEDIA_VIDEO, "sendVideo", "video", true},
+    {TG_MEDIA_STICKER, "sendSticker", "sticker", false},
+    {TG_MEDIA_AUDIO, "sendAudio", "audio", true},
+    {TG_MEDIA_ANIMATION, "sendAnimation", "animation", true},
+    {TG_MEDIA_VIDEO_NOTE, "sendVideoNote", "video_note", false},
+};
+
+/*
+ * Copies the members keys[] of the JSON object o that are there into the
+ * payload under the same names (values as Telegram wrote them, so valid
+ * JSON). Returns false when one of the first `required` is missing.
+ */
+static bool copy_members(struct buf *b, struct js_span o, const char *const *keys, size_t n,
+                         size_t required)
+{
+    struct js_span v[8];
+    js_members(o, keys, n, v);
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].p || js_type(v[i]) == JS_NULL) {
+            if (i < required)
+                return false;
+            continue;
+        }
+        jsonw_key(b, keys[i]);
+        buf_addn(b, v[i].p, v[i].n);
+    }
+    return true;
+}
+
+/* A poll anew: its question, the texts of its options, how it is answered. */
+static bool poll_payload(struct buf *b, struct js_span poll)
+{
+    enum { P_QUESTION, P_OPTIONS, P_ANONYMOUS, P_TYPE, P_MULTIPLE, P_CORRECT, P_KEYS };
+    static const char *const keys[P_KEYS] = {
+        "question",         "options", "is_anonymous", "type", "allows_multiple_answers",
+        "correct_option_id"};
+    static const char *const text_key[1] = {"text"};
+    struct js_span v[P_KEYS], opt = {NULL, 0}, text;
+    js_members(poll, keys, P_KEYS, v);
+    if (js_type(v[P_QUESTION]) != JS_STRING || js_type(v[P_OPTIONS]) != JS_ARRAY)
+        return false;
+    jsonw_key(b, "question");
+    buf_addn(b, v[P_QUESTION].p, v[P_QUESTION].n);
+    jsonw_key(b, "options");
+    buf_addc(b, '[');
+    for (int k = 0; js_next(v[P_OPTIONS], &opt); k++) {
+        js_members(opt, text_key, 1, &text);
+        if (js_type(text) != JS_STRING)
+            return false;
+        buf_add(b, k ? ",{" : "{");
+        jsonw_key(b, "text");
+        buf_addn(b, text.p, text.n);
+        buf_addc(b, '}');
+    }
+    buf_addc(b, ']');
+    /* a quiz needs its answer, which the bot knows only for some polls */
+    bool quiz = js_type(v[P_CORRECT]) == JS_NUMBER;
+    for (int i = P_ANONYMOUS; i <= P_CORRECT; i++) {
+        if (!v[i].p || js_type(v[i]) == JS_NULL || (i == P_TYPE && !quiz))
+            continue;
+        jsonw_key(b, keys[i]);
+        buf_addn(b, v[i].p, v[i].n);
+    }
+    return true;
+}
+
+/* The method and fields of content without a file; false when it cannot be sent anew. */
+static bool content_payload(struct buf *b, const struct tg_message *m, const char **ret_method)
+{
+    static const char *const location[] = {"latitude", "longitude", "horizontal_accuracy"};
+    static const char *const venue[] = {"title",           "address",         "foursquare_id",
+                                        "foursquare_type", "google_place_id", "google_place_type"};
+    static const char *const venue_location[] = {"location"};
+    static const char *const contact[] = {"phone_number", "first_name", "last_name", "vcard"};
+    static const char *const dice[] = {"emoji"};
+    struct js_span o, where;
+    if (!m->content || !js_valid(m->content, strlen(m->content), &o) || js_type(o) != JS_OBJECT)
+        return false;
+    switch (m->media) {
+    case TG_MEDIA_LOCATION:
+        *ret_method = "sendLocation";
+        return copy_members(b, o, location, 3, 2);
+    case TG_MEDIA_VENUE:
+        *ret_method = "sendVenue";
+        js_members(o, venue_location, 1, &where);
+        return js_type(where) == JS_OBJECT && copy_members(b, where, location, 2, 2) &&
+               copy_members(b, o, venue, 6, 2);
+    case TG_MEDIA_CONTACT:
+        *ret_method = "sendContact";
+        return copy_members(b, o, contact, 4, 2);
+    case TG_MEDIA_POLL:
+        *ret_method = "sendPoll";
+        return poll_payload(b, o);
+    case TG_MEDIA_DICE:
+        *ret_method = "sendDice";
+        return copy_members(b, o, dice, 1, 0);
+    default:
+        return false;
+    }
+}
+
+int desk_send_content(struct desk_ctx *x, int64_t chat, const struct tg_message *m,
+                      const char *caption, const char *business, const char *purpose,
+                      int64_t request_id)
+{
+    const char *method = NULL;
+    struct buf b;
+    payload_open(x, &b, chat, PAYLOAD_MAX);
+    payload_business(&b, business);
+    for (size_t i = 0; i < sizeof(file_methods) / sizeof(file_methods[0]); i++) {
+        if (file_methods[i].media != m->media)
+            continue;
+        if (!m->file_id)
+            break;
+        method = file_methods[i].method;
+        jsonw_key(&b, file_methods[i].field);
+        jsonw_str(&b, m->file_id);
+        if (caption && *caption && file_methods[i].caption) {
+            jsonw_key(&b, "caption");
+            jsonw_str(&b, caption);
+        }
+        break;
+    }
+    if (!method && !content_payload(&b, m, &method)) {
+        buf_free(&b);
+        return -ENOTSUP;
+    }
+    return payload_queue(x, &b, chat, method, purpose, request_id);
+}
+
+bool desk_media_resendable(enum tg_media media)
+{
+    switch (media) {
+    case TG_MEDIA_LOCATION:
+    case TG_MEDIA_VENUE:
+    case TG_MEDIA_CONTACT:
+    case TG_MEDIA_POLL:
+    case TG_MEDIA_DICE:
+        return true;
+    default:
+        for (size_t i = 0; i < sizeof(file_methods) / sizeof(file_methods[0]); i++)
+            if (file_methods[i].media == media)
+                return true;
+        return false;
+    }
 }
 
 int desk_answer_callback(struct desk_ctx *x, int64_t chat, const char *id, const char *text,
@@ -207,13 +413,16 @@ int desk_notify_staff(struct desk_ctx *x, int64_t request_id, const char *text, 
     return rc < 0 ? rc : desk_notify_chats(x, &chats, request_id, text, with_buttons);
 }
 
-int desk_notify_copy(struct desk_ctx *x, const struct desk_staff_chats *chats, int64_t request_id,
-                     int64_t from_chat, int64_t message_id)
+int desk_notify_media(struct desk_ctx *x, const struct desk_staff_chats *chats, int64_t request_id,
+                      const struct tg_message *m)
 {
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < chats->n; i++)
-        rc = desk_send_copy(x, chats->ids[i], from_chat, message_id, NULL,
-                            notify_purpose(x, request_id), request_id);
+        rc = m->business_connection_id
+                 ? desk_send_content(x, chats->ids[i], m, NULL, NULL, notify_purpose(x, request_id),
+                                     request_id)
+                 : desk_send_message_copy(x, chats->ids[i], m, NULL, notify_purpose(x, request_id),
+                                          request_id);
     return rc;
 }
 

@@ -58,6 +58,39 @@ int desk_send_edit(struct desk_ctx *x, int64_t chat, int64_t message_id, const c
                    bool caption, int64_t request_id);
 
 /*
+ * Queues a copy of m - a message of a private chat with the bot or of a
+ * staff chat, of any kind - for chat: copyMessage (caption NULL keeps m's
+ * own), or forwardMessage for the kinds Telegram refuses to copy
+ * (invoices, paid media, giveaways). Returns 0 or -ENOMEM.
+ */
+int desk_send_message_copy(struct desk_ctx *x, int64_t chat, const struct tg_message *m,
+                           const char *caption, const char *purpose, int64_t request_id);
+
+/*
+ * Queues m's content anew rather than as a copy - for what copyMessage
+ * cannot reach or carry: a business chat's messages, answers on behalf of a
+ * business account. A file goes by its file_id with the matching send*
+ * method (caption, NULL for none, on those that take one); a location,
+ * venue, contact, poll or dice with sendLocation ... sendDice. business:
+ * the connection to send on behalf of, NULL for the bot itself. Returns 0,
+ * -ENOMEM, or -ENOTSUP (nothing queued) for a kind no send* method takes
+ * (stories, games, ...) or content too damaged to send.
+ */
+int desk_send_content(struct desk_ctx *x, int64_t chat, const struct tg_message *m,
+                      const char *caption, const char *business, const char *purpose,
+                      int64_t request_id);
+
+/* True for the kinds desk_send_content() can send (files and the five above). Pure. */
+bool desk_media_resendable(enum tg_media media);
+
+/*
+ * desk_send_text() on behalf of business connection business: what staff
+ * answer a customer of a business account. Returns 0 or -ENOMEM.
+ */
+int desk_send_business_text(struct desk_ctx *x, int64_t chat, const char *text,
+                            const char *business, const char *purpose, int64_t request_id);
+
+/*
  * Queues answerCallbackQuery for callback id (text shown to whoever pressed,
  * cut to Telegram's 200 characters; alert: as a dialog). chat orders it with
  * the presser's other messages. Returns 0 or -ENOMEM.
@@ -77,9 +110,14 @@ int desk_notify_chats(struct desk_ctx *x, const struct desk_staff_chats *chats, 
                       const char *text, bool buttons);
 int desk_notify_staff(struct desk_ctx *x, int64_t request_id, const char *text, bool buttons);
 
-/* A user's media message copied to the given staff chats as a notification about request_id. */
-int desk_notify_copy(struct desk_ctx *x, const struct desk_staff_chats *chats, int64_t request_id,
-                     int64_t from_chat, int64_t message_id);
+/*
+ * The media or content of m, a user's message, for the given staff chats as
+ * a notification about request_id: a copy (desk_send_message_copy()), or,
+ * from a business chat, which bots cannot copy from, sent anew
+ * (desk_send_content()). Returns 0, -ENOMEM or -ENOTSUP.
+ */
+int desk_notify_media(struct desk_ctx *x, const struct desk_staff_chats *chats, int64_t request_id,
+                      const struct tg_message *m);
 
 /*
  * Queues a sendDocument of a file made here: filename, its MIME type and

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "business.h"
 #include "chats.h"
 #include "csat.h"
 #include "export.h"
@@ -66,6 +67,8 @@ struct req {
     const struct i18n_lang *lang; /* the user's */
     struct buf user;              /* "First Last (@username)" */
     struct buf assignee;          /* the same for the assigned staff member, "" when none */
+    /* where the user is answered (filled by act() for what tells them) */
+    struct desk_business_route route;
 };
 
 /* What a staff action came to. */
@@ -78,6 +81,7 @@ static void req_free(struct req *r)
 {
     buf_free(&r->user);
     buf_free(&r->assignee);
+    desk_business_route_free(&r->route);
 }
 
 /* Locks request id. Returns 1 (found, *r filled: req_free() it), 0 (no such request) or < 0. */
@@ -147,6 +151,10 @@ static int audit_status(struct desk_ctx *x, const struct req *r, int64_t actor, 
 static int store_admin_message(struct desk_ctx *x, int64_t request_id, const struct tg_message *m,
                                const char *text, bool note)
 {
+    if (m->business_connection_id) { /* the business account answering itself */
+        int rc = desk_business_store(x, request_id, m, "admin", text);
+        return rc < 0 ? rc : 0;
+    }
     char rid[24], sid[24], chat[24], mid[24], date[24];
     const char *p[10] = {desk_i64(rid, request_id),
                          desk_i64(sid, m->from.id),
@@ -161,9 +169,17 @@ static int store_admin_message(struct desk_ctx *x, int64_t request_id, const str
     return desk_exec(x, "message_insert", 10, p, NULL);
 }
 
-/* Tells the request's user something the desk wrote. */
+/*
+ * Tells the request's user something the desk wrote - unless they wrote to
+ * a business account: they talk to a person there, whose words the desk's
+ * texts would seem to be.
+ */
 static int tell_user(struct desk_ctx *x, const struct req *r, struct buf *b)
 {
+    if (r->route.business) {
+        buf_free(b);
+        return 0;
+    }
     return desk_send_buf(x, r->user_id, b, "reply", r->id);
 }
 
@@ -219,6 +235,11 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
         return rc;
     }
     ret->found = true;
+    if (cmd != DESK_CMD_BAN && cmd != DESK_CMD_UNBAN &&
+        (rc = desk_business_route(x, r.id, &r.route)) < 0) {
+        req_free(&r);
+        return rc;
+    }
 
     struct buf me, msg;
     buf_init(&me, 1024);
@@ -306,9 +327,16 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
                      (long long)r.id, text);
             rc = tell_user(x, &r, &msg);
         }
-        if (rc == 0)
+        /* a business account's customer gets the solution as written */
+        if (rc == 0 && r.route.business && desk_business_usable(&r.route))
+            rc = desk_send_business_text(x, r.user_id, text, r.route.id, "reply", r.id);
+        if (rc == 0 && !r.route.business)
             rc = desk_csat_prompt(x, r.user_id, r.id, r.lang);
         buf_addf(fb, "Request #%" PRId64 " solved by %s.", r.id, buf_str(&me));
+        if (!desk_business_usable(&r.route)) {
+            buf_add(fb, "\n");
+            desk_business_why(fb, &r.route, r.id);
+        }
         break;
     case DESK_CMD_CLOSE:
         rc = set_status(x, &r, to, r.assigned, NULL, false);
@@ -318,7 +346,7 @@ static int act(struct desk_ctx *x, const struct tg_user *actor, enum desk_cmd cm
                                "anything else, just write to us again."),
                      (long long)r.id);
             rc = tell_user(x, &r, &msg);
-            if (rc == 0)
+            if (rc == 0 && !r.route.business)
                 rc = desk_csat_prompt(x, r.user_id, r.id, r.lang);
         }
         buf_addf(fb, "Request #%" PRId64 " closed by %s.", r.id, buf_str(&me));
@@ -364,10 +392,42 @@ out:
 }
 
 /*
+ * What staff member m->from sent request r's user (m, with text) is
+ * stored, and the first answer to an open request assigns it to them
+ * (written into fb); later ones record the first response. Returns 0 or < 0.
+ */
+static int answered(struct desk_ctx *x, const struct req *r, const struct tg_message *m,
+                    const char *text, struct buf *fb)
+{
+    enum desk_status to = r->status;
+    int rc = store_admin_message(x, r->id, m, text, false);
+    if (rc == 0)
+        desk_transition(DESK_CMD_REPLY, r->status, r->assigned, m->from.id, &to);
+    if (rc == 0 && to != r->status) {
+        rc = set_status(x, r, to, m->from.id, NULL, true);
+        if (rc == 0)
+            rc = audit_status(x, r, m->from.id, "reply", to);
+        if (rc == 0)
+            rc = desk_topic_status(x, r->id, to, 0);
+        struct buf me;
+        buf_init(&me, 1024);
+        desk_fmt_user(&me, m->from.first_name, m->from.last_name, m->from.username, m->from.id);
+        buf_addf(fb, "Request #%" PRId64 " is now assigned to %s.", r->id, buf_str(&me));
+        buf_free(&me);
+    } else if (rc == 0) {
+        char rid[24];
+        const char *p[1] = {desk_i64(rid, r->id)};
+        rc = desk_exec_timed(x, "desk_request_first_response", 1, p);
+    }
+    return rc;
+}
+
+/*
  * Sends what staff member m->from wrote (text, or the media of m) to the
- * user of request id, stores it, and assigns an open request to them.
- * caption: for /reply with media, the caption the user gets. Feedback (a
- * refusal, the assignment, a warning) goes to m's chat.
+ * user of request id - through the business account they wrote to, if
+ * that is where they last wrote - stores it, and assigns an open request to
+ * them. caption: for /reply with media, the caption the user gets. Feedback
+ * (a refusal, the assignment, a warning) goes to m's chat.
  */
 static int staff_reply(struct desk_ctx *x, const struct tg_message *m, int64_t id, const char *text,
                        bool is_command)
@@ -386,6 +446,7 @@ static int staff_reply(struct desk_ctx *x, const struct tg_message *m, int64_t i
         return rc < 0 ? rc : DESK_PROCESSED;
     }
     rc = 0;
+    struct desk_business_route route = {0}; /* zeroed: freeing it is harmless */
 
     enum desk_status to;
     if (m->media == TG_MEDIA_NONE && desk_text_blank(text, strlen(text))) {
@@ -400,42 +461,68 @@ static int staff_reply(struct desk_ctx *x, const struct tg_message *m, int64_t i
                  r.id, desk_status_name(r.status), r.id);
         goto send_feedback;
     }
+    if ((rc = desk_business_route(x, r.id, &route)) < 0)
+        goto send_feedback;
+    if (!desk_business_usable(&route)) {
+        desk_business_why(&fb, &route, r.id);
+        goto send_feedback;
+    }
 
-    /* From a forum topic everything is copied, and where the copy went is
-     * kept (topics.h): an edit of the answer then edits the copy. */
-    if (x->thread_id && m->chat.id == x->thread_chat && !is_command)
+    if (route.business) {
+        rc = desk_business_answer(x, &route, r.user_id, m, text, is_command ? text : m->text, r.id);
+        if (rc == -ENOTSUP) {
+            rc = 0;
+            buf_addf(&fb,
+                     "Nothing was sent: a [%s] cannot go out through a business account. Text, "
+                     "photos, files, voice and video messages, stickers, locations, contacts, "
+                     "polls and dice can.",
+                     tg_media_name(m->media));
+            goto send_feedback;
+        }
+    } else if (x->thread_id && m->chat.id == x->thread_chat && !is_command) {
+        /* From a forum topic everything is copied, and where the copy went
+         * is kept (topics.h): an edit of the answer then edits the copy. */
         rc = desk_send_copy(x, r.user_id, m->chat.id, m->message_id, NULL, SENDER_PURPOSE_TOPIC,
                             r.id);
-    else if (m->media != TG_MEDIA_NONE)
-        rc = desk_send_copy(x, r.user_id, m->chat.id, m->message_id, is_command ? text : NULL,
-                            "reply", r.id);
-    else
+    } else if (m->media != TG_MEDIA_NONE) {
+        rc = desk_send_message_copy(x, r.user_id, m, is_command ? text : NULL, "reply", r.id);
+    } else {
         rc = desk_send_text(x, r.user_id, text, NULL, "reply", r.id);
-    if (rc == 0)
-        rc = store_admin_message(x, r.id, m, text, false);
-    if (rc == 0 && to != r.status) {
-        rc = set_status(x, &r, to, m->from.id, NULL, true);
-        if (rc == 0)
-            rc = audit_status(x, &r, m->from.id, "reply", to);
-        if (rc == 0)
-            rc = desk_topic_status(x, r.id, to, 0);
-        struct buf me;
-        buf_init(&me, 1024);
-        desk_fmt_user(&me, m->from.first_name, m->from.last_name, m->from.username, m->from.id);
-        buf_addf(&fb, "Request #%" PRId64 " is now assigned to %s.", r.id, buf_str(&me));
-        buf_free(&me);
-    } else if (rc == 0) {
-        char rid[24];
-        const char *p[1] = {desk_i64(rid, r.id)};
-        rc = desk_exec_timed(x, "desk_request_first_response", 1, p);
     }
-    if (rc == 0 && r.unreachable)
+    if (rc == 0)
+        rc = answered(x, &r, m, text, &fb);
+    if (rc == 0 && r.unreachable && !route.business)
         buf_addf(&fb, "%sNote: %s has blocked the bot, so the answer may not arrive.",
                  buf_len(&fb) ? "\n" : "", buf_str(&r.user));
 
 send_feedback:
     if (rc == 0 && buf_len(&fb) > 0)
         rc = feedback(x, m->chat.id, &fb, r.id);
+    buf_free(&fb);
+    desk_business_route_free(&route);
+    req_free(&r);
+    return rc < 0 ? rc : DESK_PROCESSED;
+}
+
+int desk_staff_owner_answer(struct desk_ctx *x, const struct tg_message *m, int64_t id)
+{
+    struct req r;
+    int rc = lock_request(x, id, &r);
+    if (rc <= 0)
+        return rc < 0 ? rc : DESK_IGNORED;
+    struct buf b, fb;
+    buf_init(&b, TEXT_CAP);
+    buf_init(&fb, TEXT_CAP);
+    if ((rc = answered(x, &r, m, m->text, &fb)) == 0) {
+        buf_addf(&b, "Request #%" PRId64 " - ", r.id);
+        desk_fmt_user(&b, m->from.first_name, m->from.last_name, m->from.username, m->from.id);
+        buf_add(&b, " answered from the business account:\n");
+        desk_fmt_content(&b, m->text, tg_media_name(m->media));
+        if (buf_len(&fb))
+            buf_addf(&b, "\n%s", buf_str(&fb));
+        rc = buf_error(&b) == -ENOMEM ? -ENOMEM : desk_notify_staff(x, r.id, buf_str(&b), false);
+    }
+    buf_free(&b);
     buf_free(&fb);
     req_free(&r);
     return rc < 0 ? rc : DESK_PROCESSED;

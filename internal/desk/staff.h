@@ -61,6 +61,14 @@ int desk_staff_callback(struct desk_ctx *x, const struct tg_callback_query *cq);
 int desk_staff_group_migrated(struct desk_ctx *x, int64_t old_chat, int64_t new_chat);
 
 /*
+ * The business account answered the customer of request id itself (m,
+ * written in the business chat, say from its owner's phone): stored as a
+ * staff answer by m's sender, the first one assigning the request, and
+ * staff are told. DESK_IGNORED when there is no such request.
+ */
+int desk_staff_owner_answer(struct desk_ctx *x, const struct tg_message *m, int64_t id);
+
+/*
  * Looks up request id for a transcript (the columns of desk_history_head):
  * 1 with *ret (caller PQclear()s), 0 when there is none - m's chat was told
  * so - or < 0.

@@ -469,17 +469,22 @@ void desk_staff_chats_known(const struct desk *d, int64_t group, struct desk_sta
         ret->ids[ret->n++] = d->staff_ids[i];
 }
 
-int desk_claim(struct desk_ctx *x, const struct tg_update *u)
+int desk_exec_one(struct desk_ctx *x, const char *name, int n, const char *const *params)
 {
-    char id[24];
-    const char *p[2] = {desk_i64(id, u->update_id), tg_update_kind_name(u->kind)};
     PGresult *res;
-    int rc = desk_exec(x, "desk_update_claim", 2, p, &res);
+    int rc = desk_exec(x, name, n, params, &res);
     if (rc < 0)
         return rc;
     rc = PQntuples(res) == 1;
     PQclear(res);
     return rc;
+}
+
+int desk_claim(struct desk_ctx *x, const struct tg_update *u)
+{
+    char id[24];
+    const char *p[2] = {desk_i64(id, u->update_id), tg_update_kind_name(u->kind)};
+    return desk_exec_one(x, "desk_update_claim", 2, p);
 }
 
 int desk_dead_letter(struct pool_conn *c, const struct tg_update *u, const char *body, size_t len,

@@ -75,6 +75,9 @@ struct desk_staff_chats {
 int desk_exec(struct desk_ctx *x, const char *name, int n, const char *const *params,
               PGresult **ret);
 
+/* desk_exec() of a statement that returns one row or none: 1, 0, or < 0. */
+int desk_exec_one(struct desk_ctx *x, const char *name, int n, const char *const *params);
+
 /*
  * Like desk_exec, for a statement returning (seconds to resolution,
  * seconds to first response), each NULL unless this change set it: both are

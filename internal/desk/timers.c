@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "business.h"
 #include "db/sqlstate.h"
 #include "log.h"
 #include "metrics/tgm.h"
@@ -90,6 +91,16 @@ static int auto_close(struct desk_ctx *x, int *ret_closed)
         json_decref(ctx);
         if (rc < 0)
             break;
+        (*ret_closed)++;
+        if ((rc = desk_topic_status(x, id, DESK_CLOSED, 0)) < 0)
+            break;
+        /* not to a business account's customer: they talk to a person there */
+        struct desk_business_route route;
+        if ((rc = desk_business_route(x, id, &route)) < 0 || route.business) {
+            desk_business_route_free(&route);
+            continue;
+        }
+        desk_business_route_free(&route);
         struct buf b;
         buf_init(&b, TEXT_CAP);
         buf_addf(&b,
@@ -98,9 +109,6 @@ static int auto_close(struct desk_ctx *x, int *ret_closed)
                    "solved. Write to us any time to open a new one."),
                  (long long)id);
         rc = desk_send_buf(x, user, &b, "reply", id);
-        if (rc == 0)
-            rc = desk_topic_status(x, id, DESK_CLOSED, 0);
-        (*ret_closed)++;
     }
     PQclear(res);
     return rc;

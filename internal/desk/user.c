@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "business.h"
 #include "chats.h"
 #include "forget.h"
 #include "send.h"
@@ -172,7 +173,8 @@ int desk_user_edit(struct desk_ctx *x, const struct tg_message *m)
     const char *p[4] = {desk_i64(chat, m->chat.id), desk_i64(mid, m->message_id),
                         m->edit_date > 0 ? desk_i64(date, m->edit_date) : NULL, buf_str(&text)};
     PGresult *res;
-    int rc = desk_exec(x, "desk_message_edit", 4, p, &res);
+    int rc = m->business_connection_id ? desk_business_edit(x, m, buf_str(&text), &res)
+                                       : desk_exec(x, "desk_message_edit", 4, p, &res);
     buf_free(&text);
     if (rc < 0)
         return rc;

@@ -31,7 +31,7 @@
 #define UPDATE_ID_MAX (INT64_C(1) << 53)
 /* Bot usernames are at most 32 characters. */
 #define BOT_NAME_MAX 32
-/* More than the strings any one kind exposes (a message exposes 9). */
+/* More than the strings any one kind exposes (a business message exposes 12). */
 #define PENDING_MAX 16
 
 /* A string to copy into the arena. */
@@ -39,6 +39,7 @@ struct pending {
     const char **field;
     struct js_span v;
     bool esc;    /* has escapes: unescaped into scratch space, then cleaned */
+    bool raw;    /* a JSON value copied as its text, not a string unescaped */
     bool *dirty; /* where to note that cleaning changed it, or NULL */
 };
 
@@ -53,6 +54,10 @@ struct parse_ctx {
     /* the message text (or caption) and the entities to find a command by */
     bool has_text;
     struct js_span entities;
+    /* deleted_business_messages: the message_ids array, copied to the arena */
+    struct js_span ids;
+    size_t nids;
+    const int64_t **ids_field;
 };
 
 /* A bot command found at the start of a text; offsets are bytes. */
@@ -217,6 +222,16 @@ static int take_string(struct parse_ctx *c, struct js_span v, const char **field
     c->arena_size += room;
     if (esc && room > c->scratch_size)
         c->scratch_size = room;
+    return 0;
+}
+
+/* Records the JSON text of value v (an object, say) for a copy in the arena. */
+static int take_raw(struct parse_ctx *c, struct js_span v, const char **field)
+{
+    if (c->npending == PENDING_MAX)
+        return malformed(c, "", "", "too many strings to clean"); /* a bug, not bad input */
+    c->pending[c->npending++] = (struct pending){.field = field, .v = v, .raw = true};
+    c->arena_size += v.n + 1;
     return 0;
 }
 
@@ -532,6 +547,122 @@ static int parse_media(struct parse_ctx *c, const struct js_span *m, struct tg_m
     return 0;
 }
 
+/*
+ * What a message without text and without a file may hold, looked for only
+ * then (so an ordinary message pays nothing for the list): first the
+ * content a person can send, each a JSON object (venue before location: a
+ * venue carries both), then the fields of service messages, which nobody
+ * wrote. (Bot API 9.x; a field newer than this list makes a message of kind
+ * OTHER, which is copied to staff rather than lost.)
+ */
+static const struct {
+    const char *key;
+    enum tg_media media;
+} content_keys[] = {
+    {"venue", TG_MEDIA_VENUE},       {"location", TG_MEDIA_LOCATION},
+    {"contact", TG_MEDIA_CONTACT},   {"poll", TG_MEDIA_POLL},
+    {"dice", TG_MEDIA_DICE},         {"story", TG_MEDIA_STORY},
+    {"game", TG_MEDIA_GAME},         {"checklist", TG_MEDIA_CHECKLIST},
+    {"invoice", TG_MEDIA_INVOICE},   {"paid_media", TG_MEDIA_PAID_MEDIA},
+    {"giveaway", TG_MEDIA_GIVEAWAY}, {"giveaway_winners", TG_MEDIA_GIVEAWAY_WINNERS},
+};
+#define CONTENT_KEYS (sizeof(content_keys) / sizeof(content_keys[0]))
+
+/* content_keys[] in its order, then the service fields. */
+static const char *const extra_keys[] = {
+    "venue",
+    "location",
+    "contact",
+    "poll",
+    "dice",
+    "story",
+    "game",
+    "checklist",
+    "invoice",
+    "paid_media",
+    "giveaway",
+    "giveaway_winners",
+    /* service messages */
+    "new_chat_members",
+    "left_chat_member",
+    "new_chat_title",
+    "new_chat_photo",
+    "delete_chat_photo",
+    "group_chat_created",
+    "supergroup_chat_created",
+    "channel_chat_created",
+    "message_auto_delete_timer_changed",
+    "migrate_to_chat_id",
+    "migrate_from_chat_id",
+    "pinned_message",
+    "successful_payment",
+    "refunded_payment",
+    "users_shared",
+    "chat_shared",
+    "gift",
+    "unique_gift",
+    "connected_website",
+    "write_access_allowed",
+    "passport_data",
+    "proximity_alert_triggered",
+    "boost_added",
+    "chat_background_set",
+    "checklist_tasks_done",
+    "checklist_tasks_added",
+    "direct_message_price_changed",
+    "forum_topic_created",
+    "forum_topic_edited",
+    "forum_topic_closed",
+    "forum_topic_reopened",
+    "general_forum_topic_hidden",
+    "general_forum_topic_unhidden",
+    "giveaway_created",
+    "giveaway_completed",
+    "paid_message_price_changed",
+    "suggested_post_approved",
+    "suggested_post_approval_failed",
+    "suggested_post_declined",
+    "suggested_post_paid",
+    "suggested_post_refunded",
+    "video_chat_scheduled",
+    "video_chat_started",
+    "video_chat_ended",
+    "video_chat_participants_invited",
+    "web_app_data",
+};
+#define EXTRA_KEYS (sizeof(extra_keys) / sizeof(extra_keys[0]))
+
+/*
+ * A message with no text and no file (a caption may be there: paid media
+ * has one): its content kind and the JSON of that content, or that it is a
+ * service message, or else kind OTHER.
+ */
+static int parse_content(struct parse_ctx *c, struct js_span v, struct tg_message *msg)
+{
+    struct js_span m[EXTRA_KEYS];
+    size_t i;
+    int r;
+
+    members(v, extra_keys, EXTRA_KEYS, m);
+    for (i = 0; i < CONTENT_KEYS; i++) {
+        if (!m[i].p)
+            continue;
+        if ((r = get_object(c, m[i], "", content_keys[i].key, false)) < 0 ||
+            (r = take_raw(c, m[i], &msg->content)) < 0)
+            return r;
+        msg->media = content_keys[i].media;
+        return 0;
+    }
+    for (; i < EXTRA_KEYS; i++)
+        if (m[i].p) {
+            msg->is_service = true;
+            return 0;
+        }
+    /* A group's migrate_to_chat_id of 0 (or null) is no service field. */
+    msg->media = TG_MEDIA_OTHER;
+    return 0;
+}
+
 enum { REPLY_MESSAGE_ID, REPLY_FROM, REPLY_KEYS };
 static const char *const reply_keys[REPLY_KEYS] = {"message_id", "from"};
 
@@ -605,6 +736,107 @@ static int parse_message(struct parse_ctx *c, struct js_span v, struct tg_messag
         for (size_t i = 0; i < FORUM_SERVICE_KEYS; i++)
             msg->forum_service = msg->forum_service || f[i].p != NULL;
     }
+    if (!m[MSG_TEXT].p && msg->media == TG_MEDIA_NONE)
+        return parse_content(c, v, msg);
+    return 0;
+}
+
+/* ---- Telegram Business -------------------------------------------------- */
+
+enum { BM_CONNECTION, BM_SENDER_BOT, BM_KEYS };
+static const char *const business_message_keys[BM_KEYS] = {
+    "business_connection_id",
+    "sender_business_bot",
+};
+
+/* What a business_message adds to a Message: its connection, and the bot
+ * that sent it for the business account (an outgoing message). */
+static int parse_business_message(struct parse_ctx *c, struct js_span v, struct tg_message *msg)
+{
+    struct js_span m[BM_KEYS];
+    struct tg_user bot = {0};
+    int r;
+
+    members(v, business_message_keys, BM_KEYS, m);
+    if ((r = get_string(c, m[BM_CONNECTION], "", "business_connection_id", true,
+                        &msg->business_connection_id)) < 0 ||
+        (r = parse_user(c, m[BM_SENDER_BOT], "", "sender_business_bot", ".sender_business_bot",
+                        false, false, &bot, NULL)) < 0)
+        return r;
+    msg->sender_business_bot_id = bot.id;
+    return 0;
+}
+
+enum { BC_ID, BC_USER, BC_USER_CHAT_ID, BC_DATE, BC_IS_ENABLED, BC_CAN_REPLY, BC_RIGHTS, BC_KEYS };
+static const char *const business_connection_keys[BC_KEYS] = {
+    "id", "user", "user_chat_id", "date", "is_enabled", "can_reply", "rights",
+};
+static const char *const can_reply_key[] = {"can_reply"};
+
+static int parse_business_connection(struct parse_ctx *c, struct js_span v,
+                                     struct tg_business_connection *bc)
+{
+    struct js_span m[BC_KEYS], can_reply;
+    int r;
+
+    if (js_type(v) != JS_OBJECT)
+        return malformed(c, "", "", "not an object");
+    members(v, business_connection_keys, BC_KEYS, m);
+    if ((r = get_string(c, m[BC_ID], "", "id", true, &bc->id)) < 0 ||
+        (r = parse_user(c, m[BC_USER], "", "user", ".user", true, true, &bc->user, NULL)) < 0 ||
+        (r = get_int(c, m[BC_USER_CHAT_ID], "", "user_chat_id", true, &bc->user_chat_id)) < 0 ||
+        (r = get_int(c, m[BC_DATE], "", "date", true, &bc->date)) < 0)
+        return r;
+    if (!m[BC_IS_ENABLED].p)
+        return malformed(c, "", "is_enabled", "missing");
+    if ((r = get_bool(c, m[BC_IS_ENABLED], "", "is_enabled", &bc->is_enabled)) < 0 ||
+        (r = get_bool(c, m[BC_CAN_REPLY], "", "can_reply", &bc->can_reply)) < 0 ||
+        (r = get_object(c, m[BC_RIGHTS], "", "rights", false)) < 0)
+        return r;
+    if (!m[BC_RIGHTS].p)
+        return 0;
+    /* Since Bot API 9.0 the rights say it; an absent right is not granted. */
+    bc->can_reply = false;
+    members(m[BC_RIGHTS], can_reply_key, 1, &can_reply);
+    if ((r = get_bool(c, can_reply, ".rights", "can_reply", &bc->can_reply)) < 0 ||
+        (r = take_raw(c, m[BC_RIGHTS], &bc->rights)) < 0)
+        return r;
+    return 0;
+}
+
+enum { BD_CONNECTION, BD_CHAT, BD_MESSAGE_IDS, BD_KEYS };
+static const char *const business_deleted_keys[BD_KEYS] = {
+    "business_connection_id",
+    "chat",
+    "message_ids",
+};
+
+static int parse_business_deleted(struct parse_ctx *c, struct js_span v,
+                                  struct tg_business_deleted *bd)
+{
+    struct js_span m[BD_KEYS], id = {NULL, 0};
+    int64_t n;
+    int r;
+
+    if (js_type(v) != JS_OBJECT)
+        return malformed(c, "", "", "not an object");
+    members(v, business_deleted_keys, BD_KEYS, m);
+    if ((r = get_string(c, m[BD_CONNECTION], "", "business_connection_id", true,
+                        &bd->connection_id)) < 0 ||
+        (r = parse_chat(c, m[BD_CHAT], ".chat", &bd->chat)) < 0)
+        return r;
+    if (!m[BD_MESSAGE_IDS].p)
+        return malformed(c, "", "message_ids", "missing");
+    if (js_type(m[BD_MESSAGE_IDS]) != JS_ARRAY)
+        return malformed(c, "", "message_ids", "not an array");
+    while (js_next(m[BD_MESSAGE_IDS], &id)) {
+        if (!js_int64(id, &n))
+            return malformed(c, ".message_ids[]", "", "not an integer");
+        bd->n_message_ids++;
+    }
+    c->ids = m[BD_MESSAGE_IDS];
+    c->nids = bd->n_message_ids;
+    c->ids_field = &bd->message_ids;
     return 0;
 }
 
@@ -780,7 +1012,11 @@ static long copy_string(const struct pending *p, char *dst, char *scratch)
     size_t room = p->v.n - 2, n;
     bool dirty = false;
 
-    if (!p->esc) {
+    if (p->raw) {
+        /* JSON text js_check() passed is valid UTF-8; jansson lets a NUL
+         * byte follow a number, which goes (the text stays JSON). */
+        n = clean_utf8(p->v.p, p->v.n, dst, &dirty);
+    } else if (!p->esc) {
         /* raw text js_check() passed: valid UTF-8 without NUL bytes */
         memcpy(dst, p->v.p + 1, room);
         n = room;
@@ -799,28 +1035,37 @@ static long copy_string(const struct pending *p, char *dst, char *scratch)
 
 /*
  * Allocates the arena, copies the pending strings into it and resolves the
- * command (whose bot name also lives in the arena). On failure *ret_arena is
- * NULL; on success the caller owns it.
+ * command (whose bot name also lives in the arena); deleted message ids go
+ * first, aligned as malloc() aligns. On failure *ret_arena is NULL; on
+ * success the caller owns it.
  */
 static int finish(struct parse_ctx *c, struct tg_message *msg, char **ret_arena)
 {
     struct command cmd = {0};
     bool is_cmd = false;
     char *arena = NULL, *p = NULL;
-    size_t i;
+    size_t i, ids_size = c->nids * sizeof(int64_t);
 
     *ret_arena = NULL;
     if (c->has_text)
         c->arena_size += BOT_NAME_MAX + 1;
-    if (c->arena_size > 0) {
-        arena = malloc(c->arena_size + c->scratch_size);
+    if (c->arena_size + ids_size > 0) {
+        arena = malloc(ids_size + c->arena_size + c->scratch_size);
         if (!arena) {
             set_err(c, "out of memory");
             return -ENOMEM;
         }
-        p = arena;
+        if (c->nids > 0) {
+            int64_t *ids = (int64_t *)(void *)arena;
+            struct js_span id = {NULL, 0};
+
+            for (i = 0; i < c->nids && js_next(c->ids, &id); i++)
+                js_int64(id, &ids[i]); /* checked by parse_business_deleted() */
+            *c->ids_field = ids;
+        }
+        p = arena + ids_size;
         for (i = 0; i < c->npending; i++) {
-            long n = copy_string(&c->pending[i], p, arena + c->arena_size);
+            long n = copy_string(&c->pending[i], p, arena + ids_size + c->arena_size);
 
             if (n < 0) {
                 free(arena);
@@ -859,13 +1104,26 @@ static const struct {
     {"my_chat_member", TG_UPDATE_MY_CHAT_MEMBER},
     {"channel_post", TG_UPDATE_CHANNEL_POST},
     {"edited_channel_post", TG_UPDATE_EDITED_CHANNEL_POST},
+    {"business_connection", TG_UPDATE_BUSINESS_CONNECTION},
+    {"business_message", TG_UPDATE_BUSINESS_MESSAGE},
+    {"edited_business_message", TG_UPDATE_EDITED_BUSINESS_MESSAGE},
+    {"deleted_business_messages", TG_UPDATE_DELETED_BUSINESS_MESSAGES},
 };
 #define KINDS (sizeof(kind_keys) / sizeof(kind_keys[0]))
 
 /* "update_id" and kind_keys[] in its order. */
 static const char *const root_keys[1 + KINDS] = {
-    "update_id",      "message",      "edited_message",      "callback_query",
-    "my_chat_member", "channel_post", "edited_channel_post",
+    "update_id",
+    "message",
+    "edited_message",
+    "callback_query",
+    "my_chat_member",
+    "channel_post",
+    "edited_channel_post",
+    "business_connection",
+    "business_message",
+    "edited_business_message",
+    "deleted_business_messages",
 };
 
 int tg_update_parse(const char *body, size_t len, struct tg_update *ret, char *err, size_t cap)
@@ -918,6 +1176,17 @@ int tg_update_parse(const char *body, size_t len, struct tg_update *ret, char *e
     case TG_UPDATE_MY_CHAT_MEMBER:
         r = parse_member(&c, v, &u.member);
         break;
+    case TG_UPDATE_BUSINESS_MESSAGE:
+    case TG_UPDATE_EDITED_BUSINESS_MESSAGE:
+        if ((r = parse_message(&c, v, &u.message)) == 0)
+            r = parse_business_message(&c, v, &u.message);
+        break;
+    case TG_UPDATE_BUSINESS_CONNECTION:
+        r = parse_business_connection(&c, v, &u.business);
+        break;
+    case TG_UPDATE_DELETED_BUSINESS_MESSAGES:
+        r = parse_business_deleted(&c, v, &u.deleted);
+        break;
     default:
         r = 0;
         break;
@@ -955,6 +1224,14 @@ const char *tg_update_kind_name(enum tg_update_kind kind)
         return "channel_post";
     case TG_UPDATE_EDITED_CHANNEL_POST:
         return "edited_channel_post";
+    case TG_UPDATE_BUSINESS_CONNECTION:
+        return "business_connection";
+    case TG_UPDATE_BUSINESS_MESSAGE:
+        return "business_message";
+    case TG_UPDATE_EDITED_BUSINESS_MESSAGE:
+        return "edited_business_message";
+    case TG_UPDATE_DELETED_BUSINESS_MESSAGES:
+        return "deleted_business_messages";
     case TG_UPDATE_OTHER:
         break;
     }
@@ -980,6 +1257,32 @@ const char *tg_media_name(enum tg_media media)
         return "animation";
     case TG_MEDIA_VIDEO_NOTE:
         return "video_note";
+    case TG_MEDIA_LOCATION:
+        return "location";
+    case TG_MEDIA_VENUE:
+        return "venue";
+    case TG_MEDIA_CONTACT:
+        return "contact";
+    case TG_MEDIA_POLL:
+        return "poll";
+    case TG_MEDIA_DICE:
+        return "dice";
+    case TG_MEDIA_STORY:
+        return "story";
+    case TG_MEDIA_GAME:
+        return "game";
+    case TG_MEDIA_CHECKLIST:
+        return "checklist";
+    case TG_MEDIA_INVOICE:
+        return "invoice";
+    case TG_MEDIA_PAID_MEDIA:
+        return "paid_media";
+    case TG_MEDIA_GIVEAWAY:
+        return "giveaway";
+    case TG_MEDIA_GIVEAWAY_WINNERS:
+        return "giveaway_winners";
+    case TG_MEDIA_OTHER:
+        return "message";
     case TG_MEDIA_NONE:
         break;
     }

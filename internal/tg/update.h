@@ -25,6 +25,11 @@ enum tg_update_kind {
     TG_UPDATE_CHANNEL_POST,        /* acknowledged and ignored */
     TG_UPDATE_EDITED_CHANNEL_POST, /* acknowledged and ignored */
     TG_UPDATE_OTHER,               /* any other kind: acknowledged and ignored */
+    /* Telegram Business (Bot API 7.2+): a business account connected to the bot */
+    TG_UPDATE_BUSINESS_CONNECTION,       /* connected, changed or disconnected */
+    TG_UPDATE_BUSINESS_MESSAGE,          /* a message in one of its private chats */
+    TG_UPDATE_EDITED_BUSINESS_MESSAGE,   /* an edit there */
+    TG_UPDATE_DELETED_BUSINESS_MESSAGES, /* messages deleted there */
 };
 
 enum tg_chat_type {
@@ -45,6 +50,23 @@ enum tg_media {
     TG_MEDIA_AUDIO,
     TG_MEDIA_ANIMATION,
     TG_MEDIA_VIDEO_NOTE,
+    /* Content without a file_id: message.content holds the object's JSON. */
+    TG_MEDIA_LOCATION,
+    TG_MEDIA_VENUE,
+    TG_MEDIA_CONTACT,
+    TG_MEDIA_POLL,
+    TG_MEDIA_DICE,
+    TG_MEDIA_STORY,
+    TG_MEDIA_GAME,
+    TG_MEDIA_CHECKLIST,
+    /* Telegram copies none of these four; they can be forwarded. */
+    TG_MEDIA_INVOICE,
+    TG_MEDIA_PAID_MEDIA,
+    TG_MEDIA_GIVEAWAY,
+    TG_MEDIA_GIVEAWAY_WINNERS,
+    /* A message with neither text nor any content this file knows, and no
+     * service field either: a kind newer than this parser ("message"). */
+    TG_MEDIA_OTHER,
 };
 
 struct tg_user {
@@ -101,6 +123,20 @@ struct tg_message {
     int64_t message_thread_id;
     bool is_topic_message;
     bool forum_service;
+    /*
+     * Content without a file (media LOCATION ... OTHER): the JSON text of
+     * its object as Telegram sent it ({"latitude":...}), NULL otherwise.
+     * Read only for messages without text and without a file.
+     */
+    const char *content;
+    /* A service message (members joined, a message pinned, a topic created,
+     * a payment, ...): nobody wrote it. */
+    bool is_service;
+    /* Telegram Business: the connection of a business_message (NULL for any
+     * other message), and the bot that sent it on the business account's
+     * behalf (0 when a person did). */
+    const char *business_connection_id;
+    int64_t sender_business_bot_id;
 };
 
 struct tg_callback_query {
@@ -120,10 +156,33 @@ struct tg_chat_member_update {
     const char *new_status;
 };
 
+/* business_connection: the bot was connected to a business account, or the
+ * connection changed or ended. */
+struct tg_business_connection {
+    const char *id;
+    struct tg_user user; /* the business account */
+    int64_t user_chat_id;
+    int64_t date;
+    bool is_enabled;
+    /* Whether the bot may answer for the account: rights.can_reply (Bot API
+     * 9.0), else the older can_reply; false when neither says so. */
+    bool can_reply;
+    const char *rights; /* the JSON text of rights, NULL when absent */
+};
+
+/* deleted_business_messages */
+struct tg_business_deleted {
+    const char *connection_id;
+    struct tg_chat chat;
+    const int64_t *message_ids; /* in the update's arena */
+    size_t n_message_ids;
+};
+
 struct tg_update {
     int64_t update_id;
     enum tg_update_kind kind;
-    /* kind MESSAGE, EDITED_MESSAGE, CHANNEL_POST, EDITED_CHANNEL_POST */
+    /* kind MESSAGE, EDITED_MESSAGE, CHANNEL_POST, EDITED_CHANNEL_POST,
+     * BUSINESS_MESSAGE, EDITED_BUSINESS_MESSAGE */
     struct tg_message message;
     /* kind CALLBACK_QUERY */
     struct tg_callback_query callback;
@@ -131,6 +190,10 @@ struct tg_update {
     struct tg_chat_member_update member;
     /* owned: every string above, NULL when there is none */
     char *priv_arena;
+    /* kind BUSINESS_CONNECTION */
+    struct tg_business_connection business;
+    /* kind DELETED_BUSINESS_MESSAGES */
+    struct tg_business_deleted deleted;
 };
 
 /*
@@ -138,8 +201,11 @@ struct tg_update {
  * Returns 0 and fills *ret (release with tg_update_free()), or -EINVAL when
  * the body is not JSON, not an object, or not an Update (update_id missing,
  * not an integer or outside 0..2^53; a known kind whose required fields -
- * chat id, message id, callback id and sender - are missing or of the wrong
- * type), with a short reason in err (capacity cap; never contains message
+ * chat id, message id, callback id and sender; a business connection's id,
+ * user, user_chat_id, date and is_enabled; a business message's
+ * connection; deleted message ids - are missing or of the wrong type; a
+ * content object such as "location" that is not an object), with a short
+ * reason in err (capacity cap; never contains message
  * text), or -ENOMEM. Unknown fields and unknown update kinds are accepted.
  * *ret is untouched on failure.
  */
@@ -151,7 +217,8 @@ void tg_update_free(struct tg_update *u);
 /* "message", "edited_message", "callback_query", ... for logs and metrics. */
 const char *tg_update_kind_name(enum tg_update_kind kind);
 
-/* "photo", "document", ... (the messages.attachment_kind values); NULL for NONE. */
+/* "photo", "document", "location", ... (the messages.attachment_kind
+ * values; "message" for OTHER); NULL for NONE. */
 const char *tg_media_name(enum tg_media media);
 
 #endif

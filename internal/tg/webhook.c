@@ -9,8 +9,17 @@
 
 #include "tg/api.h"
 
-const char *const tg_allowed_updates[] = {"message", "edited_message", "callback_query",
-                                          "my_chat_member"};
+const char *const tg_allowed_updates[] = {
+    "message",
+    "edited_message",
+    "callback_query",
+    "my_chat_member",
+    /* Telegram Business: connections and the messages of connected accounts */
+    "business_connection",
+    "business_message",
+    "edited_business_message",
+    "deleted_business_messages",
+};
 const size_t tg_allowed_updates_count = sizeof(tg_allowed_updates) / sizeof(tg_allowed_updates[0]);
 
 json_t *tg_allowed_updates_json(void)

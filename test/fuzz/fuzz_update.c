@@ -5,7 +5,9 @@
  * result is a finding too: every exposed string is NUL-terminated valid UTF-8
  * (jansson's json_string() is the independent judge), a command is lower-case
  * [a-z0-9_]{1,32} with its arguments inside the text, a media kind comes
- * with a file_id, and a failure leaves *ret alone and explains itself.
+ * with a file_id and content without a file with its JSON (a JSON object,
+ * as jansson judges), a business message with its connection, deleted ids
+ * are there to read, and a failure leaves *ret alone and explains itself.
  */
 #include <jansson.h>
 #include <stddef.h>
@@ -28,6 +30,21 @@ static size_t check_string(const char *s)
     n = strlen(s);
     j = json_stringn(s, n);
     if (!j)
+        abort();
+    json_decref(j);
+    return n;
+}
+
+/* Aborts unless s is NULL or the text of a JSON object; returns its length. */
+static size_t check_json_object(const char *s)
+{
+    json_t *j;
+    size_t n = check_string(s);
+
+    if (!s)
+        return 0;
+    j = json_loads(s, JSON_ALLOW_NUL, NULL);
+    if (!json_is_object(j))
         abort();
     json_decref(j);
     return n;
@@ -73,8 +90,14 @@ static size_t check_message(const struct tg_message *m)
     }
     if ((m->media == TG_MEDIA_NONE) != (tg_media_name(m->media) == NULL))
         abort();
-    if (m->media != TG_MEDIA_NONE && !m->file_id)
+    if (m->media >= TG_MEDIA_PHOTO && m->media <= TG_MEDIA_VIDEO_NOTE && !m->file_id)
         abort();
+    if ((m->media >= TG_MEDIA_LOCATION && m->media <= TG_MEDIA_GIVEAWAY_WINNERS) !=
+        (m->content != NULL))
+        abort();
+    if (m->is_service && (m->media != TG_MEDIA_NONE || m->text))
+        abort();
+    sum += check_json_object(m->content);
     if (m->text_was_cleaned && !m->text)
         abort();
     return sum + (size_t)m->message_id + (size_t)m->reply_to_message_id;
@@ -116,6 +139,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         sum += check_chat(&u.member.chat) + check_user(&u.member.from) +
                check_string(u.member.old_status) + check_string(u.member.new_status);
+        break;
+    case TG_UPDATE_BUSINESS_MESSAGE:
+    case TG_UPDATE_EDITED_BUSINESS_MESSAGE:
+        if (!u.message.business_connection_id)
+            abort();
+        sum += check_message(&u.message) + check_string(u.message.business_connection_id);
+        break;
+    case TG_UPDATE_BUSINESS_CONNECTION:
+        if (!u.business.id)
+            abort();
+        sum += check_string(u.business.id) + check_user(&u.business.user) +
+               check_json_object(u.business.rights);
+        break;
+    case TG_UPDATE_DELETED_BUSINESS_MESSAGES:
+        if (!u.deleted.connection_id || (u.deleted.n_message_ids > 0 && !u.deleted.message_ids))
+            abort();
+        sum += check_string(u.deleted.connection_id) + check_chat(&u.deleted.chat);
+        for (size_t i = 0; i < u.deleted.n_message_ids; i++)
+            sum += (size_t)u.deleted.message_ids[i];
         break;
     case TG_UPDATE_OTHER:
         break;

@@ -2,6 +2,7 @@
  * update_diff.c - tg_update_parse() against the jansson-based reference
  * (see update_ref.h). Shared by fuzz_update_diff and test_update_diff.
  */
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +14,20 @@
 static bool same_str(const char *a, const char *b)
 {
     return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+/* Both NULL, or both JSON texts of equal values (the reference's is jansson's
+ * dump of what the other holds as Telegram wrote it). */
+static bool same_json(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    json_t *ja = json_loads(a, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL),
+           *jb = json_loads(b, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    bool same = ja && jb && json_equal(ja, jb);
+    json_decref(ja);
+    json_decref(jb);
+    return same;
 }
 
 /* For the diff_*() below: each returns the first field that differs, or NULL. */
@@ -73,6 +88,35 @@ static const char *diff_message(const struct tg_message *a, const struct tg_mess
     SAME(message_thread_id);
     SAME(is_topic_message);
     SAME(forum_service);
+    if (!same_json(a->content, b->content))
+        return "content";
+    SAME(is_service);
+    SAME_STR(business_connection_id);
+    SAME(sender_business_bot_id);
+    return NULL;
+}
+
+static const char *diff_business(const struct tg_business_connection *a,
+                                 const struct tg_business_connection *b)
+{
+    SAME_STR(id);
+    SAME(user_chat_id);
+    SAME(date);
+    SAME(is_enabled);
+    SAME(can_reply);
+    if (!same_json(a->rights, b->rights))
+        return "rights";
+    return NULL;
+}
+
+static const char *diff_deleted(const struct tg_business_deleted *a,
+                                const struct tg_business_deleted *b)
+{
+    SAME_STR(connection_id);
+    SAME(n_message_ids);
+    for (size_t i = 0; i < a->n_message_ids; i++)
+        if (a->message_ids[i] != b->message_ids[i])
+            return "message_ids";
     return NULL;
 }
 
@@ -158,6 +202,14 @@ const char *update_diff(const char *body, size_t len, char *why, size_t cap)
         what = "member.chat";
     else if ((d = diff_user(&u.member.from, &ref.u.member.from)) != NULL)
         what = "member.from";
+    else if ((d = diff_business(&u.business, &ref.u.business)) != NULL)
+        what = "business";
+    else if ((d = diff_user(&u.business.user, &ref.u.business.user)) != NULL)
+        what = "business.user";
+    else if ((d = diff_deleted(&u.deleted, &ref.u.deleted)) != NULL)
+        what = "deleted";
+    else if ((d = diff_chat(&u.deleted.chat, &ref.u.deleted.chat)) != NULL)
+        what = "deleted.chat";
     if (d)
         snprintf(why, cap, "%s%s%s differs", what ? what : "", what ? "." : "", d);
     tg_update_free(&u);

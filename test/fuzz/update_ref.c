@@ -7,6 +7,13 @@
  * (update_ref.h) holds it. fuzz_update_diff and test_update_diff compare the
  * two parsers; the comments below are the old file's.
  *
+ * Added since, in the same jansson way, so that the new fields have a second
+ * implementation to be held against: the Telegram Business kinds, content
+ * without a file (location, poll, ...) with its JSON, and service messages
+ * (issue 17). A JSON text the reference exposes (content, rights) is
+ * jansson's compact dump of the object, so update_diff() compares those as
+ * JSON values, not as bytes.
+ *
  * update.c - Telegram Update parsing (see update.h).
  *
  * One walk over the jansson document fills a struct tg_update on the stack.
@@ -41,6 +48,7 @@ struct pending {
     const char **field;
     const char *src;
     size_t len;
+    char *owned; /* a JSON dump src points into, freed once copied */
 };
 
 struct parse_ctx {
@@ -54,6 +62,9 @@ struct parse_ctx {
     bool has_text;
     size_t text_len; /* valid while the text is borrowed */
     const json_t *entities;
+    /* deleted_business_messages: the message_ids, copied to the arena */
+    const json_t *ids;
+    const int64_t **ids_field;
 };
 
 /* A bot command found at the start of a text; offsets are bytes. */
@@ -226,6 +237,25 @@ static int take_string(struct parse_ctx *c, const json_t *v, const char **field,
         return malformed(c, "", "", "too many strings to clean"); /* a bug, not bad input */
     c->pending[c->npending++] = (struct pending){.field = field, .src = s, .len = len};
     c->arena_size += out + 1;
+    return 0;
+}
+
+/* Records jansson's compact dump of v for a copy in the arena. */
+static int take_dump(struct parse_ctx *c, const json_t *v, const char **field)
+{
+    char *dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+
+    if (!dump) {
+        set_err(c, "out of memory");
+        return -ENOMEM;
+    }
+    if (c->npending == PENDING_MAX) {
+        free(dump);
+        return malformed(c, "", "", "too many strings to clean"); /* a bug, not bad input */
+    }
+    c->pending[c->npending++] =
+        (struct pending){.field = field, .src = dump, .len = strlen(dump), .owned = dump};
+    c->arena_size += strlen(dump) + 1;
     return 0;
 }
 
@@ -455,6 +485,94 @@ static int parse_media(struct parse_ctx *c, const json_t *m, struct tg_message *
     return 0;
 }
 
+/* Content without a file (added with issue 17); venue before location. */
+static const struct {
+    const char *key;
+    enum tg_media media;
+} content_keys[] = {
+    {"venue", TG_MEDIA_VENUE},       {"location", TG_MEDIA_LOCATION},
+    {"contact", TG_MEDIA_CONTACT},   {"poll", TG_MEDIA_POLL},
+    {"dice", TG_MEDIA_DICE},         {"story", TG_MEDIA_STORY},
+    {"game", TG_MEDIA_GAME},         {"checklist", TG_MEDIA_CHECKLIST},
+    {"invoice", TG_MEDIA_INVOICE},   {"paid_media", TG_MEDIA_PAID_MEDIA},
+    {"giveaway", TG_MEDIA_GIVEAWAY}, {"giveaway_winners", TG_MEDIA_GIVEAWAY_WINNERS},
+};
+
+/* The fields of service messages. */
+static const char *const service_keys[] = {
+    "new_chat_members",
+    "left_chat_member",
+    "new_chat_title",
+    "new_chat_photo",
+    "delete_chat_photo",
+    "group_chat_created",
+    "supergroup_chat_created",
+    "channel_chat_created",
+    "message_auto_delete_timer_changed",
+    "migrate_to_chat_id",
+    "migrate_from_chat_id",
+    "pinned_message",
+    "successful_payment",
+    "refunded_payment",
+    "users_shared",
+    "chat_shared",
+    "gift",
+    "unique_gift",
+    "connected_website",
+    "write_access_allowed",
+    "passport_data",
+    "proximity_alert_triggered",
+    "boost_added",
+    "chat_background_set",
+    "checklist_tasks_done",
+    "checklist_tasks_added",
+    "direct_message_price_changed",
+    "forum_topic_created",
+    "forum_topic_edited",
+    "forum_topic_closed",
+    "forum_topic_reopened",
+    "general_forum_topic_hidden",
+    "general_forum_topic_unhidden",
+    "giveaway_created",
+    "giveaway_completed",
+    "paid_message_price_changed",
+    "suggested_post_approved",
+    "suggested_post_approval_failed",
+    "suggested_post_declined",
+    "suggested_post_paid",
+    "suggested_post_refunded",
+    "video_chat_scheduled",
+    "video_chat_started",
+    "video_chat_ended",
+    "video_chat_participants_invited",
+    "web_app_data",
+};
+
+static int parse_content(struct parse_ctx *c, const json_t *m, struct tg_message *msg)
+{
+    const json_t *v;
+    size_t i;
+    int r;
+
+    for (i = 0; i < sizeof(content_keys) / sizeof(content_keys[0]); i++) {
+        if ((r = get_object(c, m, "", content_keys[i].key, false, &v)) < 0)
+            return r;
+        if (!v)
+            continue;
+        if ((r = take_dump(c, v, &msg->content)) < 0)
+            return r;
+        msg->media = content_keys[i].media;
+        return 0;
+    }
+    for (i = 0; i < sizeof(service_keys) / sizeof(service_keys[0]); i++)
+        if (member(m, service_keys[i])) {
+            msg->is_service = true;
+            return 0;
+        }
+    msg->media = TG_MEDIA_OTHER;
+    return 0;
+}
+
 static int parse_reply_to(struct parse_ctx *c, const json_t *m, struct tg_message *msg)
 {
     const json_t *v;
@@ -519,6 +637,78 @@ static int parse_message(struct parse_ctx *c, const json_t *m, struct tg_message
     else
         msg->forum_service = member(m, "forum_topic_created") || member(m, "forum_topic_edited") ||
                              member(m, "forum_topic_closed") || member(m, "forum_topic_reopened");
+    if (!member(m, "text") && msg->media == TG_MEDIA_NONE)
+        return parse_content(c, m, msg);
+    return 0;
+}
+
+/* ---- Telegram Business (added with issue 17) ------------------------------ */
+
+static int parse_business_message(struct parse_ctx *c, const json_t *m, struct tg_message *msg)
+{
+    struct tg_user bot = {0};
+    int r;
+
+    if ((r = get_string(c, m, "", "business_connection_id", true, &msg->business_connection_id,
+                        NULL)) < 0 ||
+        (r = parse_user(c, m, "", "sender_business_bot", ".sender_business_bot", false, false, &bot,
+                        NULL)) < 0)
+        return r;
+    msg->sender_business_bot_id = bot.id;
+    return 0;
+}
+
+static int parse_business_connection(struct parse_ctx *c, const json_t *b,
+                                     struct tg_business_connection *bc)
+{
+    const json_t *rights;
+    int r;
+
+    if (!json_is_object(b))
+        return malformed(c, "", "", "not an object");
+    if ((r = get_string(c, b, "", "id", true, &bc->id, NULL)) < 0 ||
+        (r = parse_user(c, b, "", "user", ".user", true, true, &bc->user, NULL)) < 0 ||
+        (r = get_int(c, b, "", "user_chat_id", true, &bc->user_chat_id)) < 0 ||
+        (r = get_int(c, b, "", "date", true, &bc->date)) < 0)
+        return r;
+    if (!member(b, "is_enabled"))
+        return malformed(c, "", "is_enabled", "missing");
+    if ((r = get_bool(c, b, "", "is_enabled", &bc->is_enabled)) < 0 ||
+        (r = get_bool(c, b, "", "can_reply", &bc->can_reply)) < 0 ||
+        (r = get_object(c, b, "", "rights", false, &rights)) < 0)
+        return r;
+    if (!rights)
+        return 0;
+    bc->can_reply = false;
+    if ((r = get_bool(c, rights, ".rights", "can_reply", &bc->can_reply)) < 0 ||
+        (r = take_dump(c, rights, &bc->rights)) < 0)
+        return r;
+    return 0;
+}
+
+static int parse_business_deleted(struct parse_ctx *c, const json_t *d,
+                                  struct tg_business_deleted *bd)
+{
+    const json_t *ids;
+    size_t i;
+    int r;
+
+    if (!json_is_object(d))
+        return malformed(c, "", "", "not an object");
+    if ((r = get_string(c, d, "", "business_connection_id", true, &bd->connection_id, NULL)) < 0 ||
+        (r = parse_chat(c, d, ".chat", &bd->chat)) < 0)
+        return r;
+    ids = member(d, "message_ids");
+    if (!ids)
+        return malformed(c, "", "message_ids", "missing");
+    if (!json_is_array(ids))
+        return malformed(c, "", "message_ids", "not an array");
+    for (i = 0; i < json_array_size(ids); i++)
+        if (!json_is_integer(json_array_get(ids, i)))
+            return malformed(c, ".message_ids[]", "", "not an integer");
+    bd->n_message_ids = json_array_size(ids);
+    c->ids = ids;
+    c->ids_field = &bd->message_ids;
     return 0;
 }
 
@@ -670,6 +860,7 @@ static int finish(struct parse_ctx *c, struct tg_message *msg, char **ret_arena)
     size_t i;
 
     *ret_arena = NULL;
+    size_t ids_size = c->ids ? json_array_size(c->ids) * sizeof(int64_t) : 0;
     if (c->has_text) {
         if (!msg->text_was_cleaned) {
             is_cmd = find_command(msg->text, c->text_len, c->entities, &cmd);
@@ -679,19 +870,27 @@ static int finish(struct parse_ctx *c, struct tg_message *msg, char **ret_arena)
             c->arena_size += BOT_NAME_MAX + 1; /* found once the text is clean */
         }
     }
-    if (c->arena_size > 0) {
-        arena = malloc(c->arena_size);
+    if (c->arena_size + ids_size > 0) {
+        arena = malloc(ids_size + c->arena_size);
         if (!arena) {
             set_err(c, "out of memory");
             return -ENOMEM;
         }
-        p = arena;
+        if (ids_size > 0) {
+            int64_t *ids = (int64_t *)(void *)arena;
+            for (i = 0; i < json_array_size(c->ids); i++)
+                ids[i] = (int64_t)json_integer_value(json_array_get(c->ids, i));
+            *c->ids_field = ids;
+        }
+        p = arena + ids_size;
         for (i = 0; i < c->npending; i++) {
             bool dirty;
             size_t n = clean_utf8(c->pending[i].src, c->pending[i].len, p, &dirty);
             p[n] = '\0';
             *c->pending[i].field = p;
             p += n + 1;
+            free(c->pending[i].owned);
+            c->pending[i].owned = NULL;
         }
         if (c->has_text && msg->text_was_cleaned)
             is_cmd = find_command(msg->text, strlen(msg->text), c->entities, &cmd);
@@ -723,6 +922,10 @@ static const struct {
     {"my_chat_member", TG_UPDATE_MY_CHAT_MEMBER},
     {"channel_post", TG_UPDATE_CHANNEL_POST},
     {"edited_channel_post", TG_UPDATE_EDITED_CHANNEL_POST},
+    {"business_connection", TG_UPDATE_BUSINESS_CONNECTION},
+    {"business_message", TG_UPDATE_BUSINESS_MESSAGE},
+    {"edited_business_message", TG_UPDATE_EDITED_BUSINESS_MESSAGE},
+    {"deleted_business_messages", TG_UPDATE_DELETED_BUSINESS_MESSAGES},
 };
 
 int tg_update_parse_ref(const char *body, size_t len, struct tg_update_ref *ret, char *err,
@@ -784,6 +987,17 @@ int tg_update_parse_ref(const char *body, size_t len, struct tg_update_ref *ret,
     case TG_UPDATE_MY_CHAT_MEMBER:
         r = parse_member(&c, v, &u.member);
         break;
+    case TG_UPDATE_BUSINESS_MESSAGE:
+    case TG_UPDATE_EDITED_BUSINESS_MESSAGE:
+        if ((r = parse_message(&c, v, &u.message)) == 0)
+            r = parse_business_message(&c, v, &u.message);
+        break;
+    case TG_UPDATE_BUSINESS_CONNECTION:
+        r = parse_business_connection(&c, v, &u.business);
+        break;
+    case TG_UPDATE_DELETED_BUSINESS_MESSAGES:
+        r = parse_business_deleted(&c, v, &u.deleted);
+        break;
     default:
         r = 0;
         break;
@@ -799,6 +1013,8 @@ int tg_update_parse_ref(const char *body, size_t len, struct tg_update_ref *ret,
     return 0;
 
 fail:
+    for (i = 0; i < c.npending; i++)
+        free(c.pending[i].owned);
     json_decref(root);
     return r;
 }
@@ -827,6 +1043,14 @@ const char *tg_update_kind_name_ref(enum tg_update_kind kind)
         return "channel_post";
     case TG_UPDATE_EDITED_CHANNEL_POST:
         return "edited_channel_post";
+    case TG_UPDATE_BUSINESS_CONNECTION:
+        return "business_connection";
+    case TG_UPDATE_BUSINESS_MESSAGE:
+        return "business_message";
+    case TG_UPDATE_EDITED_BUSINESS_MESSAGE:
+        return "edited_business_message";
+    case TG_UPDATE_DELETED_BUSINESS_MESSAGES:
+        return "deleted_business_messages";
     case TG_UPDATE_OTHER:
         break;
     }
@@ -852,7 +1076,14 @@ const char *tg_media_name_ref(enum tg_media media)
         return "animation";
     case TG_MEDIA_VIDEO_NOTE:
         return "video_note";
+    case TG_MEDIA_OTHER:
+        return "message";
     case TG_MEDIA_NONE:
+        break;
+    default: /* content without a file: its key */
+        for (size_t i = 0; i < sizeof(content_keys) / sizeof(content_keys[0]); i++)
+            if (content_keys[i].media == media)
+                return content_keys[i].key;
         break;
     }
     return NULL;
