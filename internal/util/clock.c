@@ -3,7 +3,9 @@
 int64_t clock_mono_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    /* CLOCK_BOOTTIME: monotonic, and it also counts time the system spent
+     * suspended - a lease must not look younger after a suspend. */
+    clock_gettime(CLOCK_BOOTTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 

@@ -1,9 +1,11 @@
 /*
  * clock.h - the few time helpers every module needs, in one place.
  *
- * Durations and timeouts use CLOCK_MONOTONIC (immune to clock changes);
- * condition-variable deadlines use whichever clock the condvar was made
- * with. All functions are thread-safe and never fail in practice.
+ * Durations and timeouts use CLOCK_BOOTTIME through clock_mono_*()
+ * (immune to clock changes, and counting a suspend, so that a database
+ * lease held across one is seen to have run out); condition-variable
+ * deadlines use whichever clock the condvar was made with, from a
+ * relative wait. All functions are thread-safe and never fail in practice.
  */
 #ifndef TGDESK_UTIL_CLOCK_H
 #define TGDESK_UTIL_CLOCK_H
