@@ -4,8 +4,8 @@
 # a second at twice it, never a third nor a repeat after a restart; a solved
 # request closed when its user stayed silent (told once), left alone when
 # they wrote again; business time across a weekend and a daylight-saving
-# change; the "created" answer outside business hours; no reminder while
-# the team is away.
+# change; the "created" answer outside business hours (also on an open day
+# before or after its hours); no reminder while the team is away.
 set -e
 . "$TGDESK_SOURCE_ROOT/test/lib.sh"
 . "$TGDESK_SOURCE_ROOT/test/desk_lib.sh"
@@ -128,6 +128,24 @@ mark
 say message 9 6400000005 6400000005 'Hello' --name Gina
 settle
 expect_not_contains "open hours: no 'away' note" "$(calls)" "away now"
+
+# Today is an open day, but its hours do not hold now (later today, or over
+# already): the answer still says when they begin.
+read -r day hours back <<<"$(/usr/bin/python3 -c '
+import datetime, zoneinfo
+now = datetime.datetime.now(zoneinfo.ZoneInfo("Europe/Berlin"))
+if now.hour < 12:
+    print(now.strftime("%a"), "23:00-23:30", now.strftime("%A %d %b at 23:00"))
+else:
+    print(now.strftime("%a"), "00:00-00:30", (now + datetime.timedelta(days=7)).strftime("%A %d %b at 00:00"))')"
+stop_tgdesk TERM
+run_desk BUSINESS_HOURS="$day $hours Europe/Berlin"
+mark
+say message 10 6400000006 6400000006 'Still nobody?' --name Hana
+R6=$(q "SELECT id FROM requests WHERE user_id = 6400000006")
+settle
+expect_contains "open day, outside its hours: the answer says when they begin" "$(calls)" \
+    "sendMessage 6400000006 Request #$R6 $CREATED⏎⏎Our team is away now and back on $back (Europe/Berlin)."
 
 stop_tgdesk TERM
 finish
