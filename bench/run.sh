@@ -5,6 +5,7 @@
 #   bench/run.sh [--duration S] [--warmup S] [--ceiling-duration S]
 #                [--prefill N] [--connections C] [--no-ceilings]
 #                [--workload new|conversation] [--statements prepared|unnamed|both]
+#                [--env NAME=VALUE]... [--pg-stat-statements]
 #
 # 1. a throwaway PostgreSQL with durable settings (fsync, synchronous_commit
 #    on), the fake Bot API and a release build of tgdesk (no staff: each
@@ -31,6 +32,12 @@
 # unnamed ones (DB_PREPARED_STATEMENTS=false, as behind PgBouncer), or both:
 # the tgdesk measurement twice in this run, prepared then unnamed, on the
 # same database (the second run finds the first one's rows).
+# --env NAME=VALUE (repeatable): one more variable in tgdesk's environment,
+# e.g. --env CSAT=off or --env FIRST_RESPONSE_SLA=15m.
+# --pg-stat-statements: the cluster loads pg_stat_statements (a restart
+# after set-up), resets it after the warm-up and prints, after the measured
+# run, the statements that took most of PostgreSQL's execution time: calls,
+# mean time, and execution time per update.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -45,6 +52,8 @@ ceilings=1
 workload=new
 conv_users=2000
 modes=(prepared)
+extra_env=()
+pgss=0
 while [ $# -gt 0 ]; do
     case $1 in
     --duration) duration=$2; shift 2 ;;
@@ -55,7 +64,9 @@ while [ $# -gt 0 ]; do
     --no-ceilings) ceilings=0; shift ;;
     --workload) workload=$2; shift 2 ;;
     --statements) bench_modes "${2:-}"; shift 2 ;;
-    *) echo "usage: bench/run.sh [--duration S] [--warmup S] [--ceiling-duration S] [--prefill N] [--connections C] [--no-ceilings] [--workload new|conversation] [--statements prepared|unnamed|both]" >&2; exit 2 ;;
+    --env) [[ ${2:-} == [A-Z]*=* ]] || { echo "--env: NAME=VALUE" >&2; exit 2; }; extra_env+=("$2"); shift 2 ;;
+    --pg-stat-statements) pgss=1; shift ;;
+    *) echo "usage: bench/run.sh [--duration S] [--warmup S] [--ceiling-duration S] [--prefill N] [--connections C] [--no-ceilings] [--workload new|conversation] [--statements prepared|unnamed|both] [--env NAME=VALUE]... [--pg-stat-statements]" >&2; exit 2 ;;
     esac
 done
 
@@ -78,6 +89,11 @@ q "ALTER SYSTEM SET min_wal_size = '2GB'; ALTER SYSTEM SET max_wal_size = '4GB'"
 # Statements over 100 ms are logged: the run reports how many there were.
 q "ALTER SYSTEM SET log_min_duration_statement = 100" >/dev/null
 q "SELECT pg_reload_conf()" >/dev/null
+if [ "$pgss" = 1 ]; then
+    q "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" >/dev/null
+    scripts/pg.sh stop "$work" && scripts/pg.sh start "$work" "$pgport"
+    q "CREATE EXTENSION pg_stat_statements" >/dev/null
+fi
 q "CREATE TABLE bench_prime AS SELECT g, repeat('x', 600) AS pad FROM generate_series(1, 600000) g" >/dev/null
 q "DROP TABLE bench_prime" >/dev/null
 q "CHECKPOINT" >/dev/null
@@ -104,7 +120,7 @@ start_tgdesk() {
     env "${staff_env[@]}" DATABASE_URL="$db" PORT="$tport" LISTEN_ADDR=127.0.0.1 LOG_LEVEL=warn \
         TELEGRAM_API_URL="http://127.0.0.1:$fport" TELEGRAM_BOT_TOKEN=123456789:bench-token-for-the-fake-bot-api \
         TELEGRAM_GLOBAL_RPS=100000 QUEUE_CAPACITY=4096 WEBHOOK_SECRET="$BENCH_SECRET" \
-        DB_PREPARED_STATEMENTS=$prepared \
+        DB_PREPARED_STATEMENTS=$prepared "${extra_env[@]}" \
         "$bin/tgdesk" serve 2>"$work/tgdesk.log" &
     tg_pid=$!
     pids+=($tg_pid)
@@ -171,6 +187,7 @@ for mode in "${modes[@]}"; do
     tg_t0=$(ticks "$tg_pid")
     pg_t0=$(pg_ticks)
     log_lines=$(wc -l <"$work/postgres.log")
+    [ "$pgss" = 1 ] && q "SELECT pg_stat_statements_reset()" >/dev/null
     BENCH_BASE=$base wrk -t2 -c"$conns" -d"${duration}s" --timeout 10s -s "$lua" "$url" >"$work/wrk.out"
     tg_cpu=$(($(ticks "$tg_pid") - tg_t0))
     # A commit waits for its WAL to reach the disk; on a virtual disk that
@@ -186,6 +203,20 @@ for mode in "${modes[@]}"; do
     line=$(grep '^BENCH ' "$work/wrk.out")
     val() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$line"; }
     requests=$(val requests); dur_us=$(val duration_us); non2xx=$(val non2xx)
+    if [ "$pgss" = 1 ]; then
+        # The statements of the measured run (and of the sender's backlog up
+        # to here), by execution time; "us/update" is per update answered.
+        echo "== pg_stat_statements: calls, mean ms, execution us per update, share"
+        q "WITH s AS (SELECT calls, total_exec_time AS t, mean_exec_time AS m,
+                             left(regexp_replace(query, '\s+', ' ', 'g'), 70) AS q
+                      FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%'),
+                r AS (SELECT sum(calls) AS calls, sum(t) AS t, NULL::float8 AS m, '(all)' AS q, 0 AS k FROM s
+                      UNION ALL (SELECT calls, t, m, q, 1 FROM s ORDER BY t DESC LIMIT 8))
+           SELECT format('%9s %8s %8s %6s %%  %s', calls, coalesce(round(m::numeric, 3)::text, '-'),
+                         round((t * 1000 / $requests)::numeric, 1),
+                         round((100 * t / (SELECT sum(t) FROM s))::numeric, 1), q)
+           FROM r ORDER BY k, t DESC"
+    fi
     errors=$(($(val connect_err) + $(val read_err) + $(val write_err) + $(val timeouts)))
     ok=$((requests - non2xx))
     rps=$((requests * 1000000 / dur_us))

@@ -4,8 +4,8 @@
 # a second at twice it, never a third nor a repeat after a restart; a solved
 # request closed when its user stayed silent (told once), left alone when
 # they wrote again; business time across a weekend and a daylight-saving
-# change; the "created" answer outside business hours; no reminder while
-# the team is away.
+# change; the "created" answer outside business hours (also on an open day
+# before or after its hours); no reminder while the team is away.
 set -e
 . "$TGDESK_SOURCE_ROOT/test/lib.sh"
 . "$TGDESK_SOURCE_ROOT/test/desk_lib.sh"
@@ -105,19 +105,32 @@ expect_eq "next opening after Friday closing: Monday 09:00 CEST" "2026-03-30 07:
 expect_eq "while open: no next opening" "" \
     "$(q "SELECT tgdesk_business_next_open('2026-03-27 12:00+01', '{1,2,3,4,5}', 540, 1080, 'Europe/Berlin')")"
 
+# berlin CODE: runs python CODE with `now` the time in Berlin.
+berlin() {
+    /usr/bin/python3 -c "import datetime, zoneinfo
+now = datetime.datetime.now(zoneinfo.ZoneInfo('Europe/Berlin'))
+$1"
+}
+# away HOURS UPDATE_ID USER NAME BACK LABEL: tgdesk restarted with
+# BUSINESS_HOURS=HOURS answers USER's first message with when the team is
+# back (BACK); $req is the request it opened.
+away() {
+    stop_tgdesk TERM
+    run_desk BUSINESS_HOURS="$1"
+    mark
+    say message "$2" "$3" "$3" 'Anyone there?' --name "$4"
+    req=$(q "SELECT id FROM requests WHERE user_id = $3")
+    settle
+    expect_contains "$6" "$(calls)" \
+        "sendMessage $3 Request #$req $CREATED⏎⏎Our team is away now and back on $5 (Europe/Berlin)."
+}
+
 # The desk outside its hours: only the day after tomorrow (Berlin) is open.
-read -r day back <<<"$(/usr/bin/python3 -c '
-import datetime, zoneinfo
-d = datetime.datetime.now(zoneinfo.ZoneInfo("Europe/Berlin")).date() + datetime.timedelta(days=2)
+read -r day back <<<"$(berlin 'd = now.date() + datetime.timedelta(days=2)
 print(d.strftime("%a"), d.strftime("%A %d %b at 09:00"))')"
-stop_tgdesk TERM
-run_desk BUSINESS_HOURS="$day 09:00-18:00 Europe/Berlin"
-mark
-say message 8 6400000004 6400000004 'Anyone there?' --name Frank
-R4=$(q "SELECT id FROM requests WHERE user_id = 6400000004")
-settle
-expect_contains "outside hours: the answer says when the team is back" "$(calls)" \
-    "sendMessage 6400000004 Request #$R4 $CREATED⏎⏎Our team is away now and back on $back (Europe/Berlin)."
+away "$day 09:00-18:00 Europe/Berlin" 8 6400000004 Frank "$back" \
+    "outside hours: the answer says when the team is back"
+R4=$req
 q "UPDATE requests SET created_at = now() - interval '2 hours' WHERE id = $R4" >/dev/null
 two_rounds
 expect_eq "outside hours: two hours of wall time are no business time, no reminder" 0 \
@@ -133,6 +146,15 @@ mark
 say message 9 6400000005 6400000005 'Hello' --name Gina
 settle
 expect_not_contains "open hours: no 'away' note" "$(calls)" "away now"
+
+# Today is an open day, but its hours do not hold now (later today, or over
+# already): the answer still says when they begin.
+read -r day hours back <<<"$(berlin 'if now.hour < 12:
+    print(now.strftime("%a"), "23:00-23:30", now.strftime("%A %d %b at 23:00"))
+else:
+    print(now.strftime("%a"), "00:00-00:30", (now + datetime.timedelta(days=7)).strftime("%A %d %b at 00:00"))')"
+away "$day $hours Europe/Berlin" 10 6400000006 Hana "$back" \
+    "open day, outside its hours: the answer says when they begin"
 
 stop_tgdesk TERM
 finish
