@@ -6,7 +6,7 @@
  * AUTO_CLOSE_SOLVED_AFTER ago whose user has not written since (the user is
  * told, once).
  *
- * A background thread runs a round every second. A round is one
+ * A background thread runs a round every few seconds. A round is one
  * transaction: it takes the cluster-wide advisory lock DB_LOCK_DESK_TIMERS
  * (an instance that does not get it does nothing), records what it does in
  * the database (sla_reminders rows, the status change) with the messages it
