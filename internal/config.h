@@ -82,6 +82,7 @@ struct config {
     char *business_zone;           /* its tz database zone, e.g. "Europe/Berlin" */
     unsigned business_days;        /* bit d set: ISO weekday d (1 Monday .. 7 Sunday) is open */
     int business_open_min, business_close_min; /* minutes after local midnight */
+    char *search_language; /* text-search configuration; the database checks it at start */
 };
 
 /*

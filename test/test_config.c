@@ -223,6 +223,7 @@ static void test_vars_table(void **state)
         "FIRST_RESPONSE_SLA",
         "AUTO_CLOSE_SOLVED_AFTER",
         "BUSINESS_HOURS",
+        "SEARCH_LANGUAGE",
     };
 
     assert_int_equal(config_vars_count, sizeof(names) / sizeof(names[0]));
@@ -718,6 +719,15 @@ static const struct row rows[] = {
     BADW("BUSINESS_HOURS", "Mon-Fri 09:00-18:00 Mars/Olympus", "no time zone"),
     BADW("BUSINESS_HOURS", "Mon-Fri 09:00-18:00 ../../etc/passwd", "no time zone"),
     BAD("BUSINESS_HOURS", "Mon-Fri 09:00-18:00"),
+
+    GOOD("SEARCH_LANGUAGE", "simple"),
+    GOOD("SEARCH_LANGUAGE", "english"),
+    GOOD("SEARCH_LANGUAGE", "my_config_2"),
+    BAD("SEARCH_LANGUAGE", "English"),
+    BAD("SEARCH_LANGUAGE", "2english"),
+    BAD("SEARCH_LANGUAGE", "english; DROP TABLE x"),
+    BAD("SEARCH_LANGUAGE", "pg_catalog.english"),
+    BAD("SEARCH_LANGUAGE", A255),
 };
 
 static void check_row(size_t idx, const struct row *r)
