@@ -65,6 +65,13 @@ Similar solved requests:
 #$R4 · solved · The password reset email never arrives
     → Check the spam folder; we sent the reset email again." "$(printf '%s\n' "$note" | head -n 8)"
 expect_eq "... three at most" 3 "$(printf '%s\n' "$note" | grep -c '^#')"
+# Any text is a query: quotes, backslashes, operators, a word too long to index.
+U8=6400000008
+long=$(printf 'x%.0s' $(seq 1 3000))
+say message 5 $U8 $U8 "It's \"broken\" & | ! ( C:\\path\\x 'quoted' : * <-> $long spam" --name User8
+expect_eq "... a new request with any text is stored and its notification written" "1|1" \
+    "$(q "SELECT count(*) FROM requests WHERE user_id = $U8")|$(q "SELECT count(*) FROM outbox WHERE chat_id = $BOB AND payload->>'text' LIKE 'New request #% from User8:%Similar solved requests:%'")"
+expect_not_contains "... and PostgreSQL's notices stay out of the log" "$(cat "$scratch/tgdesk.log")" "too long to be indexed"
 
 # ---- /search ------------------------------------------------------------------
 ages() { sed -E 's/ · [0-9]+[smhd]( [0-9]+[smhd])? · / · AGE · /g'; }
