@@ -15,6 +15,7 @@
 
 #include "desk/canned.h"
 #include "desk/rules.h"
+#include "desk/search.h"
 
 /* Splits text with max and checks every part; returns the number of parts. */
 static size_t check_split(const char *text, size_t max)
@@ -219,6 +220,20 @@ static char *canned_words(const char *text)
     }
     assert_int_equal(pos, strlen(text));
     return out;
+}
+
+static void test_similar_rate(void **state)
+{
+    struct desk_search_rate *r = desk_search_rate_new();
+    assert_non_null(r);
+    /* one second's budget (a test may cross a second: then it starts again) */
+    size_t a = desk_search_rate_take(r, 15), b = desk_search_rate_take(r, 10);
+    assert_int_equal(a, 15);
+    assert_true(b == 5 || b == 10);
+    if (b == 5)
+        assert_true(desk_search_rate_take(r, 1) <= 1);
+    desk_search_rate_free(r);
+    desk_search_rate_free(NULL);
 }
 
 static void test_canned_words(void **state)
@@ -501,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_route),        cmocka_unit_test(test_transition),
         cmocka_unit_test(test_formatting),   cmocka_unit_test(test_search_args),
         cmocka_unit_test(test_canned_parse), cmocka_unit_test(test_canned_words),
+        cmocka_unit_test(test_similar_rate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

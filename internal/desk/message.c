@@ -300,6 +300,8 @@ int desk_messages_apply(struct desk_ctx *x, const struct tg_update *const *u, si
         }
     }
     if (n_asked > 0)
+        n_asked = desk_search_rate_take(x->d->search_rate, n_asked);
+    if (n_asked > 0)
         rc = desk_search_similar(x, asked, n_asked, &similar);
     for (int row = 0; rc == 0 && row < rows; row++) {
         int64_t ord = desk_col_i64(res, row, R_ORD, 0);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "log.h"
 #include "rules.h"
 #include "send.h"
+#include "util/clock.h"
 #include "util/periodic.h"
 
 /* The array of texts one similar-requests look-up takes. */
@@ -97,6 +99,36 @@ int desk_search_command(struct desk_ctx *x, const struct tg_message *m, const ch
 }
 
 /* ---- similar solved requests ------------------------------------------ */
+
+struct desk_search_rate {
+    _Atomic int64_t second; /* the second (monotonic) the count is of */
+    _Atomic int64_t used;
+};
+
+struct desk_search_rate *desk_search_rate_new(void)
+{
+    return calloc(1, sizeof(struct desk_search_rate));
+}
+
+void desk_search_rate_free(struct desk_search_rate *r)
+{
+    free(r);
+}
+
+size_t desk_search_rate_take(struct desk_search_rate *r, size_t want)
+{
+    int64_t now = clock_mono_ms() / 1000, was = atomic_load(&r->second);
+    /* A new second: the one worker that moves the window starts the count
+     * again (a look-up counted in between is forgiven: this is a budget). */
+    if (was != now && atomic_compare_exchange_strong(&r->second, &was, now))
+        atomic_store(&r->used, 0);
+    int64_t used = atomic_fetch_add(&r->used, (int64_t)want);
+    if (used >= DESK_SIMILAR_PER_SECOND)
+        return 0;
+    return want < (size_t)(DESK_SIMILAR_PER_SECOND - used)
+               ? want
+               : (size_t)(DESK_SIMILAR_PER_SECOND - used);
+}
 
 struct desk_similar {
     PGresult *res; /* rows ordered by text */

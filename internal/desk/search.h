@@ -45,6 +45,22 @@ int desk_search_command(struct desk_ctx *x, const struct tg_message *m, const ch
 /* Solved requests similar to some new requests (desk_search_similar()). */
 struct desk_similar;
 
+/* How many similar look-ups one instance makes per second at most. */
+#define DESK_SIMILAR_PER_SECOND 20
+
+/*
+ * The look-ups left this second, shared by every worker: a burst of new
+ * requests costs the database at most DESK_SIMILAR_PER_SECOND look-ups a
+ * second (the rest are notified without the list). Free with
+ * desk_search_rate_free() (accepts NULL); NULL when out of memory.
+ */
+struct desk_search_rate;
+struct desk_search_rate *desk_search_rate_new(void);
+void desk_search_rate_free(struct desk_search_rate *r);
+
+/* Takes up to want look-ups from this second's budget; returns how many. Thread-safe. */
+size_t desk_search_rate_take(struct desk_search_rate *r, size_t want);
+
 /*
  * Looks up, with one statement, up to three solved requests most similar
  * to each of the n texts (a new request's first message each). Returns 0
