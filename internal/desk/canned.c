@@ -225,10 +225,11 @@ int desk_canned_expand(struct desk_ctx *x, const char *text, struct buf *ret, st
             buf_add(ret, answer);
             continue;
         }
-        /* each unknown name once, as written */
-        char word[DESK_CANNED_NAME_MAX + 8];
-        snprintf(word, sizeof(word), " !%.*s",
-                 len > DESK_CANNED_NAME_MAX ? DESK_CANNED_NAME_MAX : (int)len, text + name);
+        /* each unknown name once, as written (cut at the longest name) */
+        char word[DESK_CANNED_NAME_MAX + 3] = " !";
+        size_t shown = len > DESK_CANNED_NAME_MAX ? DESK_CANNED_NAME_MAX : len;
+        memcpy(word + 2, text + name, shown);
+        word[2 + shown] = '\0';
         if (!strstr(buf_str(fb) + fb_start, word)) {
             buf_add(fb, unknown ? "," : "");
             buf_add(fb, word);
