@@ -48,7 +48,7 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
     parse_log_format, parse_database_url, parse_bot_token, parse_api_url, parse_webhook_path,
     parse_token, parse_listen_addr, parse_file, parse_admin_ids, parse_chat_id, parse_workers,
     parse_cidrs, parse_migrate_url, parse_timezone, parse_dir, parse_span, parse_business_hours,
-    parse_language, parse_locale_dir, parse_staff_mode;
+    parse_language, parse_locale_dir, parse_staff_mode, parse_identifier;
 
 /*
  * The configuration variables in documentation order (the README's table),
@@ -192,7 +192,11 @@ static parse_fn parse_int, parse_duration, parse_bool, parse_log_level, parse_lo
       "ADMIN_CHAT_ID, a supergroup with topics)",                                                 \
       0, parse_staff_mode, staff_topics, 0, 0)                                                    \
     X(TELEGRAM_GROUP_RPM, "20", "integer messages a minute to one group chat 1..100000", 0,       \
-      parse_int, telegram_group_rpm, 1, 100000)
+      parse_int, telegram_group_rpm, 1, 100000)                                                   \
+    X(SEARCH_LANGUAGE, "simple",                                                                  \
+      "a text-search configuration of the database (simple, english, german, russian, ...): "     \
+      "1..63 of a-z 0-9 _, starting with a letter; checked against the database at start",        \
+      0, parse_identifier, search_language, 1, 63)
 
 #define AS_PUBLIC(name, def, allowed, flags, parse, field, min, max) \
     {#name, def, allowed, ((flags)&F_SECRET) != 0},
@@ -634,6 +638,19 @@ static int parse_timezone(const struct spec *sp, const char *value, struct confi
         return -EINVAL;
     for (const char *p = value; *p; p++)
         if (!is_token_char(*p) && !strchr("/+:.", *p))
+            return -EINVAL;
+    return set_string(sp, cfg, value);
+}
+
+/* A lower-case SQL identifier (a text-search configuration's name). */
+static int parse_identifier(const struct spec *sp, const char *value, struct config *cfg,
+                            char *detail, size_t cap)
+{
+    size_t n = strlen(value);
+    if (n < (size_t)sp->min || n > (size_t)sp->max || value[0] < 'a' || value[0] > 'z')
+        return -EINVAL;
+    for (const char *p = value; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
             return -EINVAL;
     return set_string(sp, cfg, value);
 }

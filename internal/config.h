@@ -86,6 +86,7 @@ struct config {
     char *locale_dir;       /* the catalogs; NULL: the build tree's or the installed ones */
     bool staff_topics;      /* STAFF_MODE=topics: a forum topic per user */
     int telegram_group_rpm; /* messages a minute to one group chat */
+    char *search_language;  /* text-search configuration; the database checks it at start */
 };
 
 /*

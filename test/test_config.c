@@ -227,6 +227,7 @@ static void test_vars_table(void **state)
         "LOCALE_DIR",
         "STAFF_MODE",
         "TELEGRAM_GROUP_RPM",
+        "SEARCH_LANGUAGE",
     };
 
     assert_int_equal(config_vars_count, sizeof(names) / sizeof(names[0]));
@@ -746,6 +747,14 @@ static const struct row rows[] = {
     GOOD("TELEGRAM_GROUP_RPM", "100000"),
     BAD("TELEGRAM_GROUP_RPM", "0"),
     BAD("TELEGRAM_GROUP_RPM", "100001"),
+    GOOD("SEARCH_LANGUAGE", "simple"),
+    GOOD("SEARCH_LANGUAGE", "english"),
+    GOOD("SEARCH_LANGUAGE", "my_config_2"),
+    BAD("SEARCH_LANGUAGE", "English"),
+    BAD("SEARCH_LANGUAGE", "2english"),
+    BAD("SEARCH_LANGUAGE", "english; DROP TABLE x"),
+    BAD("SEARCH_LANGUAGE", "pg_catalog.english"),
+    BAD("SEARCH_LANGUAGE", A255),
 };
 
 static void check_row(size_t idx, const struct row *r)

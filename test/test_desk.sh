@@ -123,6 +123,8 @@ expect_eq "non-staff /take: audited with user, command and chat" "warn|refused s
 expect_eq "non-staff /take: nothing changed" "solved|$BOB" "$(q "SELECT status || '|' || assigned_admin FROM requests WHERE id = $R1")"
 
 # 10. /cancel, usage errors, /reopen, /close
+# (a new request's notification lists the solved requests it shares words with)
+SIMILAR1="⏎⏎Similar solved requests:⏎#$R1 · solved · My printer is on fire⏎    → Replaced the fuser unit."
 mark
 log0=$(last_log)
 say message 111 $ALICE $ALICE 'One more thing: the scanner' "${A[@]}"
@@ -131,8 +133,8 @@ say message 112 $ALICE $ALICE '/cancel' "${A[@]}"
 say message 113 $ALICE $ALICE '/cancel' "${A[@]}"
 expect_calls "/cancel: closes the open request; staff told; a second /cancel finds none" \
     "sendMessage $ALICE Request #$R2 $CREATED" \
-    "sendMessage $BOB New request #$R2 from Alice Smith (@alice):⏎One more thing: the scanner [take:$R2,close:$R2]" \
-    "sendMessage $CAROL New request #$R2 from Alice Smith (@alice):⏎One more thing: the scanner [take:$R2,close:$R2]" \
+    "sendMessage $BOB New request #$R2 from Alice Smith (@alice):⏎One more thing: the scanner$SIMILAR1 [take:$R2,close:$R2]" \
+    "sendMessage $CAROL New request #$R2 from Alice Smith (@alice):⏎One more thing: the scanner$SIMILAR1 [take:$R2,close:$R2]" \
     "sendMessage $ALICE Request #$R2 is closed. Write to us again any time to open a new one." \
     "sendMessage $BOB Request #$R2 was cancelled by Alice Smith (@alice)." \
     "sendMessage $CAROL Request #$R2 was cancelled by Alice Smith (@alice)." \
@@ -171,6 +173,8 @@ Support staff commands:
 /stats - requests by status, median first response and resolution times
 /export N - the whole conversation of request N as files (supervisors)
 /forget USER_ID - erase the personal data of a user (supervisors; asks first)
+/canned - canned answers: write !NAME in any answer to send one; /canned add NAME text saves one, /canned del NAME deletes it (supervisors)
+/search words - requests whose text, messages or solution hold the words, best first
 
 To answer a user, simply reply to any notification about their request: text is sent as you wrote it, photos and files are copied. The first answer to an open request assigns it to you.
 EOF
@@ -192,8 +196,8 @@ expect_eq "photo: opens a request with the caption as issue; file id of the larg
     "$(q "SELECT r.issue || '|' || m.attachment_kind || '|' || m.attachment_file_id || '|' || m.message FROM requests r JOIN messages m ON m.request_id = r.id WHERE r.id = $R4")"
 expect_calls "photo: a text notification and a copy to each admin" \
     "sendMessage $ALICE Request #$R4 $CREATED" \
-    "sendMessage $BOB New request #$R4 from Alice Smith (@alice):⏎The display after the fire [take:$R4,close:$R4]" \
-    "sendMessage $CAROL New request #$R4 from Alice Smith (@alice):⏎The display after the fire [take:$R4,close:$R4]" \
+    "sendMessage $BOB New request #$R4 from Alice Smith (@alice):⏎The display after the fire${SIMILAR1/· solved ·/· closed ·} [take:$R4,close:$R4]" \
+    "sendMessage $CAROL New request #$R4 from Alice Smith (@alice):⏎The display after the fire${SIMILAR1/· solved ·/· closed ·} [take:$R4,close:$R4]" \
     "copyMessage $BOB from $ALICE:121" \
     "copyMessage $CAROL from $ALICE:121"
 copy=$(nmid $BOB $R4 1)

@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "desk/canned.h"
 #include "desk/rules.h"
+#include "desk/search.h"
 #include "desk/topics.h"
 
 /* Splits text with max and checks every part; returns the number of parts. */
@@ -139,6 +141,111 @@ static void test_commands(void **state)
     assert_false(desk_cmd_is_supervisor(DESK_CMD_TAKE));
     assert_false(desk_cmd_is_supervisor(DESK_CMD_STATS));
     assert_non_null(strstr(desk_cmd_usage(DESK_CMD_REPLY), "/reply N text"));
+    assert_int_equal(desk_cmd_lookup("canned"), DESK_CMD_CANNED);
+    assert_int_equal(desk_cmd_lookup("search"), DESK_CMD_SEARCH);
+    assert_true(desk_cmd_is_staff(DESK_CMD_CANNED));
+    assert_true(desk_cmd_is_staff(DESK_CMD_SEARCH));
+    assert_false(desk_cmd_is_supervisor(DESK_CMD_CANNED)); /* only add and del are */
+    assert_int_equal(desk_route(DESK_CMD_SEARCH, false, DESK_PRIVATE), DESK_ROUTE_REFUSE);
+    assert_int_equal(desk_route(DESK_CMD_CANNED, true, DESK_STAFF_GROUP), DESK_ROUTE_STAFF);
+}
+
+static void test_search_args(void **state)
+{
+    struct desk_args a = {0};
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_SEARCH, "  password \"reset link\"", &a), 0);
+    assert_string_equal(a.text, "password \"reset link\"");
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_SEARCH, " \n ", &a), -EINVAL);
+    assert_int_equal(desk_cmd_parse_args(DESK_CMD_SEARCH, "", &a), -EINVAL);
+}
+
+static void test_canned_parse(void **state)
+{
+    struct desk_canned_args a;
+    assert_int_equal(desk_canned_parse("", &a), 0);
+    assert_int_equal(a.op, DESK_CANNED_LIST);
+    assert_int_equal(desk_canned_parse(" list ", &a), 0);
+    assert_int_equal(a.op, DESK_CANNED_LIST);
+    assert_int_equal(desk_canned_parse(NULL, &a), 0);
+    assert_int_equal(a.op, DESK_CANNED_LIST);
+
+    /* the text: from its first character that is not blank, kept as written */
+    const char *args = "add Refund_2 \n  Dear customer,\n\nour refund policy: 14 days. ";
+    assert_int_equal(desk_canned_parse(args, &a), 0);
+    assert_int_equal(a.op, DESK_CANNED_ADD);
+    assert_string_equal(a.name, "refund_2");
+    assert_string_equal(a.text, "Dear customer,\n\nour refund policy: 14 days. ");
+    assert_int_equal(desk_canned_parse("add reset\tUse the link.", &a), 0);
+    assert_string_equal(a.text, "Use the link.");
+
+    assert_int_equal(desk_canned_parse("del refund", &a), 0);
+    assert_int_equal(a.op, DESK_CANNED_DEL);
+    assert_string_equal(a.name, "refund");
+    assert_null(a.text);
+    assert_int_equal(desk_canned_parse("delete REFUND", &a), 0);
+    assert_int_equal(a.op, DESK_CANNED_DEL);
+    assert_string_equal(a.name, "refund");
+    assert_int_equal(desk_canned_parse("refund", &a), 0);
+    assert_int_equal(a.op, DESK_CANNED_SHOW);
+    assert_string_equal(a.name, "refund");
+
+    a.op = DESK_CANNED_LIST;
+    assert_int_equal(desk_canned_parse("add refund", &a), -EINVAL);     /* no text */
+    assert_int_equal(desk_canned_parse("add refund \n ", &a), -EINVAL); /* blank text */
+    assert_int_equal(desk_canned_parse("add", &a), -EINVAL);
+    assert_int_equal(desk_canned_parse("add 1st text", &a), -EINVAL); /* a letter first */
+    assert_int_equal(desk_canned_parse("add re!fund text", &a), -EINVAL);
+    assert_int_equal(desk_canned_parse("add list text", &a), -EINVAL); /* reserved */
+    assert_int_equal(desk_canned_parse("del", &a), -EINVAL);
+    assert_int_equal(desk_canned_parse("del a b", &a), -EINVAL);
+    assert_int_equal(desk_canned_parse("refund extra", &a), -EINVAL);
+    assert_int_equal(desk_canned_parse("list more", &a), -EINVAL);
+    assert_int_equal(desk_canned_parse("add abcdefghijabcdefghijabcdefghijabc text", &a),
+                     -EINVAL);                /* 33 characters */
+    assert_int_equal(a.op, DESK_CANNED_LIST); /* untouched on failure */
+    assert_int_equal(desk_canned_parse("add abcdefghijabcdefghijabcdefghijab text", &a), 0);
+}
+
+/* The words desk_canned_next() finds in text, as "name" or "!name" (escaped), space-separated. */
+static char *canned_words(const char *text)
+{
+    static char out[256];
+    size_t pos = 0, start, name, len, at = 0;
+    bool escaped;
+    out[0] = '\0';
+    while (desk_canned_next(text, &pos, &start, &name, &len, &escaped)) {
+        assert_int_equal(name, start + (escaped ? 2 : 1));
+        assert_int_equal(pos, name + len);
+        at += (size_t)snprintf(out + at, sizeof(out) - at, "%s%s%.*s", at ? " " : "",
+                               escaped ? "!" : "", (int)len, text + name);
+    }
+    assert_int_equal(pos, strlen(text));
+    return out;
+}
+
+static void test_similar_rate(void **state)
+{
+    struct desk_search_rate *r = desk_search_rate_new();
+    assert_non_null(r);
+    /* one second's budget (a test may cross a second: then it starts again) */
+    size_t a = desk_search_rate_take(r, 15), b = desk_search_rate_take(r, 10);
+    assert_int_equal(a, 15);
+    assert_true(b == 5 || b == 10);
+    if (b == 5)
+        assert_true(desk_search_rate_take(r, 1) <= 1);
+    desk_search_rate_free(r);
+    desk_search_rate_free(NULL);
+}
+
+static void test_canned_words(void **state)
+{
+    assert_string_equal(canned_words("!refund"), "refund");
+    assert_string_equal(canned_words("Hi!\n!refund.\nBye !reset-pw, ok"), "refund reset-pw");
+    assert_string_equal(canned_words("Hello!refund wow! !5 ! !!"), ""); /* not at a word's start */
+    assert_string_equal(canned_words("write !!refund for it"), "!refund");
+    assert_string_equal(canned_words("!!!refund"), "");
+    assert_string_equal(canned_words("(!refund) \t!Refund_2?"), "Refund_2");
+    assert_string_equal(canned_words(""), "");
 }
 
 static void test_args(void **state)
@@ -448,14 +555,24 @@ static void test_notes_and_topics(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_split_short), cmocka_unit_test(test_split_prefers_lines_then_spaces),
-        cmocka_unit_test(test_split_utf8),  cmocka_unit_test(test_split_transcript),
-        cmocka_unit_test(test_blank),       cmocka_unit_test(test_status),
-        cmocka_unit_test(test_commands),    cmocka_unit_test(test_args),
-        cmocka_unit_test(test_callback),    cmocka_unit_test(test_rate),
-        cmocka_unit_test(test_wait),        cmocka_unit_test(test_forget),
-        cmocka_unit_test(test_route),       cmocka_unit_test(test_transition),
-        cmocka_unit_test(test_formatting),  cmocka_unit_test(test_notes_and_topics),
+        cmocka_unit_test(test_split_short),  cmocka_unit_test(test_split_prefers_lines_then_spaces),
+        cmocka_unit_test(test_split_utf8),   cmocka_unit_test(test_split_transcript),
+        cmocka_unit_test(test_blank),        cmocka_unit_test(test_status),
+        cmocka_unit_test(test_commands),     cmocka_unit_test(test_args),
+        cmocka_unit_test(test_callback),     cmocka_unit_test(test_rate),
+        cmocka_unit_test(test_wait),         cmocka_unit_test(test_forget),
+        cmocka_unit_test(test_route),        cmocka_unit_test(test_transition),
+        cmocka_unit_test(test_formatting),   cmocka_unit_test(test_notes_and_topics),
+        cmocka_unit_test(test_split_short),  cmocka_unit_test(test_split_prefers_lines_then_spaces),
+        cmocka_unit_test(test_split_utf8),   cmocka_unit_test(test_split_transcript),
+        cmocka_unit_test(test_blank),        cmocka_unit_test(test_status),
+        cmocka_unit_test(test_commands),     cmocka_unit_test(test_args),
+        cmocka_unit_test(test_callback),     cmocka_unit_test(test_rate),
+        cmocka_unit_test(test_wait),         cmocka_unit_test(test_forget),
+        cmocka_unit_test(test_route),        cmocka_unit_test(test_transition),
+        cmocka_unit_test(test_formatting),   cmocka_unit_test(test_search_args),
+        cmocka_unit_test(test_canned_parse), cmocka_unit_test(test_canned_words),
+        cmocka_unit_test(test_similar_rate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -164,13 +164,13 @@ expect_eq "tgdesk stops cleanly" 0 "$stop_rc"
 start_tgdesk "${ENV[@]}" || not_ok "tgdesk starts again" "$(tail -5 "$scratch/tgdesk.log")"
 
 mark
-say message 104 $ALICE $ALICE 'Now the scanner jams' "${A[@]}"
+say message 104 $ALICE $ALICE 'Scanner jams now' "${A[@]}"
 R3=$(q "SELECT id FROM requests WHERE user_id = $ALICE AND status = 'open'")
 expect_calls "after a restart, a new request reopens and renames the same topic" \
     "sendMessage $ALICE Request #$R3 $CREATED" \
     "reopenForumTopic $FORUM/$T1" \
     "editForumTopic $FORUM/$T1 #$R3 Alice Novak · open" \
-    "sendMessage $FORUM/$T1 New request #$R3 from Alice Novak (@alice):⏎Now the scanner jams [take:$R3,close:$R3]"
+    "sendMessage $FORUM/$T1 New request #$R3 from Alice Novak (@alice):⏎Scanner jams now [take:$R3,close:$R3]"
 expect_eq "one topic for all of a user's requests" "$T1|#$R3 Alice Novak · open|False|False" "$(thread_of $ALICE)|$(topic "$T1")"
 
 # ---- a topic deleted by staff ---------------------------------------------

@@ -27,9 +27,11 @@
 #include "db/pool.h"
 #include "db/sslcheck.h"
 #include "desk/business.h"
+#include "desk/canned.h"
 #include "desk/chats.h"
 #include "desk/desk.h"
 #include "desk/prune.h"
+#include "desk/search.h"
 #include "desk/timers.h"
 #include "desk/topics.h"
 #include "http/health.h"
@@ -314,6 +316,28 @@ static void warn_weak_tls(const struct config *cfg)
 }
 
 /*
+ * Checks SEARCH_LANGUAGE against the database and stores it. Returns 0,
+ * -EINVAL when the database has no such configuration (logged, naming the
+ * variable: a configuration error), or -EIO.
+ */
+static int search_language(PGconn *conn, const char *language)
+{
+    char err[1024];
+    int rc = desk_search_language(conn, language, err, sizeof(err));
+    if (rc == -EINVAL)
+        LOG(LOG_ERROR, "SEARCH_LANGUAGE is not a text-search configuration of the database",
+            LOG_STR("variable", "SEARCH_LANGUAGE"), LOG_STR("value", language),
+            LOG_STR("error", err));
+    else if (rc < 0)
+        LOG(LOG_ERROR, "cannot check SEARCH_LANGUAGE", LOG_STR("error", err));
+    else if (rc == 1)
+        LOG(LOG_INFO,
+            "SEARCH_LANGUAGE changed: the search documents are made again in the background",
+            LOG_STR("value", language));
+    return rc < 0 ? rc : 0;
+}
+
+/*
  * The original design's init_db: connect and migrate, DB_INIT_RETRIES
  * attempts DB_INIT_RETRY_DELAY apart. Returns 0, -ECANCELED when a stop
  * signal arrived, or another negative code when giving up.
@@ -335,6 +359,8 @@ static int init_db(const struct config *cfg, const sigset_t *sigs)
                                        cfg->migrate_backup_dir, NULL);
                 rc = rc < 0 ? rc : 0;
             }
+            if (rc == 0)
+                rc = search_language(conn, cfg->search_language);
             PQfinish(conn);
             if (rc == 0 || rc != -EIO)
                 break;
@@ -372,6 +398,8 @@ static struct pool_stmt *all_statements(size_t *ret_n)
         {lease_statements, lease_statements_count},
         {logdb_statements, logdb_statements_count},
         {poll_statements, poll_statements_count},
+        {desk_canned_statements, desk_canned_statements_count},
+        {desk_search_statements, desk_search_statements_count},
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
@@ -399,6 +427,7 @@ struct core {
     struct pipeline *pipeline;
     struct retention *retention;
     struct desk_timers *timers;
+    struct desk_search_indexer *indexer;
 };
 
 /* ---- What the metrics and the health check read, for the modules below them ---- */
@@ -491,6 +520,9 @@ static int core_start(const struct config *cfg, const struct i18n *i18n, struct 
     core->timers = desk_timers_start(core->desk, core->pool, core->sender);
     if (!core->timers)
         return -1;
+    core->indexer = desk_search_indexer_start(core->pool);
+    if (!core->indexer)
+        return -1;
     core->pipeline = pipeline_start(
         &(struct pipeline_options){.workers = cfg->workers, .queue_capacity = cfg->queue_capacity},
         core->pool, core->desk, core->sender);
@@ -527,6 +559,7 @@ static void core_stop(struct core *core, int64_t end_ms)
 {
     tgm_unwatch();
     pipeline_free(core->pipeline);
+    desk_search_indexer_stop(core->indexer);
     desk_timers_stop(core->timers);
     desk_free(core->desk);
     retention_stop(core->retention);
@@ -681,6 +714,10 @@ static int cmd_serve(const struct config *cfg)
         LOG(LOG_INFO, "stopped during start-up", LOG_STR("phase", "database"));
         i18n_free(i18n);
         return EXIT_OK;
+    }
+    if (rc == -EINVAL) {
+        i18n_free(i18n);
+        return EXIT_USAGE; /* SEARCH_LANGUAGE: logged */
     }
     if (rc < 0) {
         LOG(LOG_ERROR, "giving up: the database could not be reached or migrated",
@@ -838,11 +875,11 @@ static int cmd_poll(const struct config *cfg)
         return EXIT_USAGE;
     int rc = init_db(cfg, &sigs);
     if (rc == -ECANCELED || rc < 0) {
-        if (rc != -ECANCELED)
+        if (rc != -ECANCELED && rc != -EINVAL) /* SEARCH_LANGUAGE: logged */
             LOG(LOG_ERROR, "giving up: the database could not be reached or migrated",
                 LOG_INT("attempts", cfg->db_init_retries));
         i18n_free(i18n);
-        return rc == -ECANCELED ? EXIT_OK : EXIT_RUNTIME;
+        return rc == -ECANCELED ? EXIT_OK : rc == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
     }
 
     struct core core;

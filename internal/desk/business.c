@@ -389,7 +389,7 @@ static int on_customer(struct desk_ctx *x, const struct tg_message *m, const str
     struct desk_staff_chats chats; /* 8 KiB: not zeroed */
     rc = buf_error(&via) == -ENOMEM ? -ENOMEM : desk_staff_chats(x, &chats);
     if (rc == 0)
-        rc = desk_message_notify(x, m, request_id, opened, buf_str(&via), &chats);
+        rc = desk_message_notify(x, m, request_id, opened, buf_str(&via), &chats, NULL, 0);
     buf_free(&via);
     return rc < 0 ? rc : DESK_PROCESSED;
 }

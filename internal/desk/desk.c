@@ -17,6 +17,7 @@
 #include "forget.h"
 #include "message.h"
 #include "rules.h"
+#include "search.h"
 #include "staff.h"
 #include "store.h"
 #include "topics.h"
@@ -63,6 +64,10 @@ struct desk *desk_new(const struct desk_options *o)
     d->has_staff_chat = o->has_staff_chat;
     d->staff_chat_id = o->staff_chat_id;
     d->csat = o->csat;
+    if (!(d->search_rate = desk_search_rate_new())) {
+        desk_free(d);
+        return NULL;
+    }
     d->sla_ms = o->first_response_sla_ms;
     d->auto_close_ms = o->auto_close_solved_ms;
     d->i18n = o->i18n;
@@ -98,6 +103,7 @@ void desk_free(struct desk *d)
     free(d->supervisor_ids);
     free(d->hours_days);
     free(d->hours_zone);
+    desk_search_rate_free(d->search_rate);
     free(d);
 }
 

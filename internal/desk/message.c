@@ -8,6 +8,7 @@
 #include "csat.h"
 #include "db/array.h"
 #include "rules.h"
+#include "search.h"
 #include "send.h"
 #include "topics.h"
 
@@ -20,6 +21,9 @@
 #define TEXT_CAP (64 * 1024)
 /* Most updates one statement takes (the pipeline's batches are smaller). */
 #define MESSAGES_MAX 1024
+/* New requests of one batch whose notification lists similar solved ones:
+ * a burst of new requests is not held up by looking them all up. */
+#define SIMILAR_MAX 10
 
 /*
  * $1..$13: one array element per message (update_id, user_id, username,
@@ -213,7 +217,8 @@ static int build(const struct desk *d, const struct tg_update *const *u, const s
 }
 
 int desk_message_notify(struct desk_ctx *x, const struct tg_message *m, int64_t request_id,
-                        bool opened, const char *via, const struct desk_staff_chats *chats)
+                        bool opened, const char *via, const struct desk_staff_chats *chats,
+                        const struct desk_similar *similar, size_t similar_i)
 {
     if (chats->n == 0)
         return 0;
@@ -230,6 +235,8 @@ int desk_message_notify(struct desk_ctx *x, const struct tg_message *m, int64_t 
     if (m->media != TG_MEDIA_NONE && !passed)
         buf_add(&b, "\n(Telegram does not let bots pass this kind of message on from a business "
                     "chat: it is in the chat itself.)");
+    if (opened)
+        desk_similar_fmt(similar, similar_i, &b);
     int rc = buf_error(&b) == -ENOMEM ? -ENOMEM
                                       : desk_notify_chats(x, chats, request_id, buf_str(&b), true);
     buf_free(&b);
@@ -244,10 +251,12 @@ int desk_message_notify(struct desk_ctx *x, const struct tg_message *m, int64_t 
 /*
  * What the desk says about one stored message: the reply to a message that
  * opened a request, and the staff notifications (text with buttons, a copy
- * of any media) unless its user is banned.
+ * of any media) unless its user is banned; a new request's notification
+ * lists similar solved requests (similar, its text's position in them).
  */
 static int texts(struct desk_ctx *x, const struct tg_message *m, int64_t request_id, bool opened,
-                 bool banned, const char *back, const struct desk_staff_chats *chats)
+                 bool banned, const char *back, const struct desk_staff_chats *chats,
+                 const struct desk_similar *similar, size_t similar_i)
 {
     struct buf b;
     int rc;
@@ -275,7 +284,15 @@ static int texts(struct desk_ctx *x, const struct tg_message *m, int64_t request
     if (x->d->topics && chats->n > 0 &&
         (rc = desk_topic_user_message(x, m, request_id, opened, chats->ids[0])) != 0)
         return rc < 0 ? rc : 0;
-    return desk_message_notify(x, m, request_id, opened, NULL, chats);
+    return desk_message_notify(x, m, request_id, opened, NULL, chats, similar, similar_i);
+}
+
+/* True when result row `row` opened a request whose staff notification is written. */
+static bool announces_request(const PGresult *res, int row, const struct desk_staff_chats *chats)
+{
+    return chats->n > 0 && PQgetisnull(res, row, R_COMMENT_ON) &&
+           PQgetvalue(res, row, R_STORED)[0] == 't' && PQgetvalue(res, row, R_OPENED)[0] == 't' &&
+           PQgetvalue(res, row, R_BANNED)[0] != 't';
 }
 
 int desk_messages_apply(struct desk_ctx *x, const struct tg_update *const *u, size_t n,
@@ -314,6 +331,21 @@ int desk_messages_apply(struct desk_ctx *x, const struct tg_update *const *u, si
     if (rows > 0)
         desk_staff_chats_known(x->d, desk_col_i64(res, 0, R_STAFF_GROUP, x->d->staff_chat_id),
                                &chats);
+    /* The similar solved requests of the requests announced: one look-up. */
+    const char *asked[SIMILAR_MAX];
+    size_t n_asked = 0, asked_i = 0;
+    struct desk_similar *similar = NULL;
+    for (int row = 0; chats.n > 0 && row < rows && n_asked < SIMILAR_MAX; row++) {
+        int64_t ord = desk_col_i64(res, row, R_ORD, 0);
+        if (ord >= 1 && (size_t)ord <= m && announces_request(res, row, &chats)) {
+            const char *text = u[pick[ord - 1]]->message.text;
+            asked[n_asked++] = text ? text : "";
+        }
+    }
+    if (n_asked > 0)
+        n_asked = desk_search_rate_take(x->d->search_rate, n_asked);
+    if (n_asked > 0)
+        rc = desk_search_similar(x, asked, n_asked, &similar);
     for (int row = 0; rc == 0 && row < rows; row++) {
         int64_t ord = desk_col_i64(res, row, R_ORD, 0);
         if (ord < 1 || (size_t)ord > m) {
@@ -331,11 +363,12 @@ int desk_messages_apply(struct desk_ctx *x, const struct tg_update *const *u, si
         }
         if (PQgetvalue(res, row, R_STORED)[0] != 't')
             continue; /* the same Telegram message again, under another update_id */
-        rc =
-            texts(x, &u[i]->message, desk_col_i64(res, row, R_REQUEST, 0),
-                  PQgetvalue(res, row, R_OPENED)[0] == 't',
-                  PQgetvalue(res, row, R_BANNED)[0] == 't', desk_col_str(res, row, R_BACK), &chats);
+        rc = texts(x, &u[i]->message, desk_col_i64(res, row, R_REQUEST, 0),
+                   PQgetvalue(res, row, R_OPENED)[0] == 't',
+                   PQgetvalue(res, row, R_BANNED)[0] == 't', desk_col_str(res, row, R_BACK), &chats,
+                   similar, announces_request(res, row, &chats) ? asked_i++ : 0);
     }
+    desk_similar_free(similar);
     PQclear(res);
     return rc;
 }

@@ -33,11 +33,14 @@ extern const char desk_messages_sql[];
  * The staff notification about m, a user's message stored in request_id
  * (opened: it opened the request): "New request #N from ...:" or "Request
  * #N - ... writes:" with via (NULL: nothing) after the name, the text as
- * written, Take/Close buttons, then the media - copied, or from a business
- * chat sent anew. Returns 0 or -ENOMEM.
+ * written, the similar solved requests of a new one (similar, its position
+ * i in them; NULL: none - search.h), Take/Close buttons, then the media -
+ * copied, or from a business chat sent anew. Returns 0 or -ENOMEM.
  */
+struct desk_similar;
 int desk_message_notify(struct desk_ctx *x, const struct tg_message *m, int64_t request_id,
-                        bool opened, const char *via, const struct desk_staff_chats *chats);
+                        bool opened, const char *via, const struct desk_staff_chats *chats,
+                        const struct desk_similar *similar, size_t similar_i);
 
 /* True when u is a user's message in the sense above. Pure. */
 bool desk_message_is(const struct desk *d, const struct tg_update *u);

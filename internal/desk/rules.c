@@ -32,6 +32,13 @@ bool desk_text_blank(const char *text, size_t n)
     return true;
 }
 
+const char *desk_text_after_blanks(const char *text)
+{
+    while (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r')
+        text++;
+    return *text ? text : NULL;
+}
+
 size_t desk_text_part_len(const char *text, size_t max)
 {
     size_t count = 0, after_nl = 0, after_sp = 0, i;
@@ -103,6 +110,13 @@ static const struct {
      "(supervisors)"},
     {DESK_CMD_NOTE, "note",
      "/note N text - an internal note on request N for staff: stored, never sent to the user"},
+    {DESK_CMD_CANNED, "canned",
+     "/canned - list canned answers; /canned NAME - show one; /canned add NAME text - save one; "
+     "/canned del NAME - delete one (add and del: supervisors). Write !NAME in an answer to "
+     "send it"},
+    {DESK_CMD_SEARCH, "search",
+     "/search words - requests whose text, messages or solution hold all the words, best "
+     "first"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -134,7 +148,7 @@ const char *desk_cmd_usage(enum desk_cmd c)
 
 bool desk_cmd_is_staff(enum desk_cmd c)
 {
-    return (c >= DESK_CMD_LIST && c <= DESK_CMD_EXPORT) || c == DESK_CMD_NOTE;
+    return (c >= DESK_CMD_LIST && c <= DESK_CMD_SEARCH) || c == DESK_CMD_NOTE;
 }
 
 bool desk_cmd_is_supervisor(enum desk_cmd c)
@@ -199,15 +213,13 @@ int desk_cmd_parse_args(enum desk_cmd c, const char *args, struct desk_args *ret
     case DESK_CMD_REPLY:
     case DESK_CMD_SOLVE:
     case DESK_CMD_NOTE:
+    case DESK_CMD_SEARCH: /* no number */
         while (is_space(*p))
             p++;
-        if (parse_number(&p, &a.request_id) < 0 || !is_space(*p))
+        if (c != DESK_CMD_SEARCH && (parse_number(&p, &a.request_id) < 0 || !is_space(*p)))
             return -EINVAL;
-        while (is_space(*p))
-            p++;
-        if (!*p)
+        if (!(a.text = desk_text_after_blanks(p)))
             return -EINVAL;
-        a.text = p;
         break;
     default:
         break;

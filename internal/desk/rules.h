@@ -19,6 +19,8 @@
 
 /* Longest text of one sendMessage, in Unicode code points (Bot API). */
 #define DESK_TEXT_MAX 4096
+/* Longest caption of a photo or file, in code points (Bot API). */
+#define DESK_CAPTION_MAX 1024
 
 /* ---- splitting ---------------------------------------------------------- */
 
@@ -37,6 +39,9 @@ size_t desk_text_codepoints(const char *text, size_t n);
 
 /* True when the n bytes of text are only spaces, tabs and line breaks. */
 bool desk_text_blank(const char *text, size_t n);
+
+/* text from its first byte that is not a space, tab or line break; NULL when there is none. */
+const char *desk_text_after_blanks(const char *text);
 
 /* ---- statuses and commands --------------------------------------------- */
 
@@ -66,7 +71,9 @@ enum desk_cmd {
     DESK_CMD_BAN,
     DESK_CMD_UNBAN,
     DESK_CMD_STATS,
-    DESK_CMD_EXPORT,  /* supervisors */
+    DESK_CMD_EXPORT, /* supervisors */
+    DESK_CMD_CANNED, /* adding and deleting: supervisors (canned.h) */
+    DESK_CMD_SEARCH,
     DESK_CMD_NOTE,    /* an internal note: stored, never sent to the user */
     DESK_CMD_UNKNOWN, /* a command the desk does not know */
 };
@@ -77,7 +84,7 @@ enum desk_cmd desk_cmd_lookup(const char *name);
 /* "take", "reply", ...; "" for NONE and UNKNOWN. */
 const char *desk_cmd_name(enum desk_cmd c);
 
-/* True for the commands only staff may use (/list ... /export, /note). */
+/* True for the commands only staff may use (/list ... /search, /note). */
 bool desk_cmd_is_staff(enum desk_cmd c);
 
 /* True for the staff commands only supervisors may use (/ban, /unban, ...). */
@@ -89,7 +96,7 @@ const char *desk_cmd_usage(enum desk_cmd c);
 /* The arguments of a staff command. */
 struct desk_args {
     int64_t request_id; /* 0 when the command takes none */
-    const char *text;   /* /reply, /solve: the rest, borrowed from args; else NULL */
+    const char *text;   /* /reply, /solve, /search: the rest, borrowed from args; else NULL */
     int64_t user_id;    /* /forget USER_ID; 0 when none was given */
 };
 
@@ -98,8 +105,9 @@ struct desk_args {
  * leading spaces skipped, "" when none). /take, /close, /reopen, /history,
  * /ban, /unban, /export: exactly one request number ("12" or "#12"); /forget:
  * nothing or one user id (positive, digits only); /reply, /solve, /note:
- * a number, then whitespace, then non-blank text kept verbatim; other
- * commands ignore their arguments. Returns 0 and fills *ret, or -EINVAL
+ * a number, then whitespace, then non-blank text kept verbatim; /search:
+ * non-blank text; other commands ignore their arguments (/canned parses its
+ * own: canned.h). Returns 0 and fills *ret, or -EINVAL
  * (answer with desk_cmd_usage()); *ret untouched on failure.
  */
 int desk_cmd_parse_args(enum desk_cmd c, const char *args, struct desk_args *ret);

@@ -7,11 +7,13 @@
 #include <string.h>
 
 #include "business.h"
+#include "canned.h"
 #include "chats.h"
 #include "csat.h"
 #include "export.h"
 #include "forget.h"
 #include "outbox/prune.h"
+#include "search.h"
 #include "send.h"
 #include "topics.h"
 #include "user.h"
@@ -39,6 +41,9 @@ static const char staff_help[] =
     "/stats - requests by status, median first response and resolution times\n"
     "/export N - the whole conversation of request N as files (supervisors)\n"
     "/forget USER_ID - erase the personal data of a user (supervisors; asks first)\n"
+    "/canned - canned answers: write !NAME in any answer to send one; /canned add NAME text "
+    "saves one, /canned del NAME deletes it (supervisors)\n"
+    "/search words - requests whose text, messages or solution hold the words, best first\n"
     "\n"
     "To answer a user, simply reply to any notification about their request: text is sent "
     "as you wrote it, photos and files are copied. The first answer to an open request "
@@ -423,16 +428,32 @@ static int answered(struct desk_ctx *x, const struct req *r, const struct tg_mes
 }
 
 /*
+ * Expands the canned answers (!name) of an answer to a user into body, which
+ * the caller initialised with TEXT_CAP. Returns as desk_canned_expand(): 0
+ * (none), 1 (expanded), -ENOENT with the reason nothing may be sent in fb
+ * (an unknown name, or a text too long with them), or < 0.
+ */
+static int expand(struct desk_ctx *x, const char *text, struct buf *body, struct buf *fb)
+{
+    int rc = desk_canned_expand(x, text, body, fb);
+    if (rc != -E2BIG)
+        return rc;
+    buf_add(fb, "Nothing was sent: with its canned answers the text is too long.");
+    return -ENOENT;
+}
+
+/*
  * Sends what staff member m->from wrote (text, or the media of m) to the
  * user of request id - through the business account they wrote to, if
  * that is where they last wrote - stores it, and assigns an open request to
- * them. caption: for /reply with media, the caption the user gets. Feedback
- * (a refusal, the assignment, a warning) goes to m's chat.
+ * them. caption: for /reply with media, the caption the user gets. Canned
+ * answers in the text are expanded. Feedback (a refusal, the assignment, a
+ * warning) goes to m's chat.
  */
 static int staff_reply(struct desk_ctx *x, const struct tg_message *m, int64_t id, const char *text,
                        bool is_command)
 {
-    struct buf fb;
+    struct buf fb, body;
     buf_init(&fb, TEXT_CAP);
     struct req r;
     int rc = lock_request(x, id, &r);
@@ -445,10 +466,24 @@ static int staff_reply(struct desk_ctx *x, const struct tg_message *m, int64_t i
         rc = feedback(x, m->chat.id, &fb, 0);
         return rc < 0 ? rc : DESK_PROCESSED;
     }
-    rc = 0;
     struct desk_business_route route = {0}; /* zeroed: freeing it is harmless */
+    buf_init(&body, TEXT_CAP);
+    int expanded = expand(x, text, &body, &fb);
+    rc = expanded == -ENOENT ? 0 : expanded;
+    if (expanded < 0)
+        goto send_feedback;
+    text = buf_str(&body);
+    rc = 0;
 
     enum desk_status to;
+    if (expanded && m->media != TG_MEDIA_NONE &&
+        desk_text_codepoints(text, strlen(text)) > DESK_CAPTION_MAX) {
+        buf_addf(&fb,
+                 "Nothing was sent: a caption holds at most %d characters; send the canned "
+                 "answer as a message of its own.",
+                 DESK_CAPTION_MAX);
+        goto send_feedback;
+    }
     if (m->media == TG_MEDIA_NONE && desk_text_blank(text, strlen(text))) {
         buf_add(&fb, "Nothing was sent: only text, photos, documents, voice messages, "
                      "videos and stickers reach the user.");
@@ -469,7 +504,8 @@ static int staff_reply(struct desk_ctx *x, const struct tg_message *m, int64_t i
     }
 
     if (route.business) {
-        rc = desk_business_answer(x, &route, r.user_id, m, text, is_command ? text : m->text, r.id);
+        rc = desk_business_answer(x, &route, r.user_id, m, text,
+                                  is_command || expanded ? text : m->text, r.id);
         if (rc == -ENOTSUP) {
             rc = 0;
             buf_addf(&fb,
@@ -479,13 +515,15 @@ static int staff_reply(struct desk_ctx *x, const struct tg_message *m, int64_t i
                      tg_media_name(m->media));
             goto send_feedback;
         }
-    } else if (x->thread_id && m->chat.id == x->thread_chat && !is_command) {
+    } else if (x->thread_id && m->chat.id == x->thread_chat && !is_command && !expanded) {
         /* From a forum topic everything is copied, and where the copy went
-         * is kept (topics.h): an edit of the answer then edits the copy. */
+         * is kept (topics.h): an edit of the answer then edits the copy.
+         * With canned answers in it, the text is sent instead (below). */
         rc = desk_send_copy(x, r.user_id, m->chat.id, m->message_id, NULL, SENDER_PURPOSE_TOPIC,
                             r.id);
     } else if (m->media != TG_MEDIA_NONE) {
-        rc = desk_send_message_copy(x, r.user_id, m, is_command ? text : NULL, "reply", r.id);
+        rc = desk_send_message_copy(x, r.user_id, m, is_command || expanded ? text : NULL, "reply",
+                                    r.id);
     } else {
         rc = desk_send_text(x, r.user_id, text, NULL, "reply", r.id);
     }
@@ -499,6 +537,7 @@ send_feedback:
     if (rc == 0 && buf_len(&fb) > 0)
         rc = feedback(x, m->chat.id, &fb, r.id);
     buf_free(&fb);
+    buf_free(&body);
     desk_business_route_free(&route);
     req_free(&r);
     return rc < 0 ? rc : DESK_PROCESSED;
@@ -684,6 +723,30 @@ static int staff_history(struct desk_ctx *x, const struct tg_message *m, int64_t
     return rc < 0 ? rc : DESK_PROCESSED;
 }
 
+/* /canned: parsed here; adding and deleting refused to agents (audited). */
+static int staff_canned(struct desk_ctx *x, const struct tg_message *m)
+{
+    struct desk_canned_args a;
+    struct buf fb;
+    buf_init(&fb, TEXT_CAP);
+    int rc = 0;
+    if (desk_canned_parse(m->command_args, &a) < 0) {
+        buf_addf(&fb, "Usage: %s", desk_cmd_usage(DESK_CMD_CANNED));
+    } else if ((a.op == DESK_CANNED_ADD || a.op == DESK_CANNED_DEL) &&
+               !desk_is_supervisor(x->d, m->from.id)) {
+        rc = refuse_role(x, m->from.id, a.op == DESK_CANNED_ADD ? "canned add" : "canned del", 0,
+                         m->chat.id, &fb);
+    } else {
+        buf_free(&fb);
+        return desk_canned_command(x, m, &a);
+    }
+    if (rc == 0)
+        rc = feedback(x, m->chat.id, &fb, 0);
+    else
+        buf_free(&fb);
+    return rc < 0 ? rc : DESK_PROCESSED;
+}
+
 int desk_staff_command(struct desk_ctx *x, const struct tg_message *m, enum desk_cmd cmd)
 {
     bool banned;
@@ -744,14 +807,28 @@ int desk_staff_command(struct desk_ctx *x, const struct tg_message *m, enum desk
     case DESK_CMD_NOTE:
         buf_free(&fb);
         return desk_staff_note(x, m, args.request_id, args.text);
-    default:
-        rc = act(x, &m->from, cmd, args.request_id, args.text, m, m->chat.id, &fb, &o);
-        if (rc < 0) {
+    case DESK_CMD_CANNED:
+        buf_free(&fb);
+        return staff_canned(x, m);
+    case DESK_CMD_SEARCH:
+        buf_free(&fb);
+        return desk_search_command(x, m, args.text);
+    default: {
+        /* a solution is an answer too: canned answers in it are expanded */
+        struct buf body;
+        buf_init(&body, TEXT_CAP);
+        rc = cmd == DESK_CMD_SOLVE ? expand(x, args.text, &body, &fb) : 0;
+        if (rc >= 0)
+            rc = act(x, &m->from, cmd, args.request_id,
+                     cmd == DESK_CMD_SOLVE ? buf_str(&body) : args.text, m, m->chat.id, &fb, &o);
+        buf_free(&body);
+        if (rc < 0 && rc != -ENOENT) {
             buf_free(&fb);
             return rc;
         }
         rc = feedback(x, m->chat.id, &fb, o.found ? args.request_id : 0);
         return rc < 0 ? rc : DESK_PROCESSED;
+    }
     }
 }
 

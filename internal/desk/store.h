@@ -29,7 +29,8 @@ struct desk {
     size_t n_supervisor_ids;
     bool has_staff_chat;
     int64_t staff_chat_id;
-    bool csat; /* ask users to rate solved and closed requests */
+    bool csat;                            /* ask users to rate solved and closed requests */
+    struct desk_search_rate *search_rate; /* similar look-ups per second (search.h) */
     int64_t sla_ms, auto_close_ms;
     /* Business hours as statement parameters: days "{1,2,3,4,5}", opening
      * and closing minutes, zone; all NULL when always open. */

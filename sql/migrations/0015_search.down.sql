@@ -1,0 +1,11 @@
+DROP FUNCTION tgdesk_search_similar(text, int);
+DROP FUNCTION tgdesk_search(text, int, int);
+DELETE FROM bot_state WHERE key IN ('search_language', 'search_reindex_from');
+DROP INDEX requests_search;
+DROP TRIGGER requests_search_update ON requests;
+DROP TRIGGER requests_search_insert ON requests;
+DROP FUNCTION tgdesk_requests_search();
+ALTER TABLE requests DROP COLUMN search;
+DROP FUNCTION tgdesk_search_document(bigint, text, text, regconfig);
+DROP FUNCTION tgdesk_search_config();
+DROP TABLE canned_answers;
