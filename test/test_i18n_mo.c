@@ -269,10 +269,10 @@ static void test_plural_eval(void **state)
     assert_int_equal(i18n_plural_eval("n 1", 1), -EINVAL);
     char deep[400];
     memset(deep, '(', 200);
-    strcpy(deep + 200, "n");
+    memcpy(deep + 200, "n", 2);
     assert_int_equal(i18n_plural_eval(deep, 1), -EINVAL);
     memset(deep, '!', 200);
-    strcpy(deep + 200, "n");
+    memcpy(deep + 200, "n", 2);
     assert_int_equal(i18n_plural_eval(deep, 1), -EINVAL);
 }
 

@@ -380,6 +380,20 @@ static int init_db(const struct config *cfg, const sigset_t *sigs)
     return rc;
 }
 
+/* The exit status of a start-up that init_db() ended with rc < 0 (logged). */
+static int init_db_exit(const struct config *cfg, int rc)
+{
+    if (rc == -ECANCELED) {
+        LOG(LOG_INFO, "stopped during start-up", LOG_STR("phase", "database"));
+        return EXIT_OK;
+    }
+    if (rc == -EINVAL)
+        return EXIT_USAGE; /* SEARCH_LANGUAGE: logged */
+    LOG(LOG_ERROR, "giving up: the database could not be reached or migrated",
+        LOG_INT("attempts", cfg->db_init_retries));
+    return EXIT_RUNTIME;
+}
+
 /* Every prepared statement the serving process uses, for the pool. */
 static struct pool_stmt *all_statements(size_t *ret_n)
 {
@@ -710,20 +724,9 @@ static int cmd_serve(const struct config *cfg)
     if (!i18n)
         return EXIT_USAGE;
     int rc = init_db(cfg, &sigs);
-    if (rc == -ECANCELED) {
-        LOG(LOG_INFO, "stopped during start-up", LOG_STR("phase", "database"));
-        i18n_free(i18n);
-        return EXIT_OK;
-    }
-    if (rc == -EINVAL) {
-        i18n_free(i18n);
-        return EXIT_USAGE; /* SEARCH_LANGUAGE: logged */
-    }
     if (rc < 0) {
-        LOG(LOG_ERROR, "giving up: the database could not be reached or migrated",
-            LOG_INT("attempts", cfg->db_init_retries));
         i18n_free(i18n);
-        return EXIT_RUNTIME;
+        return init_db_exit(cfg, rc);
     }
 
     rc = serve(cfg, i18n, &sigs);
@@ -874,12 +877,9 @@ static int cmd_poll(const struct config *cfg)
     if (!i18n)
         return EXIT_USAGE;
     int rc = init_db(cfg, &sigs);
-    if (rc == -ECANCELED || rc < 0) {
-        if (rc != -ECANCELED && rc != -EINVAL) /* SEARCH_LANGUAGE: logged */
-            LOG(LOG_ERROR, "giving up: the database could not be reached or migrated",
-                LOG_INT("attempts", cfg->db_init_retries));
+    if (rc < 0) {
         i18n_free(i18n);
-        return rc == -ECANCELED ? EXIT_OK : rc == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+        return init_db_exit(cfg, rc);
     }
 
     struct core core;
