@@ -323,10 +323,9 @@ static int cmp_int(const void *a, const void *b)
 int leases_acquire(struct leases *l, const int *want, size_t nwant)
 {
     int slots[LEASE_SLOTS];
-    const int *use = want;
     size_t n = nwant;
+    memcpy(slots, want, nwant * sizeof(*want));
     if (nwant > 0 && nwant < PREFETCH_ALONE && leases_live(l) == 1) {
-        memcpy(slots, want, nwant * sizeof(*want));
         pthread_mutex_lock(&l->lock);
         for (int k = 1; k < LEASE_SLOTS && n < PREFETCH_ALONE; k++) {
             struct slot *s = &l->slots[(want[0] + k) % LEASE_SLOTS];
@@ -336,16 +335,11 @@ int leases_acquire(struct leases *l, const int *want, size_t nwant)
             }
         }
         pthread_mutex_unlock(&l->lock);
-        use = slots;
-    }
-    if (use != slots) {
-        memcpy(slots, want, n * sizeof(*want));
-        use = slots;
     }
     qsort(slots, n, sizeof(*slots), cmp_int); /* slot rows are locked in slot order */
     struct buf b;
     buf_init(&b, 64 * 1024);
-    const char *p[2] = {l->instance, slot_array(&b, use, n)};
+    const char *p[2] = {l->instance, slot_array(&b, slots, n)};
     struct pool_conn *c = NULL;
     PGresult *res = NULL;
     pthread_mutex_lock(&l->lock);
@@ -355,9 +349,9 @@ int leases_acquire(struct leases *l, const int *want, size_t nwant)
     int held = -1;
     if (running && p[1] && pool_acquire(l->pool, 2000, &c) == 0 &&
         pool_run(c, "lease_acquire", 2, p, &res, NULL) == 0)
-        held = settle_slots(l, use, n, res, gen);
+        held = settle_slots(l, slots, n, res, gen);
     else
-        slots_back(l, use, n, S_BACKOFF); /* not a busy loop while the database is away */
+        slots_back(l, slots, n, S_BACKOFF); /* not a busy loop while the database is away */
     PQclear(res);
     pool_release(l->pool, c);
     buf_free(&b);
